@@ -1,0 +1,59 @@
+/**
+ * Keeps the layers of DESIGN.md: each folder of src/ imports only from the rows above it.
+ * src/errors.ts imports nothing and may be used by every layer.
+ */
+const layers = ['schema', 'format', 'state', 'blob', 'producer', 'consumer', 'observability', 'cli'];
+const allowed = {
+  schema: [],
+  format: ['schema'],
+  state: ['schema', 'format'],
+  blob: ['format'],
+  producer: ['schema', 'format', 'state', 'blob'],
+  consumer: ['schema', 'format', 'state', 'blob'],
+  observability: ['producer', 'consumer'],
+  cli: [],
+};
+
+const forbidden = layers.map((layer) => {
+  const others = layers.filter((l) => l !== layer && !allowed[layer].includes(l));
+  return {
+    name: `${layer}-imports-downward-only`,
+    comment: `src/${layer} may import only from: ${allowed[layer].join(', ') || 'nothing'} (DESIGN.md, Layers)`,
+    severity: 'error',
+    from: { path: `^src/${layer}/` },
+    to: { path: `^src/(${others.join('|')})/` },
+  };
+});
+
+forbidden.push(
+  {
+    name: 'errors-is-a-leaf',
+    comment: 'src/errors.ts is shared by every layer and imports nothing',
+    severity: 'error',
+    from: { path: '^src/errors\\.ts$' },
+    to: { path: '^src/' },
+  },
+  {
+    name: 'no-circular',
+    severity: 'error',
+    from: {},
+    to: { circular: true },
+  },
+  {
+    name: 'cli-uses-public-api',
+    comment: 'the CLI uses the public API (src/index.ts and subpath entry points) only',
+    severity: 'error',
+    from: { path: '^src/cli/' },
+    to: { path: '^src/(schema|format|state|blob|producer|consumer)/' },
+  },
+);
+
+module.exports = {
+  forbidden,
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { extensions: ['.ts', '.js'] },
+  },
+};

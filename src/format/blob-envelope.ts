@@ -1,0 +1,219 @@
+/**
+ * The envelope every shoal blob shares: a 16-byte prefix, a msgpack header, then a body of
+ * 8-byte-aligned sections that typed arrays view in place.
+ *
+ *   0  magic "SHOL"          4  u16 format version   6  u8 blob kind   7  u8 0
+ *   8  u32 header length     12 u32 CRC-32 of the header bytes
+ *   16 header (msgpack: body length, body CRC-32, section table, kind-specific fields)
+ *   align8(16 + header length): body
+ *
+ * Decoding checks the prefix, both CRCs and every section's bounds before anything is viewed,
+ * so a flipped or missing byte is a typed error and never a wrong value. Multi-byte values are
+ * little-endian, the byte order typed arrays use on every platform Node supports in practice;
+ * a big-endian host is refused.
+ */
+import { crc32 } from 'node:zlib';
+import { ShoalError } from '../errors.ts';
+import { msgpack } from './msgpack.ts';
+
+const MAGIC = 0x4c4f4853; // "SHOL" read as little-endian u32
+/** The format version this code writes and reads. */
+export const FORMAT_VERSION = 1;
+const PREFIX = 16;
+
+/** What a blob holds. */
+export type BlobKind = 'snapshot' | 'delta' | 'reverse-delta';
+const KIND_CODES: Record<BlobKind, number> = { snapshot: 1, delta: 2, 'reverse-delta': 3 };
+const KIND_NAMES = new Map(Object.entries(KIND_CODES).map(([name, code]) => [code, name as BlobKind]));
+
+/** Fields every header carries. */
+interface EnvelopeFields {
+  readonly bodyLength: number;
+  readonly bodyCrc: number;
+  /** Pairs of (offset from body start, byte length). */
+  readonly sections: readonly number[];
+}
+
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
+  throw new Error('shoal needs a little-endian host: its blobs are viewed in place by typed arrays');
+}
+
+const align8 = (n: number): number => (n + 7) & ~7;
+
+/** Collects sections, then lays out one blob. */
+export class BlobWriter {
+  private readonly parts: Uint8Array[] = [];
+  private readonly table: number[] = [];
+  private length = 0;
+
+  /** Adds a section (its bytes are copied at `finish`); returns its id. */
+  add(view: ArrayBufferView): number {
+    const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+    this.table.push(this.length, bytes.byteLength);
+    this.parts.push(bytes);
+    this.length = align8(this.length + bytes.byteLength);
+    return this.parts.length - 1;
+  }
+
+  /** The blob: prefix, header (`fields` plus the section table), body. */
+  finish(kind: BlobKind, fields: Record<string, unknown>): Uint8Array {
+    const body = new Uint8Array(this.length);
+    for (let i = 0; i < this.parts.length; i++) body.set(this.parts[i]!, this.table[2 * i]!);
+    const header = msgpack.pack({
+      ...fields,
+      bodyLength: body.byteLength,
+      bodyCrc: crc32(body),
+      sections: this.table,
+    });
+    const bodyStart = align8(PREFIX + header.byteLength);
+    const out = new Uint8Array(bodyStart + body.byteLength);
+    const dv = new DataView(out.buffer);
+    dv.setUint32(0, MAGIC, true);
+    dv.setUint16(4, FORMAT_VERSION, true);
+    dv.setUint8(6, KIND_CODES[kind]);
+    dv.setUint32(8, header.byteLength, true);
+    dv.setUint32(12, crc32(header), true);
+    out.set(header, PREFIX);
+    out.set(body, bodyStart);
+    return out;
+  }
+}
+
+/** Typed-array constructors a section may be viewed as. */
+export type ArrayCtor =
+  | Uint8ArrayConstructor
+  | Uint16ArrayConstructor
+  | Uint32ArrayConstructor
+  | Int32ArrayConstructor
+  | Float32ArrayConstructor
+  | Float64ArrayConstructor
+  | BigInt64ArrayConstructor;
+
+/** A checked blob: its header and views of its sections. */
+export class BlobReader<H> {
+  readonly kind: BlobKind;
+  readonly header: H & EnvelopeFields;
+  /** The blob's bytes, 8-aligned in their buffer. */
+  readonly bytes: Uint8Array;
+  private readonly bodyStart: number;
+
+  constructor(kind: BlobKind, header: H & EnvelopeFields, bytes: Uint8Array, bodyStart: number) {
+    this.kind = kind;
+    this.header = header;
+    this.bytes = bytes;
+    this.bodyStart = bodyStart;
+  }
+
+  /** Section `id` viewed as `Ctor`, `count` elements long (all of it by default). */
+  view<C extends ArrayCtor>(id: number, Ctor: C, count?: number): InstanceType<C> {
+    const table = this.header.sections;
+    const offset = table[2 * id];
+    const length = table[2 * id + 1];
+    if (offset === undefined || length === undefined) corrupt(`section ${id} is not in the section table`);
+    const size = Ctor.BYTES_PER_ELEMENT;
+    const n = count ?? length / size;
+    if (!Number.isInteger(n) || n * size > length)
+      corrupt(`section ${id} does not hold ${n} ${Ctor.name} elements`);
+    return new Ctor(
+      this.bytes.buffer as ArrayBuffer,
+      this.bytes.byteOffset + this.bodyStart + offset,
+      n,
+    ) as InstanceType<C>;
+  }
+}
+
+function corrupt(what: string): never {
+  throw new ShoalError('BLOB_CORRUPT', `the blob is corrupt: ${what}. Fetch it again or republish it.`);
+}
+
+function isUint(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+/**
+ * Checks `bytes` as a blob of kind `expected` and returns a reader over it. The bytes are
+ * copied only when they are not 8-aligned (or not shared when `shared` is asked for).
+ */
+export function readBlob<H>(
+  input: Uint8Array,
+  expected: BlobKind,
+  options: { shared?: boolean } = {},
+): BlobReader<H> {
+  if (input.byteLength < PREFIX) {
+    throw new ShoalError(
+      'BLOB_TRUNCATED',
+      `the ${expected} blob is ${input.byteLength} bytes, shorter than its 16-byte prefix. Fetch it again.`,
+    );
+  }
+  const dv = new DataView(input.buffer, input.byteOffset, input.byteLength);
+  if (dv.getUint32(0, true) !== MAGIC) {
+    throw new ShoalError(
+      'BLOB_BAD_MAGIC',
+      `these bytes are not a shoal blob (wrong magic). Check the key you read.`,
+    );
+  }
+  const version = dv.getUint16(4, true);
+  if (version !== FORMAT_VERSION) {
+    throw new ShoalError(
+      'BLOB_UNSUPPORTED_VERSION',
+      `the blob has format version ${version}; this shoal reads version ${FORMAT_VERSION}. Upgrade shoal to read it.`,
+    );
+  }
+  const kind = KIND_NAMES.get(dv.getUint8(6));
+  if (kind === undefined || dv.getUint8(7) !== 0) corrupt('the blob kind byte is not valid');
+  if (kind !== expected) {
+    throw new ShoalError(
+      'BLOB_WRONG_KIND',
+      `expected a ${expected} blob, got a ${kind}. Check the key you read.`,
+    );
+  }
+  const headerLength = dv.getUint32(8, true);
+  if (PREFIX + headerLength > input.byteLength) {
+    throw new ShoalError('BLOB_TRUNCATED', `the ${kind} blob ends inside its header. Fetch it again.`);
+  }
+  const headerBytes = input.subarray(PREFIX, PREFIX + headerLength);
+  if (crc32(headerBytes) !== dv.getUint32(12, true)) corrupt('the header checksum does not match');
+  let header: H & EnvelopeFields;
+  try {
+    header = msgpack.unpack(headerBytes) as H & EnvelopeFields;
+  } catch (cause) {
+    throw new ShoalError('BLOB_CORRUPT', 'the blob header does not decode. Fetch it again or republish it.', {
+      cause,
+    });
+  }
+  const bodyStart = align8(PREFIX + headerLength);
+  if (
+    typeof header !== 'object' ||
+    header === null ||
+    !isUint(header.bodyLength) ||
+    !isUint(header.bodyCrc)
+  ) {
+    corrupt('the header lacks the body length or checksum');
+  }
+  if (bodyStart + header.bodyLength > input.byteLength) {
+    throw new ShoalError(
+      'BLOB_TRUNCATED',
+      `the ${kind} blob is ${input.byteLength} bytes but declares ${bodyStart + header.bodyLength}. Fetch it again.`,
+    );
+  }
+  if (bodyStart + header.bodyLength < input.byteLength) corrupt('there are bytes after the body');
+  const table = header.sections;
+  if (!Array.isArray(table) || table.length % 2 !== 0) corrupt('the section table is malformed');
+  for (let i = 0; i < table.length; i += 2) {
+    const offset = table[i];
+    const length = table[i + 1];
+    if (!isUint(offset) || !isUint(length) || offset % 8 !== 0 || offset + length > header.bodyLength) {
+      corrupt(`section ${i / 2} lies outside the body`);
+    }
+  }
+  if (crc32(input.subarray(bodyStart)) !== header.bodyCrc) corrupt('the body checksum does not match');
+  const wantShared = options.shared === true;
+  const isShared = typeof SharedArrayBuffer !== 'undefined' && input.buffer instanceof SharedArrayBuffer;
+  let bytes = input;
+  if (input.byteOffset % 8 !== 0 || (wantShared && !isShared)) {
+    const buffer = wantShared ? new SharedArrayBuffer(input.byteLength) : new ArrayBuffer(input.byteLength);
+    bytes = new Uint8Array(buffer);
+    bytes.set(input);
+  }
+  return new BlobReader(kind, header, bytes, bodyStart);
+}

@@ -1,0 +1,35 @@
+/**
+ * shoal's public surface. Optional parts (S3, observability) are subpath exports so that
+ * importing the package root loads neither AWS code nor an HTTP server.
+ */
+export { isShoalError, ShoalError, type ShoalErrorCode } from './errors.ts';
+export {
+  assertCompatible,
+  type FieldJson,
+  type FieldKind,
+  type FieldSpec,
+  FieldType,
+  fromJSON,
+  type Infer,
+  type KeyOf,
+  ObjectType,
+  type ScalarKind,
+  Schema,
+  type SchemaIncompatibility,
+  type SchemaJson,
+  schemaIncompatibilities,
+  type TypeJson,
+  t,
+  toJSON,
+} from './schema/index.ts';
+export {
+  type DecodeSnapshotOptions,
+  decodeSnapshot,
+  encodeSnapshot,
+  readSnapshotHeader,
+  type SnapshotHeader,
+  verifyChecksum,
+} from './state/snapshot.ts';
+export { State } from './state/state.ts';
+export { type BuildOptions, StateBuilder } from './state/state-builder.ts';
+export { type RecordView, TypeState, viewOrdinal } from './state/type-state.ts';

@@ -1,0 +1,134 @@
+/**
+ * The JSON form of a schema: what snapshot headers carry and what the CLI reads from a file.
+ * `fromJSON(toJSON(s))` gives a schema equal to `s` (same types, fields, order and keys).
+ */
+import { ShoalError } from '../errors.ts';
+import { FieldType, type ScalarKind } from './field-type.ts';
+import { type FieldMap, ObjectType } from './object-type.ts';
+import { Schema } from './schema.ts';
+
+/** Format marker of the JSON form. */
+export const SCHEMA_JSON_FORMAT = 'shoal.schema/1';
+
+/** One field in JSON form. */
+export interface FieldJson {
+  readonly name: string;
+  readonly kind: string;
+  readonly optional?: boolean;
+  readonly bigint?: boolean;
+  readonly element?: { readonly kind: string; readonly bigint?: boolean };
+}
+
+/** One type in JSON form. `primaryKey` is a string for a one-field key, a list for a composite key. */
+export interface TypeJson {
+  readonly name: string;
+  readonly primaryKey?: string | readonly string[];
+  readonly fields: readonly FieldJson[];
+}
+
+/** A schema in JSON form. */
+export interface SchemaJson {
+  readonly format: typeof SCHEMA_JSON_FORMAT;
+  readonly types: readonly TypeJson[];
+}
+
+/** The JSON form of a schema. */
+export function toJSON(schema: Schema): SchemaJson {
+  return {
+    format: SCHEMA_JSON_FORMAT,
+    types: schema.types.map((type) => {
+      const fields = type.fields.map((f): FieldJson => {
+        const out: { -readonly [K in keyof FieldJson]: FieldJson[K] } = { name: f.name, kind: f.kind };
+        if (f.optional) out.optional = true;
+        if (f.bigint) out.bigint = true;
+        if (f.element)
+          out.element = f.element.bigint ? { kind: f.element.kind, bigint: true } : { kind: f.element.kind };
+        return out;
+      });
+      if (type.primaryKey.length === 0) return { name: type.name, fields };
+      const primaryKey = type.compositeKey ? [...type.primaryKey] : (type.primaryKey[0] as string);
+      return { name: type.name, primaryKey, fields };
+    }),
+  };
+}
+
+const SCALARS: ReadonlySet<string> = new Set([
+  'int',
+  'long',
+  'double',
+  'float',
+  'boolean',
+  'string',
+  'bytes',
+  'json',
+]);
+
+function invalid(where: string, what: string): never {
+  throw new ShoalError('INVALID_SCHEMA', `schema JSON ${where}: ${what}`);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function scalarType(kind: unknown, bigint: unknown, where: string): FieldType<unknown, false> {
+  if (typeof kind !== 'string' || !SCALARS.has(kind)) {
+    invalid(where, `kind ${JSON.stringify(kind)} is not one of ${[...SCALARS, 'list'].join(', ')}`);
+  }
+  if (bigint !== undefined && typeof bigint !== 'boolean') invalid(where, '"bigint" must be a boolean');
+  if (bigint === true && kind !== 'long') invalid(where, '"bigint" applies to long fields only');
+  return new FieldType(kind as ScalarKind, false, undefined, bigint === true);
+}
+
+/** Parse and validate the JSON form of a schema (an object, or a JSON string). */
+export function fromJSON(json: unknown): Schema {
+  const doc = typeof json === 'string' ? parseText(json) : json;
+  if (!isRecord(doc)) invalid('', 'expected an object with "format" and "types"');
+  if (doc.format !== SCHEMA_JSON_FORMAT) {
+    invalid('', `"format" must be "${SCHEMA_JSON_FORMAT}", got ${JSON.stringify(doc.format)}`);
+  }
+  if (!Array.isArray(doc.types)) invalid('', '"types" must be a list');
+  const types = doc.types.map((raw: unknown, i: number) => {
+    const where = `types[${i}]`;
+    if (!isRecord(raw)) invalid(where, 'expected an object');
+    if (typeof raw.name !== 'string') invalid(where, '"name" must be a string');
+    if (!Array.isArray(raw.fields)) invalid(where, '"fields" must be a list');
+    const shape: Record<string, FieldType> = {};
+    raw.fields.forEach((f: unknown, j: number) => {
+      const fw = `${where}.fields[${j}]`;
+      if (!isRecord(f) || typeof f.name !== 'string') invalid(fw, 'expected an object with a string "name"');
+      if (Object.hasOwn(shape, f.name)) invalid(fw, `field "${f.name}" is declared twice`);
+      let type: FieldType =
+        f.kind === 'list' ? listOf(f.element, `${fw}.element`) : scalarType(f.kind, f.bigint, fw);
+      if (f.optional !== undefined && typeof f.optional !== 'boolean')
+        invalid(fw, '"optional" must be a boolean');
+      if (f.optional === true) type = type.optional();
+      shape[f.name] = type;
+    });
+    const pk = raw.primaryKey;
+    if (
+      pk !== undefined &&
+      typeof pk !== 'string' &&
+      !(Array.isArray(pk) && pk.every((k) => typeof k === 'string'))
+    ) {
+      invalid(where, '"primaryKey" must be a field name or a list of field names');
+    }
+    return new ObjectType(raw.name, shape as FieldMap, pk as string | string[] | undefined);
+  });
+  return new Schema(types);
+}
+
+function listOf(element: unknown, where: string): FieldType {
+  if (!isRecord(element)) invalid(where, 'a list field needs an "element" object with a "kind"');
+  return new FieldType('list', false, scalarType(element.kind, element.bigint, where));
+}
+
+function parseText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    throw new ShoalError('INVALID_SCHEMA', `schema JSON is not valid JSON: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+}

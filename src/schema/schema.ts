@@ -1,0 +1,88 @@
+/**
+ * A schema: the set of object types a state holds, in a fixed order (the type order of the
+ * format). Also the static helpers that read record and key types off the DSL values.
+ */
+import { ShoalError } from '../errors.ts';
+import type { FieldType } from './field-type.ts';
+import type { FieldMap, ObjectType } from './object-type.ts';
+
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+type OptionalKeys<F extends FieldMap> = {
+  [K in keyof F]: F[K] extends FieldType<unknown, true> ? K : never;
+}[keyof F];
+type RequiredKeys<F extends FieldMap> = Exclude<keyof F, OptionalKeys<F>>;
+
+/** The record type of a field map. Optional fields may be absent. */
+export type InferFields<F extends FieldMap> = Simplify<
+  { -readonly [K in RequiredKeys<F>]: F[K]['_output'] } & {
+    -readonly [K in OptionalKeys<F>]?: F[K]['_output'] | undefined;
+  }
+>;
+
+/** The record type of an object type: `t.Infer<typeof Movie>`. */
+export type Infer<T extends ObjectType> =
+  T extends ObjectType<string, infer F, infer _PK> ? InferFields<F> : never;
+
+/**
+ * The key a lookup takes: the key field's value for a one-field key, an object of the key
+ * fields for a composite key (`primaryKey: ['a', 'b']`), `never` for a type without a key.
+ */
+export type KeyOf<T extends ObjectType> =
+  T extends ObjectType<string, infer F, infer PK>
+    ? PK extends string
+      ? F[PK]['_output']
+      : PK extends readonly string[]
+        ? Simplify<{ -readonly [K in PK[number]]: F[K]['_output'] }>
+        : never
+    : never;
+
+/** A set of object types. Create with `t.schema([...])`. */
+export class Schema<Types extends readonly ObjectType[] = readonly ObjectType[]> {
+  readonly types: Types;
+  private readonly byName: ReadonlyMap<string, ObjectType>;
+
+  constructor(types: Types) {
+    if (types.length === 0) {
+      throw new ShoalError('INVALID_SCHEMA', 'a schema needs at least one type');
+    }
+    const byName = new Map<string, ObjectType>();
+    for (const type of types) {
+      if (byName.has(type.name)) {
+        throw new ShoalError('INVALID_SCHEMA', `the schema declares type "${type.name}" twice`);
+      }
+      byName.set(type.name, type);
+    }
+    this.types = types;
+    this.byName = byName;
+    Object.freeze(this);
+  }
+
+  /** The type called `name`; `UNKNOWN_TYPE` when the schema has none. */
+  type<N extends TypeName<this>>(name: N): TypeOf<this, N>;
+  type(name: string): ObjectType;
+  type(name: string): ObjectType {
+    const type = this.byName.get(name);
+    if (!type) {
+      throw new ShoalError(
+        'UNKNOWN_TYPE',
+        `the schema has no type "${name}"; it has: ${[...this.byName.keys()].join(', ')}`,
+      );
+    }
+    return type;
+  }
+
+  /** True when the schema has a type called `name`. */
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+}
+
+/** The names of a schema's types. */
+export type TypeName<S extends Schema> = S['types'][number]['name'];
+/** A schema's type by name. */
+export type TypeOf<S extends Schema, N extends string> = Extract<S['types'][number], { name: N }>;
+
+/** Declare a schema: `t.schema([Movie, Actor])`. */
+export function schema<const Types extends readonly ObjectType[]>(types: Types): Schema<Types> {
+  return new Schema(types);
+}

@@ -1,0 +1,41 @@
+/**
+ * Paging of ordinals. Every column is a list of pages of PAGE_SIZE ordinals; a page is a typed
+ * array (or a few, for strings and lists) that is never written once a state holds it. A state
+ * derived from another shares every page it did not change, so the cost of a delta follows the
+ * pages it touches, not the size of the dataset.
+ *
+ * 1024 ordinals a page: small enough that a touched page is a cheap copy (4 KiB for an int
+ * column), large enough that a million records are ~1,000 pages a column, and that the offsets
+ * of a page of typical strings (under 64 bytes each) fit in 16 bits.
+ */
+
+export const PAGE_SHIFT = 10;
+export const PAGE_SIZE = 1 << PAGE_SHIFT;
+export const PAGE_MASK = PAGE_SIZE - 1;
+
+/** Number of pages that hold `capacity` ordinals. */
+export const pageCount = (capacity: number): number => (capacity + PAGE_MASK) >>> PAGE_SHIFT;
+
+/** Number of ordinals on page `page` of a column of `capacity` ordinals. */
+export const pageLength = (capacity: number, page: number): number =>
+  Math.min(PAGE_SIZE, capacity - page * PAGE_SIZE);
+
+/** Typed arrays a column part may be. */
+export type PartArray =
+  | Uint8Array
+  | Uint16Array
+  | Uint32Array
+  | Int32Array
+  | Float32Array
+  | Float64Array
+  | BigInt64Array;
+
+/** Whether bit `i` of a Uint32 bitset is set. */
+export const testBit = (bits: Uint32Array, i: number): boolean => ((bits[i >>> 5]! >>> (i & 31)) & 1) === 1;
+
+/** Count of set bits in a 32-bit word. */
+export function popcount(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) & 0xff;
+}

@@ -1,0 +1,242 @@
+/**
+ * How one type's state lies in a blob: the populated bitset, the primary-key index, the
+ * ghosts, and per column its parts. Each part is one section holding its pages back to back
+ * plus a section of page starts, so decoding makes a view per page and touches no record.
+ * Snapshots hold every type this way; deltas hold their added records this way.
+ */
+
+import { ShoalError } from '../errors.ts';
+import type { ArrayCtor, BlobReader, BlobWriter } from '../format/blob-envelope.ts';
+import type { ObjectType, ScalarKind } from '../schema/index.ts';
+import type { Sums } from './checksum.ts';
+import type { Column, Dictionary, Encoding } from './column.ts';
+import { type PartArray, pageCount, pageLength, popcount } from './layout.ts';
+import { indexSizeFor } from './primary-key.ts';
+import type { TypeStateParts } from './type-state.ts';
+
+type ArrayName = 'u8' | 'u16' | 'u32' | 'i32' | 'f32' | 'f64' | 'i64';
+const CTORS: Record<ArrayName, ArrayCtor> = {
+  u8: Uint8Array,
+  u16: Uint16Array,
+  u32: Uint32Array,
+  i32: Int32Array,
+  f32: Float32Array,
+  f64: Float64Array,
+  i64: BigInt64Array,
+};
+
+function arrayName(a: PartArray): ArrayName {
+  if (a instanceof Uint8Array) return 'u8';
+  if (a instanceof Uint16Array) return 'u16';
+  if (a instanceof Uint32Array) return 'u32';
+  if (a instanceof Int32Array) return 'i32';
+  if (a instanceof Float32Array) return 'f32';
+  if (a instanceof Float64Array) return 'f64';
+  return 'i64';
+}
+
+/** A part in the header: its element type, its data section and its page-starts section. */
+interface PartDescriptor {
+  readonly type: ArrayName;
+  readonly data: number;
+  readonly starts: number;
+}
+
+interface DictDescriptor {
+  readonly size: number;
+  readonly values?: PartDescriptor['type'];
+  readonly data: number;
+  readonly offsets?: number;
+}
+
+interface ColumnDescriptor {
+  readonly field: string;
+  readonly encoding: Encoding;
+  readonly present?: PartDescriptor;
+  readonly dict?: DictDescriptor;
+  readonly parts: readonly PartDescriptor[];
+}
+
+/** A type in a blob header. */
+export interface TypeDescriptor {
+  readonly name: string;
+  readonly capacity: number;
+  readonly size: number;
+  readonly sums: readonly [number, number];
+  readonly populated: number;
+  readonly index: number;
+  readonly ghosts: number;
+  readonly columns: readonly ColumnDescriptor[];
+}
+
+function writePart(writer: BlobWriter, pages: readonly PartArray[]): PartDescriptor {
+  // Offsets pages may mix 16- and 32-bit arrays; the section takes the widest.
+  let Ctor = pages.length > 0 ? (CTORS[arrayName(pages[0]!)] as ArrayCtor) : Uint8Array;
+  if (pages.some((p) => p instanceof Uint32Array)) Ctor = Uint32Array;
+  const starts = new Uint32Array(pages.length + 1);
+  for (let p = 0; p < pages.length; p++) starts[p + 1] = starts[p]! + pages[p]!.length;
+  const data = new Ctor(starts[pages.length]!);
+  for (let p = 0; p < pages.length; p++) (data as Uint32Array).set(pages[p] as Uint32Array, starts[p]!);
+  return { type: arrayName(data), data: writer.add(data), starts: writer.add(starts) };
+}
+
+function writeDict(writer: BlobWriter, dict: Dictionary): DictDescriptor {
+  if (dict.values) return { size: dict.size, values: arrayName(dict.values), data: writer.add(dict.values) };
+  return { size: dict.size, data: writer.add(dict.heap!), offsets: writer.add(dict.offsets!) };
+}
+
+/** Writes a type state's sections; returns its header descriptor. */
+export function writeTypeSection(writer: BlobWriter, parts: TypeStateParts): TypeDescriptor {
+  return {
+    name: parts.type.name,
+    capacity: parts.capacity,
+    size: parts.size,
+    sums: [parts.sums.a, parts.sums.b],
+    populated: writer.add(parts.populated),
+    index: parts.index ? writer.add(parts.index) : -1,
+    ghosts: writer.add(parts.ghosts),
+    columns: parts.columns.map((col): ColumnDescriptor => {
+      const out: { -readonly [K in keyof ColumnDescriptor]: ColumnDescriptor[K] } = {
+        field: col.spec.name,
+        encoding: col.encoding,
+        parts: col.parts.map((pages) => writePart(writer, pages)),
+      };
+      if (col.present) out.present = writePart(writer, col.present);
+      if (col.dict) out.dict = writeDict(writer, col.dict);
+      return out;
+    }),
+  };
+}
+
+function corrupt(what: string): never {
+  throw new ShoalError('BLOB_CORRUPT', `the blob is corrupt: ${what}. Fetch it again or republish it.`);
+}
+
+function isUint(v: unknown): v is number {
+  return Number.isSafeInteger(v) && (v as number) >= 0;
+}
+
+/**
+ * Reads part pages; `lengthOf(p)` is each page's expected length. Checks every page start
+ * against the data, so no view can reach past its section.
+ */
+function readPart(
+  reader: BlobReader<unknown>,
+  d: PartDescriptor | undefined,
+  pages: number,
+  lengthOf: (page: number) => number,
+  asBuffer = false,
+): PartArray[] {
+  if (!d || !(d.type in CTORS)) corrupt('a column part is missing or has an unknown type');
+  const data = reader.view(d.data, CTORS[d.type]) as PartArray;
+  const starts = reader.view(d.starts, Uint32Array);
+  if (starts.length !== pages + 1) corrupt('a column part has the wrong number of pages');
+  const out = new Array<PartArray>(pages);
+  for (let p = 0; p < pages; p++) {
+    const s = starts[p]!;
+    const e = starts[p + 1]!;
+    if (e < s || e > data.length || e - s !== lengthOf(p)) corrupt('a column page has the wrong length');
+    out[p] = asBuffer ? Buffer.from(data.buffer, data.byteOffset + s, e - s) : data.subarray(s, e);
+  }
+  return out;
+}
+
+/** The last offset of an offsets page: the length of what it indexes. */
+const lastOffset = (pages: readonly PartArray[], p: number): number => {
+  const page = pages[p]!;
+  return page[page.length - 1] as number;
+};
+
+function readDict(reader: BlobReader<unknown>, d: DictDescriptor | undefined, kind: ScalarKind): Dictionary {
+  if (!d || !isUint(d.size) || d.size > 65536) corrupt('a dictionary is missing or too large');
+  if (d.values !== undefined) {
+    if (!(d.values in CTORS)) corrupt('a dictionary has an unknown type');
+    return {
+      size: d.size,
+      values: reader.view(d.data, CTORS[d.values], d.size) as PartArray,
+      offsets: undefined,
+      heap: undefined,
+    };
+  }
+  if (d.offsets === undefined) corrupt(`a ${kind} dictionary has no offsets`);
+  const offsets = reader.view(d.offsets, Uint32Array, d.size + 1);
+  const data = reader.view(d.data, Uint8Array);
+  if (offsets[d.size]! > data.length) corrupt('a dictionary offset points past its heap');
+  return {
+    size: d.size,
+    values: undefined,
+    offsets,
+    heap: Buffer.from(data.buffer, data.byteOffset, data.length),
+  };
+}
+
+/** Reads a type state's sections back; checks structure page by page, never record by record. */
+export function readTypeSection(
+  reader: BlobReader<unknown>,
+  type: ObjectType,
+  d: TypeDescriptor,
+): TypeStateParts {
+  if (!d || d.name !== type.name || !isUint(d.capacity) || !isUint(d.size) || d.size > d.capacity) {
+    corrupt(`the header of type ${type.name} is malformed`);
+  }
+  if (!Array.isArray(d.columns) || d.columns.length !== type.fields.length)
+    corrupt(`type ${type.name} has the wrong columns`);
+  const capacity = d.capacity;
+  const pages = pageCount(capacity);
+  const populated = reader.view(d.populated, Uint32Array);
+  if (populated.length !== (capacity + 31) >>> 5)
+    corrupt(`the populated set of ${type.name} has the wrong length`);
+  let count = 0;
+  for (let i = 0; i < populated.length; i++) count += popcount(populated[i]!);
+  if (count !== d.size) corrupt(`the populated set of ${type.name} does not hold ${d.size} records`);
+  let index: Uint32Array | undefined;
+  if (type.primaryKey.length > 0) {
+    index = reader.view(d.index, Uint32Array);
+    if (index.length !== indexSizeFor(d.size)) corrupt(`the index of ${type.name} has the wrong size`);
+  }
+  const columns = type.fields.map((spec, i): Column => {
+    const cd = d.columns[i]!;
+    if (cd.field !== spec.name) corrupt(`column ${i} of ${type.name} is not field ${spec.name}`);
+    const isList = spec.kind === 'list';
+    const kind = (isList ? spec.element!.kind : spec.kind) as ScalarKind;
+    const bigint = isList ? spec.element!.bigint : spec.bigint;
+    const encoding = cd.encoding;
+    if (encoding !== 'fixed' && encoding !== 'dict' && encoding !== 'var') corrupt('unknown column encoding');
+    const records = (p: number) => pageLength(capacity, p);
+    const parts: PartArray[][] = [];
+    let items = records;
+    let k = 0;
+    if (isList) {
+      const listOffsets = readPart(reader, cd.parts[k++], pages, (p) => records(p) + 1);
+      parts.push(listOffsets);
+      items = (p) => lastOffset(listOffsets, p);
+    }
+    if (encoding === 'var') {
+      const offsets = readPart(reader, cd.parts[k++], pages, (p) => items(p) + 1);
+      parts.push(
+        offsets,
+        readPart(reader, cd.parts[k++], pages, (p) => lastOffset(offsets, p), true),
+      );
+    } else {
+      parts.push(readPart(reader, cd.parts[k++], pages, items));
+    }
+    const present = spec.optional
+      ? readPart(reader, cd.present, pages, (p) => (records(p) + 7) >>> 3)
+      : undefined;
+    const dict = encoding === 'dict' ? readDict(reader, cd.dict, kind) : undefined;
+    return {
+      spec,
+      valueKind: kind,
+      bigint,
+      encoding,
+      dict,
+      present: present as Uint8Array[] | undefined,
+      parts,
+    };
+  });
+  if (!Array.isArray(d.sums) || !isUint(d.sums[0]) || !isUint(d.sums[1]))
+    corrupt(`the checksum of ${type.name} is malformed`);
+  const sums: Sums = { a: d.sums[0], b: d.sums[1] };
+  const ghosts = reader.view(d.ghosts, Uint32Array);
+  return { type, capacity, size: d.size, columns, populated, index, sums, ghosts };
+}

@@ -1,0 +1,162 @@
+/**
+ * The read side of one type in a state: its columns, populated bitset, primary-key index and
+ * checksum sums, plus record views. A view reads its state's columns through getters defined
+ * once per type on a prototype; it stays valid while the state is held, and no later state
+ * changes what it reads (pages are never written once shared).
+ */
+import { ShoalError } from '../errors.ts';
+import type { ObjectType } from '../schema/index.ts';
+import type { Sums } from './checksum.ts';
+import { type Column, columnReader } from './column.ts';
+import { testBit } from './layout.ts';
+import { findStaged, PrimaryKey } from './primary-key.ts';
+
+const ORDINAL: unique symbol = Symbol('shoal.ordinal');
+
+/**
+ * A read-only record: one getter per field, reading the state's columns. `toObject()` gives a
+ * plain object equal to the record written (optional fields absent when absent).
+ */
+export type RecordView<R> = { readonly [K in keyof R]: R[K] } & {
+  /** A plain object with the record's values. */
+  toObject(): R;
+  /** The same as {@link toObject}, so `JSON.stringify(view)` works. */
+  toJSON(): R;
+};
+
+/** The ordinal a view reads. */
+export function viewOrdinal(view: object): number {
+  const o = (view as { [ORDINAL]?: number })[ORDINAL];
+  if (o === undefined) throw new TypeError('not a shoal record view');
+  return o;
+}
+
+/** Parts of a type's state, as builders and decoders hand them over. */
+export interface TypeStateParts {
+  readonly type: ObjectType;
+  /** Ordinals 0..capacity-1 may be populated. */
+  readonly capacity: number;
+  /** Populated ordinals. */
+  readonly size: number;
+  readonly columns: readonly Column[];
+  readonly populated: Uint32Array;
+  readonly index: Uint32Array | undefined;
+  readonly sums: Readonly<Sums>;
+  /** Ordinals removed by the change that made this state: not reused by the next one. */
+  readonly ghosts: Uint32Array;
+}
+
+type ViewClass = new (ordinal: number) => RecordView<Record<string, unknown>>;
+
+function viewClass(type: ObjectType, columns: readonly Column[]): ViewClass {
+  const readers = columns.map(columnReader);
+  const names = type.fields.map((f) => f.name);
+  class View {
+    [ORDINAL]: number;
+    constructor(ordinal: number) {
+      this[ORDINAL] = ordinal;
+    }
+    toObject(): Record<string, unknown> {
+      const out: Record<string, unknown> = {};
+      const o = this[ORDINAL];
+      for (let i = 0; i < readers.length; i++) {
+        const v = readers[i]!(o);
+        if (v !== undefined) out[names[i]!] = v;
+      }
+      return out;
+    }
+    toJSON(): Record<string, unknown> {
+      return this.toObject();
+    }
+  }
+  Object.defineProperty(View, 'name', { value: `${type.name}View` });
+  readers.forEach((read, i) => {
+    Object.defineProperty(View.prototype, names[i]!, {
+      get(this: View) {
+        return read(this[ORDINAL]);
+      },
+      enumerable: true,
+    });
+  });
+  return View as unknown as ViewClass;
+}
+
+/** One type of a state: lookups by key, iteration, record views. */
+export class TypeState<R = Record<string, unknown>, K = unknown> implements Iterable<RecordView<R>> {
+  readonly type: ObjectType;
+  readonly capacity: number;
+  readonly size: number;
+  /** @internal storage, shared with states derived from this one */
+  readonly parts: TypeStateParts;
+  private readonly View: ViewClass;
+  private readonly pk: PrimaryKey | undefined;
+
+  constructor(parts: TypeStateParts) {
+    this.parts = parts;
+    this.type = parts.type;
+    this.capacity = parts.capacity;
+    this.size = parts.size;
+    this.View = viewClass(parts.type, parts.columns);
+    this.pk = parts.index ? new PrimaryKey(parts.type, parts.columns) : undefined;
+  }
+
+  /** The type's name. */
+  get name(): string {
+    return this.type.name;
+  }
+
+  /** The ordinal of the record with `key`, or -1. `INVALID_KEY` when the key has the wrong shape. */
+  ordinalOf(key: K): number {
+    const pk = this.pk;
+    if (!pk) {
+      throw new ShoalError(
+        'INVALID_KEY',
+        `${this.type.name} has no primary key: iterate it, or declare primaryKey.`,
+      );
+    }
+    pk.stage(key);
+    return findStaged(this.parts.index!, pk);
+  }
+
+  /** The record with `key`, or `undefined`. */
+  get(key: K): RecordView<R> | undefined {
+    const o = this.ordinalOf(key);
+    return o < 0 ? undefined : (new this.View(o) as RecordView<R>);
+  }
+
+  /** True when a record with `key` exists. */
+  has(key: K): boolean {
+    return this.ordinalOf(key) >= 0;
+  }
+
+  /** True when `ordinal` holds a record. */
+  isPopulated(ordinal: number): boolean {
+    return ordinal >= 0 && ordinal < this.capacity && testBit(this.parts.populated, ordinal);
+  }
+
+  /** The record at `ordinal`; `INVALID_KEY` when the ordinal holds none. */
+  view(ordinal: number): RecordView<R> {
+    if (!this.isPopulated(ordinal)) {
+      throw new ShoalError('INVALID_KEY', `${this.type.name} has no record at ordinal ${ordinal}`);
+    }
+    return new this.View(ordinal) as RecordView<R>;
+  }
+
+  /** Populated ordinals, ascending. */
+  *ordinals(): IterableIterator<number> {
+    const bits = this.parts.populated;
+    for (let w = 0; w < bits.length; w++) {
+      let word = bits[w]!;
+      while (word !== 0) {
+        const low = word & -word;
+        yield w * 32 + 31 - Math.clz32(low);
+        word ^= low;
+      }
+    }
+  }
+
+  /** Every record, in ordinal order. */
+  *[Symbol.iterator](): IterableIterator<RecordView<R>> {
+    for (const o of this.ordinals()) yield new this.View(o) as RecordView<R>;
+  }
+}
