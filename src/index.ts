@@ -30,6 +30,6 @@ export {
   type SnapshotHeader,
   verifyChecksum,
 } from './state/snapshot.ts';
-export { State } from './state/state.ts';
+export { type AnyState, State } from './state/state.ts';
 export { type BuildOptions, StateBuilder } from './state/state-builder.ts';
 export { type RecordView, TypeState, viewOrdinal } from './state/type-state.ts';

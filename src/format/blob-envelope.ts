@@ -197,6 +197,8 @@ export function readBlob<H>(
     );
   }
   if (bodyStart + header.bodyLength < input.byteLength) corrupt('there are bytes after the body');
+  for (let i = PREFIX + headerLength; i < bodyStart; i++)
+    if (input[i] !== 0) corrupt('the header padding is not zero');
   const table = header.sections;
   if (!Array.isArray(table) || table.length % 2 !== 0) corrupt('the section table is malformed');
   for (let i = 0; i < table.length; i += 2) {

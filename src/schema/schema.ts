@@ -58,8 +58,6 @@ export class Schema<Types extends readonly ObjectType[] = readonly ObjectType[]>
   }
 
   /** The type called `name`; `UNKNOWN_TYPE` when the schema has none. */
-  type<N extends TypeName<this>>(name: N): TypeOf<this, N>;
-  type(name: string): ObjectType;
   type(name: string): ObjectType {
     const type = this.byName.get(name);
     if (!type) {
@@ -80,7 +78,8 @@ export class Schema<Types extends readonly ObjectType[] = readonly ObjectType[]>
 /** The names of a schema's types. */
 export type TypeName<S extends Schema> = S['types'][number]['name'];
 /** A schema's type by name. */
-export type TypeOf<S extends Schema, N extends string> = Extract<S['types'][number], { name: N }>;
+export type TypeOf<S extends Schema, N extends string> =
+  string extends TypeName<S> ? ObjectType : Extract<S['types'][number], { name: N }>;
 
 /** Declare a schema: `t.schema([Movie, Actor])`. */
 export function schema<const Types extends readonly ObjectType[]>(types: Types): Schema<Types> {

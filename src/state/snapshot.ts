@@ -10,7 +10,7 @@ import { ShoalError } from '../errors.ts';
 import { BlobWriter, readBlob } from '../format/blob-envelope.ts';
 import { fromJSON, type Schema, type SchemaJson, toJSON } from '../schema/index.ts';
 import { recordSummer, sumRecords } from './checksum.ts';
-import { State } from './state.ts';
+import { type AnyState, State } from './state.ts';
 import { readTypeSection, type TypeDescriptor, writeTypeSection } from './type-section.ts';
 import { TypeState } from './type-state.ts';
 
@@ -25,7 +25,7 @@ export interface SnapshotHeader {
 }
 
 /** Encodes `state` as a snapshot blob. */
-export function encodeSnapshot(state: State): Uint8Array {
+export function encodeSnapshot(state: AnyState): Uint8Array {
   const writer = new BlobWriter();
   const types = state.types.map((t) => writeTypeSection(writer, t.parts));
   const header: Omit<SnapshotHeader, 'createdAt'> & { createdAt: number } = {
@@ -90,7 +90,7 @@ export function decodeSnapshot(bytes: Uint8Array, options: DecodeSnapshotOptions
 }
 
 /** Recomputes a state's record checksum from its columns; `CHECKSUM_MISMATCH` when it differs. */
-export function verifyChecksum(state: State): void {
+export function verifyChecksum(state: AnyState): void {
   for (const t of state.types) {
     const { type, columns, populated, capacity, sums } = t.parts;
     const actual = sumRecords(recordSummer(type, columns), populated, capacity);

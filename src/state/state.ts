@@ -60,6 +60,13 @@ export class State<S extends Schema = Schema> {
   }
 }
 
+/**
+ * Any state, whatever its schema: what functions that work on every state take. (`State<S>` is
+ * invariant in `S` because `type()` is typed by name.)
+ */
+// biome-ignore lint/suspicious/noExplicitAny: the one place a state of any schema is accepted.
+export type AnyState = State<any>;
+
 /** Throws `INVALID_OPTION` unless `version` is a positive safe integer. */
 export function checkVersion(version: unknown): asserts version is number {
   if (!Number.isSafeInteger(version) || (version as number) < 0) {
