@@ -40,33 +40,37 @@ if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
 
 const align8 = (n: number): number => (n + 7) & ~7;
 
-/** Collects sections, then lays out one blob. */
+/** Collects sections, then lays out one blob, copying each byte once. */
 export class BlobWriter {
-  private readonly parts: Uint8Array[] = [];
+  private readonly chunks: Uint8Array[] = [];
   private readonly table: number[] = [];
   private length = 0;
 
-  /** Adds a section (its bytes are copied at `finish`); returns its id. */
-  add(view: ArrayBufferView): number {
-    const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-    this.table.push(this.length, bytes.byteLength);
-    this.parts.push(bytes);
-    this.length = align8(this.length + bytes.byteLength);
-    return this.parts.length - 1;
+  /**
+   * Adds a section made of `views` back to back (their bytes are copied at `finish`, so they
+   * must not change before it); returns the section's id.
+   */
+  add(...views: ArrayBufferView[]): number {
+    let size = 0;
+    for (const v of views) {
+      this.chunks.push(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+      size += v.byteLength;
+    }
+    const pad = align8(size) - size;
+    if (pad > 0) this.chunks.push(new Uint8Array(pad));
+    this.table.push(this.length, size);
+    this.length += size + pad;
+    return this.table.length / 2 - 1;
   }
 
   /** The blob: prefix, header (`fields` plus the section table), body. */
   finish(kind: BlobKind, fields: Record<string, unknown>): Uint8Array {
-    const body = new Uint8Array(this.length);
-    for (let i = 0; i < this.parts.length; i++) body.set(this.parts[i]!, this.table[2 * i]!);
-    const header = msgpack.pack({
-      ...fields,
-      bodyLength: body.byteLength,
-      bodyCrc: crc32(body),
-      sections: this.table,
-    });
+    let bodyCrc = 0;
+    // Node 20's crc32(empty, value) returns 0 rather than `value`: skip empty chunks.
+    for (const c of this.chunks) if (c.byteLength > 0) bodyCrc = crc32(c, bodyCrc);
+    const header = msgpack.pack({ ...fields, bodyLength: this.length, bodyCrc, sections: this.table });
     const bodyStart = align8(PREFIX + header.byteLength);
-    const out = new Uint8Array(bodyStart + body.byteLength);
+    const out = new Uint8Array(bodyStart + this.length);
     const dv = new DataView(out.buffer);
     dv.setUint32(0, MAGIC, true);
     dv.setUint16(4, FORMAT_VERSION, true);
@@ -74,7 +78,11 @@ export class BlobWriter {
     dv.setUint32(8, header.byteLength, true);
     dv.setUint32(12, crc32(header), true);
     out.set(header, PREFIX);
-    out.set(body, bodyStart);
+    let at = bodyStart;
+    for (const c of this.chunks) {
+      out.set(c, at);
+      at += c.byteLength;
+    }
     return out;
   }
 }

@@ -48,7 +48,11 @@ function chooseEncoding(kind: ScalarKind, items: readonly unknown[]): Encoding {
   if (kind === 'boolean' || count < MIN_DICT_VALUES) return plain;
   const limit = Math.min(MAX_DICT_SIZE, Math.floor(count / 4));
   const seen = new Set<unknown>();
-  for (let i = 0; i < items.length; i++) {
+  // A column whose first 4,096 values are mostly distinct will not fit a dictionary: stop early.
+  const sample = Math.min(items.length, 4096);
+  for (let i = 0; i < sample; i++) if (items[i] !== ABSENT) seen.add(dictKey(kind, items[i]));
+  if (seen.size > limit || (seen.size > sample / 2 && seen.size > 256)) return plain;
+  for (let i = sample; i < items.length; i++) {
     if (items[i] === ABSENT) continue;
     seen.add(dictKey(kind, items[i]));
     if (seen.size > limit) return plain;
@@ -85,7 +89,7 @@ export class HeapWriter {
     if (kind === 'string') {
       const s = value as string;
       this.reserve(s.length * 3);
-      this.length += this.buf.write(s, this.length, 'utf8');
+      this.length += (this.buf as Buffer & { utf8Write(s: string, at: number): number }).utf8Write(s, this.length);
       return;
     }
     this.append(kind === 'bytes' ? (value as Uint8Array) : msgpack.pack(value));

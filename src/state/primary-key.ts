@@ -101,6 +101,7 @@ function keyField(col: Column): KeyField {
 
 /** Key hashing and matching for one type's state. */
 export class PrimaryKey {
+  private readonly columns: readonly Column[];
   private readonly fields: readonly KeyField[];
   private readonly names: readonly string[];
   private readonly composite: boolean;
@@ -110,7 +111,35 @@ export class PrimaryKey {
     this.names = type.primaryKey;
     this.composite = type.compositeKey;
     this.typeName = type.name;
-    this.fields = type.primaryKey.map((name) => keyField(columns[type.field(name)!.index]!));
+    this.columns = type.primaryKey.map((name) => columns[type.field(name)!.index]!);
+    this.fields = this.columns.map(keyField);
+  }
+
+  /**
+   * A lookup function over `table`: the ordinal of a key, or -1. A one-field int key gets a
+   * loop of its own (hash, probe, compare against the key column) with no calls in it.
+   */
+  finder(table: Uint32Array): (key: unknown) => number {
+    const m = table.length;
+    const col = this.columns[0]!;
+    if (!this.composite && col.valueKind === 'int') {
+      const pages = col.parts[0] as readonly Int32Array[];
+      return (key) => {
+        if (typeof key !== 'number') this.invalid(key);
+        let s = slotOf(hashInt(key, KEY_SEED), m);
+        for (;;) {
+          const v = table[s]!;
+          if (v === 0) return -1;
+          const o = v - 1;
+          if (pages[o >>> PAGE_SHIFT]![o & PAGE_MASK] === key) return o;
+          if (++s === m) s = 0;
+        }
+      };
+    }
+    return (key) => {
+      this.stage(key);
+      return findStaged(table, this);
+    };
   }
 
   /** Hash of the key stored at `ordinal`. */

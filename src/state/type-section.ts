@@ -71,13 +71,12 @@ export interface TypeDescriptor {
 
 function writePart(writer: BlobWriter, pages: readonly PartArray[]): PartDescriptor {
   // Offsets pages may mix 16- and 32-bit arrays; the section takes the widest.
-  let Ctor = pages.length > 0 ? (CTORS[arrayName(pages[0]!)] as ArrayCtor) : Uint8Array;
-  if (pages.some((p) => p instanceof Uint32Array)) Ctor = Uint32Array;
+  const wide = pages.some((p) => p instanceof Uint32Array);
+  const chunks = wide ? pages.map((p) => (p instanceof Uint32Array ? p : Uint32Array.from(p as Uint16Array))) : pages;
   const starts = new Uint32Array(pages.length + 1);
   for (let p = 0; p < pages.length; p++) starts[p + 1] = starts[p]! + pages[p]!.length;
-  const data = new Ctor(starts[pages.length]!);
-  for (let p = 0; p < pages.length; p++) (data as Uint32Array).set(pages[p] as Uint32Array, starts[p]!);
-  return { type: arrayName(data), data: writer.add(data), starts: writer.add(starts) };
+  const type = chunks.length > 0 ? arrayName(chunks[0]!) : 'u8';
+  return { type, data: writer.add(...chunks), starts: writer.add(starts) };
 }
 
 function writeDict(writer: BlobWriter, dict: Dictionary): DictDescriptor {

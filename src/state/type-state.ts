@@ -9,7 +9,7 @@ import type { ObjectType } from '../schema/index.ts';
 import type { Sums } from './checksum.ts';
 import { type Column, columnReader } from './column.ts';
 import { testBit } from './layout.ts';
-import { findStaged, PrimaryKey } from './primary-key.ts';
+import { PrimaryKey } from './primary-key.ts';
 
 const ORDINAL: unique symbol = Symbol('shoal.ordinal');
 
@@ -89,7 +89,7 @@ export class TypeState<R = Record<string, unknown>, K = unknown> implements Iter
   /** @internal storage, shared with states derived from this one */
   readonly parts: TypeStateParts;
   private readonly View: ViewClass;
-  private readonly pk: PrimaryKey | undefined;
+  private readonly find: ((key: unknown) => number) | undefined;
 
   constructor(parts: TypeStateParts) {
     this.parts = parts;
@@ -97,7 +97,7 @@ export class TypeState<R = Record<string, unknown>, K = unknown> implements Iter
     this.capacity = parts.capacity;
     this.size = parts.size;
     this.View = viewClass(parts.type, parts.columns);
-    this.pk = parts.index ? new PrimaryKey(parts.type, parts.columns) : undefined;
+    this.find = parts.index ? new PrimaryKey(parts.type, parts.columns).finder(parts.index) : undefined;
   }
 
   /** The type's name. */
@@ -107,15 +107,14 @@ export class TypeState<R = Record<string, unknown>, K = unknown> implements Iter
 
   /** The ordinal of the record with `key`, or -1. `INVALID_KEY` when the key has the wrong shape. */
   ordinalOf(key: K): number {
-    const pk = this.pk;
-    if (!pk) {
+    const find = this.find;
+    if (!find) {
       throw new ShoalError(
         'INVALID_KEY',
         `${this.type.name} has no primary key: iterate it, or declare primaryKey.`,
       );
     }
-    pk.stage(key);
-    return findStaged(this.parts.index!, pk);
+    return find(key);
   }
 
   /** The record with `key`, or `undefined`. */
