@@ -3,12 +3,15 @@
  * printer. Every figure is printed beside a baseline measured in the same run.
  */
 
-export const gc = (): void => {
+/** Full collections until freed ArrayBuffers have been released too. */
+export async function gc(): Promise<void> {
   const g = (globalThis as { gc?: () => void }).gc;
   if (!g) throw new Error('run the benchmark with node --expose-gc (npm run bench does)');
-  g();
-  g();
-};
+  for (let i = 0; i < 4; i++) {
+    g();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
 
 /** Median wall time of `fn` over `runs` runs, in ms. */
 export async function median(runs: number, fn: () => unknown): Promise<number> {
@@ -22,18 +25,22 @@ export async function median(runs: number, fn: () => unknown): Promise<number> {
   return times[Math.floor(times.length / 2)]!;
 }
 
-/** JS heap (and ArrayBuffer memory) held by what `make` returns, in bytes. */
-export async function held<T>(make: () => T | Promise<T>): Promise<{ heap: number; buffers: number; value: T }> {
-  gc();
+/** JS heap held by what `make` returns, in bytes. */
+export async function held<T>(make: () => T | Promise<T>): Promise<{ heap: number; value: T }> {
+  await gc();
   const before = process.memoryUsage();
   const value = await make();
-  gc();
+  await gc();
   const after = process.memoryUsage();
-  return { heap: after.heapUsed - before.heapUsed, buffers: after.arrayBuffers - before.arrayBuffers, value };
+  return { heap: after.heapUsed - before.heapUsed, value };
 }
 
 /** Per-lookup ns: the mean over all, and p50/p99 over batches of `batch` lookups. */
-export function perOp(count: number, batch: number, run: (from: number, to: number) => number): {
+export function perOp(
+  count: number,
+  batch: number,
+  run: (from: number, to: number) => number,
+): {
   mean: number;
   p50: number;
   p99: number;
@@ -49,7 +56,12 @@ export function perOp(count: number, batch: number, run: (from: number, to: numb
   }
   const mean = Number(process.hrtime.bigint() - start) / count;
   samples.sort((a, b) => a - b);
-  return { mean, p50: samples[Math.floor(samples.length * 0.5)]!, p99: samples[Math.floor(samples.length * 0.99)]!, sink };
+  return {
+    mean,
+    p50: samples[Math.floor(samples.length * 0.5)]!,
+    p99: samples[Math.floor(samples.length * 0.99)]!,
+    sink,
+  };
 }
 
 export type Row = readonly [string, string, string, string?];
@@ -58,7 +70,9 @@ export type Row = readonly [string, string, string, string?];
 export function table(title: string, rows: readonly Row[]): void {
   const widths = [0, 0, 0, 0];
   const all: Row[] = [['measure', 'shoal', 'vs baseline', 'goal'], ...rows];
-  for (const r of all) r.forEach((c, i) => (widths[i] = Math.max(widths[i]!, (c ?? '').length)));
+  for (const r of all) {
+    for (let i = 0; i < 4; i++) widths[i] = Math.max(widths[i]!, (r[i] ?? '').length);
+  }
   console.log(`\n## ${title}\n`);
   for (const [i, r] of all.entries()) {
     console.log(`| ${[0, 1, 2, 3].map((k) => (r[k] ?? '').padEnd(widths[k]!)).join(' | ')} |`);

@@ -45,7 +45,11 @@ export function changeSet(n: number, percent: number, round = 1): ChangeSet {
   const step = Math.round(100 / percent);
   const modified: MovieRecord[] = [];
   for (let i = 0; i < n; i += step) {
-    modified.push({ ...movie(i), title: `Movie title number ${i} (rev ${round})`, year: 1900 + ((i + round) % 100) });
+    modified.push({
+      ...movie(i),
+      title: `Movie title number ${i} (rev ${round})`,
+      year: 1900 + ((i + round) % 100),
+    });
   }
   const churn = Math.max(1, Math.round((n * percent) / 1000));
   const removeStep = Math.floor(n / churn);

@@ -89,7 +89,10 @@ export class HeapWriter {
     if (kind === 'string') {
       const s = value as string;
       this.reserve(s.length * 3);
-      this.length += (this.buf as Buffer & { utf8Write(s: string, at: number): number }).utf8Write(s, this.length);
+      this.length += (this.buf as Buffer & { utf8Write(s: string, at: number): number }).utf8Write(
+        s,
+        this.length,
+      );
       return;
     }
     this.append(kind === 'bytes' ? (value as Uint8Array) : msgpack.pack(value));

@@ -54,6 +54,26 @@ export class State<S extends Schema = Schema> {
     return t;
   }
 
+  /**
+   * Bytes of memory the state's arrays view: columns, dictionaries, bitsets and indexes.
+   * Pages shared with other states are counted in each.
+   */
+  get byteLength(): number {
+    let total = 0;
+    for (const t of this.types) {
+      const p = t.parts;
+      total += p.populated.byteLength + (p.index?.byteLength ?? 0) + p.ghosts.byteLength;
+      for (const col of p.columns) {
+        for (const pages of col.parts) for (const page of pages) total += page.byteLength;
+        for (const page of col.present ?? []) total += page.byteLength;
+        const d = col.dict;
+        if (d)
+          total += (d.values?.byteLength ?? 0) + (d.offsets?.byteLength ?? 0) + (d.heap?.byteLength ?? 0);
+      }
+    }
+    return total;
+  }
+
   /** Record count per type. */
   counts(): Record<string, number> {
     return Object.fromEntries(this.types.map((t) => [t.name, t.size]));

@@ -72,7 +72,9 @@ export interface TypeDescriptor {
 function writePart(writer: BlobWriter, pages: readonly PartArray[]): PartDescriptor {
   // Offsets pages may mix 16- and 32-bit arrays; the section takes the widest.
   const wide = pages.some((p) => p instanceof Uint32Array);
-  const chunks = wide ? pages.map((p) => (p instanceof Uint32Array ? p : Uint32Array.from(p as Uint16Array))) : pages;
+  const chunks = wide
+    ? pages.map((p) => (p instanceof Uint32Array ? p : Uint32Array.from(p as Uint16Array)))
+    : pages;
   const starts = new Uint32Array(pages.length + 1);
   for (let p = 0; p < pages.length; p++) starts[p + 1] = starts[p]! + pages[p]!.length;
   const type = chunks.length > 0 ? arrayName(chunks[0]!) : 'u8';

@@ -119,7 +119,7 @@ export class TypeState<R = Record<string, unknown>, K = unknown> implements Iter
 
   /** The record with `key`, or `undefined`. */
   get(key: K): RecordView<R> | undefined {
-    const o = this.ordinalOf(key);
+    const o = this.find ? this.find(key) : this.ordinalOf(key);
     return o < 0 ? undefined : (new this.View(o) as RecordView<R>);
   }
 

@@ -1,0 +1,60 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeSnapshot, StateBuilder, t } from '../src/index.ts';
+
+const run = promisify(execFile);
+const cli = (...args: string[]) =>
+  run(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../src/cli/main.ts'), ...args]);
+
+describe('shoal inspect', () => {
+  let dir: string;
+  let file: string;
+  const Movie = t.object('Movie', { id: t.int(), title: t.string() }, { primaryKey: 'id' });
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shoal-cli-'));
+    file = join(dir, 'movies.snapshot');
+    const state = new StateBuilder(t.schema([Movie]))
+      .add('Movie', { id: 1, title: 'One' })
+      .add('Movie', { id: 2, title: 'Two' })
+      .build({ version: 17, tag: 255n });
+    await writeFile(file, encodeSnapshot(state));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('prints version, tag and counts', async () => {
+    const { stdout } = await cli('inspect', file);
+    const summary = JSON.parse(stdout);
+    expect(summary).toMatchObject({ version: 17, tag: '0xff', counts: { Movie: 2 } });
+    expect(summary.schema).toEqual([{ name: 'Movie', primaryKey: ['id'], fields: ['id', 'title'] }]);
+  });
+
+  it('dumps records as NDJSON', async () => {
+    const { stdout } = await cli('inspect', file, '--records');
+    expect(
+      stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual([
+      { type: 'Movie', record: { id: 1, title: 'One' } },
+      { type: 'Movie', record: { id: 2, title: 'Two' } },
+    ]);
+  });
+
+  it('exits 1 with the error code on a corrupt file, 2 on bad usage', async () => {
+    const bad = join(dir, 'bad.snapshot');
+    await writeFile(bad, 'not a snapshot at all');
+    await expect(cli('inspect', bad)).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('BLOB_BAD_MAGIC'),
+    });
+    await expect(cli('frobnicate')).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('unknown command'),
+    });
+  });
+});
