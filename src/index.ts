@@ -23,6 +23,14 @@ export {
   toJSON,
 } from './schema/index.ts';
 export {
+  type ApplyDeltaOptions,
+  applyDelta,
+  type DeltaHeader,
+  encodeDelta,
+  encodeReverseDelta,
+  readDeltaHeader,
+} from './state/delta.ts';
+export {
   type DecodeSnapshotOptions,
   decodeSnapshot,
   encodeSnapshot,
@@ -31,5 +39,6 @@ export {
   verifyChecksum,
 } from './state/snapshot.ts';
 export { type AnyState, State } from './state/state.ts';
-export { type BuildOptions, StateBuilder } from './state/state-builder.ts';
+export { type BuildOptions, StateBuilder, type StateBuilderOptions } from './state/state-builder.ts';
+export { diffStates, type TypeDiff } from './state/state-diff.ts';
 export { type RecordView, TypeState, viewOrdinal } from './state/type-state.ts';

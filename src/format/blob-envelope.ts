@@ -144,13 +144,14 @@ function isUint(value: unknown): value is number {
  */
 export function readBlob<H>(
   input: Uint8Array,
-  expected: BlobKind,
+  expected: BlobKind | readonly BlobKind[],
   options: { shared?: boolean } = {},
 ): BlobReader<H> {
+  const wanted: readonly BlobKind[] = typeof expected === 'string' ? [expected] : expected;
   if (input.byteLength < PREFIX) {
     throw new ShoalError(
       'BLOB_TRUNCATED',
-      `the ${expected} blob is ${input.byteLength} bytes, shorter than its 16-byte prefix. Fetch it again.`,
+      `the ${wanted.join(' or ')} blob is ${input.byteLength} bytes, shorter than its 16-byte prefix. Fetch it again.`,
     );
   }
   const dv = new DataView(input.buffer, input.byteOffset, input.byteLength);
@@ -169,10 +170,10 @@ export function readBlob<H>(
   }
   const kind = KIND_NAMES.get(dv.getUint8(6));
   if (kind === undefined || dv.getUint8(7) !== 0) corrupt('the blob kind byte is not valid');
-  if (kind !== expected) {
+  if (!wanted.includes(kind)) {
     throw new ShoalError(
       'BLOB_WRONG_KIND',
-      `expected a ${expected} blob, got a ${kind}. Check the key you read.`,
+      `expected a ${wanted.join(' or ')} blob, got a ${kind}. Check the key you read.`,
     );
   }
   const headerLength = dv.getUint32(8, true);

@@ -19,7 +19,7 @@ export const isAbsent = (kind: string, value: unknown): boolean =>
   value === undefined || (value === null && kind !== 'json');
 
 /** A key under which equal values (by their stored bytes) collide in a Map. */
-function dictKey(kind: ScalarKind, value: unknown): unknown {
+export function dictKey(kind: ScalarKind, value: unknown): unknown {
   switch (kind) {
     case 'double':
       return Object.is(value, -0) ? '-0' : value;

@@ -15,7 +15,7 @@
  * fields have a presence bitmap per page (bit set = value present).
  */
 
-import { hashBigInt, hashBytes, hashDouble, hashInt, hashLong } from '../format/hash.ts';
+import { hashBigInt, hashBytes, hashDouble, hashInt, hashLong, hashName } from '../format/hash.ts';
 import { msgpack } from '../format/msgpack.ts';
 import type { FieldSpec, ScalarKind } from '../schema/index.ts';
 import { PAGE_MASK, PAGE_SHIFT, type PartArray } from './layout.ts';
@@ -31,8 +31,8 @@ export interface Dictionary {
   readonly heap: Buffer | undefined;
   /** Decoded entries, made on first read (bounded by the dictionary's size). */
   decoded?: unknown[];
-  /** Per-entry value hashes, made on first use. */
-  hashes?: Uint32Array;
+  /** Value key → code, made on first write into the column's next version. */
+  lookup?: Map<unknown, number>;
 }
 
 /** One field's storage. Immutable once a state holds it. */
@@ -187,7 +187,8 @@ function chunkHasher(col: Column, first: number): ChunkHasher {
 
 /** A function giving the hash of the column's value at an ordinal (absent hashes as a marker). */
 export function columnHasher(col: Column): (ordinal: number) => number {
-  const seed = col.spec.index + 1;
+  // Seeded by the field's name, not its position, so a schema change keeps record hashes.
+  const seed = hashName(col.spec.name);
   let hash: (o: number) => number;
   if (col.spec.kind === 'list') {
     const listOffsets = col.parts[0]!;

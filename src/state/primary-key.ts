@@ -14,8 +14,15 @@ import { PAGE_MASK, PAGE_SHIFT, testBit } from './layout.ts';
 
 const KEY_SEED = 0x6b657973;
 
-/** Table size for `n` keys. A pure function of `n`, so producer and consumer agree. */
+/** Table size for `n` keys when an index is built whole. */
 export const indexSizeFor = (n: number): number => Math.max(8, Math.ceil((n * 4) / 3) + 1);
+
+/**
+ * Whether a table of `slots` should be rebuilt for `n` keys: past 7/8 full (probes grow
+ * long), or under 1/4 full (memory wasted). Between, a delta updates the table in place.
+ */
+export const indexNeedsRebuild = (slots: number, n: number): boolean =>
+  n * 8 > slots * 7 || (slots > 64 && n * 4 < slots);
 
 /** One key field: stages a lookup value, hashes it, and compares it with a stored record. */
 interface KeyField {
@@ -205,6 +212,40 @@ export function insertOrdinal(table: Uint32Array, hash: number, ordinal: number)
   let s = slotOf(hash, m);
   while (table[s] !== 0) if (++s === m) s = 0;
   table[s] = ordinal + 1;
+}
+
+/**
+ * Takes `ordinal` (whose key hashes to `hash`) out of `table`, shifting later entries of its
+ * probe run back so lookups never stop at a hole; `hashAt` gives the key hash of an ordinal.
+ */
+export function removeOrdinal(
+  table: Uint32Array,
+  hash: number,
+  ordinal: number,
+  hashAt: (o: number) => number,
+): boolean {
+  const m = table.length;
+  let s = slotOf(hash, m);
+  for (;;) {
+    const v = table[s]!;
+    if (v === 0) return false;
+    if (v === ordinal + 1) break;
+    if (++s === m) s = 0;
+  }
+  let j = s;
+  for (;;) {
+    if (++j === m) j = 0;
+    const v = table[j]!;
+    if (v === 0) break;
+    const home = slotOf(hashAt(v - 1), m);
+    // The entry at j may move to the hole at s unless its home lies cyclically in (s, j].
+    const stays = s < j ? s < home && home <= j : s < home || home <= j;
+    if (stays) continue;
+    table[s] = v;
+    s = j;
+  }
+  table[s] = 0;
+  return true;
 }
 
 /** The ordinal of the staged key, or -1. */

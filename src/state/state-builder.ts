@@ -1,24 +1,34 @@
 /**
- * Builds a state from records. `add` validates each record against its type and refuses a
- * second record with the same primary key (`DUPLICATE_KEY`); `build` lays out the columns,
- * the primary-key index and the checksum. Records get ordinals in the order they were added.
+ * Builds states. Three ways:
+ * - `new StateBuilder(schema)`: a state from scratch, records at ordinals in the order added;
+ * - `new StateBuilder(schema, { previous })`: the whole next dataset is added; records equal to
+ *   the previous state's keep their ordinals, the rest are changes, and previous records not
+ *   added again are removed;
+ * - `StateBuilder.from(previous)`: the next state is the previous one plus `upsert`s and
+ *   `remove`s.
+ * A modified record is a removal plus an addition at a new ordinal (as in Hollow), so deltas
+ * carry whole records and untouched pages stay shared. `add` validates each record
+ * (`INVALID_RECORD`) and refuses a key added twice (`DUPLICATE_KEY`).
  */
 import { ShoalError } from '../errors.ts';
 import {
   createRecordValidator,
   describeKey,
   type Infer,
+  type KeyOf,
   type ObjectType,
   type RecordValidator,
   type Schema,
   type TypeName,
   type TypeOf,
 } from '../schema/index.ts';
-import { recordSummer, sumRecords } from './checksum.ts';
-import { buildColumn } from './column-builder.ts';
-import { buildIndex, PrimaryKey } from './primary-key.ts';
-import { checkVersion, randomTag, State } from './state.ts';
-import { TypeState } from './type-state.ts';
+import { allocateOrdinals } from './ordinal-allocator.ts';
+import { recordEquals } from './record-equality.ts';
+import { evolveTypes, sameSchema } from './schema-evolution.ts';
+import { type AnyState, checkVersion, randomTag, State } from './state.ts';
+import { TypeState, type TypeStateParts } from './type-state.ts';
+import { buildTypeState } from './type-state-builder.ts';
+import { type TypeChanges, transitionType } from './type-transition.ts';
 
 /** Options of {@link StateBuilder.build}. */
 export interface BuildOptions {
@@ -29,101 +39,198 @@ export interface BuildOptions {
    * @default a random tag
    */
   readonly tag?: bigint;
+  /**
+   * Place new arrays on SharedArrayBuffers (for a previous state that is shared).
+   * @default false
+   */
+  readonly shared?: boolean;
 }
 
-interface Pending {
+/** Options of the {@link StateBuilder} constructor. */
+export interface StateBuilderOptions {
+  /**
+   * The previous state: records added that equal its records keep their ordinals, and its
+   * records not added again are removed. Its schema must be compatible with the builder's.
+   * @default none: the state is built from scratch
+   */
+  readonly previous?: AnyState;
+}
+
+/** A pending change of one key: the record it will hold, or its removal. */
+type Pending = { readonly record: Readonly<Record<string, unknown>> } | { readonly removed: unknown };
+
+interface TypePending {
   readonly type: ObjectType;
   readonly validate: RecordValidator;
-  readonly records: Record<string, unknown>[];
-  readonly keys: Map<unknown, number> | undefined;
+  /** Keyed types: by key identity. */
+  readonly byKey: Map<unknown, Pending>;
+  /** Types without a key: records in order. */
+  readonly list: Readonly<Record<string, unknown>>[];
 }
 
 /** A Map key equal for equal primary keys. */
-export function keyIdentity(type: ObjectType, record: Record<string, unknown>): unknown {
-  if (type.primaryKey.length === 1) return record[type.primaryKey[0]!];
-  return JSON.stringify(
-    type.primaryKey.map((k) => {
-      const v = record[k];
-      return typeof v === 'bigint' ? `${v}n` : v;
-    }),
-  );
+function keyIdentity(type: ObjectType, key: unknown): unknown {
+  if (!type.compositeKey) return key;
+  const k = key as Record<string, unknown>;
+  return JSON.stringify(type.primaryKey.map((f) => (typeof k[f] === 'bigint' ? `${k[f]}n` : k[f])));
 }
 
-/** Collects records, then builds a {@link State}. */
+function keyOfRecord(type: ObjectType, record: Readonly<Record<string, unknown>>): unknown {
+  if (!type.compositeKey) return record[type.primaryKey[0]!];
+  return Object.fromEntries(type.primaryKey.map((f) => [f, record[f]]));
+}
+
+type Mode = 'fresh' | 'restate' | 'incremental';
+
+/** Collects records and changes, then builds a {@link State}. */
 export class StateBuilder<S extends Schema = Schema> {
   readonly schema: S;
-  private readonly pending: Map<string, Pending>;
+  private readonly previous: AnyState | undefined;
+  private mode: Mode;
+  private readonly pending: Map<string, TypePending>;
 
-  constructor(schema: S) {
+  constructor(schema: S, options: StateBuilderOptions = {}) {
     this.schema = schema;
+    this.previous = options.previous;
+    this.mode = options.previous ? 'restate' : 'fresh';
     this.pending = new Map(
       schema.types.map((type) => [
         type.name,
-        {
-          type,
-          validate: createRecordValidator(type),
-          records: [],
-          keys: type.primaryKey.length > 0 ? new Map() : undefined,
-        },
+        { type, validate: createRecordValidator(type), byKey: new Map(), list: [] },
       ]),
     );
   }
 
-  /** Adds a record of type `typeName`: `INVALID_RECORD` if it breaks the schema, `DUPLICATE_KEY` if its key is taken. */
+  /** A builder whose next state is `previous` plus the upserts and removes given to it. */
+  static from<S extends Schema>(previous: State<S>): StateBuilder<S> {
+    const builder = new StateBuilder(previous.schema, { previous });
+    builder.mode = 'incremental';
+    return builder;
+  }
+
+  private typePending(typeName: string): TypePending {
+    const p = this.pending.get(typeName);
+    if (!p) this.schema.type(typeName);
+    return p!;
+  }
+
+  /** Adds a record: `INVALID_RECORD` if it breaks the schema, `DUPLICATE_KEY` if this builder has its key already. */
   add<N extends TypeName<S>>(typeName: N, record: Infer<TypeOf<S, N>>): this;
   add(typeName: string, record: unknown): this;
   add(typeName: string, record: unknown): this {
-    const p = this.pending.get(typeName);
-    if (!p) this.schema.type(typeName);
-    const { type, validate, records, keys } = p!;
-    validate(record);
-    const r = record as Record<string, unknown>;
-    if (keys) {
-      const id = keyIdentity(type, r);
-      if (keys.has(id)) {
-        throw new ShoalError(
-          'DUPLICATE_KEY',
-          `${type.name} (${describeKey(type, r)}) was added twice. Keys are unique: merge the records, or upsert instead.`,
-        );
-      }
-      keys.set(id, records.length);
+    return this.put(typeName, record, false);
+  }
+
+  /** Adds or replaces the record with this key. */
+  upsert<N extends TypeName<S>>(typeName: N, record: Infer<TypeOf<S, N>>): this;
+  upsert(typeName: string, record: unknown): this;
+  upsert(typeName: string, record: unknown): this {
+    return this.put(typeName, record, true);
+  }
+
+  /** Removes the record with `key` (from the previous state, or added to this builder). */
+  remove<N extends TypeName<S>>(typeName: N, key: KeyOf<TypeOf<S, N>>): this;
+  remove(typeName: string, key: unknown): this;
+  remove(typeName: string, key: unknown): this {
+    const p = this.typePending(typeName);
+    if (p.type.primaryKey.length === 0) {
+      throw new ShoalError(
+        'INVALID_KEY',
+        `${typeName} has no primary key, so records cannot be removed by key.`,
+      );
     }
-    records.push(r);
+    p.byKey.set(keyIdentity(p.type, key), { removed: key });
     return this;
   }
 
-  /** Builds the state of every record added so far. */
+  private put(typeName: string, record: unknown, replace: boolean): this {
+    const p = this.typePending(typeName);
+    p.validate(record);
+    const r = record as Readonly<Record<string, unknown>>;
+    if (p.type.primaryKey.length === 0) {
+      p.list.push(r);
+      return this;
+    }
+    const id = keyIdentity(p.type, keyOfRecord(p.type, r));
+    if (!replace && p.byKey.has(id) && 'record' in p.byKey.get(id)!) {
+      throw new ShoalError(
+        'DUPLICATE_KEY',
+        `${p.type.name} (${describeKey(p.type, r)}) was added twice. Keys are unique: merge the records, or upsert instead.`,
+      );
+    }
+    p.byKey.set(id, { record: r });
+    return this;
+  }
+
+  /** Builds the next state. The builder can go on collecting and build again. */
   build(options: BuildOptions): State<S> {
     checkVersion(options.version);
-    const types = [...this.pending.values()].map(({ type, records }) => buildTypeState(type, records));
+    const tag = options.tag ?? randomTag();
+    const shared = options.shared === true;
+    const prev = this.previous;
+    let types: TypeStateParts[];
+    if (!prev) {
+      types = [...this.pending.values()].map((p) => buildTypeState(p.type, this.recordsOf(p)));
+    } else {
+      const base = sameSchema(prev.schema, this.schema)
+        ? prev.types.map((t) => t.parts)
+        : evolveTypes(
+            prev.schema,
+            prev.types.map((t) => t.parts),
+            this.schema,
+          );
+      types = base.map((parts) => {
+        const changes = this.changesOf(new TypeState(parts), this.pending.get(parts.type.name)!);
+        if (changes.removed.length === 0 && changes.added.length === 0) {
+          return parts.ghosts.length === 0 ? parts : { ...parts, ghosts: new Uint32Array(0) };
+        }
+        return transitionType(parts, changes, shared);
+      });
+    }
     return new State({
       schema: this.schema,
       version: options.version,
-      tag: options.tag ?? randomTag(),
-      types,
+      tag,
+      types: types.map((t) => new TypeState(t)),
     });
   }
-}
 
-/** A type state holding `records` at ordinals 0..n-1. */
-export function buildTypeState(type: ObjectType, records: readonly Record<string, unknown>[]): TypeState {
-  const capacity = records.length;
-  const columns = type.fields.map((spec) => buildColumn(spec, capacity, (o) => records[o]![spec.name]));
-  const populated = new Uint32Array((capacity + 31) >>> 5).fill(0xffffffff);
-  if (capacity & 31) populated[populated.length - 1] = (1 << (capacity & 31)) - 1;
-  const index =
-    type.primaryKey.length > 0
-      ? buildIndex(new PrimaryKey(type, columns), populated, capacity, capacity)
-      : undefined;
-  const sums = sumRecords(recordSummer(type, columns), populated, capacity);
-  return new TypeState({
-    type,
-    capacity,
-    size: capacity,
-    columns,
-    populated,
-    index,
-    sums,
-    ghosts: new Uint32Array(0),
-  });
+  private recordsOf(p: TypePending): Readonly<Record<string, unknown>>[] {
+    const out = [...p.list];
+    for (const v of p.byKey.values()) if ('record' in v) out.push(v.record);
+    return out;
+  }
+
+  /** What changes in a type, against its previous state. */
+  private changesOf(prev: TypeState, p: TypePending): TypeChanges {
+    const removed: number[] = [];
+    const added: Readonly<Record<string, unknown>>[] = [];
+    const restate = this.mode === 'restate';
+    if (p.type.primaryKey.length === 0) {
+      // Without a key there is no telling a record from its update: re-stating replaces them all.
+      if (restate) removed.push(...prev.ordinals());
+      added.push(...p.list);
+    } else {
+      const seen = restate ? new Uint8Array(prev.capacity) : undefined;
+      for (const change of p.byKey.values()) {
+        if ('removed' in change) {
+          if (restate) continue;
+          const o = prev.ordinalOf(change.removed);
+          if (o >= 0) removed.push(o);
+          continue;
+        }
+        const o = prev.ordinalOf(keyOfRecord(p.type, change.record));
+        if (o >= 0) {
+          if (seen) seen[o] = 1;
+          if (recordEquals(p.type, prev.view(o) as unknown as Record<string, unknown>, change.record))
+            continue;
+          removed.push(o);
+        }
+        added.push(change.record);
+      }
+      if (seen) for (const o of prev.ordinals()) if (seen[o] === 0) removed.push(o);
+    }
+    const ordinals = allocateOrdinals(prev.parts, added.length);
+    return { removed, added: added.map((record, i) => ({ ordinal: ordinals[i]!, record })) };
+  }
 }

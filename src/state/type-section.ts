@@ -11,7 +11,7 @@ import type { ObjectType, ScalarKind } from '../schema/index.ts';
 import type { Sums } from './checksum.ts';
 import type { Column, Dictionary, Encoding } from './column.ts';
 import { type PartArray, pageCount, pageLength, popcount } from './layout.ts';
-import { indexSizeFor } from './primary-key.ts';
+
 import type { TypeStateParts } from './type-state.ts';
 
 type ArrayName = 'u8' | 'u16' | 'u32' | 'i32' | 'f32' | 'f64' | 'i64';
@@ -49,7 +49,8 @@ interface DictDescriptor {
   readonly offsets?: number;
 }
 
-interface ColumnDescriptor {
+/** A column in a blob header. */
+export interface ColumnDescriptor {
   readonly field: string;
   readonly encoding: Encoding;
   readonly present?: PartDescriptor;
@@ -86,6 +87,20 @@ function writeDict(writer: BlobWriter, dict: Dictionary): DictDescriptor {
   return { size: dict.size, data: writer.add(dict.heap!), offsets: writer.add(dict.offsets!) };
 }
 
+/** Writes columns' sections; returns their header descriptors. */
+export function writeColumns(writer: BlobWriter, columns: readonly Column[]): ColumnDescriptor[] {
+  return columns.map((col): ColumnDescriptor => {
+    const out: { -readonly [K in keyof ColumnDescriptor]: ColumnDescriptor[K] } = {
+      field: col.spec.name,
+      encoding: col.encoding,
+      parts: col.parts.map((pages) => writePart(writer, pages)),
+    };
+    if (col.present) out.present = writePart(writer, col.present);
+    if (col.dict) out.dict = writeDict(writer, col.dict);
+    return out;
+  });
+}
+
 /** Writes a type state's sections; returns its header descriptor. */
 export function writeTypeSection(writer: BlobWriter, parts: TypeStateParts): TypeDescriptor {
   return {
@@ -96,24 +111,15 @@ export function writeTypeSection(writer: BlobWriter, parts: TypeStateParts): Typ
     populated: writer.add(parts.populated),
     index: parts.index ? writer.add(parts.index) : -1,
     ghosts: writer.add(parts.ghosts),
-    columns: parts.columns.map((col): ColumnDescriptor => {
-      const out: { -readonly [K in keyof ColumnDescriptor]: ColumnDescriptor[K] } = {
-        field: col.spec.name,
-        encoding: col.encoding,
-        parts: col.parts.map((pages) => writePart(writer, pages)),
-      };
-      if (col.present) out.present = writePart(writer, col.present);
-      if (col.dict) out.dict = writeDict(writer, col.dict);
-      return out;
-    }),
+    columns: writeColumns(writer, parts.columns),
   };
 }
 
-function corrupt(what: string): never {
+export function corrupt(what: string): never {
   throw new ShoalError('BLOB_CORRUPT', `the blob is corrupt: ${what}. Fetch it again or republish it.`);
 }
 
-function isUint(v: unknown): v is number {
+export function isUint(v: unknown): v is number {
   return Number.isSafeInteger(v) && (v as number) >= 0;
 }
 
@@ -171,32 +177,18 @@ function readDict(reader: BlobReader<unknown>, d: DictDescriptor | undefined, ki
   };
 }
 
-/** Reads a type state's sections back; checks structure page by page, never record by record. */
-export function readTypeSection(
+/** Reads columns of `capacity` ordinals back; checks structure page by page, never record by record. */
+export function readColumns(
   reader: BlobReader<unknown>,
   type: ObjectType,
-  d: TypeDescriptor,
-): TypeStateParts {
-  if (!d || d.name !== type.name || !isUint(d.capacity) || !isUint(d.size) || d.size > d.capacity) {
-    corrupt(`the header of type ${type.name} is malformed`);
-  }
-  if (!Array.isArray(d.columns) || d.columns.length !== type.fields.length)
+  descriptors: readonly ColumnDescriptor[],
+  capacity: number,
+): Column[] {
+  if (!Array.isArray(descriptors) || descriptors.length !== type.fields.length)
     corrupt(`type ${type.name} has the wrong columns`);
-  const capacity = d.capacity;
   const pages = pageCount(capacity);
-  const populated = reader.view(d.populated, Uint32Array);
-  if (populated.length !== (capacity + 31) >>> 5)
-    corrupt(`the populated set of ${type.name} has the wrong length`);
-  let count = 0;
-  for (let i = 0; i < populated.length; i++) count += popcount(populated[i]!);
-  if (count !== d.size) corrupt(`the populated set of ${type.name} does not hold ${d.size} records`);
-  let index: Uint32Array | undefined;
-  if (type.primaryKey.length > 0) {
-    index = reader.view(d.index, Uint32Array);
-    if (index.length !== indexSizeFor(d.size)) corrupt(`the index of ${type.name} has the wrong size`);
-  }
-  const columns = type.fields.map((spec, i): Column => {
-    const cd = d.columns[i]!;
+  return type.fields.map((spec, i): Column => {
+    const cd = descriptors[i]!;
     if (cd.field !== spec.name) corrupt(`column ${i} of ${type.name} is not field ${spec.name}`);
     const isList = spec.kind === 'list';
     const kind = (isList ? spec.element!.kind : spec.kind) as ScalarKind;
@@ -235,6 +227,30 @@ export function readTypeSection(
       parts,
     };
   });
+}
+
+/** Reads a type state's sections back; checks structure page by page, never record by record. */
+export function readTypeSection(
+  reader: BlobReader<unknown>,
+  type: ObjectType,
+  d: TypeDescriptor,
+): TypeStateParts {
+  if (!d || d.name !== type.name || !isUint(d.capacity) || !isUint(d.size) || d.size > d.capacity) {
+    corrupt(`the header of type ${type.name} is malformed`);
+  }
+  const capacity = d.capacity;
+  const populated = reader.view(d.populated, Uint32Array);
+  if (populated.length !== (capacity + 31) >>> 5)
+    corrupt(`the populated set of ${type.name} has the wrong length`);
+  let count = 0;
+  for (let i = 0; i < populated.length; i++) count += popcount(populated[i]!);
+  if (count !== d.size) corrupt(`the populated set of ${type.name} does not hold ${d.size} records`);
+  let index: Uint32Array | undefined;
+  if (type.primaryKey.length > 0) {
+    index = reader.view(d.index, Uint32Array);
+    if (index.length < 8 || index.length <= d.size) corrupt(`the index of ${type.name} has the wrong size`);
+  }
+  const columns = readColumns(reader, type, d.columns, capacity);
   if (!Array.isArray(d.sums) || !isUint(d.sums[0]) || !isUint(d.sums[1]))
     corrupt(`the checksum of ${type.name} is malformed`);
   const sums: Sums = { a: d.sums[0], b: d.sums[1] };

@@ -96,19 +96,39 @@ export const typePlan: fc.Arbitrary<TypePlan> = fc.record({
   key: fc.constantFrom('none', 'int', 'long', 'string', 'composite'),
 });
 
-function keyArb(key: TypePlan['key']): fc.Arbitrary<Record<string, unknown>> {
+function keyArb(key: TypePlan['key'], few = false): fc.Arbitrary<Record<string, unknown>> {
   switch (key) {
     case 'none':
       return fc.constant({});
     case 'composite':
-      return fc.record({ k1: fc.integer({ min: -50, max: 50 }), k2: fc.constantFrom('a', 'b', 'ü', '') });
+      return fc.record({
+        k1: fc.integer({ min: -50, max: few ? -40 : 50 }),
+        k2: fc.constantFrom('a', 'b', 'ü', ''),
+      });
     case 'int':
-      return fc.record({ k: fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }) });
+      return fc.record({
+        k: few ? fc.integer({ min: -20, max: 20 }) : fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+      });
     case 'long':
-      return fc.record({ k: fc.maxSafeInteger() });
+      return fc.record({ k: few ? fc.integer({ min: 2 ** 40, max: 2 ** 40 + 40 }) : fc.maxSafeInteger() });
     case 'string':
-      return fc.record({ k: wellFormed });
+      return fc.record({
+        k: few ? fc.constantFrom(...'abcdefghijklmnopqrstuvwxyzαβγ'.split('')) : wellFormed,
+      });
   }
+}
+
+/** One record of a type (keys from a small set, so records collide and get updated). */
+export function recordOf(plan: TypePlan): fc.Arbitrary<Record<string, unknown>> {
+  return fc.tuple(...plan.fields.map(valueArb)).chain((fieldArbs) =>
+    fc.tuple(keyArb(plan.key, true), ...fieldArbs).map(([key, ...values]) => {
+      const r: Record<string, unknown> = { ...key };
+      values.forEach((v, j) => {
+        if (v !== undefined) r[`f${j}`] = v;
+      });
+      return r;
+    }),
+  );
 }
 
 /** Records of one type, with unique keys. */

@@ -1,0 +1,334 @@
+/**
+ * The next version of a column: the pages that received records are rebuilt (old slots copied
+ * as bytes, new values written), every other page is shared with the previous column. Data of
+ * slots that are not live in the next state is dropped from rebuilt pages. A dictionary that
+ * meets new values grows (a new, longer dictionary; codes widen from 8 to 16 bits when it
+ * passes 256 entries, and the column turns plain when it passes 65,536).
+ */
+import type { ScalarKind } from '../schema/index.ts';
+import {
+  type Column,
+  columnReader,
+  type Dictionary,
+  dictEntries,
+  fixedArrayType,
+  isVarKind,
+} from './column.ts';
+import { dictKey, HeapWriter, isAbsent, MAX_DICT_SIZE, narrowOffsets } from './column-builder.ts';
+import { PAGE_SHIFT, PAGE_SIZE, type PartArray, pageCount, pageLength } from './layout.ts';
+
+/** A value written at an ordinal (`undefined`/`null` = absent). */
+export interface Write {
+  readonly ordinal: number;
+  readonly value: unknown;
+}
+
+/** Map from a dictionary key (see `dictKey`) to its code, made once per dictionary. */
+function dictLookup(dict: Dictionary & { lookup?: Map<unknown, number> }, kind: ScalarKind, bigint: boolean) {
+  if (dict.lookup) return dict.lookup;
+  const lookup = new Map<unknown, number>();
+  if (dict.values) {
+    for (let i = 0; i < dict.size; i++)
+      lookup.set(dictKey(kind, bigint ? dict.values[i] : Number(dict.values[i])), i);
+  } else if (kind === 'string') {
+    dictEntries(dict, kind, bigint).forEach((s, i) => lookup.set(s, i));
+  } else {
+    for (let i = 0; i < dict.size; i++)
+      lookup.set(dict.heap!.toString('latin1', dict.offsets![i]!, dict.offsets![i + 1]!), i);
+  }
+  dict.lookup = lookup;
+  return lookup;
+}
+
+/** The dictionary with `fresh` values appended. */
+function growDictionary(
+  dict: Dictionary,
+  kind: ScalarKind,
+  bigint: boolean,
+  fresh: readonly unknown[],
+): Dictionary {
+  const size = dict.size + fresh.length;
+  if (dict.values) {
+    const Fixed = fixedArrayType(kind, bigint)!;
+    const values = new Fixed(size);
+    (values as Float64Array).set(dict.values as Float64Array);
+    for (let i = 0; i < fresh.length; i++) (values as unknown as unknown[])[dict.size + i] = fresh[i];
+    return { size, values, offsets: undefined, heap: undefined };
+  }
+  const heap = new HeapWriter(dict.heap!.length * 2 + 64);
+  heap.append(dict.heap!);
+  const offsets = new Uint32Array(size + 1);
+  offsets.set(dict.offsets!);
+  for (let i = 0; i < fresh.length; i++) {
+    heap.push(kind, fresh[i]);
+    offsets[dict.size + i + 1] = heap.length;
+  }
+  return { size, values: undefined, offsets, heap: Buffer.from(heap.result()) };
+}
+
+/** Elements of a list value or the value itself, skipping absent ones. */
+function* scalarsOf(col: Column, writes: readonly Write[]): Iterable<unknown> {
+  for (const w of writes) {
+    if (isAbsent(col.spec.kind, w.value)) continue;
+    if (col.spec.kind === 'list') yield* w.value as unknown[];
+    else yield w.value;
+  }
+}
+
+/** Copies `a` into a SharedArrayBuffer-backed array of the same type. */
+export function toShared<T extends PartArray>(a: T): T {
+  if (a.buffer instanceof SharedArrayBuffer) return a;
+  if (a instanceof Buffer) {
+    const b = Buffer.from(new SharedArrayBuffer(a.byteLength));
+    b.set(a);
+    return b as unknown as T;
+  }
+  const Ctor = a.constructor as new (buffer: SharedArrayBuffer) => T;
+  const out = new Ctor(new SharedArrayBuffer(a.byteLength));
+  (out as unknown as Uint8Array).set(a as unknown as Uint8Array);
+  return out;
+}
+
+interface PageSource {
+  readonly parts: readonly PartArray[];
+  readonly present: Uint8Array | undefined;
+  readonly length: number;
+}
+
+/** Growable arrays for a page's element values. */
+class ElementSink {
+  readonly numbers: unknown[] = [];
+  readonly heap = new HeapWriter(256);
+  readonly offsets: number[] = [0];
+}
+
+/**
+ * Builds one page of `col` (already carrying the next dictionary) of `length` slots: slot i
+ * takes `writes.get(i)` when written, else the old page's slot when it is live, else nothing.
+ */
+function buildPage(
+  col: Column,
+  codes: Map<unknown, number> | undefined,
+  old: PageSource | undefined,
+  length: number,
+  writes: ReadonlyMap<number, unknown>,
+  live: (slot: number) => boolean,
+): { parts: PartArray[]; present: Uint8Array | undefined } {
+  const kind = col.valueKind;
+  const isList = col.spec.kind === 'list';
+  const keep = (i: number) => old !== undefined && i < old.length && !writes.has(i) && live(i);
+  let present: Uint8Array | undefined;
+  if (col.spec.optional) {
+    present = new Uint8Array((length + 7) >>> 3);
+    if (old?.present) present.set(old.present.subarray(0, Math.min(old.present.length, present.length)));
+    for (const [i, v] of writes) {
+      if (isAbsent(col.spec.kind, v)) present[i >>> 3]! &= ~(1 << (i & 7));
+      else present[i >>> 3]! |= 1 << (i & 7);
+    }
+  }
+  const encodeScalar = (v: unknown): unknown =>
+    col.encoding === 'dict' ? codes!.get(dictKey(kind, v)) : kind === 'boolean' ? (v ? 1 : 0) : v;
+  const valueArray = (n: number): PartArray => {
+    if (col.encoding === 'dict')
+      return (col.dict!.size <= 256 ? new Uint8Array(n) : new Uint16Array(n)) as PartArray;
+    return new (fixedArrayType(kind, col.bigint)!)(n) as PartArray;
+  };
+
+  if (!isList) {
+    if (col.encoding !== 'var') {
+      const values = valueArray(length);
+      if (old)
+        (values as Uint8Array).set((old.parts[0]! as Uint8Array).subarray(0, Math.min(old.length, length)));
+      for (const [i, v] of writes)
+        if (!isAbsent(kind, v)) (values as unknown as unknown[])[i] = encodeScalar(v);
+      return { parts: [values], present };
+    }
+    const heap = new HeapWriter(old ? old.parts[1]!.byteLength + 64 : 1024);
+    const offsets = new Uint32Array(length + 1);
+    const oldOffsets = old?.parts[0];
+    const oldHeap = old?.parts[1] as Uint8Array | undefined;
+    for (let i = 0; i < length; i++) {
+      if (writes.has(i)) {
+        const v = writes.get(i);
+        if (!isAbsent(kind, v)) heap.push(kind, v);
+      } else if (keep(i)) {
+        heap.append(oldHeap!.subarray(oldOffsets![i] as number, oldOffsets![i + 1] as number));
+      }
+      offsets[i + 1] = heap.length;
+    }
+    return { parts: [narrowOffsets(offsets, heap.length), Buffer.from(heap.result())], present };
+  }
+
+  const listOffsets = new Uint32Array(length + 1);
+  const sink = new ElementSink();
+  const [oldLists, oldA, oldB] = old?.parts ?? [];
+  const count = () => (col.encoding === 'var' ? sink.offsets.length - 1 : sink.numbers.length);
+  for (let i = 0; i < length; i++) {
+    if (writes.has(i)) {
+      const v = writes.get(i);
+      if (!isAbsent(col.spec.kind, v)) {
+        for (const e of v as unknown[]) {
+          if (col.encoding === 'var') {
+            sink.heap.push(kind, e);
+            sink.offsets.push(sink.heap.length);
+          } else {
+            sink.numbers.push(encodeScalar(e));
+          }
+        }
+      }
+    } else if (keep(i)) {
+      for (let j = oldLists![i] as number; j < (oldLists![i + 1] as number); j++) {
+        if (col.encoding === 'var') {
+          sink.heap.append((oldB as Uint8Array).subarray(oldA![j] as number, oldA![j + 1] as number));
+          sink.offsets.push(sink.heap.length);
+        } else {
+          sink.numbers.push(oldA![j]);
+        }
+      }
+    }
+    listOffsets[i + 1] = count();
+  }
+  const lists = narrowOffsets(listOffsets, count());
+  if (col.encoding === 'var') {
+    return {
+      parts: [
+        lists,
+        narrowOffsets(Uint32Array.from(sink.offsets), sink.heap.length),
+        Buffer.from(sink.heap.result()),
+      ],
+      present,
+    };
+  }
+  const values = valueArray(sink.numbers.length);
+  for (let j = 0; j < sink.numbers.length; j++) (values as unknown as unknown[])[j] = sink.numbers[j];
+  return { parts: [lists, values], present };
+}
+
+/** The column, turned plain: every value re-encoded without a dictionary (a full rewrite). */
+function withoutDictionary(col: Column, capacity: number): Column {
+  const read = columnReader(col);
+  const plain: Column = {
+    ...col,
+    encoding: isVarKind(col.valueKind) ? 'var' : 'fixed',
+    dict: undefined,
+    parts: col.parts.map(() => []),
+    present: col.present ? [] : undefined,
+  };
+  const writes: Write[] = [];
+  for (let o = 0; o < capacity; o++) writes.push({ ordinal: o, value: read(o) });
+  return rebuildPages(plain, col, capacity, capacity, writes, () => true, false, undefined);
+}
+
+/**
+ * Rebuilds the pages of `next` (a copy of `prev`'s storage with the next dictionary) that
+ * `writes` touch, plus any page whose length changes; shares the rest.
+ */
+function rebuildPages(
+  next: Column,
+  prev: Column,
+  oldCapacity: number,
+  capacity: number,
+  writes: readonly Write[],
+  live: (ordinal: number) => boolean,
+  shared: boolean,
+  codes: Map<unknown, number> | undefined,
+): Column {
+  const pages = pageCount(capacity);
+  const oldPages = pageCount(oldCapacity);
+  const byPage = new Map<number, Map<number, unknown>>();
+  for (const w of writes) {
+    const p = w.ordinal >>> PAGE_SHIFT;
+    let m = byPage.get(p);
+    if (!m) byPage.set(p, (m = new Map()));
+    m.set(w.ordinal - p * PAGE_SIZE, w.value);
+  }
+  const parts = next.parts.map((pp) => pp.slice(0, pages));
+  const present = next.present?.slice(0, pages);
+  for (let p = 0; p < pages; p++) {
+    const length = pageLength(capacity, p);
+    const oldLength = p < oldPages ? pageLength(oldCapacity, p) : 0;
+    const pageWrites = byPage.get(p);
+    if (!pageWrites && length === oldLength && p < parts[0]!.length) continue;
+    if (!pageWrites && length < oldLength) {
+      truncatePage(next, parts, present, p, length);
+      continue;
+    }
+    const old: PageSource | undefined =
+      p < oldPages && prev.encoding === next.encoding && prev.parts[0]![p]
+        ? { parts: prev.parts.map((pp) => pp[p]!), present: prev.present?.[p], length: oldLength }
+        : undefined;
+    const base = p * PAGE_SIZE;
+    const page = buildPage(next, codes, old, length, pageWrites ?? new Map(), (i) => live(base + i));
+    page.parts.forEach((a, k) => {
+      parts[k]![p] = shared ? toShared(a) : a;
+    });
+    if (present) present[p] = shared ? toShared(page.present!) : page.present!;
+  }
+  return { ...next, parts, present };
+}
+
+/** Cuts page p down to `length` slots (a view; the bytes stay shared). */
+function truncatePage(
+  col: Column,
+  parts: PartArray[][],
+  present: Uint8Array[] | undefined,
+  p: number,
+  length: number,
+): void {
+  const first = parts[0]![p]!;
+  if (col.spec.kind === 'list' || col.encoding === 'var') parts[0]![p] = first.subarray(0, length + 1);
+  else parts[0]![p] = first.subarray(0, length);
+  if (present) present[p] = present[p]!.subarray(0, (length + 7) >>> 3);
+}
+
+/**
+ * The next column: `writes` (sorted by ordinal) placed, capacity changed from `oldCapacity`
+ * to `capacity`, dead slots (`live` false) dropped from rebuilt pages.
+ */
+export function transitionColumn(
+  col: Column,
+  oldCapacity: number,
+  capacity: number,
+  writes: readonly Write[],
+  live: (ordinal: number) => boolean,
+  shared: boolean,
+): Column {
+  let next = col;
+  let codes: Map<unknown, number> | undefined;
+  if (col.encoding === 'dict') {
+    const lookup = dictLookup(col.dict!, col.valueKind, col.bigint);
+    const fresh: unknown[] = [];
+    const freshKeys = new Set<unknown>();
+    for (const v of scalarsOf(col, writes)) {
+      const key = dictKey(col.valueKind, v);
+      if (!lookup.has(key) && !freshKeys.has(key)) {
+        freshKeys.add(key);
+        fresh.push(v);
+      }
+    }
+    if (col.dict!.size + fresh.length > MAX_DICT_SIZE) {
+      return transitionColumn(
+        withoutDictionary(col, oldCapacity),
+        oldCapacity,
+        capacity,
+        writes,
+        live,
+        shared,
+      );
+    }
+    if (fresh.length > 0) {
+      const dict = growDictionary(col.dict!, col.valueKind, col.bigint, fresh);
+      const widen = col.dict!.size <= 256 && dict.size > 256;
+      const k = col.spec.kind === 'list' ? 1 : 0;
+      const parts = widen
+        ? col.parts.map((pp, i) => (i === k ? pp.map((a) => Uint16Array.from(a as Uint8Array)) : pp))
+        : col.parts;
+      next = { ...col, dict, parts };
+      codes = new Map(lookup);
+      fresh.forEach((v, i) => codes!.set(dictKey(col.valueKind, v), col.dict!.size + i));
+    } else {
+      codes = lookup;
+    }
+  }
+  return rebuildPages(next, col, oldCapacity, capacity, writes, live, shared, codes);
+}

@@ -1,0 +1,214 @@
+/**
+ * Deltas and reverse deltas. A delta joins two states of one history: it names the version and
+ * tag it starts from and those it produces, the destination's checksum and schema, and per type
+ * that changed: the ordinals removed, the ordinals added, and the added records' columns (laid
+ * out as in a snapshot, so they are as compact). A type that did not change takes only its name.
+ * A reverse delta is the same thing in the other direction (next → previous).
+ *
+ * Applying one checks the origin tag (`DELTA_ORIGIN_MISMATCH`), builds the next state beside
+ * the given one (which is never written: views taken from it keep reading it), and checks every
+ * type's checksum sums and the state checksum (`CHECKSUM_MISMATCH`).
+ */
+
+import { ShoalError } from '../errors.ts';
+import { type BlobKind, BlobWriter, readBlob } from '../format/blob-envelope.ts';
+import { fromJSON, type Schema, type SchemaJson, toJSON } from '../schema/index.ts';
+import { recordSummer, type Sums } from './checksum.ts';
+import { columnReader } from './column.ts';
+import { buildColumn } from './column-builder.ts';
+import { evolveTypes, sameSchema } from './schema-evolution.ts';
+import { type AnyState, State } from './state.ts';
+import { ordinalChanges } from './state-diff.ts';
+import { type ColumnDescriptor, corrupt, isUint, readColumns, writeColumns } from './type-section.ts';
+import { TypeState, type TypeStateParts } from './type-state.ts';
+import { buildTypeState } from './type-state-builder.ts';
+import { transitionType } from './type-transition.ts';
+
+/** A changed type in a delta header; an unchanged type has only its name. */
+interface TypeDelta {
+  readonly name: string;
+  readonly capacity?: number;
+  readonly size?: number;
+  readonly sums?: readonly [number, number];
+  readonly removed?: number;
+  readonly added?: number;
+  readonly count?: number;
+  readonly columns?: readonly ColumnDescriptor[];
+}
+
+/** The header of a delta or reverse-delta blob. */
+export interface DeltaHeader {
+  readonly fromVersion: number;
+  readonly fromTag: bigint;
+  readonly toVersion: number;
+  readonly toTag: bigint;
+  readonly toChecksum: bigint;
+  readonly schema: SchemaJson;
+  readonly types: readonly TypeDelta[];
+}
+
+function encode(from: AnyState, to: AnyState, kind: BlobKind): Uint8Array {
+  const writer = new BlobWriter();
+  const fromParts = from.types.map((t) => t.parts);
+  const same = sameSchema(from.schema, to.schema);
+  // Across a schema change the applier first moves its state to the new schema; so do we.
+  const base = same ? fromParts : evolveTypes(from.schema, fromParts, to.schema);
+  const types = to.types.map((toType): TypeDelta => {
+    const name = toType.name;
+    const fromType = base.find((p) => p.type.name === name);
+    const { removed, added } = ordinalChanges(fromType, toType.parts);
+    checkDerived(fromType, toType.parts, removed, added, from.version, to.version);
+    const sameCapacity = (fromType?.capacity ?? 0) === toType.capacity;
+    if (removed.length === 0 && added.length === 0 && sameCapacity && same) return { name };
+    const read = toType.parts.columns.map(columnReader);
+    const records = added.map((o) => read.map((r) => r(o)));
+    const columns = toType.type.fields.map((spec, i) =>
+      buildColumn(spec, added.length, (j) => records[j]![i]),
+    );
+    return {
+      name,
+      capacity: toType.capacity,
+      size: toType.size,
+      sums: [toType.parts.sums.a, toType.parts.sums.b],
+      removed: writer.add(Uint32Array.from(removed)),
+      added: writer.add(Uint32Array.from(added)),
+      count: added.length,
+      columns: writeColumns(writer, columns),
+    };
+  });
+  const header: DeltaHeader = {
+    fromVersion: from.version,
+    fromTag: from.tag,
+    toVersion: to.version,
+    toTag: to.tag,
+    toChecksum: to.checksum,
+    schema: toJSON(to.schema),
+    types,
+  };
+  return writer.finish(kind, header as unknown as Record<string, unknown>);
+}
+
+/**
+ * Checks that the records leaving and coming account for the whole change of checksum, i.e.
+ * that `to` was built from `from` (a record kept at its ordinal is unchanged).
+ */
+function checkDerived(
+  from: TypeStateParts | undefined,
+  to: TypeStateParts,
+  removed: readonly number[],
+  added: readonly number[],
+  fromVersion: number,
+  toVersion: number,
+): void {
+  const sums: Sums = { a: from?.sums.a ?? 0, b: from?.sums.b ?? 0 };
+  if (from && removed.length > 0) {
+    const summer = recordSummer(to.type, from.columns);
+    for (const o of removed) summer(o, sums, -1);
+  }
+  const summer = recordSummer(to.type, to.columns);
+  for (const o of added) summer(o, sums, 1);
+  if (sums.a !== to.sums.a || sums.b !== to.sums.b) {
+    throw new ShoalError(
+      'CHECKSUM_MISMATCH',
+      `version ${toVersion} was not built from version ${fromVersion} (${to.type.name} changed outside the ordinals that changed): no delta joins them. Build the next state from the previous one (StateBuilder.from, or the previous option).`,
+    );
+  }
+}
+
+/** The delta that takes `prev` to `next` (a state built from `prev`). */
+export function encodeDelta(prev: AnyState, next: AnyState): Uint8Array {
+  return encode(prev, next, 'delta');
+}
+
+/** The reverse delta that takes `next` back to `prev`. */
+export function encodeReverseDelta(prev: AnyState, next: AnyState): Uint8Array {
+  return encode(next, prev, 'reverse-delta');
+}
+
+/** Reads a delta's or reverse delta's header without applying it. */
+export function readDeltaHeader(bytes: Uint8Array): DeltaHeader {
+  return readBlob<DeltaHeader>(bytes, ['delta', 'reverse-delta']).header;
+}
+
+/** Options of {@link applyDelta}. */
+export interface ApplyDeltaOptions {
+  /**
+   * Place the arrays the delta creates on SharedArrayBuffers (keep it as the state was made).
+   * @default whether the state's own arrays are shared
+   */
+  readonly shared?: boolean;
+}
+
+function isShared(state: AnyState): boolean {
+  const first = state.types[0]?.parts.populated;
+  return first !== undefined && first.buffer instanceof SharedArrayBuffer;
+}
+
+/** The state a delta (or reverse delta) makes of `state`; `state` itself is left as it is. */
+export function applyDelta(state: AnyState, bytes: Uint8Array, options: ApplyDeltaOptions = {}): State {
+  const reader = readBlob<DeltaHeader>(bytes, ['delta', 'reverse-delta']);
+  const h = reader.header;
+  if (typeof h.fromTag !== 'bigint' || typeof h.toTag !== 'bigint' || typeof h.toChecksum !== 'bigint') {
+    corrupt('its tags or checksum are malformed');
+  }
+  if (h.fromTag !== state.tag) {
+    throw new ShoalError(
+      'DELTA_ORIGIN_MISMATCH',
+      `this ${reader.kind} goes from version ${h.fromVersion} (tag ${h.fromTag.toString(16)}), but the state is version ${state.version} (tag ${state.tag.toString(16)}). Fetch the delta that starts at the state's version, or load a snapshot.`,
+    );
+  }
+  let schema: Schema;
+  try {
+    schema = fromJSON(h.schema);
+  } catch (cause) {
+    throw new ShoalError('BLOB_CORRUPT', 'the delta is corrupt: its schema does not parse. Fetch it again.', {
+      cause,
+    });
+  }
+  const shared = options.shared ?? isShared(state);
+  const base = sameSchema(state.schema, schema)
+    ? state.types.map((t) => t.parts)
+    : evolveTypes(
+        state.schema,
+        state.types.map((t) => t.parts),
+        schema,
+      );
+  if (!Array.isArray(h.types) || h.types.length !== schema.types.length)
+    corrupt('its type list does not match its schema');
+  const types = schema.types.map((type, i) => {
+    const td = h.types[i]!;
+    if (td?.name !== type.name) corrupt(`type ${i} is not ${type.name}`);
+    const prev = base.find((p) => p.type.name === type.name) ?? buildTypeState(type, []);
+    if (td.capacity === undefined)
+      return new TypeState(prev.ghosts.length === 0 ? prev : { ...prev, ghosts: new Uint32Array(0) });
+    if (!isUint(td.capacity) || !isUint(td.count) || !Array.isArray(td.sums))
+      corrupt(`the entry of ${type.name} is malformed`);
+    const removed = reader.view(td.removed!, Uint32Array);
+    const addedOrdinals = reader.view(td.added!, Uint32Array, td.count);
+    const columns = readColumns(reader, type, td.columns!, td.count);
+    const read = columns.map(columnReader);
+    const added = Array.from(addedOrdinals, (ordinal, j) => {
+      const record: Record<string, unknown> = {};
+      type.fields.forEach((f, k) => {
+        record[f.name] = read[k]!(j);
+      });
+      return { ordinal, record };
+    });
+    const next = transitionType(prev, { removed: Array.from(removed), added, capacity: td.capacity }, shared);
+    if (next.sums.a !== td.sums[0] || next.sums.b !== td.sums[1] || next.size !== td.size) {
+      throw new ShoalError(
+        'CHECKSUM_MISMATCH',
+        `applying the ${reader.kind} to version ${state.version} did not reproduce the records of ${type.name} at version ${h.toVersion}. Load version ${h.toVersion} from a snapshot.`,
+      );
+    }
+    return new TypeState(next);
+  });
+  const next = new State({ schema, version: h.toVersion, tag: h.toTag, types });
+  if (next.checksum !== h.toChecksum) {
+    throw new ShoalError(
+      'CHECKSUM_MISMATCH',
+      `applying the ${reader.kind} did not reproduce the checksum of version ${h.toVersion}. Load it from a snapshot.`,
+    );
+  }
+  return next;
+}

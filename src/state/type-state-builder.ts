@@ -1,0 +1,25 @@
+/**
+ * A type's state built whole from records, at ordinals 0..n-1 in the order given.
+ */
+import type { ObjectType } from '../schema/index.ts';
+import { recordSummer, sumRecords } from './checksum.ts';
+import { buildColumn } from './column-builder.ts';
+import { buildIndex, PrimaryKey } from './primary-key.ts';
+import type { TypeStateParts } from './type-state.ts';
+
+/** The parts of a type state holding `records` at ordinals 0..n-1. */
+export function buildTypeState(
+  type: ObjectType,
+  records: readonly Readonly<Record<string, unknown>>[],
+): TypeStateParts {
+  const capacity = records.length;
+  const columns = type.fields.map((spec) => buildColumn(spec, capacity, (o) => records[o]![spec.name]));
+  const populated = new Uint32Array((capacity + 31) >>> 5).fill(0xffffffff);
+  if (capacity & 31) populated[populated.length - 1] = (1 << (capacity & 31)) - 1;
+  const index =
+    type.primaryKey.length > 0
+      ? buildIndex(new PrimaryKey(type, columns), populated, capacity, capacity)
+      : undefined;
+  const sums = sumRecords(recordSummer(type, columns), populated, capacity);
+  return { type, capacity, size: capacity, columns, populated, index, sums, ghosts: new Uint32Array(0) };
+}

@@ -1,0 +1,105 @@
+/**
+ * The next version of one type's state from a set of changes: ordinals removed, records added
+ * at given ordinals, and the capacity. Used by the builder (changes it worked out) and by the
+ * delta applier (changes a delta carries). The previous state is never written: the next one
+ * shares its untouched pages, copies the populated bitset, copies and patches the index, and
+ * updates the checksum sums by the removed and added records only.
+ */
+import { ShoalError } from '../errors.ts';
+import { recordSummer, type Sums } from './checksum.ts';
+import { toShared, transitionColumn, type Write } from './column-transition.ts';
+import { testBit } from './layout.ts';
+import { buildIndex, indexNeedsRebuild, insertOrdinal, PrimaryKey, removeOrdinal } from './primary-key.ts';
+import type { TypeStateParts } from './type-state.ts';
+
+/** What changes in a type from one state to the next. */
+export interface TypeChanges {
+  /** Ordinals whose records go (each populated before). */
+  readonly removed: readonly number[];
+  /** Records that come, each at a free ordinal. */
+  readonly added: readonly { readonly ordinal: number; readonly record: Readonly<Record<string, unknown>> }[];
+  /** The next capacity; by default the previous one, grown to fit the added ordinals. */
+  readonly capacity?: number;
+}
+
+function mismatch(type: string, what: string): never {
+  throw new ShoalError(
+    'BLOB_CORRUPT',
+    `the changes to ${type} do not fit the state they apply to: ${what}. Load the target version from a snapshot.`,
+  );
+}
+
+/** The next type state. `shared` places new arrays on SharedArrayBuffers. */
+export function transitionType(prev: TypeStateParts, changes: TypeChanges, shared = false): TypeStateParts {
+  const { type } = prev;
+  const added = [...changes.added].sort((a, b) => a.ordinal - b.ordinal);
+  const removed = [...changes.removed].sort((a, b) => a - b);
+  let capacity = changes.capacity ?? prev.capacity;
+  if (changes.capacity === undefined && added.length > 0)
+    capacity = Math.max(capacity, added[added.length - 1]!.ordinal + 1);
+
+  const words = (capacity + 31) >>> 5;
+  const populated = new Uint32Array(shared ? new SharedArrayBuffer(words * 4) : new ArrayBuffer(words * 4));
+  populated.set(prev.populated.subarray(0, Math.min(words, prev.populated.length)));
+  for (const o of removed) {
+    if (!testBit(prev.populated, o)) mismatch(type.name, `ordinal ${o} is removed but holds no record`);
+    populated[o >>> 5]! &= ~(1 << (o & 31));
+  }
+  for (const { ordinal: o } of added) {
+    if (o >= capacity || testBit(populated, o)) mismatch(type.name, `ordinal ${o} is added but is not free`);
+    populated[o >>> 5]! |= 1 << (o & 31);
+  }
+  if (capacity < prev.capacity) {
+    const gone = new Set(removed);
+    for (let o = capacity; o < prev.capacity; o++) {
+      if (testBit(prev.populated, o) && !gone.has(o))
+        mismatch(type.name, `ordinal ${o} lies past the capacity`);
+    }
+  }
+  if (capacity & 31) populated[words - 1]! &= (1 << (capacity & 31)) - 1;
+
+  const sums: Sums = { a: prev.sums.a, b: prev.sums.b };
+  if (removed.length > 0) {
+    const summer = recordSummer(type, prev.columns);
+    for (const o of removed) summer(o, sums, -1);
+  }
+  const live = (o: number) => testBit(populated, o);
+  const columns = prev.columns.map((col) => {
+    const writes: Write[] = added.map((a) => ({ ordinal: a.ordinal, value: a.record[col.spec.name] }));
+    return transitionColumn(col, prev.capacity, capacity, writes, live, shared);
+  });
+  if (added.length > 0) {
+    const summer = recordSummer(type, columns);
+    for (const a of added) summer(a.ordinal, sums, 1);
+  }
+
+  const size = prev.size - removed.length + added.length;
+  let index: Uint32Array | undefined;
+  if (prev.index) {
+    const pk = new PrimaryKey(type, columns);
+    if (indexNeedsRebuild(prev.index.length, size)) {
+      index = buildIndex(pk, populated, capacity, size);
+    } else {
+      index = prev.index.slice();
+      const prevPk = new PrimaryKey(type, prev.columns);
+      const hashAt = (o: number) => prevPk.hashAt(o);
+      for (const o of removed) {
+        if (!removeOrdinal(index, prevPk.hashAt(o), o, hashAt))
+          mismatch(type.name, `ordinal ${o} is not in the index`);
+      }
+      for (const a of added) insertOrdinal(index, pk.hashAt(a.ordinal), a.ordinal);
+    }
+    if (shared) index = toShared(index);
+  }
+  const ghosts = Uint32Array.from(removed);
+  return {
+    type,
+    capacity,
+    size,
+    columns,
+    populated,
+    index,
+    sums,
+    ghosts: shared ? toShared(ghosts) : ghosts,
+  };
+}
