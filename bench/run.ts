@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { deltaBench } from './delta-bench.ts';
 import { snapshotBench } from './snapshot-bench.ts';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '1000000' } } });
@@ -15,7 +16,8 @@ if (!Number.isSafeInteger(n) || n < 1000) throw new Error('--n must be an intege
 console.log(`# shoal benchmark — node ${process.version}, ${n.toLocaleString('en')} records`);
 const dir = await mkdtemp(join(tmpdir(), 'shoal-bench-'));
 try {
-  await snapshotBench(n, dir);
+  const state = await snapshotBench(n, dir);
+  await deltaBench(state, n, dir);
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

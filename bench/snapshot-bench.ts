@@ -5,11 +5,11 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Packr } from 'msgpackr';
-import { decodeSnapshot, encodeSnapshot, StateBuilder } from '../src/index.ts';
+import { type AnyState, decodeSnapshot, encodeSnapshot, StateBuilder } from '../src/index.ts';
 import { gc, held, mb, median, ms, ns, perOp, prng, type Row, ratio, table, verdict } from './harness.ts';
 import { type MovieRecord, movieSchema, movies } from './movies.ts';
 
-export async function snapshotBench(n: number, dir: string): Promise<void> {
+export async function snapshotBench(n: number, dir: string): Promise<AnyState> {
   const records = movies(n);
   let start = performance.now();
   const builder = new StateBuilder(movieSchema);
@@ -139,4 +139,5 @@ export async function snapshotBench(n: number, dir: string): Promise<void> {
     ['baseline: Map.get(key) object, mean', ns(mapObj.mean), ratio(1)],
   ];
   table(`Snapshot: ${n.toLocaleString('en')} Movie records`, rows);
+  return state;
 }

@@ -17,10 +17,10 @@ import {
 import { dictKey, HeapWriter, isAbsent, MAX_DICT_SIZE, narrowOffsets } from './column-builder.ts';
 import { PAGE_SHIFT, PAGE_SIZE, type PartArray, pageCount, pageLength } from './layout.ts';
 
-/** A value written at an ordinal (`undefined`/`null` = absent). */
-export interface Write {
-  readonly ordinal: number;
-  readonly value: unknown;
+/** Values written at ordinals: `values[i]` goes to `ordinals[i]` (`undefined`/`null` = absent). */
+export interface Writes {
+  readonly ordinals: readonly number[];
+  readonly values: readonly unknown[];
 }
 
 /** Map from a dictionary key (see `dictKey`) to its code, made once per dictionary. */
@@ -31,7 +31,8 @@ function dictLookup(dict: Dictionary & { lookup?: Map<unknown, number> }, kind: 
     for (let i = 0; i < dict.size; i++)
       lookup.set(dictKey(kind, bigint ? dict.values[i] : Number(dict.values[i])), i);
   } else if (kind === 'string') {
-    dictEntries(dict, kind, bigint).forEach((s, i) => lookup.set(s, i));
+    const entries = dictEntries(dict, kind, bigint);
+    for (let i = 0; i < entries.length; i++) lookup.set(entries[i], i);
   } else {
     for (let i = 0; i < dict.size; i++)
       lookup.set(dict.heap!.toString('latin1', dict.offsets![i]!, dict.offsets![i + 1]!), i);
@@ -66,12 +67,12 @@ function growDictionary(
   return { size, values: undefined, offsets, heap: Buffer.from(heap.result()) };
 }
 
-/** Elements of a list value or the value itself, skipping absent ones. */
-function* scalarsOf(col: Column, writes: readonly Write[]): Iterable<unknown> {
-  for (const w of writes) {
-    if (isAbsent(col.spec.kind, w.value)) continue;
-    if (col.spec.kind === 'list') yield* w.value as unknown[];
-    else yield w.value;
+/** Elements of list values or the values themselves, skipping absent ones. */
+function* scalarsOf(col: Column, values: readonly unknown[]): Iterable<unknown> {
+  for (const v of values) {
+    if (isAbsent(col.spec.kind, v)) continue;
+    if (col.spec.kind === 'list') yield* v as unknown[];
+    else yield v;
   }
 }
 
@@ -214,8 +215,8 @@ function withoutDictionary(col: Column, capacity: number): Column {
     parts: col.parts.map(() => []),
     present: col.present ? [] : undefined,
   };
-  const writes: Write[] = [];
-  for (let o = 0; o < capacity; o++) writes.push({ ordinal: o, value: read(o) });
+  const ordinals = Array.from({ length: capacity }, (_, o) => o);
+  const writes = { ordinals, values: ordinals.map(read) };
   return rebuildPages(plain, col, capacity, capacity, writes, () => true, false, undefined);
 }
 
@@ -228,7 +229,7 @@ function rebuildPages(
   prev: Column,
   oldCapacity: number,
   capacity: number,
-  writes: readonly Write[],
+  writes: Writes,
   live: (ordinal: number) => boolean,
   shared: boolean,
   codes: Map<unknown, number> | undefined,
@@ -236,11 +237,15 @@ function rebuildPages(
   const pages = pageCount(capacity);
   const oldPages = pageCount(oldCapacity);
   const byPage = new Map<number, Map<number, unknown>>();
-  for (const w of writes) {
-    const p = w.ordinal >>> PAGE_SHIFT;
+  for (let w = 0; w < writes.ordinals.length; w++) {
+    const ordinal = writes.ordinals[w]!;
+    const p = ordinal >>> PAGE_SHIFT;
     let m = byPage.get(p);
-    if (!m) byPage.set(p, (m = new Map()));
-    m.set(w.ordinal - p * PAGE_SIZE, w.value);
+    if (!m) {
+      m = new Map();
+      byPage.set(p, m);
+    }
+    m.set(ordinal - p * PAGE_SIZE, writes.values[w]);
   }
   const parts = next.parts.map((pp) => pp.slice(0, pages));
   const present = next.present?.slice(0, pages);
@@ -282,14 +287,14 @@ function truncatePage(
 }
 
 /**
- * The next column: `writes` (sorted by ordinal) placed, capacity changed from `oldCapacity`
- * to `capacity`, dead slots (`live` false) dropped from rebuilt pages.
+ * The next column: `writes` placed, capacity changed from `oldCapacity` to `capacity`, dead
+ * slots (`live` false) dropped from rebuilt pages.
  */
 export function transitionColumn(
   col: Column,
   oldCapacity: number,
   capacity: number,
-  writes: readonly Write[],
+  writes: Writes,
   live: (ordinal: number) => boolean,
   shared: boolean,
 ): Column {
@@ -299,7 +304,7 @@ export function transitionColumn(
     const lookup = dictLookup(col.dict!, col.valueKind, col.bigint);
     const fresh: unknown[] = [];
     const freshKeys = new Set<unknown>();
-    for (const v of scalarsOf(col, writes)) {
+    for (const v of scalarsOf(col, writes.values)) {
       const key = dictKey(col.valueKind, v);
       if (!lookup.has(key) && !freshKeys.has(key)) {
         freshKeys.add(key);
@@ -325,7 +330,7 @@ export function transitionColumn(
         : col.parts;
       next = { ...col, dict, parts };
       codes = new Map(lookup);
-      fresh.forEach((v, i) => codes!.set(dictKey(col.valueKind, v), col.dict!.size + i));
+      for (let i = 0; i < fresh.length; i++) codes.set(dictKey(col.valueKind, fresh[i]), col.dict!.size + i);
     } else {
       codes = lookup;
     }

@@ -12,7 +12,7 @@
 
 import { ShoalError } from '../errors.ts';
 import { type BlobKind, BlobWriter, readBlob } from '../format/blob-envelope.ts';
-import { fromJSON, type Schema, type SchemaJson, toJSON } from '../schema/index.ts';
+import { type FieldSpec, fromJSON, type Schema, type SchemaJson, toJSON } from '../schema/index.ts';
 import { recordSummer, type Sums } from './checksum.ts';
 import { columnReader } from './column.ts';
 import { buildColumn } from './column-builder.ts';
@@ -186,15 +186,9 @@ export function applyDelta(state: AnyState, bytes: Uint8Array, options: ApplyDel
     const removed = reader.view(td.removed!, Uint32Array);
     const addedOrdinals = reader.view(td.added!, Uint32Array, td.count);
     const columns = readColumns(reader, type, td.columns!, td.count);
-    const read = columns.map(columnReader);
-    const added = Array.from(addedOrdinals, (ordinal, j) => {
-      const record: Record<string, unknown> = {};
-      type.fields.forEach((f, k) => {
-        record[f.name] = read[k]!(j);
-      });
-      return { ordinal, record };
-    });
-    const next = transitionType(prev, { removed: Array.from(removed), added, capacity: td.capacity }, shared);
+    const values = (field: FieldSpec) => Array.from({ length: td.count! }, (_, j) => columnReader(columns[field.index]!)(j));
+    const changes = { removed: Array.from(removed), added: Array.from(addedOrdinals), values, capacity: td.capacity };
+    const next = transitionType(prev, changes, shared);
     if (next.sums.a !== td.sums[0] || next.sums.b !== td.sums[1] || next.size !== td.size) {
       throw new ShoalError(
         'CHECKSUM_MISMATCH',

@@ -4,7 +4,9 @@
  * rebuilds it. Load factor at most 3/4, i.e. ~5.3 bytes per record.
  *
  * Lookups hash the key's canonical bytes (format/hash.ts) and confirm a hit against the key
- * columns, so the table holds no keys of its own.
+ * columns, so the table holds no keys of its own. A removal leaves a tombstone (one probe,
+ * no key reads); inserts reuse tombstones, and a transition rebuilds the table once live
+ * entries and tombstones fill 7/8 of it.
  */
 import { ShoalError } from '../errors.ts';
 import { fmix32, hashBigInt, hashBytes, hashInt, hashLong, mixWord } from '../format/hash.ts';
@@ -13,16 +15,19 @@ import type { Column } from './column.ts';
 import { PAGE_MASK, PAGE_SHIFT, testBit } from './layout.ts';
 
 const KEY_SEED = 0x6b657973;
+/** A slot whose entry was removed: probes go past it, inserts may take it. */
+export const TOMBSTONE = 0xffffffff;
 
 /** Table size for `n` keys when an index is built whole. */
 export const indexSizeFor = (n: number): number => Math.max(8, Math.ceil((n * 4) / 3) + 1);
 
 /**
- * Whether a table of `slots` should be rebuilt for `n` keys: past 7/8 full (probes grow
- * long), or under 1/4 full (memory wasted). Between, a delta updates the table in place.
+ * Whether a table of `slots` should be rebuilt for `n` keys and `tombstones` dead slots: past
+ * 7/8 used (probes grow long), or under 1/4 live (memory wasted). Between, a transition
+ * updates a copy of the table in place.
  */
-export const indexNeedsRebuild = (slots: number, n: number): boolean =>
-  n * 8 > slots * 7 || (slots > 64 && n * 4 < slots);
+export const indexNeedsRebuild = (slots: number, n: number, tombstones: number): boolean =>
+  (n + tombstones) * 8 > slots * 7 || (slots > 64 && n * 4 < slots);
 
 /** One key field: stages a lookup value, hashes it, and compares it with a stored record. */
 interface KeyField {
@@ -134,13 +139,16 @@ export class PrimaryKey {
       return (key) => {
         if (typeof key !== 'number') this.invalid(key);
         let s = slotOf(hashInt(key, KEY_SEED), m);
-        for (;;) {
+        for (let probes = 0; probes < m; probes++) {
           const v = table[s]!;
           if (v === 0) return -1;
-          const o = v - 1;
-          if (pages[o >>> PAGE_SHIFT]![o & PAGE_MASK] === key) return o;
+          if (v !== TOMBSTONE) {
+            const o = v - 1;
+            if (pages[o >>> PAGE_SHIFT]![o & PAGE_MASK] === key) return o;
+          }
           if (++s === m) s = 0;
         }
+        return -1;
       };
     }
     return (key) => {
@@ -206,56 +214,46 @@ export function buildIndex(
   return table;
 }
 
-/** Puts `ordinal` (whose key hashes to `hash`) into `table`, which must have a free slot. */
-export function insertOrdinal(table: Uint32Array, hash: number, ordinal: number): void {
+/** Puts `ordinal` (whose key hashes to `hash`) into `table`; true when it took a tombstone's slot. */
+export function insertOrdinal(table: Uint32Array, hash: number, ordinal: number): boolean {
   const m = table.length;
   let s = slotOf(hash, m);
-  while (table[s] !== 0) if (++s === m) s = 0;
-  table[s] = ordinal + 1;
-}
-
-/**
- * Takes `ordinal` (whose key hashes to `hash`) out of `table`, shifting later entries of its
- * probe run back so lookups never stop at a hole; `hashAt` gives the key hash of an ordinal.
- */
-export function removeOrdinal(
-  table: Uint32Array,
-  hash: number,
-  ordinal: number,
-  hashAt: (o: number) => number,
-): boolean {
-  const m = table.length;
-  let s = slotOf(hash, m);
-  for (;;) {
+  for (let probes = 0; probes < m; probes++) {
     const v = table[s]!;
-    if (v === 0) return false;
-    if (v === ordinal + 1) break;
+    if (v === 0 || v === TOMBSTONE) {
+      table[s] = ordinal + 1;
+      return v === TOMBSTONE;
+    }
     if (++s === m) s = 0;
   }
-  let j = s;
-  for (;;) {
-    if (++j === m) j = 0;
-    const v = table[j]!;
-    if (v === 0) break;
-    const home = slotOf(hashAt(v - 1), m);
-    // The entry at j may move to the hole at s unless its home lies cyclically in (s, j].
-    const stays = s < j ? s < home && home <= j : s < home || home <= j;
-    if (stays) continue;
-    table[s] = v;
-    s = j;
+  throw new Error('shoal: the primary-key index is full (a bug: tables are rebuilt before that)');
+}
+
+/** Replaces `ordinal` (whose key hashes to `hash`) in `table` with a tombstone; false when absent. */
+export function removeOrdinal(table: Uint32Array, hash: number, ordinal: number): boolean {
+  const m = table.length;
+  let s = slotOf(hash, m);
+  for (let probes = 0; probes < m; probes++) {
+    const v = table[s]!;
+    if (v === 0) return false;
+    if (v === ordinal + 1) {
+      table[s] = TOMBSTONE;
+      return true;
+    }
+    if (++s === m) s = 0;
   }
-  table[s] = 0;
-  return true;
+  return false;
 }
 
 /** The ordinal of the staged key, or -1. */
 export function findStaged(table: Uint32Array, pk: PrimaryKey): number {
   const m = table.length;
   let s = slotOf(pk.stagedHash(), m);
-  for (;;) {
+  for (let probes = 0; probes < m; probes++) {
     const v = table[s]!;
     if (v === 0) return -1;
-    if (pk.stagedEqualsAt(v - 1)) return v - 1;
+    if (v !== TOMBSTONE && pk.stagedEqualsAt(v - 1)) return v - 1;
     if (++s === m) s = 0;
   }
+  return -1;
 }

@@ -230,7 +230,10 @@ export class StateBuilder<S extends Schema = Schema> {
       }
       if (seen) for (const o of prev.ordinals()) if (seen[o] === 0) removed.push(o);
     }
-    const ordinals = allocateOrdinals(prev.parts, added.length);
-    return { removed, added: added.map((record, i) => ({ ordinal: ordinals[i]!, record })) };
+    return {
+      removed,
+      added: allocateOrdinals(prev.parts, added.length),
+      values: (field) => added.map((r) => r[field.name]),
+    };
   }
 }

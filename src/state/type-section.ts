@@ -66,6 +66,7 @@ export interface TypeDescriptor {
   readonly sums: readonly [number, number];
   readonly populated: number;
   readonly index: number;
+  readonly tombstones: number;
   readonly ghosts: number;
   readonly columns: readonly ColumnDescriptor[];
 }
@@ -110,6 +111,7 @@ export function writeTypeSection(writer: BlobWriter, parts: TypeStateParts): Typ
     sums: [parts.sums.a, parts.sums.b],
     populated: writer.add(parts.populated),
     index: parts.index ? writer.add(parts.index) : -1,
+    tombstones: parts.tombstones,
     ghosts: writer.add(parts.ghosts),
     columns: writeColumns(writer, parts.columns),
   };
@@ -248,12 +250,14 @@ export function readTypeSection(
   let index: Uint32Array | undefined;
   if (type.primaryKey.length > 0) {
     index = reader.view(d.index, Uint32Array);
-    if (index.length < 8 || index.length <= d.size) corrupt(`the index of ${type.name} has the wrong size`);
+    if (index.length < 8 || index.length <= d.size + d.tombstones || !isUint(d.tombstones)) {
+      corrupt(`the index of ${type.name} has the wrong size`);
+    }
   }
   const columns = readColumns(reader, type, d.columns, capacity);
   if (!Array.isArray(d.sums) || !isUint(d.sums[0]) || !isUint(d.sums[1]))
     corrupt(`the checksum of ${type.name} is malformed`);
   const sums: Sums = { a: d.sums[0], b: d.sums[1] };
   const ghosts = reader.view(d.ghosts, Uint32Array);
-  return { type, capacity, size: d.size, columns, populated, index, sums, ghosts };
+  return { type, capacity, size: d.size, columns, populated, index, tombstones: d.tombstones ?? 0, sums, ghosts };
 }

@@ -41,6 +41,8 @@ export interface TypeStateParts {
   readonly columns: readonly Column[];
   readonly populated: Uint32Array;
   readonly index: Uint32Array | undefined;
+  /** Tombstones in the index. */
+  readonly tombstones: number;
   readonly sums: Readonly<Sums>;
   /** Ordinals removed by the change that made this state: not reused by the next one. */
   readonly ghosts: Uint32Array;

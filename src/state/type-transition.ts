@@ -6,8 +6,9 @@
  * updates the checksum sums by the removed and added records only.
  */
 import { ShoalError } from '../errors.ts';
+import type { FieldSpec } from '../schema/index.ts';
 import { recordSummer, type Sums } from './checksum.ts';
-import { toShared, transitionColumn, type Write } from './column-transition.ts';
+import { toShared, transitionColumn } from './column-transition.ts';
 import { testBit } from './layout.ts';
 import { buildIndex, indexNeedsRebuild, insertOrdinal, PrimaryKey, removeOrdinal } from './primary-key.ts';
 import type { TypeStateParts } from './type-state.ts';
@@ -16,8 +17,10 @@ import type { TypeStateParts } from './type-state.ts';
 export interface TypeChanges {
   /** Ordinals whose records go (each populated before). */
   readonly removed: readonly number[];
-  /** Records that come, each at a free ordinal. */
-  readonly added: readonly { readonly ordinal: number; readonly record: Readonly<Record<string, unknown>> }[];
+  /** Ordinals of the records that come (each free). */
+  readonly added: readonly number[];
+  /** The added records' values of one field, in the order of `added`. */
+  readonly values: (field: FieldSpec) => readonly unknown[];
   /** The next capacity; by default the previous one, grown to fit the added ordinals. */
   readonly capacity?: number;
 }
@@ -29,34 +32,36 @@ function mismatch(type: string, what: string): never {
   );
 }
 
-/** The next type state. `shared` places new arrays on SharedArrayBuffers. */
-export function transitionType(prev: TypeStateParts, changes: TypeChanges, shared = false): TypeStateParts {
-  const { type } = prev;
-  const added = [...changes.added].sort((a, b) => a.ordinal - b.ordinal);
-  const removed = [...changes.removed].sort((a, b) => a - b);
-  let capacity = changes.capacity ?? prev.capacity;
-  if (changes.capacity === undefined && added.length > 0)
-    capacity = Math.max(capacity, added[added.length - 1]!.ordinal + 1);
-
+function nextPopulated(prev: TypeStateParts, changes: TypeChanges, capacity: number, shared: boolean): Uint32Array {
+  const name = prev.type.name;
   const words = (capacity + 31) >>> 5;
   const populated = new Uint32Array(shared ? new SharedArrayBuffer(words * 4) : new ArrayBuffer(words * 4));
   populated.set(prev.populated.subarray(0, Math.min(words, prev.populated.length)));
-  for (const o of removed) {
-    if (!testBit(prev.populated, o)) mismatch(type.name, `ordinal ${o} is removed but holds no record`);
+  for (const o of changes.removed) {
+    if (!testBit(prev.populated, o)) mismatch(name, `ordinal ${o} is removed but holds no record`);
     populated[o >>> 5]! &= ~(1 << (o & 31));
   }
-  for (const { ordinal: o } of added) {
-    if (o >= capacity || testBit(populated, o)) mismatch(type.name, `ordinal ${o} is added but is not free`);
+  if (capacity < prev.capacity) {
+    const gone = new Set(changes.removed);
+    for (let o = capacity; o < prev.capacity; o++) {
+      if (testBit(prev.populated, o) && !gone.has(o)) mismatch(name, `ordinal ${o} lies past the capacity`);
+    }
+    if (capacity & 31) populated[words - 1]! &= (1 << (capacity & 31)) - 1;
+  }
+  for (const o of changes.added) {
+    if (o >= capacity || testBit(populated, o)) mismatch(name, `ordinal ${o} is added but is not free`);
     populated[o >>> 5]! |= 1 << (o & 31);
   }
-  if (capacity < prev.capacity) {
-    const gone = new Set(removed);
-    for (let o = capacity; o < prev.capacity; o++) {
-      if (testBit(prev.populated, o) && !gone.has(o))
-        mismatch(type.name, `ordinal ${o} lies past the capacity`);
-    }
-  }
-  if (capacity & 31) populated[words - 1]! &= (1 << (capacity & 31)) - 1;
+  return populated;
+}
+
+/** The next type state. `shared` places new arrays on SharedArrayBuffers. */
+export function transitionType(prev: TypeStateParts, changes: TypeChanges, shared = false): TypeStateParts {
+  const { type } = prev;
+  const { added, removed } = changes;
+  let capacity = changes.capacity ?? prev.capacity;
+  if (changes.capacity === undefined) for (const o of added) if (o >= capacity) capacity = o + 1;
+  const populated = nextPopulated(prev, changes, capacity, shared);
 
   const sums: Sums = { a: prev.sums.a, b: prev.sums.b };
   if (removed.length > 0) {
@@ -64,42 +69,32 @@ export function transitionType(prev: TypeStateParts, changes: TypeChanges, share
     for (const o of removed) summer(o, sums, -1);
   }
   const live = (o: number) => testBit(populated, o);
-  const columns = prev.columns.map((col) => {
-    const writes: Write[] = added.map((a) => ({ ordinal: a.ordinal, value: a.record[col.spec.name] }));
-    return transitionColumn(col, prev.capacity, capacity, writes, live, shared);
-  });
+  const columns = prev.columns.map((col) =>
+    transitionColumn(col, prev.capacity, capacity, { ordinals: added, values: changes.values(col.spec) }, live, shared),
+  );
   if (added.length > 0) {
     const summer = recordSummer(type, columns);
-    for (const a of added) summer(a.ordinal, sums, 1);
+    for (const o of added) summer(o, sums, 1);
   }
 
   const size = prev.size - removed.length + added.length;
   let index: Uint32Array | undefined;
+  let tombstones = 0;
   if (prev.index) {
     const pk = new PrimaryKey(type, columns);
-    if (indexNeedsRebuild(prev.index.length, size)) {
+    if (indexNeedsRebuild(prev.index.length, size, prev.tombstones + removed.length)) {
       index = buildIndex(pk, populated, capacity, size);
     } else {
       index = prev.index.slice();
+      tombstones = prev.tombstones + removed.length;
       const prevPk = new PrimaryKey(type, prev.columns);
-      const hashAt = (o: number) => prevPk.hashAt(o);
       for (const o of removed) {
-        if (!removeOrdinal(index, prevPk.hashAt(o), o, hashAt))
-          mismatch(type.name, `ordinal ${o} is not in the index`);
+        if (!removeOrdinal(index, prevPk.hashAt(o), o)) mismatch(type.name, `ordinal ${o} is not in the index`);
       }
-      for (const a of added) insertOrdinal(index, pk.hashAt(a.ordinal), a.ordinal);
+      for (const o of added) if (insertOrdinal(index, pk.hashAt(o), o)) tombstones--;
     }
     if (shared) index = toShared(index);
   }
-  const ghosts = Uint32Array.from(removed);
-  return {
-    type,
-    capacity,
-    size,
-    columns,
-    populated,
-    index,
-    sums,
-    ghosts: shared ? toShared(ghosts) : ghosts,
-  };
+  const ghosts = Uint32Array.from(removed).sort();
+  return { type, capacity, size, columns, populated, index, tombstones, sums, ghosts: shared ? toShared(ghosts) : ghosts };
 }
