@@ -14,7 +14,7 @@ import { ShoalError } from '../errors.ts';
 import { type BlobKind, BlobWriter, readBlob } from '../format/blob-envelope.ts';
 import { type FieldSpec, fromJSON, type Schema, type SchemaJson, toJSON } from '../schema/index.ts';
 import { recordSummer, type Sums } from './checksum.ts';
-import { columnReader } from './column.ts';
+import { type Column, columnReader } from './column.ts';
 import { buildColumn } from './column-builder.ts';
 import { evolveTypes, sameSchema } from './schema-evolution.ts';
 import { type AnyState, State } from './state.ts';
@@ -139,6 +139,12 @@ export interface ApplyDeltaOptions {
   readonly shared?: boolean;
 }
 
+/** A reader of a chunk column taking the index as its second argument (for Array.from). */
+function columnReaderOf(column: Column): (_: unknown, j: number) => unknown {
+  const read = columnReader(column);
+  return (_, j) => read(j);
+}
+
 function isShared(state: AnyState): boolean {
   const first = state.types[0]?.parts.populated;
   return first !== undefined && first.buffer instanceof SharedArrayBuffer;
@@ -186,7 +192,7 @@ export function applyDelta(state: AnyState, bytes: Uint8Array, options: ApplyDel
     const removed = reader.view(td.removed!, Uint32Array);
     const addedOrdinals = reader.view(td.added!, Uint32Array, td.count);
     const columns = readColumns(reader, type, td.columns!, td.count);
-    const values = (field: FieldSpec) => Array.from({ length: td.count! }, (_, j) => columnReader(columns[field.index]!)(j));
+    const values = (field: FieldSpec) => Array.from({ length: td.count! }, columnReaderOf(columns[field.index]!));
     const changes = { removed: Array.from(removed), added: Array.from(addedOrdinals), values, capacity: td.capacity };
     const next = transitionType(prev, changes, shared);
     if (next.sums.a !== td.sums[0] || next.sums.b !== td.sums[1] || next.size !== td.size) {
