@@ -21,7 +21,12 @@ export type ShoalErrorCode =
   | 'BLOB_CORRUPT'
   | 'CHECKSUM_MISMATCH'
   | 'DELTA_ORIGIN_MISMATCH'
-  | 'STATE_TOO_LARGE';
+  | 'BLOB_NOT_FOUND'
+  | 'PRECONDITION_FAILED'
+  | 'ANNOUNCE_CONFLICT'
+  | 'STORE_UNAVAILABLE'
+  | 'STORE_FORBIDDEN'
+  | 'ABORTED';
 
 /** An error raised by shoal. Branch on {@link ShoalError.code}. */
 export class ShoalError extends Error {

@@ -42,3 +42,17 @@ export { type AnyState, State } from './state/state.ts';
 export { type BuildOptions, StateBuilder, type StateBuilderOptions } from './state/state-builder.ts';
 export { diffStates, type TypeDiff } from './state/state-diff.ts';
 export { type RecordView, TypeState, viewOrdinal } from './state/type-state.ts';
+export { type Announcement, type Announcer, StoreAnnouncer } from './blob/announcer.ts';
+export { AnnouncementWatcher, type AnnouncementWatcherEvents, type AnnouncementWatcherOptions } from './blob/announcement-watcher.ts';
+export { type BlobInfo, type BlobStore, type CallOptions, type PutOptions } from './blob/blob-store.ts';
+export { FsBlobStore, type FsBlobStoreOptions } from './blob/fs-blob-store.ts';
+export { MemoryBlobStore } from './blob/memory-blob-store.ts';
+export {
+  decodeVersionHeader,
+  encodeVersionHeader,
+  NamespaceLayout,
+  padVersion,
+  type ParsedKey,
+  type VersionHeader,
+} from './blob/namespace-layout.ts';
+export { applyRetention, type RetentionOptions } from './blob/retention.ts';

@@ -1,0 +1,93 @@
+/**
+ * The storage role: a flat namespace of immutable blobs by key, plus the one mutable object
+ * (the announcement), written with a precondition. Adapters: filesystem (the default), S3,
+ * memory. Keys are `/`-separated relative paths of safe segments; every adapter refuses the
+ * same bad keys with `INVALID_KEY`, so a namespace works the same on all of them.
+ */
+import { ShoalError } from '../errors.ts';
+
+/** What a store knows about a blob without reading it. */
+export interface BlobInfo {
+  readonly key: string;
+  readonly size: number;
+  /** Changes whenever the content changes; what `ifMatch` compares. */
+  readonly etag: string;
+}
+
+/** Options of every store call. */
+export interface CallOptions {
+  /** Abandons the call (`ABORTED`). */
+  readonly signal?: AbortSignal;
+}
+
+/** Options of {@link BlobStore.put}. */
+export interface PutOptions extends CallOptions {
+  /** Write only if the blob's current etag is this (`PRECONDITION_FAILED` otherwise). */
+  readonly ifMatch?: string;
+  /** Write only if no blob has this key (`PRECONDITION_FAILED` otherwise). */
+  readonly ifNoneMatch?: true;
+}
+
+/** A blob store. Every method rejects with a `ShoalError`. */
+export interface BlobStore {
+  /** The blob's bytes; `BLOB_NOT_FOUND` when missing. */
+  get(key: string, options?: CallOptions): Promise<Uint8Array>;
+  /** Writes the blob whole (readers see the old or the new bytes, never a mix); its new info. */
+  put(key: string, bytes: Uint8Array, options?: PutOptions): Promise<BlobInfo>;
+  /** Deletes the blob; deleting a missing blob is not an error. */
+  delete(key: string, options?: CallOptions): Promise<void>;
+  /** Keys that start with `prefix`, sorted. */
+  list(prefix: string, options?: CallOptions): Promise<string[]>;
+  /** The blob's info; `BLOB_NOT_FOUND` when missing. */
+  head(key: string, options?: CallOptions): Promise<BlobInfo>;
+}
+
+// A segment never starts with '.', so stores can keep hidden files (temp files, locks) beside blobs.
+const SEGMENT = /^[A-Za-z0-9_=+-][A-Za-z0-9._=+@-]*$/;
+
+/**
+ * Throws `INVALID_KEY` unless `key` is a relative path of safe segments: no empty, `.` or
+ * `..` segment, no leading `/`, no backslash, NUL or other control character.
+ */
+export function checkKey(key: string, what = 'key'): void {
+  const bad = (why: string): never => {
+    throw new ShoalError('INVALID_KEY', `${what} ${JSON.stringify(key)} ${why}. Keys are relative paths like "ns/snapshot/0001".`);
+  };
+  if (typeof key !== 'string' || key.length === 0) bad('is empty');
+  if (key.length > 1024) bad('is longer than 1024 characters');
+  if (key.startsWith('/')) bad('is absolute');
+  for (const segment of key.split('/')) {
+    if (segment === '' || segment === '.' || segment === '..') bad('has an empty, "." or ".." segment');
+    if (!SEGMENT.test(segment)) bad(`has a segment (${JSON.stringify(segment)}) that starts with "." or has characters other than letters, digits and . _ = + - @`);
+  }
+}
+
+/** Throws `INVALID_KEY` unless `prefix` is empty or a key prefix (a key, or a key plus `/`). */
+export function checkPrefix(prefix: string): void {
+  if (prefix === '') return;
+  checkKey(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix, 'prefix');
+}
+
+/** `BLOB_NOT_FOUND` for `key`. */
+export function notFound(key: string, cause?: unknown): ShoalError {
+  return new ShoalError('BLOB_NOT_FOUND', `no blob at "${key}". Check the store, namespace and version.`, { cause });
+}
+
+/** `PRECONDITION_FAILED` for `key`. */
+export function preconditionFailed(key: string, cause?: unknown): ShoalError {
+  return new ShoalError(
+    'PRECONDITION_FAILED',
+    `"${key}" changed since it was read (another writer?). Read it again before writing.`,
+    { cause },
+  );
+}
+
+/** Throws `ABORTED` if `signal` is aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw aborted(signal.reason);
+}
+
+/** `ABORTED`, with the abort reason as its cause. */
+export function aborted(reason?: unknown): ShoalError {
+  return new ShoalError('ABORTED', 'the operation was aborted', { cause: reason });
+}

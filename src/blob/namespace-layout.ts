@@ -1,0 +1,111 @@
+/**
+ * Where a namespace's blobs live in a store, in one place. Under `<namespace>/`:
+ * `snapshot/<v>`, `delta/<from>-<to>`, `reverse/<to>-<from>`, `header/<v>`, and `announced`.
+ * Versions are zero-padded to 16 digits so keys sort by version.
+ *
+ * The index that finds the nearest snapshot at or below a version without listing the bucket
+ * is the version headers themselves: `header/<v>` (immutable, written before `v` is
+ * announced) names the version before `v` and the newest snapshot at or below `v`.
+ */
+import { msgpack } from '../format/msgpack.ts';
+import { ShoalError } from '../errors.ts';
+import { checkKey } from './blob-store.ts';
+
+const DIGITS = 16;
+
+/** A version as it appears in keys. */
+export const padVersion = (version: number): string => String(version).padStart(DIGITS, '0');
+
+/** What a key of a namespace holds. */
+export type ParsedKey =
+  | { readonly kind: 'snapshot' | 'header'; readonly version: number }
+  | { readonly kind: 'delta'; readonly from: number; readonly to: number }
+  | { readonly kind: 'reverse'; readonly from: number; readonly to: number }
+  | { readonly kind: 'announced' };
+
+/** The keys of one namespace. */
+export class NamespaceLayout {
+  readonly namespace: string;
+
+  constructor(namespace: string) {
+    checkKey(namespace, 'namespace');
+    this.namespace = namespace;
+  }
+
+  snapshot(version: number): string {
+    return `${this.namespace}/snapshot/${padVersion(version)}`;
+  }
+  delta(from: number, to: number): string {
+    return `${this.namespace}/delta/${padVersion(from)}-${padVersion(to)}`;
+  }
+  /** The reverse delta that takes `from` (the later version) back to `to`. */
+  reverse(from: number, to: number): string {
+    return `${this.namespace}/reverse/${padVersion(from)}-${padVersion(to)}`;
+  }
+  header(version: number): string {
+    return `${this.namespace}/header/${padVersion(version)}`;
+  }
+  get announced(): string {
+    return `${this.namespace}/announced`;
+  }
+  /** The prefix of every key of the namespace. */
+  get prefix(): string {
+    return `${this.namespace}/`;
+  }
+
+  /** What `key` holds, or `undefined` for a key outside the layout. */
+  parse(key: string): ParsedKey | undefined {
+    if (!key.startsWith(this.prefix)) return undefined;
+    const rest = key.slice(this.prefix.length);
+    if (rest === 'announced') return { kind: 'announced' };
+    const m = /^(snapshot|header)\/(\d{16})$/.exec(rest);
+    if (m) return { kind: m[1] as 'snapshot' | 'header', version: Number(m[2]) };
+    const d = /^(delta|reverse)\/(\d{16})-(\d{16})$/.exec(rest);
+    if (d) return { kind: d[1] as 'delta' | 'reverse', from: Number(d[2]), to: Number(d[3]) };
+    return undefined;
+  }
+}
+
+/** What `header/<v>` holds: enough to plan a refresh without listing the store. */
+export interface VersionHeader {
+  readonly version: number;
+  readonly tag: bigint;
+  readonly checksum: bigint;
+  /** The version before this one (its delta to this one is `delta/<previous>-<version>`). */
+  readonly previous?: number;
+  /** The newest version at or below this one that has a snapshot (this one, if it has). */
+  readonly snapshot: number;
+  /** Byte sizes of this version's blobs, for choosing the cheapest path. */
+  readonly bytes: { readonly snapshot?: number; readonly delta?: number; readonly reverse?: number };
+  /** Records per type. */
+  readonly counts: Readonly<Record<string, number>>;
+  /** When the version was published (ms since the epoch). */
+  readonly publishedAt: number;
+  readonly producer: string;
+}
+
+/** Encodes a version header. */
+export function encodeVersionHeader(header: VersionHeader): Uint8Array {
+  return msgpack.pack(header);
+}
+
+/** Decodes a version header; `BLOB_CORRUPT` when it is not one. */
+export function decodeVersionHeader(bytes: Uint8Array, key: string): VersionHeader {
+  let h: VersionHeader;
+  try {
+    h = msgpack.unpack(bytes) as VersionHeader;
+  } catch (cause) {
+    throw new ShoalError('BLOB_CORRUPT', `the version header at "${key}" does not decode. Republish it.`, { cause });
+  }
+  if (
+    typeof h !== 'object' ||
+    h === null ||
+    !Number.isSafeInteger(h.version) ||
+    !Number.isSafeInteger(h.snapshot) ||
+    h.snapshot > h.version ||
+    typeof h.tag !== 'bigint'
+  ) {
+    throw new ShoalError('BLOB_CORRUPT', `the version header at "${key}" is malformed. Republish it.`);
+  }
+  return h;
+}

@@ -1,0 +1,207 @@
+/**
+ * The S3 store, on the caller's `S3Client` (or one made from `clientOptions`). Works against
+ * AWS S3 and S3-compatible servers (set `forcePathStyle` in the client options for those).
+ * Every call is retried on transient failures (blob/retry.ts); a 4xx is not retried. Blobs
+ * past `multipartThresholdBytes` go up as multipart uploads. Conditional puts use `If-Match`
+ * / `If-None-Match`, which AWS S3 enforces (a 412 is `PRECONDITION_FAILED`).
+ *
+ * Imported from `shoal/s3`, so the package root loads no AWS code.
+ */
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { ShoalError } from '../errors.ts';
+import {
+  type BlobInfo,
+  type BlobStore,
+  type CallOptions,
+  checkKey,
+  checkPrefix,
+  notFound,
+  type PutOptions,
+  preconditionFailed,
+  throwIfAborted,
+} from './blob-store.ts';
+import { type RetryOptions, withRetries } from './retry.ts';
+
+/** Options of {@link S3BlobStore}. Give `client` or `clientOptions`. */
+export interface S3BlobStoreOptions extends RetryOptions {
+  /** The caller's client; the store never closes it. */
+  readonly client?: S3Client;
+  /**
+   * Options to make a client from (closed by `close()`). Checksums default to
+   * `WHEN_REQUIRED`, which S3-compatible servers accept, and the SDK's own retries to 1
+   * attempt, since the store retries.
+   */
+  readonly clientOptions?: S3ClientConfig;
+  /** The bucket. */
+  readonly bucket: string;
+  /**
+   * A key prefix inside the bucket (no leading or trailing `/`).
+   * @default "" (the bucket's root)
+   */
+  readonly prefix?: string;
+  /**
+   * Blobs at least this large are uploaded in parts.
+   * @default 16 MiB
+   */
+  readonly multipartThresholdBytes?: number;
+  /**
+   * The size of each part of a multipart upload (S3 needs at least 5 MiB).
+   * @default 8 MiB
+   */
+  readonly partSizeBytes?: number;
+}
+
+const sig = (abortSignal: AbortSignal | undefined) => (abortSignal ? { abortSignal } : {});
+
+function status(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+/** A blob store in an S3 bucket. */
+export class S3BlobStore implements BlobStore {
+  readonly bucket: string;
+  readonly prefix: string;
+  private readonly client: S3Client;
+  private readonly ownsClient: boolean;
+  private readonly retry: RetryOptions;
+  private readonly multipartThreshold: number;
+  private readonly partSize: number;
+
+  constructor(options: S3BlobStoreOptions) {
+    if (typeof options?.bucket !== 'string' || options.bucket === '') {
+      throw new ShoalError('INVALID_OPTION', 'S3BlobStore needs options.bucket');
+    }
+    if (!options.client && !options.clientOptions) {
+      throw new ShoalError('INVALID_OPTION', 'S3BlobStore needs options.client (an S3Client) or options.clientOptions');
+    }
+    const prefix = options.prefix ?? '';
+    if (prefix !== '') checkKey(prefix, 'options.prefix');
+    this.bucket = options.bucket;
+    this.prefix = prefix;
+    this.ownsClient = !options.client;
+    this.client =
+      options.client ??
+      new S3Client({
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+        maxAttempts: 1,
+        ...options.clientOptions,
+      });
+    this.retry = options;
+    this.multipartThreshold = options.multipartThresholdBytes ?? 16 * 1024 * 1024;
+    this.partSize = Math.max(5 * 1024 * 1024, options.partSizeBytes ?? 8 * 1024 * 1024);
+  }
+
+  private objectKey(key: string): string {
+    return this.prefix ? `${this.prefix}/${key}` : key;
+  }
+
+  private classify(key: string) {
+    return (error: unknown): ShoalError | undefined => {
+      if (error instanceof ShoalError) return error;
+      const s = status(error);
+      const name = (error as Error).name;
+      if (s === 404 || name === 'NoSuchKey' || name === 'NotFound') return notFound(key, error);
+      if (s === 412 || name === 'PreconditionFailed') return preconditionFailed(key, error);
+      if (s === 403) {
+        return new ShoalError(
+          'STORE_FORBIDDEN',
+          `S3 refused access to "${key}" in bucket ${this.bucket} (403). Check the credentials and the bucket policy.`,
+          { cause: error },
+        );
+      }
+      if (s !== undefined && s >= 400 && s < 500) {
+        return new ShoalError('STORE_UNAVAILABLE', `S3 refused ${key} (${s} ${name}): ${(error as Error).message}`, { cause: error });
+      }
+      return undefined;
+    };
+  }
+
+  private run<T>(operation: string, key: string, signal: AbortSignal | undefined, fn: (signal?: AbortSignal) => Promise<T>) {
+    throwIfAborted(signal);
+    return withRetries(operation, key, (s) => fn(s), { ...this.retry, signal }, this.classify(key));
+  }
+
+  async get(key: string, options: CallOptions = {}): Promise<Uint8Array> {
+    checkKey(key);
+    return this.run('get', key, options.signal, async (abortSignal) => {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }), sig(abortSignal));
+      if (!out.Body) throw notFound(key);
+      return out.Body.transformToByteArray();
+    });
+  }
+
+  async head(key: string, options: CallOptions = {}): Promise<BlobInfo> {
+    checkKey(key);
+    return this.run('head', key, options.signal, async (abortSignal) => {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }), sig(abortSignal));
+      return { key, size: out.ContentLength ?? 0, etag: out.ETag ?? '' };
+    });
+  }
+
+  async put(key: string, bytes: Uint8Array, options: PutOptions = {}): Promise<BlobInfo> {
+    checkKey(key);
+    const conditional = options.ifMatch !== undefined || options.ifNoneMatch === true;
+    return this.run('put', key, options.signal, async (abortSignal) => {
+      const params = {
+        Bucket: this.bucket,
+        Key: this.objectKey(key),
+        Body: bytes,
+        ContentType: 'application/octet-stream',
+        ...(options.ifMatch !== undefined ? { IfMatch: options.ifMatch } : {}),
+        ...(options.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
+      };
+      if (!conditional && bytes.byteLength >= this.multipartThreshold) {
+        const upload = new Upload({ client: this.client, params, partSize: this.partSize, queueSize: 4, leavePartsOnError: false });
+        if (abortSignal) abortSignal.addEventListener('abort', () => void upload.abort(), { once: true });
+        const out = await upload.done();
+        return { key, size: bytes.byteLength, etag: (out as { ETag?: string }).ETag ?? '' };
+      }
+      const out = await this.client.send(new PutObjectCommand(params), sig(abortSignal));
+      return { key, size: bytes.byteLength, etag: out.ETag ?? '' };
+    });
+  }
+
+  async delete(key: string, options: CallOptions = {}): Promise<void> {
+    checkKey(key);
+    await this.run('delete', key, options.signal, async (abortSignal) => {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }), sig(abortSignal));
+    });
+  }
+
+  async list(prefix: string, options: CallOptions = {}): Promise<string[]> {
+    checkPrefix(prefix);
+    const out: string[] = [];
+    const strip = this.prefix ? this.prefix.length + 1 : 0;
+    let token: string | undefined;
+    do {
+      const page = await this.run('list', prefix, options.signal, (abortSignal) =>
+        this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: this.objectKey(prefix),
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+          sig(abortSignal),
+        ),
+      );
+      for (const o of page.Contents ?? []) if (o.Key) out.push(o.Key.slice(strip));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return out.sort();
+  }
+
+  /** Closes the client if the store made it. */
+  close(): void {
+    if (this.ownsClient) this.client.destroy();
+  }
+}
