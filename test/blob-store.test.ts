@@ -1,0 +1,210 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Announcement, StoreAnnouncer } from '../src/blob/announcer.ts';
+import type { BlobStore } from '../src/blob/blob-store.ts';
+import { FsBlobStore } from '../src/blob/fs-blob-store.ts';
+import { MemoryBlobStore } from '../src/blob/memory-blob-store.ts';
+import { applyRetention } from '../src/blob/retention.ts';
+import { NamespaceLayout } from '../src/blob/namespace-layout.ts';
+import { S3BlobStore } from '../src/blob/s3-blob-store.ts';
+import { BUCKET, type Front, type S3Server, startFront, startS3 } from './support/s3-server.ts';
+
+interface Subject {
+  readonly name: string;
+  make(): Promise<BlobStore>;
+}
+
+let s3: S3Server;
+let front: Front;
+const dirs: string[] = [];
+const tempDir = async () => {
+  const d = await mkdtemp(join(tmpdir(), 'shoal-store-'));
+  dirs.push(d);
+  return d;
+};
+let prefixes = 0;
+
+beforeAll(async () => {
+  s3 = await startS3();
+  front = await startFront(s3.endpoint);
+});
+afterAll(async () => {
+  await front.close();
+  await s3.close();
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+const subjects: Subject[] = [
+  { name: 'memory', make: async () => new MemoryBlobStore() },
+  { name: 'filesystem', make: async () => new FsBlobStore({ dir: await tempDir() }) },
+  {
+    name: 's3',
+    make: async () =>
+      new S3BlobStore({ client: s3.client(front.endpoint), bucket: BUCKET, prefix: `run${++prefixes}`, minDelayMs: 5, maxDelayMs: 20 }),
+  },
+];
+
+const code = (c: string) => expect.objectContaining({ code: c });
+
+describe.each(subjects)('BlobStore conformance: $name', (subject) => {
+  let store: BlobStore;
+  beforeAll(async () => {
+    store = await subject.make();
+  });
+
+  it('round-trips blobs of 0 bytes to 64 MB', async () => {
+    for (const size of [0, 1, 4099, 64 * 1024 * 1024 + 3]) {
+      const bytes = size > 1e6 ? new Uint8Array(size).fill(7) : randomBytes(size);
+      if (size > 1e6) bytes[size - 1] = 9;
+      const info = await store.put(`blobs/b${size}`, bytes);
+      expect(info.size).toBe(size);
+      const back = await store.get(`blobs/b${size}`);
+      expect(back.byteLength).toBe(size);
+      expect(Buffer.from(back).equals(Buffer.from(bytes))).toBe(true);
+      expect((await store.head(`blobs/b${size}`)).size).toBe(size);
+    }
+  }, 120_000);
+
+  it('replaces a blob whole and changes its etag', async () => {
+    const a = await store.put('swap/x', new Uint8Array([1]));
+    const b = await store.put('swap/x', new Uint8Array([2, 2]));
+    expect(b.etag).not.toBe(a.etag);
+    expect([...(await store.get('swap/x'))]).toEqual([2, 2]);
+  });
+
+  it('lists more than 1,000 keys by prefix, sorted, and nothing outside the prefix', async () => {
+    const keys = Array.from({ length: 1003 }, (_, i) => `many/k${String(i).padStart(5, '0')}`);
+    for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((k) => store.put(k, new Uint8Array([1]))));
+    await store.put('manyother/x', new Uint8Array(1));
+    // A sibling that shares the string prefix but not the "directory". (Not "many-x": s3rver
+    // sorts "-" after "/" yet pages in byte order, and drops such a key at a page boundary.)
+    await store.put('many_x', new Uint8Array(1));
+    const listed = await store.list('many/');
+    expect(listed).toEqual(keys);
+    expect((await store.list('many/k0010')).length).toBe(10);
+    expect(await store.list('many')).toEqual([...keys, 'many_x', 'manyother/x'].sort());
+  }, 120_000);
+
+  it('reports a missing key as BLOB_NOT_FOUND; deleting one is fine', async () => {
+    await expect(store.get('nothing/here')).rejects.toEqual(code('BLOB_NOT_FOUND'));
+    await expect(store.head('nothing/here')).rejects.toEqual(code('BLOB_NOT_FOUND'));
+    await store.delete('nothing/here');
+    await store.put('gone/x', new Uint8Array([1]));
+    await store.delete('gone/x');
+    await expect(store.get('gone/x')).rejects.toEqual(code('BLOB_NOT_FOUND'));
+    expect(await store.list('gone/')).toEqual([]);
+  });
+
+  it('refuses keys that would leave the store with INVALID_KEY', async () => {
+    for (const key of ['../escape', '/etc/passwd', 'a/../../b', 'a//b', 'a/./b', 'nul\0byte', 'back\\slash', '.hidden', '', 'a/']) {
+      await expect(store.put(key, new Uint8Array([1])), key).rejects.toEqual(code('INVALID_KEY'));
+      await expect(store.get(key), key).rejects.toEqual(code('INVALID_KEY'));
+    }
+    await expect(store.list('../')).rejects.toEqual(code('INVALID_KEY'));
+  });
+
+  it('puts conditionally: if none matches, if the etag matches', async () => {
+    const first = await store.put('cond/x', new Uint8Array([1]), { ifNoneMatch: true });
+    await expect(store.put('cond/x', new Uint8Array([2]), { ifNoneMatch: true })).rejects.toEqual(code('PRECONDITION_FAILED'));
+    const second = await store.put('cond/x', new Uint8Array([3]), { ifMatch: first.etag });
+    await expect(store.put('cond/x', new Uint8Array([4]), { ifMatch: first.etag })).rejects.toEqual(code('PRECONDITION_FAILED'));
+    expect((await store.head('cond/x')).etag).toBe(second.etag);
+    expect([...(await store.get('cond/x'))]).toEqual([3]);
+  });
+
+  it('lets exactly one of many concurrent producers announce', async () => {
+    const announcers = Array.from({ length: 8 }, () => new StoreAnnouncer({ store, namespace: 'race' }));
+    await announcers[0]!.announce({ version: 1, announcedAt: Date.now(), producer: 'p0' });
+    const results = await Promise.allSettled(
+      announcers.map((a, i) => a.announce({ version: 2 + i, announcedAt: Date.now(), producer: `p${i}`, replaces: 1 })),
+    );
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+    expect(won.length).toBe(1);
+    expect(lost.every((r) => r.reason.code === 'ANNOUNCE_CONFLICT')).toBe(true);
+    const winner = results.findIndex((r) => r.status === 'fulfilled');
+    expect((await announcers[0]!.read())?.version).toBe(2 + winner);
+  });
+
+  it('refuses an announcement that does not replace the current one', async () => {
+    const a = new StoreAnnouncer({ store, namespace: 'stale' });
+    const ann = (version: number, replaces?: number): Announcement => ({ version, announcedAt: 1, producer: 'p', ...(replaces ? { replaces } : {}) });
+    await a.announce(ann(5));
+    await expect(a.announce(ann(6))).rejects.toEqual(code('ANNOUNCE_CONFLICT'));
+    await expect(a.announce(ann(7, 4))).rejects.toEqual(code('ANNOUNCE_CONFLICT'));
+    await a.announce({ ...ann(6, 5), pinned: 5 });
+    expect(await a.read()).toMatchObject({ version: 6, pinned: 5, replaces: 5 });
+  });
+
+  it('stops with ABORTED when the signal is aborted', async () => {
+    const controller = new AbortController();
+    controller.abort(new Error('stop'));
+    const signal = controller.signal;
+    await expect(store.put('abort/x', new Uint8Array([1]), { signal })).rejects.toEqual(code('ABORTED'));
+    await expect(store.get('blobs/b1', { signal })).rejects.toEqual(code('ABORTED'));
+    await expect(store.list('blobs/', { signal })).rejects.toEqual(code('ABORTED'));
+    await expect(store.get('abort/x')).rejects.toEqual(code('BLOB_NOT_FOUND'));
+  });
+
+  it('deletes, by retention, what the last K snapshots do not need', async () => {
+    const layout = new NamespaceLayout('ret');
+    const one = new Uint8Array([1]);
+    for (const v of [10, 20, 30, 40]) {
+      await store.put(layout.snapshot(v), one);
+      await store.put(layout.header(v), one);
+    }
+    for (const [a, b] of [[10, 20], [20, 30], [30, 40]] as const) {
+      await store.put(layout.delta(a, b), one);
+      await store.put(layout.reverse(b, a), one);
+    }
+    await store.put(layout.announced, one);
+    const deleted = await applyRetention({ store, namespace: 'ret', keepSnapshots: 2 });
+    expect(deleted.sort()).toEqual(
+      [layout.snapshot(10), layout.snapshot(20), layout.header(10), layout.header(20), layout.delta(10, 20), layout.reverse(20, 10), layout.delta(20, 30), layout.reverse(30, 20)].sort(),
+    );
+    expect(await store.list('ret/')).toEqual(
+      [layout.announced, layout.delta(30, 40), layout.header(30), layout.header(40), layout.reverse(40, 30), layout.snapshot(30), layout.snapshot(40)].sort(),
+    );
+    expect(await applyRetention({ store, namespace: 'ret', keepSnapshots: 2 })).toEqual([]);
+  });
+});
+
+describe('FsBlobStore specifics', () => {
+  it('refuses a key that leads out of the directory through a symlink', async () => {
+    const dir = await tempDir();
+    const outside = await tempDir();
+    await writeFile(join(outside, 'secret'), 'x');
+    await symlink(outside, join(dir, 'link'));
+    const store = new FsBlobStore({ dir });
+    await expect(store.get('link/secret')).rejects.toEqual(code('INVALID_KEY'));
+    await expect(store.put('link/new', new Uint8Array([1]))).rejects.toEqual(code('INVALID_KEY'));
+  });
+
+  it('breaks a stale lock left by a crashed writer, and waits out a live one', async () => {
+    const dir = await tempDir();
+    const store = new FsBlobStore({ dir, staleLockMs: 1000, lockWaitMs: 100 });
+    await mkdir(join(dir, 'ns'), { recursive: true });
+    const lock = join(dir, 'ns', '.announced.shoal-lock');
+    await writeFile(lock, 'crashed');
+    const old = new Date(Date.now() - 60_000);
+    await utimes(lock, old, old);
+    await store.put('ns/announced', new Uint8Array([1]), { ifNoneMatch: true });
+    await writeFile(lock, 'alive');
+    const started = Date.now();
+    await expect(store.put('ns/announced', new Uint8Array([2]), { ifNoneMatch: true })).rejects.toEqual(code('PRECONDITION_FAILED'));
+    expect(Date.now() - started).toBeGreaterThanOrEqual(90);
+    expect([...(await store.get('ns/announced'))]).toEqual([1]);
+  });
+
+  it('leaves no temp files behind and lists none', async () => {
+    const dir = await tempDir();
+    const store = new FsBlobStore({ dir });
+    await store.put('a/b', new Uint8Array([1]));
+    await store.put('a/b', new Uint8Array([2]));
+    const { readdir } = await import('node:fs/promises');
+    expect(await readdir(join(dir, 'a'))).toEqual(['b']);
+  });
+});
