@@ -14,7 +14,7 @@ import {
   encodeSnapshot,
   StateBuilder,
 } from '../src/index.ts';
-import { gc, mb, median, ms, ratio, type Row, table, verdict } from './harness.ts';
+import { gc, mb, median, ms, type Row, ratio, table, verdict } from './harness.ts';
 import { changeSet } from './movies.ts';
 
 export async function deltaBench(base: AnyState, n: number, dir: string): Promise<void> {
@@ -48,15 +48,42 @@ export async function deltaBench(base: AnyState, n: number, dir: string): Promis
     const applyMs = await median(7, async () => applyDelta(consumerState, await readFile(deltaFile)));
     const loadMs = await median(7, async () => decodeSnapshot(await readFile(nextFile)));
     const applied = applyDelta(consumerState, await readFile(deltaFile));
-    if (applied.checksum !== next.checksum) throw new Error('the applied delta does not reproduce the next state');
+    if (applied.checksum !== next.checksum)
+      throw new Error('the applied delta does not reproduce the next state');
     const sizeGoal = 1.5 * changed * bytesPerRecord + 4096;
     const label = `${percent}% (${change.modified.length} modified, ${change.removed.length} removed, ${change.added.length} added)`;
     rows.push(
-      [`${label}: delta`, mb(delta.byteLength), `${(delta.byteLength / changed).toFixed(1)} B/changed record`, percent === 1 ? verdict(delta.byteLength <= sizeGoal, `≤ ${mb(sizeGoal)} (1.5× changed × snapshot B/record; Hollow 0.61 MB)`) : ''],
-      ['  reverse delta', mb(reverse.byteLength), `${(reverse.byteLength / changed).toFixed(1)} B/changed record`],
+      [
+        `${label}: delta`,
+        mb(delta.byteLength),
+        `${(delta.byteLength / changed).toFixed(1)} B/changed record`,
+        percent === 1
+          ? verdict(
+              delta.byteLength <= sizeGoal,
+              `≤ ${mb(sizeGoal)} (1.5× changed × snapshot B/record; Hollow 0.61 MB)`,
+            )
+          : '',
+      ],
+      [
+        '  reverse delta',
+        mb(reverse.byteLength),
+        `${(reverse.byteLength / changed).toFixed(1)} B/changed record`,
+      ],
       ['  build next state (upserts)', ms(buildMs), ''],
-      ['  encode delta / reverse', `${ms(encodeMs)} / ${ms(reverseMs)}`, '', percent === 1 ? '(Hollow write 28 ms)' : ''],
-      ['  apply: read file + apply + verify', ms(applyMs), ratio(applyMs / loadMs), percent === 1 ? verdict(applyMs <= 0.25 * loadMs && applyMs < 58, '≤ 0.25× load, < 58 ms (Hollow 58 / 199 ms)') : ''],
+      [
+        '  encode delta / reverse',
+        `${ms(encodeMs)} / ${ms(reverseMs)}`,
+        '',
+        percent === 1 ? '(Hollow write 28 ms)' : '',
+      ],
+      [
+        '  apply: read file + apply + verify',
+        ms(applyMs),
+        ratio(applyMs / loadMs),
+        percent === 1
+          ? verdict(applyMs <= 0.25 * loadMs && applyMs < 58, '≤ 0.25× load, < 58 ms (Hollow 58 / 199 ms)')
+          : '',
+      ],
       ['  baseline: load next snapshot file', ms(loadMs), ratio(1)],
     );
   }

@@ -2,6 +2,25 @@
  * shoal's public surface. Optional parts (S3, observability) are subpath exports so that
  * importing the package root loads neither AWS code nor an HTTP server.
  */
+
+export {
+  AnnouncementWatcher,
+  type AnnouncementWatcherEvents,
+  type AnnouncementWatcherOptions,
+} from './blob/announcement-watcher.ts';
+export { type Announcement, type Announcer, StoreAnnouncer } from './blob/announcer.ts';
+export type { BlobInfo, BlobStore, CallOptions, PutOptions } from './blob/blob-store.ts';
+export { FsBlobStore, type FsBlobStoreOptions } from './blob/fs-blob-store.ts';
+export { MemoryBlobStore } from './blob/memory-blob-store.ts';
+export {
+  decodeVersionHeader,
+  encodeVersionHeader,
+  NamespaceLayout,
+  type ParsedKey,
+  padVersion,
+  type VersionHeader,
+} from './blob/namespace-layout.ts';
+export { applyRetention, type RetentionOptions } from './blob/retention.ts';
 export { isShoalError, ShoalError, type ShoalErrorCode } from './errors.ts';
 export {
   assertCompatible,
@@ -42,17 +61,3 @@ export { type AnyState, State } from './state/state.ts';
 export { type BuildOptions, StateBuilder, type StateBuilderOptions } from './state/state-builder.ts';
 export { diffStates, type TypeDiff } from './state/state-diff.ts';
 export { type RecordView, TypeState, viewOrdinal } from './state/type-state.ts';
-export { type Announcement, type Announcer, StoreAnnouncer } from './blob/announcer.ts';
-export { AnnouncementWatcher, type AnnouncementWatcherEvents, type AnnouncementWatcherOptions } from './blob/announcement-watcher.ts';
-export { type BlobInfo, type BlobStore, type CallOptions, type PutOptions } from './blob/blob-store.ts';
-export { FsBlobStore, type FsBlobStoreOptions } from './blob/fs-blob-store.ts';
-export { MemoryBlobStore } from './blob/memory-blob-store.ts';
-export {
-  decodeVersionHeader,
-  encodeVersionHeader,
-  NamespaceLayout,
-  padVersion,
-  type ParsedKey,
-  type VersionHeader,
-} from './blob/namespace-layout.ts';
-export { applyRetention, type RetentionOptions } from './blob/retention.ts';

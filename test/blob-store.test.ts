@@ -7,8 +7,8 @@ import { type Announcement, StoreAnnouncer } from '../src/blob/announcer.ts';
 import type { BlobStore } from '../src/blob/blob-store.ts';
 import { FsBlobStore } from '../src/blob/fs-blob-store.ts';
 import { MemoryBlobStore } from '../src/blob/memory-blob-store.ts';
-import { applyRetention } from '../src/blob/retention.ts';
 import { NamespaceLayout } from '../src/blob/namespace-layout.ts';
+import { applyRetention } from '../src/blob/retention.ts';
 import { S3BlobStore } from '../src/blob/s3-blob-store.ts';
 import { BUCKET, type Front, type S3Server, startFront, startS3 } from './support/s3-server.ts';
 
@@ -43,7 +43,13 @@ const subjects: Subject[] = [
   {
     name: 's3',
     make: async () =>
-      new S3BlobStore({ client: s3.client(front.endpoint), bucket: BUCKET, prefix: `run${++prefixes}`, minDelayMs: 5, maxDelayMs: 20 }),
+      new S3BlobStore({
+        client: s3.client(front.endpoint),
+        bucket: BUCKET,
+        prefix: `run${++prefixes}`,
+        minDelayMs: 5,
+        maxDelayMs: 20,
+      }),
   },
 ];
 
@@ -77,7 +83,8 @@ describe.each(subjects)('BlobStore conformance: $name', (subject) => {
 
   it('lists more than 1,000 keys by prefix, sorted, and nothing outside the prefix', async () => {
     const keys = Array.from({ length: 1003 }, (_, i) => `many/k${String(i).padStart(5, '0')}`);
-    for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((k) => store.put(k, new Uint8Array([1]))));
+    for (let i = 0; i < keys.length; i += 50)
+      await Promise.all(keys.slice(i, i + 50).map((k) => store.put(k, new Uint8Array([1]))));
     await store.put('manyother/x', new Uint8Array(1));
     // A sibling that shares the string prefix but not the "directory". (Not "many-x": s3rver
     // sorts "-" after "/" yet pages in byte order, and drops such a key at a page boundary.)
@@ -99,7 +106,18 @@ describe.each(subjects)('BlobStore conformance: $name', (subject) => {
   });
 
   it('refuses keys that would leave the store with INVALID_KEY', async () => {
-    for (const key of ['../escape', '/etc/passwd', 'a/../../b', 'a//b', 'a/./b', 'nul\0byte', 'back\\slash', '.hidden', '', 'a/']) {
+    for (const key of [
+      '../escape',
+      '/etc/passwd',
+      'a/../../b',
+      'a//b',
+      'a/./b',
+      'nul\0byte',
+      'back\\slash',
+      '.hidden',
+      '',
+      'a/',
+    ]) {
       await expect(store.put(key, new Uint8Array([1])), key).rejects.toEqual(code('INVALID_KEY'));
       await expect(store.get(key), key).rejects.toEqual(code('INVALID_KEY'));
     }
@@ -108,9 +126,13 @@ describe.each(subjects)('BlobStore conformance: $name', (subject) => {
 
   it('puts conditionally: if none matches, if the etag matches', async () => {
     const first = await store.put('cond/x', new Uint8Array([1]), { ifNoneMatch: true });
-    await expect(store.put('cond/x', new Uint8Array([2]), { ifNoneMatch: true })).rejects.toEqual(code('PRECONDITION_FAILED'));
+    await expect(store.put('cond/x', new Uint8Array([2]), { ifNoneMatch: true })).rejects.toEqual(
+      code('PRECONDITION_FAILED'),
+    );
     const second = await store.put('cond/x', new Uint8Array([3]), { ifMatch: first.etag });
-    await expect(store.put('cond/x', new Uint8Array([4]), { ifMatch: first.etag })).rejects.toEqual(code('PRECONDITION_FAILED'));
+    await expect(store.put('cond/x', new Uint8Array([4]), { ifMatch: first.etag })).rejects.toEqual(
+      code('PRECONDITION_FAILED'),
+    );
     expect((await store.head('cond/x')).etag).toBe(second.etag);
     expect([...(await store.get('cond/x'))]).toEqual([3]);
   });
@@ -119,7 +141,9 @@ describe.each(subjects)('BlobStore conformance: $name', (subject) => {
     const announcers = Array.from({ length: 8 }, () => new StoreAnnouncer({ store, namespace: 'race' }));
     await announcers[0]!.announce({ version: 1, announcedAt: Date.now(), producer: 'p0' });
     const results = await Promise.allSettled(
-      announcers.map((a, i) => a.announce({ version: 2 + i, announcedAt: Date.now(), producer: `p${i}`, replaces: 1 })),
+      announcers.map((a, i) =>
+        a.announce({ version: 2 + i, announcedAt: Date.now(), producer: `p${i}`, replaces: 1 }),
+      ),
     );
     const won = results.filter((r) => r.status === 'fulfilled');
     const lost = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
@@ -131,7 +155,12 @@ describe.each(subjects)('BlobStore conformance: $name', (subject) => {
 
   it('refuses an announcement that does not replace the current one', async () => {
     const a = new StoreAnnouncer({ store, namespace: 'stale' });
-    const ann = (version: number, replaces?: number): Announcement => ({ version, announcedAt: 1, producer: 'p', ...(replaces ? { replaces } : {}) });
+    const ann = (version: number, replaces?: number): Announcement => ({
+      version,
+      announcedAt: 1,
+      producer: 'p',
+      ...(replaces ? { replaces } : {}),
+    });
     await a.announce(ann(5));
     await expect(a.announce(ann(6))).rejects.toEqual(code('ANNOUNCE_CONFLICT'));
     await expect(a.announce(ann(7, 4))).rejects.toEqual(code('ANNOUNCE_CONFLICT'));
@@ -156,17 +185,38 @@ describe.each(subjects)('BlobStore conformance: $name', (subject) => {
       await store.put(layout.snapshot(v), one);
       await store.put(layout.header(v), one);
     }
-    for (const [a, b] of [[10, 20], [20, 30], [30, 40]] as const) {
+    for (const [a, b] of [
+      [10, 20],
+      [20, 30],
+      [30, 40],
+    ] as const) {
       await store.put(layout.delta(a, b), one);
       await store.put(layout.reverse(b, a), one);
     }
     await store.put(layout.announced, one);
     const deleted = await applyRetention({ store, namespace: 'ret', keepSnapshots: 2 });
     expect(deleted.sort()).toEqual(
-      [layout.snapshot(10), layout.snapshot(20), layout.header(10), layout.header(20), layout.delta(10, 20), layout.reverse(20, 10), layout.delta(20, 30), layout.reverse(30, 20)].sort(),
+      [
+        layout.snapshot(10),
+        layout.snapshot(20),
+        layout.header(10),
+        layout.header(20),
+        layout.delta(10, 20),
+        layout.reverse(20, 10),
+        layout.delta(20, 30),
+        layout.reverse(30, 20),
+      ].sort(),
     );
     expect(await store.list('ret/')).toEqual(
-      [layout.announced, layout.delta(30, 40), layout.header(30), layout.header(40), layout.reverse(40, 30), layout.snapshot(30), layout.snapshot(40)].sort(),
+      [
+        layout.announced,
+        layout.delta(30, 40),
+        layout.header(30),
+        layout.header(40),
+        layout.reverse(40, 30),
+        layout.snapshot(30),
+        layout.snapshot(40),
+      ].sort(),
     );
     expect(await applyRetention({ store, namespace: 'ret', keepSnapshots: 2 })).toEqual([]);
   });
@@ -194,7 +244,9 @@ describe('FsBlobStore specifics', () => {
     await store.put('ns/announced', new Uint8Array([1]), { ifNoneMatch: true });
     await writeFile(lock, 'alive');
     const started = Date.now();
-    await expect(store.put('ns/announced', new Uint8Array([2]), { ifNoneMatch: true })).rejects.toEqual(code('PRECONDITION_FAILED'));
+    await expect(store.put('ns/announced', new Uint8Array([2]), { ifNoneMatch: true })).rejects.toEqual(
+      code('PRECONDITION_FAILED'),
+    );
     expect(Date.now() - started).toBeGreaterThanOrEqual(90);
     expect([...(await store.get('ns/announced'))]).toEqual([1]);
   });

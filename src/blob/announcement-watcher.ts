@@ -82,24 +82,34 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
   private readonly waiters = new Set<() => void>();
   private readonly namespaceDir: string | undefined;
 
-  constructor(options: AnnouncementWatcherOptions & { readonly store: BlobStore; readonly namespace: string }) {
+  constructor(
+    options: AnnouncementWatcherOptions & { readonly store: BlobStore; readonly namespace: string },
+  ) {
     const layout = new NamespaceLayout(options.namespace);
     this.store = options.store;
     this.key = layout.announced;
     const fs = options.store instanceof FsBlobStore;
-    const memory = options.store instanceof MemoryBlobStore;
     const fallback = options.fallbackPollMs ?? 1000;
     this.min = fs ? fallback : (options.minIntervalMs ?? 1000);
-    this.max = fs ? fallback : memory ? Math.max(options.maxIntervalMs ?? 30_000, this.min) : (options.maxIntervalMs ?? 30_000);
+    this.max = fs ? fallback : (options.maxIntervalMs ?? Math.max(30_000, this.min));
     this.factor = options.backoffFactor ?? 2;
     this.jitter = options.jitter ?? 0.2;
-    for (const [name, v] of [['minIntervalMs', this.min], ['maxIntervalMs', this.max], ['backoffFactor', this.factor]] as const) {
-      if (!(v > 0) || !Number.isFinite(v)) throw new ShoalError('INVALID_OPTION', `${name} must be a positive number, got ${v}`);
+    for (const [name, v] of [
+      ['minIntervalMs', this.min],
+      ['maxIntervalMs', this.max],
+      ['backoffFactor', this.factor],
+    ] as const) {
+      if (!(v > 0) || !Number.isFinite(v))
+        throw new ShoalError('INVALID_OPTION', `${name} must be a positive number, got ${v}`);
     }
-    if (this.max < this.min) throw new ShoalError('INVALID_OPTION', 'maxIntervalMs must be at least minIntervalMs');
-    if (!(this.jitter >= 0 && this.jitter < 1)) throw new ShoalError('INVALID_OPTION', 'jitter must be in [0, 1)');
+    if (this.max < this.min)
+      throw new ShoalError('INVALID_OPTION', 'maxIntervalMs must be at least minIntervalMs');
+    if (!(this.jitter >= 0 && this.jitter < 1))
+      throw new ShoalError('INVALID_OPTION', 'jitter must be in [0, 1)');
     this.intervalMs = this.min;
-    this.namespaceDir = fs ? join((options.store as FsBlobStore).dir, ...options.namespace.split('/')) : undefined;
+    this.namespaceDir = fs
+      ? join((options.store as FsBlobStore).dir, ...options.namespace.split('/'))
+      : undefined;
   }
 
   /** The last announcement seen. */
@@ -113,12 +123,18 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
   }
 
   /** Subscribes to an event; returns a function that unsubscribes. */
-  on<E extends keyof AnnouncementWatcherEvents>(event: E, listener: AnnouncementWatcherEvents[E]): () => void {
+  on<E extends keyof AnnouncementWatcherEvents>(
+    event: E,
+    listener: AnnouncementWatcherEvents[E],
+  ): () => void {
     (this.listeners[event] as Set<AnnouncementWatcherEvents[E]>).add(listener);
     return () => (this.listeners[event] as Set<AnnouncementWatcherEvents[E]>).delete(listener);
   }
 
-  private emit<E extends keyof AnnouncementWatcherEvents>(event: E, ...args: Parameters<AnnouncementWatcherEvents[E]>): void {
+  private emit<E extends keyof AnnouncementWatcherEvents>(
+    event: E,
+    ...args: Parameters<AnnouncementWatcherEvents[E]>
+  ): void {
     for (const l of this.listeners[event]) (l as (...a: unknown[]) => void)(...args);
   }
 
@@ -126,11 +142,28 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
   async start(): Promise<Announcement | undefined> {
     if (this.namespaceDir) {
       await mkdir(this.namespaceDir, { recursive: true });
-      const watcher: FSWatcher = chokidarWatch(this.namespaceDir, { depth: 0, ignoreInitial: true, atomic: false });
+      const watcher: FSWatcher = chokidarWatch(this.namespaceDir, {
+        depth: 0,
+        ignoreInitial: true,
+        atomic: false,
+      });
       watcher.on('all', (_event, path) => {
         if (path.endsWith('announced')) void this.check();
       });
-      watcher.on('error', (e) => this.emit('error', new ShoalError('STORE_UNAVAILABLE', `watching ${this.namespaceDir} failed: ${(e as Error).message}`, { cause: e })));
+      // chokidar drops a 'change' when two renames land within one mtime tick; raw events do not.
+      watcher.on('raw', (_event, path) => {
+        if (String(path).endsWith('announced')) void this.check();
+      });
+      watcher.on('error', (e) =>
+        this.emit(
+          'error',
+          new ShoalError(
+            'STORE_UNAVAILABLE',
+            `watching ${this.namespaceDir} failed: ${(e as Error).message}`,
+            { cause: e },
+          ),
+        ),
+      );
       await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
       this.stops.push(() => watcher.close());
     }
@@ -178,7 +211,8 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
       }
     } catch (e) {
       failed = true;
-      const error = e instanceof ShoalError ? e : new ShoalError('STORE_UNAVAILABLE', (e as Error).message, { cause: e });
+      const error =
+        e instanceof ShoalError ? e : new ShoalError('STORE_UNAVAILABLE', (e as Error).message, { cause: e });
       this.emit('error', error);
     }
     if (this.closed) return;

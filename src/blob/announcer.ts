@@ -5,8 +5,9 @@
  * `If-Match` / `If-None-Match`, a lock file on the filesystem), so a second producer gets
  * `ANNOUNCE_CONFLICT` instead of forking the chain.
  */
-import { msgpack } from '../format/msgpack.ts';
+
 import { isShoalError, ShoalError } from '../errors.ts';
+import { msgpack } from '../format/msgpack.ts';
 import type { BlobStore, CallOptions } from './blob-store.ts';
 import { NamespaceLayout } from './namespace-layout.ts';
 
@@ -41,9 +42,16 @@ export function decodeAnnouncement(bytes: Uint8Array, key: string): Announcement
   try {
     a = msgpack.unpack(bytes) as Announcement;
   } catch (cause) {
-    throw new ShoalError('BLOB_CORRUPT', `the announcement at "${key}" does not decode. Announce again.`, { cause });
+    throw new ShoalError('BLOB_CORRUPT', `the announcement at "${key}" does not decode. Announce again.`, {
+      cause,
+    });
   }
-  if (typeof a !== 'object' || a === null || !Number.isSafeInteger(a.version) || (a.pinned !== undefined && !Number.isSafeInteger(a.pinned))) {
+  if (
+    typeof a !== 'object' ||
+    a === null ||
+    !Number.isSafeInteger(a.version) ||
+    (a.pinned !== undefined && !Number.isSafeInteger(a.pinned))
+  ) {
     throw new ShoalError('BLOB_CORRUPT', `the announcement at "${key}" is malformed. Announce again.`);
   }
   return a;
@@ -60,7 +68,9 @@ export class StoreAnnouncer implements Announcer {
   }
 
   /** The announcement and the etag it was read at. */
-  async readTagged(options: CallOptions = {}): Promise<{ announcement: Announcement; etag: string } | undefined> {
+  async readTagged(
+    options: CallOptions = {},
+  ): Promise<{ announcement: Announcement; etag: string } | undefined> {
     try {
       // head first: if the object changes between the two reads, the etag is the older one and
       // a write conditioned on it fails safe.
@@ -87,7 +97,11 @@ export class StoreAnnouncer implements Announcer {
       );
     if (current?.announcement.version !== next.replaces) throw conflict(current?.announcement.version);
     try {
-      await this.store.put(this.key, msgpack.pack(next), current ? { ...options, ifMatch: current.etag } : { ...options, ifNoneMatch: true });
+      await this.store.put(
+        this.key,
+        msgpack.pack(next),
+        current ? { ...options, ifMatch: current.etag } : { ...options, ifNoneMatch: true },
+      );
     } catch (e) {
       if (isShoalError(e, 'PRECONDITION_FAILED')) throw conflict(undefined, e);
       throw e;

@@ -51,14 +51,20 @@ const SEGMENT = /^[A-Za-z0-9_=+-][A-Za-z0-9._=+@-]*$/;
  */
 export function checkKey(key: string, what = 'key'): void {
   const bad = (why: string): never => {
-    throw new ShoalError('INVALID_KEY', `${what} ${JSON.stringify(key)} ${why}. Keys are relative paths like "ns/snapshot/0001".`);
+    throw new ShoalError(
+      'INVALID_KEY',
+      `${what} ${JSON.stringify(key)} ${why}. Keys are relative paths like "ns/snapshot/0001".`,
+    );
   };
   if (typeof key !== 'string' || key.length === 0) bad('is empty');
   if (key.length > 1024) bad('is longer than 1024 characters');
   if (key.startsWith('/')) bad('is absolute');
   for (const segment of key.split('/')) {
     if (segment === '' || segment === '.' || segment === '..') bad('has an empty, "." or ".." segment');
-    if (!SEGMENT.test(segment)) bad(`has a segment (${JSON.stringify(segment)}) that starts with "." or has characters other than letters, digits and . _ = + - @`);
+    if (!SEGMENT.test(segment))
+      bad(
+        `has a segment (${JSON.stringify(segment)}) that starts with "." or has characters other than letters, digits and . _ = + - @`,
+      );
   }
 }
 
@@ -70,7 +76,9 @@ export function checkPrefix(prefix: string): void {
 
 /** `BLOB_NOT_FOUND` for `key`. */
 export function notFound(key: string, cause?: unknown): ShoalError {
-  return new ShoalError('BLOB_NOT_FOUND', `no blob at "${key}". Check the store, namespace and version.`, { cause });
+  return new ShoalError('BLOB_NOT_FOUND', `no blob at "${key}". Check the store, namespace and version.`, {
+    cause,
+  });
 }
 
 /** `PRECONDITION_FAILED` for `key`. */

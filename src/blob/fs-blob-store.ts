@@ -52,9 +52,17 @@ function fsError(error: unknown, key: string): ShoalError {
   if ((error as Error).name === 'AbortError') return aborted(error);
   if (code === 'ENOENT' || code === 'ENOTDIR') return notFound(key, error);
   if (code === 'EACCES' || code === 'EPERM') {
-    return new ShoalError('STORE_FORBIDDEN', `no permission for "${key}": ${(error as Error).message}. Fix the directory's permissions.`, { cause: error });
+    return new ShoalError(
+      'STORE_FORBIDDEN',
+      `no permission for "${key}": ${(error as Error).message}. Fix the directory's permissions.`,
+      { cause: error },
+    );
   }
-  return new ShoalError('STORE_UNAVAILABLE', `the filesystem failed on "${key}": ${(error as Error).message}`, { cause: error });
+  return new ShoalError(
+    'STORE_UNAVAILABLE',
+    `the filesystem failed on "${key}": ${(error as Error).message}`,
+    { cause: error },
+  );
 }
 
 const etagOf = (s: Stats | import('node:fs').BigIntStats): string => `"${s.ino}-${s.mtimeMs}-${s.size}"`;
@@ -91,7 +99,10 @@ export class FsBlobStore implements BlobStore {
       try {
         const real = await realpath(existing);
         if (real !== root && !real.startsWith(root + sep)) {
-          throw new ShoalError('INVALID_KEY', `key "${key}" leads out of ${this.dir} through a symlink. Remove the link.`);
+          throw new ShoalError(
+            'INVALID_KEY',
+            `key "${key}" leads out of ${this.dir} through a symlink. Remove the link.`,
+          );
         }
         break;
       } catch (e) {
@@ -137,7 +148,8 @@ export class FsBlobStore implements BlobStore {
     const path = await this.path(key);
     try {
       await mkdir(dirname(path), { recursive: true });
-      if (options.ifMatch === undefined && !options.ifNoneMatch) return await this.write(key, path, bytes, options.signal);
+      if (options.ifMatch === undefined && !options.ifNoneMatch)
+        return await this.write(key, path, bytes, options.signal);
       return await this.withLock(key, path, options.signal, async () => {
         let current: string | undefined;
         try {
@@ -154,7 +166,12 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  private async write(key: string, path: string, bytes: Uint8Array, signal: AbortSignal | undefined): Promise<BlobInfo> {
+  private async write(
+    key: string,
+    path: string,
+    bytes: Uint8Array,
+    signal: AbortSignal | undefined,
+  ): Promise<BlobInfo> {
     const tmp = join(dirname(path), `.shoal-tmp-${randomBytes(6).toString('hex')}`);
     const file = await open(tmp, 'w');
     try {
@@ -180,7 +197,12 @@ export class FsBlobStore implements BlobStore {
     return { key, size: bytes.byteLength, etag: etagOf(await stat(path)) };
   }
 
-  private async withLock<T>(key: string, path: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+  private async withLock<T>(
+    key: string,
+    path: string,
+    signal: AbortSignal | undefined,
+    fn: () => Promise<T>,
+  ): Promise<T> {
     const lock = join(dirname(path), `.${path.slice(dirname(path).length + 1)}.shoal-lock`);
     const deadline = Date.now() + this.lockWaitMs;
     for (;;) {
@@ -192,13 +214,19 @@ export class FsBlobStore implements BlobStore {
         break;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+        const age = await stat(lock).then(
+          (s) => Date.now() - s.mtimeMs,
+          () => 0,
+        );
         if (age > this.staleLockMs) {
           await unlink(lock).catch(() => {});
           continue;
         }
         if (Date.now() > deadline) {
-          throw preconditionFailed(key, new Error(`another writer has held ${lock} for ${Math.round(age)} ms`));
+          throw preconditionFailed(
+            key,
+            new Error(`another writer has held ${lock} for ${Math.round(age)} ms`),
+          );
         }
         await sleep(5 + Math.random() * 10);
       }
@@ -232,7 +260,8 @@ export class FsBlobStore implements BlobStore {
       try {
         entries = await readdir(dir, { withFileTypes: true });
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR')
+          return;
         throw fsError(e, prefix);
       }
       for (const entry of entries) {

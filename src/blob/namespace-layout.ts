@@ -7,8 +7,9 @@
  * is the version headers themselves: `header/<v>` (immutable, written before `v` is
  * announced) names the version before `v` and the newest snapshot at or below `v`.
  */
-import { msgpack } from '../format/msgpack.ts';
+
 import { ShoalError } from '../errors.ts';
+import { msgpack } from '../format/msgpack.ts';
 import { checkKey } from './blob-store.ts';
 
 const DIGITS = 16;
@@ -95,7 +96,9 @@ export function decodeVersionHeader(bytes: Uint8Array, key: string): VersionHead
   try {
     h = msgpack.unpack(bytes) as VersionHeader;
   } catch (cause) {
-    throw new ShoalError('BLOB_CORRUPT', `the version header at "${key}" does not decode. Republish it.`, { cause });
+    throw new ShoalError('BLOB_CORRUPT', `the version header at "${key}" does not decode. Republish it.`, {
+      cause,
+    });
   }
   if (
     typeof h !== 'object' ||

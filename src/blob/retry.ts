@@ -45,11 +45,25 @@ const TRANSIENT_NAMES = new Set([
   'ServiceUnavailable',
   'TimeoutError',
 ]);
-const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET']);
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'UND_ERR_SOCKET',
+]);
 
 /** Whether a failure of an S3 call may pass if tried again. */
 export function isTransient(error: unknown): boolean {
-  const e = error as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number }; cause?: unknown };
+  const e = error as {
+    name?: string;
+    code?: string;
+    message?: string;
+    $metadata?: { httpStatusCode?: number };
+    cause?: unknown;
+  };
   const status = e.$metadata?.httpStatusCode;
   if (status !== undefined) return status >= 500 || status === 429 || TRANSIENT_NAMES.has(e.name ?? '');
   if (TRANSIENT_NAMES.has(e.name ?? '') || TRANSIENT_CODES.has(e.code ?? '')) return true;
@@ -81,7 +95,8 @@ export async function withRetries<T>(
       shouldRetry: ({ error }) => isTransient(error),
       onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
         last = error;
-        if (retriesLeft > 0 && isTransient(error)) options.onRetry?.({ operation, key, attempt: attemptNumber, error });
+        if (retriesLeft > 0 && isTransient(error))
+          options.onRetry?.({ operation, key, attempt: attemptNumber, error });
       },
     });
   } catch (error) {
@@ -95,6 +110,8 @@ export async function withRetries<T>(
         { cause: last ?? error },
       );
     }
-    throw new ShoalError('STORE_UNAVAILABLE', `${operation} "${key}" failed: ${(error as Error).message}`, { cause: error });
+    throw new ShoalError('STORE_UNAVAILABLE', `${operation} "${key}" failed: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }

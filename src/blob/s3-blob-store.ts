@@ -81,7 +81,10 @@ export class S3BlobStore implements BlobStore {
       throw new ShoalError('INVALID_OPTION', 'S3BlobStore needs options.bucket');
     }
     if (!options.client && !options.clientOptions) {
-      throw new ShoalError('INVALID_OPTION', 'S3BlobStore needs options.client (an S3Client) or options.clientOptions');
+      throw new ShoalError(
+        'INVALID_OPTION',
+        'S3BlobStore needs options.client (an S3Client) or options.clientOptions',
+      );
     }
     const prefix = options.prefix ?? '';
     if (prefix !== '') checkKey(prefix, 'options.prefix');
@@ -120,13 +123,22 @@ export class S3BlobStore implements BlobStore {
         );
       }
       if (s !== undefined && s >= 400 && s < 500) {
-        return new ShoalError('STORE_UNAVAILABLE', `S3 refused ${key} (${s} ${name}): ${(error as Error).message}`, { cause: error });
+        return new ShoalError(
+          'STORE_UNAVAILABLE',
+          `S3 refused ${key} (${s} ${name}): ${(error as Error).message}`,
+          { cause: error },
+        );
       }
       return undefined;
     };
   }
 
-  private run<T>(operation: string, key: string, signal: AbortSignal | undefined, fn: (signal?: AbortSignal) => Promise<T>) {
+  private run<T>(
+    operation: string,
+    key: string,
+    signal: AbortSignal | undefined,
+    fn: (signal?: AbortSignal) => Promise<T>,
+  ) {
     throwIfAborted(signal);
     return withRetries(operation, key, (s) => fn(s), { ...this.retry, signal }, this.classify(key));
   }
@@ -134,7 +146,10 @@ export class S3BlobStore implements BlobStore {
   async get(key: string, options: CallOptions = {}): Promise<Uint8Array> {
     checkKey(key);
     return this.run('get', key, options.signal, async (abortSignal) => {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }), sig(abortSignal));
+      const out = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }),
+        sig(abortSignal),
+      );
       if (!out.Body) throw notFound(key);
       return out.Body.transformToByteArray();
     });
@@ -143,7 +158,10 @@ export class S3BlobStore implements BlobStore {
   async head(key: string, options: CallOptions = {}): Promise<BlobInfo> {
     checkKey(key);
     return this.run('head', key, options.signal, async (abortSignal) => {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }), sig(abortSignal));
+      const out = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }),
+        sig(abortSignal),
+      );
       return { key, size: out.ContentLength ?? 0, etag: out.ETag ?? '' };
     });
   }
@@ -161,7 +179,13 @@ export class S3BlobStore implements BlobStore {
         ...(options.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
       };
       if (!conditional && bytes.byteLength >= this.multipartThreshold) {
-        const upload = new Upload({ client: this.client, params, partSize: this.partSize, queueSize: 4, leavePartsOnError: false });
+        const upload = new Upload({
+          client: this.client,
+          params,
+          partSize: this.partSize,
+          queueSize: 4,
+          leavePartsOnError: false,
+        });
         if (abortSignal) abortSignal.addEventListener('abort', () => void upload.abort(), { once: true });
         const out = await upload.done();
         return { key, size: bytes.byteLength, etag: (out as { ETag?: string }).ETag ?? '' };
@@ -174,7 +198,10 @@ export class S3BlobStore implements BlobStore {
   async delete(key: string, options: CallOptions = {}): Promise<void> {
     checkKey(key);
     await this.run('delete', key, options.signal, async (abortSignal) => {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }), sig(abortSignal));
+      await this.client.send(
+        new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }),
+        sig(abortSignal),
+      );
     });
   }
 

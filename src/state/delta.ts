@@ -192,8 +192,14 @@ export function applyDelta(state: AnyState, bytes: Uint8Array, options: ApplyDel
     const removed = reader.view(td.removed!, Uint32Array);
     const addedOrdinals = reader.view(td.added!, Uint32Array, td.count);
     const columns = readColumns(reader, type, td.columns!, td.count);
-    const values = (field: FieldSpec) => Array.from({ length: td.count! }, columnReaderOf(columns[field.index]!));
-    const changes = { removed: Array.from(removed), added: Array.from(addedOrdinals), values, capacity: td.capacity };
+    const values = (field: FieldSpec) =>
+      Array.from({ length: td.count! }, columnReaderOf(columns[field.index]!));
+    const changes = {
+      removed: Array.from(removed),
+      added: Array.from(addedOrdinals),
+      values,
+      capacity: td.capacity,
+    };
     const next = transitionType(prev, changes, shared);
     if (next.sums.a !== td.sums[0] || next.sums.b !== td.sums[1] || next.size !== td.size) {
       throw new ShoalError(

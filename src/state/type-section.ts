@@ -259,5 +259,15 @@ export function readTypeSection(
     corrupt(`the checksum of ${type.name} is malformed`);
   const sums: Sums = { a: d.sums[0], b: d.sums[1] };
   const ghosts = reader.view(d.ghosts, Uint32Array);
-  return { type, capacity, size: d.size, columns, populated, index, tombstones: d.tombstones ?? 0, sums, ghosts };
+  return {
+    type,
+    capacity,
+    size: d.size,
+    columns,
+    populated,
+    index,
+    tombstones: d.tombstones ?? 0,
+    sums,
+    ghosts,
+  };
 }

@@ -21,5 +21,15 @@ export function buildTypeState(
       ? buildIndex(new PrimaryKey(type, columns), populated, capacity, capacity)
       : undefined;
   const sums = sumRecords(recordSummer(type, columns), populated, capacity);
-  return { type, capacity, size: capacity, columns, populated, index, tombstones: 0, sums, ghosts: new Uint32Array(0) };
+  return {
+    type,
+    capacity,
+    size: capacity,
+    columns,
+    populated,
+    index,
+    tombstones: 0,
+    sums,
+    ghosts: new Uint32Array(0),
+  };
 }

@@ -32,7 +32,12 @@ function mismatch(type: string, what: string): never {
   );
 }
 
-function nextPopulated(prev: TypeStateParts, changes: TypeChanges, capacity: number, shared: boolean): Uint32Array {
+function nextPopulated(
+  prev: TypeStateParts,
+  changes: TypeChanges,
+  capacity: number,
+  shared: boolean,
+): Uint32Array {
   const name = prev.type.name;
   const words = (capacity + 31) >>> 5;
   const populated = new Uint32Array(shared ? new SharedArrayBuffer(words * 4) : new ArrayBuffer(words * 4));
@@ -70,7 +75,14 @@ export function transitionType(prev: TypeStateParts, changes: TypeChanges, share
   }
   const live = (o: number) => testBit(populated, o);
   const columns = prev.columns.map((col) =>
-    transitionColumn(col, prev.capacity, capacity, { ordinals: added, values: changes.values(col.spec) }, live, shared),
+    transitionColumn(
+      col,
+      prev.capacity,
+      capacity,
+      { ordinals: added, values: changes.values(col.spec) },
+      live,
+      shared,
+    ),
   );
   if (added.length > 0) {
     const summer = recordSummer(type, columns);
@@ -89,12 +101,23 @@ export function transitionType(prev: TypeStateParts, changes: TypeChanges, share
       tombstones = prev.tombstones + removed.length;
       const prevPk = new PrimaryKey(type, prev.columns);
       for (const o of removed) {
-        if (!removeOrdinal(index, prevPk.hashAt(o), o)) mismatch(type.name, `ordinal ${o} is not in the index`);
+        if (!removeOrdinal(index, prevPk.hashAt(o), o))
+          mismatch(type.name, `ordinal ${o} is not in the index`);
       }
       for (const o of added) if (insertOrdinal(index, pk.hashAt(o), o)) tombstones--;
     }
     if (shared) index = toShared(index);
   }
   const ghosts = Uint32Array.from(removed).sort();
-  return { type, capacity, size, columns, populated, index, tombstones, sums, ghosts: shared ? toShared(ghosts) : ghosts };
+  return {
+    type,
+    capacity,
+    size,
+    columns,
+    populated,
+    index,
+    tombstones,
+    sums,
+    ghosts: shared ? toShared(ghosts) : ghosts,
+  };
 }

@@ -22,7 +22,12 @@ export interface S3Server {
 
 export async function startS3(): Promise<S3Server> {
   const directory = await mkdtemp(join(tmpdir(), 'shoal-s3rver-'));
-  const server = new S3rver({ port: 0, address: '127.0.0.1', silent: process.env.S3RVER_LOG !== "1", directory });
+  const server = new S3rver({
+    port: 0,
+    address: '127.0.0.1',
+    silent: process.env.S3RVER_LOG !== '1',
+    directory,
+  });
   const { port } = (await server.run()) as AddressInfo;
   const endpoint = `http://127.0.0.1:${port}`;
   const clients: S3Client[] = [];
@@ -70,18 +75,28 @@ export async function startFront(upstream: string): Promise<Front> {
   const requests: { method: string; path: string }[] = [];
   const locks = new Map<string, Promise<void>>();
 
-  const forward = (req: http.IncomingMessage, body: Buffer, method = req.method!): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> =>
+  const forward = (
+    req: http.IncomingMessage,
+    body: Buffer,
+    method = req.method!,
+  ): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> =>
     new Promise((resolve, reject) => {
-      const headers = { ...req.headers, host: target.host };
+      const headers: http.OutgoingHttpHeaders = { ...req.headers, host: target.host };
       if (method === 'HEAD') {
-        for (const h of ['content-length', 'content-type', 'if-match', 'if-none-match', 'content-md5']) delete headers[h];
+        for (const h of ['content-length', 'content-type', 'if-match', 'if-none-match', 'content-md5'])
+          delete headers[h];
       }
-      const up = http.request({ host: target.hostname, port: target.port, method, path: req.url, headers }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-      });
+      const up = http.request(
+        { host: target.hostname, port: target.port, method, path: req.url, headers },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }),
+          );
+          res.on('error', reject);
+        },
+      );
       up.on('error', reject);
       if (method !== 'HEAD') up.end(body);
       else up.end();
@@ -100,7 +115,9 @@ export async function startFront(upstream: string): Promise<Front> {
     if (down || fail.count > 0) {
       if (!down) fail.count--;
       res.writeHead(down ? 503 : fail.status, { 'content-type': 'application/xml' });
-      res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${(down ? 503 : fail.status) === 403 ? 'AccessDenied' : 'InternalError'}</Code><Message>injected</Message></Error>`);
+      res.end(
+        `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${(down ? 503 : fail.status) === 403 ? 'AccessDenied' : 'InternalError'}</Code><Message>injected</Message></Error>`,
+      );
       return;
     }
     const send = (r: { status: number; headers: http.IncomingHttpHeaders; body: Buffer }) => {
@@ -118,15 +135,22 @@ export async function startFront(upstream: string): Promise<Front> {
     const previous = locks.get(key) ?? Promise.resolve();
     let release!: () => void;
     const mine = new Promise<void>((r) => (release = r));
-    locks.set(key, previous.then(() => mine));
+    locks.set(
+      key,
+      previous.then(() => mine),
+    );
     await previous;
     try {
       const head = await forward(req, Buffer.alloc(0), 'HEAD');
       const exists = head.status === 200;
-      const failed = (ifNoneMatch === '*' && exists) || (ifMatch !== undefined && (!exists || head.headers.etag !== ifMatch));
+      const failed =
+        (ifNoneMatch === '*' && exists) ||
+        (ifMatch !== undefined && (!exists || head.headers.etag !== ifMatch));
       if (failed) {
         res.writeHead(412, { 'content-type': 'application/xml' });
-        res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>');
+        res.end(
+          '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>',
+        );
         return;
       }
       send(await forward(req, body));

@@ -1,0 +1,117 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AnnouncementWatcher } from '../src/blob/announcement-watcher.ts';
+import { type Announcement, StoreAnnouncer } from '../src/blob/announcer.ts';
+import type { BlobStore } from '../src/blob/blob-store.ts';
+import { FsBlobStore } from '../src/blob/fs-blob-store.ts';
+import { MemoryBlobStore } from '../src/blob/memory-blob-store.ts';
+import { until } from './support/wait.ts';
+
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+const subjects = [
+  {
+    name: 'filesystem (chokidar)',
+    make: async (): Promise<BlobStore> => {
+      const dir = await mkdtemp(join(tmpdir(), 'shoal-watch-'));
+      dirs.push(dir);
+      return new FsBlobStore({ dir, fsync: false });
+    },
+  },
+  { name: 'memory', make: async (): Promise<BlobStore> => new MemoryBlobStore() },
+];
+
+const ann = (version: number, replaces?: number, pinned?: number): Announcement => ({
+  version,
+  announcedAt: Date.now(),
+  producer: 'test',
+  ...(replaces !== undefined ? { replaces } : {}),
+  ...(pinned !== undefined ? { pinned } : {}),
+});
+
+describe.each(subjects)('announcement watcher: $name', ({ make }) => {
+  it('reports each new version and pin as events and through for-await, without polling', async () => {
+    const store = await make();
+    const announcer = new StoreAnnouncer({ store, namespace: 'movies' });
+    // A long fallback poll: only events can deliver these in time.
+    const watcher = new AnnouncementWatcher({
+      store,
+      namespace: 'movies',
+      fallbackPollMs: 60_000,
+      minIntervalMs: 60_000,
+    });
+    expect(await watcher.start()).toBeUndefined();
+    const events: Announcement[] = [];
+    watcher.on('announcement', (a) => events.push(a));
+    const iterated: number[] = [];
+    const loop = (async () => {
+      for await (const a of watcher) iterated.push(a.version);
+    })();
+    await announcer.announce(ann(1));
+    await until(() => events.length === 1, 5000, 'version 1');
+    await announcer.announce(ann(2, 1));
+    await until(() => events.length === 2, 5000, 'version 2');
+    await announcer.announce(ann(3, 2, 1));
+    await until(() => events.length === 3, 5000, 'the pin');
+    expect(events.map((a) => [a.version, a.pinned])).toEqual([
+      [1, undefined],
+      [2, undefined],
+      [3, 1],
+    ]);
+    await until(() => iterated.length === 3);
+    expect(iterated).toEqual([1, 2, 3]);
+    await watcher.close();
+    await loop; // the iterator ends on close
+  });
+
+  it('reports a corrupt announcement as an error and goes on watching', async () => {
+    const store = await make();
+    const watcher = new AnnouncementWatcher({
+      store,
+      namespace: 'ns',
+      fallbackPollMs: 60_000,
+      minIntervalMs: 60_000,
+    });
+    const errors: string[] = [];
+    watcher.on('error', (e) => errors.push(e.code));
+    await watcher.start();
+    await store.put('ns/announced', new Uint8Array([0xc1, 0xc1, 0xc1]));
+    await until(() => errors.length > 0, 5000, 'an error');
+    expect(errors[0]).toBe('BLOB_CORRUPT');
+    await new StoreAnnouncer({ store, namespace: 'other' }).announce(ann(1));
+    await store.put('ns/announced', await store.get('other/announced'));
+    await until(() => watcher.current?.version === 1, 5000, 'recovery');
+    await watcher.close();
+  });
+});
+
+describe('filesystem watcher fallback', () => {
+  it('picks up a change by polling when no event comes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-watch-'));
+    dirs.push(dir);
+    const store = new FsBlobStore({ dir, fsync: false });
+    await new StoreAnnouncer({ store, namespace: 'ns' }).announce(ann(4));
+    const watcher = new AnnouncementWatcher({ store, namespace: 'ns', fallbackPollMs: 20 });
+    expect((await watcher.start())?.version).toBe(4);
+    expect(watcher.interval).toBe(20);
+    await watcher.close();
+  });
+
+  it('refuses bad options with INVALID_OPTION', () => {
+    const store = new MemoryBlobStore();
+    expect(() => new AnnouncementWatcher({ store, namespace: 'ns', minIntervalMs: 0 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION' }),
+    );
+    expect(
+      () => new AnnouncementWatcher({ store, namespace: 'ns', minIntervalMs: 50, maxIntervalMs: 10 }),
+    ).toThrow(/maxIntervalMs/);
+    expect(() => new AnnouncementWatcher({ store, namespace: '../x' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_KEY' }),
+    );
+  });
+});
