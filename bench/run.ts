@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { blobBench } from './blob-bench.ts';
 import { deltaBench } from './delta-bench.ts';
 import { snapshotBench } from './snapshot-bench.ts';
 
@@ -18,6 +19,7 @@ const dir = await mkdtemp(join(tmpdir(), 'shoal-bench-'));
 try {
   const state = await snapshotBench(n, dir);
   await deltaBench(state, n, dir);
+  await blobBench();
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
