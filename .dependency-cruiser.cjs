@@ -27,6 +27,13 @@ const forbidden = layers.map((layer) => {
 
 forbidden.push(
   {
+    name: 'root-loads-no-aws',
+    comment: 'importing the package root must load no AWS code: S3 lives behind the shoal/s3 subpath',
+    severity: 'error',
+    from: { path: '^src/index\\.ts$' },
+    to: { path: '@aws-sdk|^src/blob/s3-blob-store\\.ts$|^src/blob/retry\\.ts$', reachable: true },
+  },
+  {
     name: 'errors-is-a-leaf',
     comment: 'src/errors.ts is shared by every layer and imports nothing',
     severity: 'error',

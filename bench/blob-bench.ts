@@ -26,7 +26,12 @@ export async function blobBench(): Promise<void> {
   for (let v = 1; v <= 40; v++) {
     const seen = new Promise<number>((resolve) => (waiting = resolve));
     const start = performance.now();
-    await announcer.announce({ version: v, announcedAt: Date.now(), producer: 'bench', ...(v > 1 ? { replaces: v - 1 } : {}) });
+    await announcer.announce({
+      version: v,
+      announcedAt: Date.now(),
+      producer: 'bench',
+      ...(v > 1 ? { replaces: v - 1 } : {}),
+    });
     const announced = performance.now();
     await seen;
     const now = performance.now();
@@ -46,8 +51,17 @@ export async function blobBench(): Promise<void> {
   const front = await startFront(s3.endpoint);
   const maxIntervalMs = 200;
   const s3store = new S3BlobStore({ client: s3.client(front.endpoint), bucket: BUCKET, prefix: 'bench' });
-  await new StoreAnnouncer({ store: s3store, namespace: 'idle' }).announce({ version: 1, announcedAt: Date.now(), producer: 'b' });
-  const idle = new AnnouncementWatcher({ store: s3store, namespace: 'idle', minIntervalMs: 10, maxIntervalMs });
+  await new StoreAnnouncer({ store: s3store, namespace: 'idle' }).announce({
+    version: 1,
+    announcedAt: Date.now(),
+    producer: 'b',
+  });
+  const idle = new AnnouncementWatcher({
+    store: s3store,
+    namespace: 'idle',
+    minIntervalMs: 10,
+    maxIntervalMs,
+  });
   await idle.start();
   await sleep(1000); // backs off to the maximum
   const before = front.requests.length;
@@ -62,9 +76,21 @@ export async function blobBench(): Promise<void> {
   const rows: Row[] = [
     ['filesystem announce → watcher event, p50', ms(p50), '', verdict(p50 <= 50, '≤ 50 ms')],
     ['  p95 (35 announcements, fsync on)', ms(p95), ''],
-    ['  from the start of announce() (lock, write, fsync), p50 / p95', `${ms(pct(totals, 0.5))} / ${ms(pct(totals, 0.95))}`, ''],
-    [`S3 watcher idle, backed off to ${maxIntervalMs} ms`, `${perMinute.toFixed(0)} requests/min`, `${(60_000 / maxIntervalMs).toFixed(0)} expected`],
-    ['  the same at the default maximum (30 s)', `${atDefault.toFixed(1)} requests/min`, '1 HEAD per interval'],
+    [
+      '  from the start of announce() (lock, write, fsync), p50 / p95',
+      `${ms(pct(totals, 0.5))} / ${ms(pct(totals, 0.95))}`,
+      '',
+    ],
+    [
+      `S3 watcher idle, backed off to ${maxIntervalMs} ms`,
+      `${perMinute.toFixed(0)} requests/min`,
+      `${(60_000 / maxIntervalMs).toFixed(0)} expected`,
+    ],
+    [
+      '  the same at the default maximum (30 s)',
+      `${atDefault.toFixed(1)} requests/min`,
+      '1 HEAD per interval',
+    ],
   ];
   table('Announcements', rows);
 }
