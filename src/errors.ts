@@ -26,7 +26,12 @@ export type ShoalErrorCode =
   | 'ANNOUNCE_CONFLICT'
   | 'STORE_UNAVAILABLE'
   | 'STORE_FORBIDDEN'
-  | 'ABORTED';
+  | 'ABORTED'
+  | 'BACKPRESSURE'
+  | 'VALIDATION_FAILED'
+  | 'CIRCUIT_OPEN'
+  | 'CYCLE_FAILED'
+  | 'CLOSED';
 
 /** An error raised by shoal. Branch on {@link ShoalError.code}. */
 export class ShoalError extends Error {

@@ -61,3 +61,8 @@ export { type AnyState, State } from './state/state.ts';
 export { type BuildOptions, StateBuilder, type StateBuilderOptions } from './state/state-builder.ts';
 export { diffStates, type TypeDiff } from './state/state-diff.ts';
 export { type RecordView, TypeState, viewOrdinal } from './state/type-state.ts';
+export { type CycleResult, Producer } from './producer/producer.ts';
+export { type BlobRole, type ProducerEvents, STAGES, type StageName } from './producer/producer-events.ts';
+export type { ProducerOptions, Validator } from './producer/producer-options.ts';
+export type { CycleWriter } from './producer/stages/build-stage.ts';
+export { type ChainPlan, planFromSnapshot, readVersionHeader } from './blob/chain-planner.ts';

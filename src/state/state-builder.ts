@@ -69,13 +69,14 @@ interface TypePending {
 }
 
 /** A Map key equal for equal primary keys. */
-function keyIdentity(type: ObjectType, key: unknown): unknown {
+export function keyIdentity(type: ObjectType, key: unknown): unknown {
   if (!type.compositeKey) return key;
   const k = key as Record<string, unknown>;
   return JSON.stringify(type.primaryKey.map((f) => (typeof k[f] === 'bigint' ? `${k[f]}n` : k[f])));
 }
 
-function keyOfRecord(type: ObjectType, record: Readonly<Record<string, unknown>>): unknown {
+/** The primary key of a record (a value, or an object for a composite key). */
+export function keyOfRecord(type: ObjectType, record: Readonly<Record<string, unknown>>): unknown {
   if (!type.compositeKey) return record[type.primaryKey[0]!];
   return Object.fromEntries(type.primaryKey.map((f) => [f, record[f]]));
 }
@@ -101,9 +102,14 @@ export class StateBuilder<S extends Schema = Schema> {
     );
   }
 
-  /** A builder whose next state is `previous` plus the upserts and removes given to it. */
-  static from<S extends Schema>(previous: State<S>): StateBuilder<S> {
-    const builder = new StateBuilder(previous.schema, { previous });
+  /**
+   * A builder whose next state is `previous` plus the upserts and removes given to it, in
+   * `schema` (by default the previous state's; another must be compatible with it).
+   */
+  static from<S extends Schema>(previous: State<S>): StateBuilder<S>;
+  static from<S extends Schema>(previous: AnyState, schema: S): StateBuilder<S>;
+  static from(previous: AnyState, schema?: Schema): StateBuilder {
+    const builder = new StateBuilder(schema ?? previous.schema, { previous });
     builder.mode = 'incremental';
     return builder;
   }

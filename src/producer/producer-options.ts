@@ -1,0 +1,156 @@
+/**
+ * The producer's options: declared with their defaults, defaulted in one place, validated once
+ * with errors that name the option.
+ */
+import { resolve } from 'node:path';
+import type { BlobStore } from '../blob/blob-store.ts';
+import { ShoalError } from '../errors.ts';
+import type { Schema } from '../schema/index.ts';
+import type { AnyState } from '../state/state.ts';
+import type { TypeDiff } from '../state/state-diff.ts';
+import type { StageName } from './producer-events.ts';
+
+/** A check of a cycle's result before it is published: return or throw a reason to refuse it. */
+export type Validator = (context: {
+  readonly prev: AnyState | undefined;
+  readonly next: AnyState;
+  readonly diff: Readonly<Record<string, TypeDiff>>;
+}) => string | undefined | void | Promise<string | undefined | void>;
+
+/** Options of `Producer.open`. */
+export interface ProducerOptions<S extends Schema = Schema> {
+  /** Where blobs go. */
+  readonly store: BlobStore;
+  /** The namespace under the store (a key path such as `movies` or `prod/movies`). */
+  readonly namespace: string;
+  /** The schema of the states produced; must be compatible with the announced state's. */
+  readonly schema: S;
+  /**
+   * The write-ahead log's directory, on a local disk.
+   * @default `.shoal/wal/<namespace>` under the working directory
+   */
+  readonly walDir?: string;
+  /**
+   * Write a snapshot every this many versions (and always the first).
+   * @default 10
+   */
+  readonly snapshotEvery?: number;
+  /**
+   * Flush pending upserts and deletes into a cycle once this many are pending.
+   * @default 10000
+   */
+  readonly maxBatchRecords?: number;
+  /**
+   * Flush pending upserts and deletes this long after the first one came.
+   * @default 1000
+   */
+  readonly maxBatchDelayMs?: number;
+  /**
+   * Past this many pending changes, upserts and deletes push back.
+   * @default 1000000
+   */
+  readonly highWatermark?: number;
+  /**
+   * Pushing back ends once pending changes drop below this.
+   * @default half of highWatermark
+   */
+  readonly lowWatermark?: number;
+  /**
+   * How to push back: `wait` (the call resolves once below the low watermark) or `reject`
+   * (`BACKPRESSURE`).
+   * @default 'wait'
+   */
+  readonly backpressure?: 'wait' | 'reject';
+  /**
+   * Refuse a version whose record count of any type changes by more than this share
+   * (0.5 = 50%) from the previous version (`VALIDATION_FAILED`).
+   * @default no limit
+   */
+  readonly maxRecordCountChange?: number;
+  /** More checks of each cycle before publishing. */
+  readonly validators?: readonly Validator[];
+  /**
+   * Retries of each blob write (with exponential backoff and jitter), on top of the store's.
+   * @default 3
+   */
+  readonly publishRetries?: number;
+  /**
+   * Publishing failures in a row that open the circuit breaker.
+   * @default 5
+   */
+  readonly breakerThreshold?: number;
+  /**
+   * How long an open breaker waits before letting one publish through.
+   * @default 30000
+   */
+  readonly breakerCooldownMs?: number;
+  /**
+   * Snapshots whose versions stay reachable; older blobs are deleted after each announce.
+   * @default 5
+   */
+  readonly keepSnapshots?: number;
+  /**
+   * fsync the write-ahead log (off only for throwaway data).
+   * @default true
+   */
+  readonly fsync?: boolean;
+  /**
+   * Who the producer is, in announcements.
+   * @default `<hostname>:<pid>`
+   */
+  readonly producerId?: string;
+  /** For fault drills and tests: runs before each stage; throwing fails that stage. */
+  readonly beforeStage?: (stage: StageName) => void | Promise<void>;
+}
+
+/** Options with every default filled in. */
+export type ResolvedProducerOptions<S extends Schema> = Required<Omit<ProducerOptions<S>, 'maxRecordCountChange' | 'beforeStage'>> & {
+  readonly maxRecordCountChange: number | undefined;
+  readonly beforeStage: ((stage: StageName) => void | Promise<void>) | undefined;
+};
+
+function positiveInt(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new ShoalError('INVALID_OPTION', `${name} must be a whole number ≥ 1, got ${value}`);
+  }
+  return value;
+}
+
+/** Fills in defaults and validates; `INVALID_OPTION` names the option that is wrong. */
+export function resolveProducerOptions<S extends Schema>(o: ProducerOptions<S>, hostId: string): ResolvedProducerOptions<S> {
+  if (!o || typeof o.store?.put !== 'function') throw new ShoalError('INVALID_OPTION', 'store must be a BlobStore');
+  if (!o.schema?.types) throw new ShoalError('INVALID_OPTION', 'schema must be a schema made with t.schema([...])');
+  const high = positiveInt('highWatermark', o.highWatermark ?? 1_000_000);
+  const low = o.lowWatermark ?? Math.floor(high / 2);
+  if (!Number.isSafeInteger(low) || low < 0 || low >= high) {
+    throw new ShoalError('INVALID_OPTION', `lowWatermark must be a whole number below highWatermark (${high}), got ${low}`);
+  }
+  if (o.backpressure !== undefined && o.backpressure !== 'wait' && o.backpressure !== 'reject') {
+    throw new ShoalError('INVALID_OPTION', `backpressure must be 'wait' or 'reject', got ${String(o.backpressure)}`);
+  }
+  if (o.maxRecordCountChange !== undefined && !(o.maxRecordCountChange >= 0)) {
+    throw new ShoalError('INVALID_OPTION', `maxRecordCountChange must be a share ≥ 0, got ${o.maxRecordCountChange}`);
+  }
+  const out: ResolvedProducerOptions<S> = {
+    store: o.store,
+    namespace: o.namespace,
+    schema: o.schema,
+    walDir: resolve(o.walDir ?? `.shoal/wal/${o.namespace}`),
+    snapshotEvery: positiveInt('snapshotEvery', o.snapshotEvery ?? 10),
+    maxBatchRecords: positiveInt('maxBatchRecords', o.maxBatchRecords ?? 10_000),
+    maxBatchDelayMs: positiveInt('maxBatchDelayMs', o.maxBatchDelayMs ?? 1000),
+    highWatermark: high,
+    lowWatermark: low,
+    backpressure: o.backpressure ?? 'wait',
+    validators: o.validators ?? [],
+    publishRetries: o.publishRetries ?? 3,
+    breakerThreshold: positiveInt('breakerThreshold', o.breakerThreshold ?? 5),
+    breakerCooldownMs: o.breakerCooldownMs ?? 30_000,
+    keepSnapshots: positiveInt('keepSnapshots', o.keepSnapshots ?? 5),
+    fsync: o.fsync ?? true,
+    producerId: o.producerId ?? hostId,
+    maxRecordCountChange: o.maxRecordCountChange,
+    beforeStage: o.beforeStage,
+  };
+  return out;
+}

@@ -1,0 +1,368 @@
+/**
+ * The producer: turns records into versions, publishes their blobs, then announces them.
+ *
+ * Two ways in: `runCycle(populate)` re-states the whole dataset; `upsert` / `delete` add to a
+ * pending batch flushed into a cycle at `maxBatchRecords` or after `maxBatchDelayMs` (or on
+ * `flush()`). The promise of `upsert` / `delete`: it resolves once the change is fsynced to the
+ * write-ahead log, so it survives a crash and will be in a published version; it rejects with
+ * `INVALID_RECORD` before anything is logged, or with `BACKPRESSURE` in `reject` mode.
+ *
+ * A cycle runs its stages in order (build → encode → integrity → validate → publish → announce
+ * → retain, each in ./stages); a failure at any stage before the announcement leaves the
+ * announced version as it was, keeps the batch's changes pending, and the producer ready for
+ * the next cycle. Cycles never overlap.
+ */
+import { hostname } from 'node:os';
+import { StoreAnnouncer } from '../blob/announcer.ts';
+import { NamespaceLayout, type VersionHeader } from '../blob/namespace-layout.ts';
+import { applyRetention } from '../blob/retention.ts';
+import { isShoalError, ShoalError } from '../errors.ts';
+import {
+  assertCompatible,
+  createRecordValidator,
+  type Infer,
+  type KeyOf,
+  type RecordValidator,
+  type Schema,
+  type TypeName,
+  type TypeOf,
+} from '../schema/index.ts';
+import type { State } from '../state/state.ts';
+import { TypedEvents } from '../typed-events.ts';
+import { CircuitBreaker } from './circuit-breaker.ts';
+import { PendingChanges } from './pending-changes.ts';
+import type { ProducerEvents, StageName } from './producer-events.ts';
+import { type ProducerOptions, type ResolvedProducerOptions, resolveProducerOptions } from './producer-options.ts';
+import { restoreAnnounced } from './restore.ts';
+import { buildFromChanges, buildRestated, type CycleWriter } from './stages/build-stage.ts';
+import { encodeVersion } from './stages/encode-stage.ts';
+import { checkIntegrity } from './stages/integrity-stage.ts';
+import { publishVersion } from './stages/publish-stage.ts';
+import { runValidators } from './stages/validate-stage.ts';
+import { WriteAheadLog } from './write-ahead-log.ts';
+
+/** How a cycle ended. */
+export type CycleResult =
+  | { readonly outcome: 'published'; readonly version: number; readonly snapshot: boolean }
+  | { readonly outcome: 'skipped' };
+
+class StageError extends Error {
+  constructor(
+    readonly stage: StageName,
+    readonly error: unknown,
+  ) {
+    super(`stage ${stage} failed`);
+  }
+}
+
+/** Publishes versions of one namespace. Create with {@link Producer.open}. */
+export class Producer<S extends Schema = Schema> {
+  private readonly o: ResolvedProducerOptions<S>;
+  private readonly layout: NamespaceLayout;
+  private readonly announcer: StoreAnnouncer;
+  private readonly events = new TypedEvents<ProducerEvents>();
+  private readonly breaker: CircuitBreaker;
+  private readonly validators = new Map<string, RecordValidator>();
+  private readonly wal: WriteAheadLog;
+  private pending: PendingChanges;
+  private inFlight = 0;
+  private current: State<S> | undefined;
+  private header: VersionHeader | undefined;
+  private announcedVersion: number | undefined;
+  private sinceSnapshot: number;
+  private lastVersion: number;
+  private queue: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private drainWaiters: (() => void)[] = [];
+  private pushingBack = false;
+  private closing: Promise<void> | undefined;
+
+  private constructor(o: ResolvedProducerOptions<S>, wal: WriteAheadLog, restored: Awaited<ReturnType<typeof restoreAnnounced>>) {
+    this.o = o;
+    this.layout = new NamespaceLayout(o.namespace);
+    this.announcer = new StoreAnnouncer({ store: o.store, namespace: o.namespace });
+    this.breaker = new CircuitBreaker(o.breakerThreshold, o.breakerCooldownMs, (state) => this.events.emit('breaker', { state }));
+    this.wal = wal;
+    this.pending = new PendingChanges(o.schema);
+    this.current = restored.state as State<S> | undefined;
+    this.header = restored.header;
+    this.announcedVersion = restored.announcement?.version;
+    this.sinceSnapshot = restored.sinceSnapshot;
+    this.lastVersion = restored.announcement?.version ?? 0;
+    for (const type of o.schema.types) this.validators.set(type.name, createRecordValidator(type));
+  }
+
+  /**
+   * Opens a producer: restores the announced state from the store (so the next version is a
+   * delta from it), then replays the write-ahead log into the pending batch.
+   */
+  static async open<S extends Schema>(options: ProducerOptions<S>): Promise<Producer<S>> {
+    const o = resolveProducerOptions(options, `${hostname()}:${process.pid}`);
+    const layout = new NamespaceLayout(o.namespace);
+    const restored = await restoreAnnounced(o.store, layout, new StoreAnnouncer({ store: o.store, namespace: o.namespace }));
+    if (restored.state) assertCompatible(restored.state.schema, o.schema);
+    const { wal, entries } = await WriteAheadLog.open({ dir: o.walDir, fsync: o.fsync });
+    const producer = new Producer(o, wal, restored);
+    for (const e of entries) {
+      try {
+        if (e.op === 'upsert') {
+          producer.validator(e.type)(e.record);
+          producer.pending.upsert(e.type, e.record);
+        } else {
+          producer.pending.remove(e.type, e.key);
+        }
+      } catch (error) {
+        producer.events.emit('warning', { message: `a logged ${e.op} of ${e.type} no longer fits the schema and was dropped`, error });
+      }
+    }
+    if (producer.pending.size > 0) producer.schedule(0);
+    return producer;
+  }
+
+  /** The last state this producer published or restored. */
+  get state(): State<S> | undefined {
+    return this.current;
+  }
+
+  /** The announced version, as far as this producer knows. */
+  get version(): number | undefined {
+    return this.announcedVersion;
+  }
+
+  /** Changes waiting for a published version (pending and in a cycle). */
+  get pendingCount(): number {
+    return this.pending.size + this.inFlight;
+  }
+
+  /** Subscribes to an event; returns a function that unsubscribes. */
+  on<K extends keyof ProducerEvents>(event: K, listener: (payload: ProducerEvents[K]) => void): () => void {
+    return this.events.on(event, listener);
+  }
+
+  private validator(type: string): RecordValidator {
+    const v = this.validators.get(type);
+    if (!v) this.o.schema.type(type);
+    return v!;
+  }
+
+  private checkOpen(): void {
+    if (this.closing) throw new ShoalError('CLOSED', 'the producer is closed; open a new one');
+  }
+
+  /** Re-states the whole dataset: `populate` adds every record of the next version. */
+  runCycle(populate: (writer: CycleWriter) => void | Promise<void>): Promise<CycleResult> {
+    this.checkOpen();
+    return this.enqueue(() => this.cycle((version) => buildRestated(this.current, this.o.schema, populate, version)));
+  }
+
+  /** Adds or replaces a record (see the class comment for what the promise means). */
+  upsert<N extends TypeName<S>>(type: N, record: Infer<TypeOf<S, N>>): Promise<void>;
+  upsert(type: string, record: unknown): Promise<void>;
+  async upsert(type: string, record: unknown): Promise<void> {
+    this.checkOpen();
+    this.validator(type)(record);
+    await this.admit();
+    const r = record as Readonly<Record<string, unknown>>;
+    this.pending.upsert(type, r);
+    await this.log({ op: 'upsert', type, record: r });
+  }
+
+  /** Deletes the record with `key`. */
+  delete<N extends TypeName<S>>(type: N, key: KeyOf<TypeOf<S, N>>): Promise<void>;
+  delete(type: string, key: unknown): Promise<void>;
+  async delete(type: string, key: unknown): Promise<void> {
+    this.checkOpen();
+    this.validator(type);
+    await this.admit();
+    this.pending.remove(type, key);
+    await this.log({ op: 'delete', type, key });
+  }
+
+  private async log(entry: Parameters<WriteAheadLog['append']>[0]): Promise<void> {
+    this.events.emit('pending', { count: this.pendingCount });
+    const appended = this.wal.append(entry);
+    if (this.pending.size >= this.o.maxBatchRecords) this.schedule(0);
+    else if (!this.timer) this.schedule(this.o.maxBatchDelayMs);
+    await appended;
+  }
+
+  private async admit(): Promise<void> {
+    if (this.pendingCount < this.o.highWatermark) return;
+    if (!this.pushingBack) {
+      this.pushingBack = true;
+      this.events.emit('backpressure', { on: true, pending: this.pendingCount });
+    }
+    if (this.o.backpressure === 'reject') {
+      throw new ShoalError(
+        'BACKPRESSURE',
+        `${this.pendingCount} changes are waiting to be published (highWatermark ${this.o.highWatermark}). Retry after a while, or slow down.`,
+      );
+    }
+    this.schedule(0);
+    while (this.pendingCount >= this.o.lowWatermark && !this.closing) {
+      await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+    }
+  }
+
+  private drained(): void {
+    if (this.pendingCount >= this.o.lowWatermark) return;
+    if (this.pushingBack) {
+      this.pushingBack = false;
+      this.events.emit('backpressure', { on: false, pending: this.pendingCount });
+    }
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private schedule(delayMs: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush().catch(() => {});
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  /** Publishes the pending changes now; resolves with the cycle's outcome. */
+  flush(): Promise<CycleResult> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    return this.enqueue(async () => {
+      if (this.pending.size === 0) return { outcome: 'skipped' } as const;
+      const segment = await this.wal.rotate();
+      const batch = this.pending.take();
+      this.inFlight = batch.size;
+      try {
+        const result = await this.cycle((version) => buildFromChanges(this.current, this.o.schema, batch, version));
+        await this.wal.trim(segment);
+        return result;
+      } catch (e) {
+        this.pending.restore(batch);
+        if (!this.closing) this.schedule(this.o.maxBatchDelayMs);
+        throw e;
+      } finally {
+        this.inFlight = 0;
+        this.drained();
+      }
+    });
+  }
+
+  private enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async cycle(build: (version: number) => Promise<State<S> | undefined> | State<S> | undefined): Promise<CycleResult> {
+    const version = Math.max(Date.now(), this.lastVersion + 1);
+    const started = performance.now();
+    const stages: Partial<Record<StageName, number>> = {};
+    const stage = async <T>(name: StageName, fn: () => T | Promise<T>): Promise<T> => {
+      const t = performance.now();
+      try {
+        await this.o.beforeStage?.(name);
+        return await fn();
+      } catch (error) {
+        throw new StageError(name, error);
+      } finally {
+        stages[name] = performance.now() - t;
+      }
+    };
+    const prev = this.current;
+    this.events.emit('cycle:start', { version });
+    try {
+      const next = await stage('build', () => build(version));
+      if (!next) {
+        this.events.emit('cycle:skip', { reason: 'no change' });
+        return { outcome: 'skipped' };
+      }
+      const withSnapshot = !prev || this.sinceSnapshot + 1 >= this.o.snapshotEvery;
+      const encoded = await stage('encode', () => encodeVersion(prev, next, withSnapshot));
+      await stage('integrity', () => checkIntegrity(prev, next, encoded));
+      await stage('validate', () => runValidators(prev, next, this.o.maxRecordCountChange, this.o.validators));
+      const header: VersionHeader = {
+        version,
+        tag: next.tag,
+        checksum: next.checksum,
+        ...(this.announcedVersion !== undefined ? { previous: this.announcedVersion } : {}),
+        snapshot: encoded.snapshot ? version : this.header!.snapshot,
+        bytes: {
+          ...(encoded.snapshot ? { snapshot: encoded.snapshot.byteLength } : {}),
+          ...(encoded.delta ? { delta: encoded.delta.byteLength } : {}),
+          ...(encoded.reverse ? { reverse: encoded.reverse.byteLength } : {}),
+        },
+        counts: next.counts(),
+        publishedAt: Date.now(),
+        producer: this.o.producerId,
+      };
+      const ctx = { store: this.o.store, layout: this.layout, breaker: this.breaker, retries: this.o.publishRetries, emit: this.events.emit.bind(this.events) };
+      await stage('publish', () => publishVersion(ctx, this.announcedVersion, encoded, header));
+      await stage('announce', () =>
+        this.announcer.announce({
+          version,
+          announcedAt: Date.now(),
+          producer: this.o.producerId,
+          ...(this.announcedVersion !== undefined ? { replaces: this.announcedVersion } : {}),
+        }),
+      );
+      this.current = next;
+      this.header = header;
+      this.announcedVersion = version;
+      this.lastVersion = version;
+      this.sinceSnapshot = encoded.snapshot ? 0 : this.sinceSnapshot + 1;
+      this.events.emit('announced', { version });
+      await stage('retain', async () => {
+        try {
+          await applyRetention({ store: this.o.store, namespace: this.o.namespace, keepSnapshots: this.o.keepSnapshots, protect: [version] });
+        } catch (error) {
+          this.events.emit('warning', { message: 'retention failed; old blobs stay until the next cycle', error });
+        }
+      });
+      this.events.emit('cycle:success', {
+        version,
+        durationMs: performance.now() - started,
+        stages,
+        counts: next.counts(),
+        snapshot: encoded.snapshot !== undefined,
+      });
+      return { outcome: 'published', version, snapshot: encoded.snapshot !== undefined };
+    } catch (e) {
+      const failed = e instanceof StageError ? e : new StageError('build', e);
+      const cause = failed.error;
+      const error = isShoalError(cause)
+        ? cause
+        : new ShoalError('CYCLE_FAILED', `the ${failed.stage} stage of version ${version} failed: ${(cause as Error)?.message ?? String(cause)}. The announced version is unchanged; the next cycle tries again.`, { cause });
+      this.lastVersion = Math.max(this.lastVersion, version);
+      this.events.emit('cycle:failure', { version, stage: failed.stage, error, durationMs: performance.now() - started });
+      throw error;
+    }
+  }
+
+  /** Finishes the cycle in flight, publishes what is pending, closes the log. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      clearTimeout(this.timer);
+      const errors: unknown[] = [];
+      try {
+        if (this.pending.size > 0) await this.flush();
+        else await this.queue;
+      } catch (e) {
+        errors.push(e);
+      }
+      try {
+        await this.wal.close();
+      } catch (e) {
+        errors.push(e);
+      }
+      for (const w of this.drainWaiters) w();
+      this.drainWaiters = [];
+      if (errors.length > 0) throw errors[0];
+    })();
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * Stage 2: the blobs of a version: a snapshot (on the first version and every
+ * `snapshotEvery`), a delta and a reverse delta from the previous version.
+ */
+import { isShoalError } from '../../errors.ts';
+import { encodeDelta, encodeReverseDelta } from '../../state/delta.ts';
+import { encodeSnapshot } from '../../state/snapshot.ts';
+import type { AnyState } from '../../state/state.ts';
+
+/** A version's encoded blobs. */
+export interface EncodedVersion {
+  readonly snapshot?: Uint8Array;
+  readonly delta?: Uint8Array;
+  /** Absent across a schema change no reverse delta can cross (a new type). */
+  readonly reverse?: Uint8Array;
+}
+
+export function encodeVersion(prev: AnyState | undefined, next: AnyState, withSnapshot: boolean): EncodedVersion {
+  const out: { snapshot?: Uint8Array; delta?: Uint8Array; reverse?: Uint8Array } = {};
+  if (withSnapshot || !prev) out.snapshot = encodeSnapshot(next);
+  if (prev) {
+    out.delta = encodeDelta(prev, next);
+    try {
+      out.reverse = encodeReverseDelta(prev, next);
+    } catch (e) {
+      if (!isShoalError(e, 'SCHEMA_INCOMPATIBLE')) throw e;
+    }
+  }
+  return out;
+}
