@@ -31,7 +31,7 @@ forbidden.push(
     comment: 'importing the package root must load no AWS code: S3 lives behind the shoal/s3 subpath',
     severity: 'error',
     from: { path: '^src/index\\.ts$' },
-    to: { path: '@aws-sdk|^src/blob/s3-blob-store\\.ts$|^src/blob/retry\\.ts$', reachable: true },
+    to: { path: '@aws-sdk|prom-client|^src/observability/|^src/blob/s3-blob-store\\.ts$|^src/blob/retry\\.ts$', reachable: true },
   },
   {
     name: 'errors-is-a-leaf',

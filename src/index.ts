@@ -10,6 +10,7 @@ export {
 } from './blob/announcement-watcher.ts';
 export { type Announcement, type Announcer, StoreAnnouncer } from './blob/announcer.ts';
 export type { BlobInfo, BlobStore, CallOptions, PutOptions } from './blob/blob-store.ts';
+export { type ChainPlan, planFromSnapshot, readVersionHeader } from './blob/chain-planner.ts';
 export { FsBlobStore, type FsBlobStoreOptions } from './blob/fs-blob-store.ts';
 export { MemoryBlobStore } from './blob/memory-blob-store.ts';
 export {
@@ -22,8 +23,13 @@ export {
 } from './blob/namespace-layout.ts';
 export { applyRetention, type RetentionOptions } from './blob/retention.ts';
 export { isShoalError, ShoalError, type ShoalErrorCode } from './errors.ts';
+export { type CycleResult, Producer } from './producer/producer.ts';
+export { type BlobRole, type ProducerEvents, STAGES, type StageName } from './producer/producer-events.ts';
+export type { ProducerOptions, Validator } from './producer/producer-options.ts';
+export type { CycleWriter } from './producer/stages/build-stage.ts';
 export {
   assertCompatible,
+  createRecordValidator,
   type FieldJson,
   type FieldKind,
   type FieldSpec,
@@ -32,6 +38,7 @@ export {
   type Infer,
   type KeyOf,
   ObjectType,
+  type RecordValidator,
   type ScalarKind,
   Schema,
   type SchemaIncompatibility,
@@ -61,8 +68,3 @@ export { type AnyState, State } from './state/state.ts';
 export { type BuildOptions, StateBuilder, type StateBuilderOptions } from './state/state-builder.ts';
 export { diffStates, type TypeDiff } from './state/state-diff.ts';
 export { type RecordView, TypeState, viewOrdinal } from './state/type-state.ts';
-export { type CycleResult, Producer } from './producer/producer.ts';
-export { type BlobRole, type ProducerEvents, STAGES, type StageName } from './producer/producer-events.ts';
-export type { ProducerOptions, Validator } from './producer/producer-options.ts';
-export type { CycleWriter } from './producer/stages/build-stage.ts';
-export { type ChainPlan, planFromSnapshot, readVersionHeader } from './blob/chain-planner.ts';

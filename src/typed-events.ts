@@ -12,7 +12,12 @@ export class TypedEvents<E extends object> {
   private readonly listeners = new Map<keyof E, Set<(payload: never) => void>>();
   private readonly onListenerError: (error: unknown) => void;
 
-  constructor(onListenerError: (error: unknown) => void = (e) => queueMicrotask(() => { throw e; })) {
+  constructor(
+    onListenerError: (error: unknown) => void = (e) =>
+      queueMicrotask(() => {
+        throw e;
+      }),
+  ) {
     this.onListenerError = onListenerError;
   }
 

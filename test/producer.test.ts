@@ -9,8 +9,8 @@ import { planFromSnapshot, readVersionHeader } from '../src/blob/chain-planner.t
 import { FsBlobStore } from '../src/blob/fs-blob-store.ts';
 import { NamespaceLayout } from '../src/blob/namespace-layout.ts';
 import { S3BlobStore } from '../src/blob/s3-blob-store.ts';
-import { STAGES } from '../src/producer/producer-events.ts';
 import { Producer } from '../src/producer/producer.ts';
+import { STAGES } from '../src/producer/producer-events.ts';
 import { t } from '../src/schema/index.ts';
 import { BUCKET, type S3Server, startS3 } from './support/s3-server.ts';
 import { until } from './support/wait.ts';
@@ -37,13 +37,36 @@ afterAll(async () => {
 
 const stores: { name: string; make: () => Promise<BlobStore> }[] = [
   { name: 'filesystem', make: async () => new FsBlobStore({ dir: await tempDir(), fsync: false }) },
-  { name: 's3', make: async () => new S3BlobStore({ client: s3.client(), bucket: BUCKET, prefix: `p${Math.random().toString(36).slice(2)}` }) },
+  {
+    name: 's3',
+    make: async () =>
+      new S3BlobStore({
+        client: s3.client(),
+        bucket: BUCKET,
+        prefix: `p${Math.random().toString(36).slice(2)}`,
+      }),
+  },
 ];
 
-const open = async (store: BlobStore, walDir: string, extra: Partial<Parameters<typeof Producer.open>[0]> = {}) =>
-  Producer.open({ store, namespace: 'movies', schema, walDir, fsync: false, maxBatchDelayMs: 60_000, ...extra });
+const open = async (
+  store: BlobStore,
+  walDir: string,
+  extra: Partial<Parameters<typeof Producer.open>[0]> = {},
+) =>
+  Producer.open({
+    store,
+    namespace: 'movies',
+    schema,
+    walDir,
+    fsync: false,
+    maxBatchDelayMs: 60_000,
+    ...extra,
+  });
 
-const records = (p: Producer) => [...(p.state?.type('Movie') ?? [])].map((v) => v.toObject()).sort((a, b) => a.id - b.id);
+const records = (p: Producer) =>
+  [...(p.state?.type('Movie') ?? [])]
+    .map((v) => v.toObject())
+    .sort((a, b) => (a.id as number) - (b.id as number));
 
 describe.each(stores)('producer on $name', ({ make }) => {
   it('continues the chain after a restart: v3 is a delta from v2', async () => {
@@ -65,7 +88,11 @@ describe.each(stores)('producer on $name', ({ make }) => {
     expect(r3).toMatchObject({ outcome: 'published', snapshot: false });
     const v3 = (r3 as { version: number }).version;
     const header = await readVersionHeader(store, layout, v3);
-    expect(header).toMatchObject({ previous: v2, snapshot: (r1 as { version: number }).version, counts: { Movie: 3 } });
+    expect(header).toMatchObject({
+      previous: v2,
+      snapshot: (r1 as { version: number }).version,
+      counts: { Movie: 3 },
+    });
     expect(await store.list(`movies/delta/`)).toContain(layout.delta(v2, v3));
     expect(await store.list(`movies/reverse/`)).toContain(layout.reverse(v3, v2));
     const plan = await planFromSnapshot(store, layout, v3);
@@ -91,7 +118,9 @@ describe.each(stores)('producer on $name', ({ make }) => {
     p.on('cycle:failure', (f) => failures.push(f.stage));
     for (const stage of STAGES.filter((s) => s !== 'retain')) {
       failAt = stage;
-      await expect(p.runCycle((w) => w.add('Movie', movie(2)))).rejects.toMatchObject({ code: 'CYCLE_FAILED' });
+      await expect(p.runCycle((w) => w.add('Movie', movie(2)))).rejects.toMatchObject({
+        code: 'CYCLE_FAILED',
+      });
       expect((await announcer.read())!.version).toBe(announced);
       expect(p.version).toBe(announced);
     }
@@ -125,7 +154,9 @@ describe('producer rules', () => {
     });
     await p.runCycle((w) => [1, 2, 3, 4].forEach((i) => w.add('Movie', movie(i))));
     const v = p.version;
-    await expect(p.runCycle((w) => [1, 2, 666].forEach((i) => w.add('Movie', movie(i))))).rejects.toMatchObject({
+    await expect(
+      p.runCycle((w) => [1, 2, 666].forEach((i) => w.add('Movie', movie(i)))),
+    ).rejects.toMatchObject({
       code: 'VALIDATION_FAILED',
       message: expect.stringContaining('record 666 is not allowed'),
     });
@@ -143,14 +174,18 @@ describe('producer rules', () => {
     await a.runCycle((w) => w.add('Movie', movie(1)));
     const b = await open(store, await tempDir());
     await a.runCycle((w) => w.add('Movie', movie(2)));
-    await expect(b.runCycle((w) => w.add('Movie', movie(3)))).rejects.toMatchObject({ code: 'ANNOUNCE_CONFLICT' });
+    await expect(b.runCycle((w) => w.add('Movie', movie(3)))).rejects.toMatchObject({
+      code: 'ANNOUNCE_CONFLICT',
+    });
     expect((await new StoreAnnouncer({ store, namespace: 'movies' }).read())!.version).toBe(a.version);
     await a.close();
     await b.close();
   });
 
   it('flushes a batch once maxBatchRecords changes are pending', async () => {
-    const p = await open(new FsBlobStore({ dir: await tempDir(), fsync: false }), await tempDir(), { maxBatchRecords: 10 });
+    const p = await open(new FsBlobStore({ dir: await tempDir(), fsync: false }), await tempDir(), {
+      maxBatchRecords: 10,
+    });
     const published: number[] = [];
     p.on('announced', (a) => published.push(a.version));
     await Promise.all(Array.from({ length: 25 }, (_, i) => p.upsert('Movie', movie(i))));
@@ -199,8 +234,13 @@ describe('producer rules', () => {
 
   it('refuses bad options and records with typed errors', async () => {
     const store = new FsBlobStore({ dir: await tempDir() });
-    await expect(open(store, await tempDir(), { snapshotEvery: 0 })).rejects.toMatchObject({ code: 'INVALID_OPTION', message: expect.stringContaining('snapshotEvery') });
-    await expect(open(store, await tempDir(), { highWatermark: 10, lowWatermark: 10 })).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+    await expect(open(store, await tempDir(), { snapshotEvery: 0 })).rejects.toMatchObject({
+      code: 'INVALID_OPTION',
+      message: expect.stringContaining('snapshotEvery'),
+    });
+    await expect(open(store, await tempDir(), { highWatermark: 10, lowWatermark: 10 })).rejects.toMatchObject(
+      { code: 'INVALID_OPTION' },
+    );
     const p = await open(store, await tempDir());
     await expect(p.upsert('Movie', { id: 'x' } as never)).rejects.toMatchObject({ code: 'INVALID_RECORD' });
     await p.close();
@@ -212,9 +252,13 @@ describe('durability', () => {
   it('keeps every acknowledged change exactly once after a SIGKILL', async () => {
     const dir = await tempDir();
     const walDir = await tempDir();
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures/crash-writer.ts'), dir, walDir], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, 'fixtures/crash-writer.ts'), dir, walDir],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     const acked = new Map<number, 'u' | 'd'>();
     let buffer = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -230,7 +274,12 @@ describe('durability', () => {
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
     const Item = t.object('Item', { id: t.int(), v: t.int() }, { primaryKey: 'id' });
-    const p = await Producer.open({ store: new FsBlobStore({ dir }), namespace: 'crash', schema: t.schema([Item]), walDir });
+    const p = await Producer.open({
+      store: new FsBlobStore({ dir }),
+      namespace: 'crash',
+      schema: t.schema([Item]),
+      walDir,
+    });
     await p.flush();
     const items = p.state!.type('Item');
     for (const [id, op] of acked) {

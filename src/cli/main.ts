@@ -6,11 +6,12 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { decodeSnapshot, isShoalError } from '../index.ts';
+import { PRODUCE_USAGE, produceCommand, UsageError } from './produce-command.ts';
 
 const USAGE = `usage: shoal <command> [options]
 
 commands:
-  inspect <snapshot-file> [--records] [--type <name>]
+${PRODUCE_USAGE}  inspect <snapshot-file> [--records] [--type <name>]
       print a snapshot's version, tag, checksum, schema and record counts as JSON;
       --records dumps its records as NDJSON instead (of every type, or of --type)
 
@@ -58,8 +59,6 @@ async function inspect(args: string[]): Promise<void> {
   }
 }
 
-class UsageError extends Error {}
-
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '-h' || command === '--help') {
@@ -69,6 +68,19 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'inspect') {
     await inspect(rest);
     return 0;
+  }
+  if (command === 'produce') {
+    // The command finishes the cycle in flight and flushes on SIGINT/SIGTERM, then exits 0.
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      return await produceCommand(rest, stop.signal);
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
   }
   throw new UsageError(`unknown command "${command}"`);
 }

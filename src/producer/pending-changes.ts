@@ -69,7 +69,10 @@ export class PendingChanges {
   }
 
   /** Applies the changes to a builder made with `StateBuilder.from`. */
-  applyTo(builder: { upsert(type: string, record: unknown): unknown; remove(type: string, key: unknown): unknown }): void {
+  applyTo(builder: {
+    upsert(type: string, record: unknown): unknown;
+    remove(type: string, key: unknown): unknown;
+  }): void {
     for (const [name, changes] of this.byType) {
       for (const change of changes.values()) {
         if ('record' in change) builder.upsert(name, change.record);

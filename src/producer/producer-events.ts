@@ -23,7 +23,12 @@ export interface ProducerEvents {
     readonly snapshot: boolean;
   };
   'cycle:skip': { readonly reason: string };
-  'cycle:failure': { readonly version: number; readonly stage: StageName; readonly error: ShoalError; readonly durationMs: number };
+  'cycle:failure': {
+    readonly version: number;
+    readonly stage: StageName;
+    readonly error: ShoalError;
+    readonly durationMs: number;
+  };
   published: { readonly key: string; readonly role: BlobRole; readonly bytes: number };
   announced: { readonly version: number };
   backpressure: { readonly on: boolean; readonly pending: number };

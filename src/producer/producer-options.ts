@@ -104,7 +104,9 @@ export interface ProducerOptions<S extends Schema = Schema> {
 }
 
 /** Options with every default filled in. */
-export type ResolvedProducerOptions<S extends Schema> = Required<Omit<ProducerOptions<S>, 'maxRecordCountChange' | 'beforeStage'>> & {
+export type ResolvedProducerOptions<S extends Schema> = Required<
+  Omit<ProducerOptions<S>, 'maxRecordCountChange' | 'beforeStage'>
+> & {
   readonly maxRecordCountChange: number | undefined;
   readonly beforeStage: ((stage: StageName) => void | Promise<void>) | undefined;
 };
@@ -117,19 +119,33 @@ function positiveInt(name: string, value: number): number {
 }
 
 /** Fills in defaults and validates; `INVALID_OPTION` names the option that is wrong. */
-export function resolveProducerOptions<S extends Schema>(o: ProducerOptions<S>, hostId: string): ResolvedProducerOptions<S> {
-  if (!o || typeof o.store?.put !== 'function') throw new ShoalError('INVALID_OPTION', 'store must be a BlobStore');
-  if (!o.schema?.types) throw new ShoalError('INVALID_OPTION', 'schema must be a schema made with t.schema([...])');
+export function resolveProducerOptions<S extends Schema>(
+  o: ProducerOptions<S>,
+  hostId: string,
+): ResolvedProducerOptions<S> {
+  if (!o || typeof o.store?.put !== 'function')
+    throw new ShoalError('INVALID_OPTION', 'store must be a BlobStore');
+  if (!o.schema?.types)
+    throw new ShoalError('INVALID_OPTION', 'schema must be a schema made with t.schema([...])');
   const high = positiveInt('highWatermark', o.highWatermark ?? 1_000_000);
   const low = o.lowWatermark ?? Math.floor(high / 2);
   if (!Number.isSafeInteger(low) || low < 0 || low >= high) {
-    throw new ShoalError('INVALID_OPTION', `lowWatermark must be a whole number below highWatermark (${high}), got ${low}`);
+    throw new ShoalError(
+      'INVALID_OPTION',
+      `lowWatermark must be a whole number below highWatermark (${high}), got ${low}`,
+    );
   }
   if (o.backpressure !== undefined && o.backpressure !== 'wait' && o.backpressure !== 'reject') {
-    throw new ShoalError('INVALID_OPTION', `backpressure must be 'wait' or 'reject', got ${String(o.backpressure)}`);
+    throw new ShoalError(
+      'INVALID_OPTION',
+      `backpressure must be 'wait' or 'reject', got ${String(o.backpressure)}`,
+    );
   }
   if (o.maxRecordCountChange !== undefined && !(o.maxRecordCountChange >= 0)) {
-    throw new ShoalError('INVALID_OPTION', `maxRecordCountChange must be a share ≥ 0, got ${o.maxRecordCountChange}`);
+    throw new ShoalError(
+      'INVALID_OPTION',
+      `maxRecordCountChange must be a share ≥ 0, got ${o.maxRecordCountChange}`,
+    );
   }
   const out: ResolvedProducerOptions<S> = {
     store: o.store,

@@ -32,7 +32,11 @@ import { TypedEvents } from '../typed-events.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
 import { PendingChanges } from './pending-changes.ts';
 import type { ProducerEvents, StageName } from './producer-events.ts';
-import { type ProducerOptions, type ResolvedProducerOptions, resolveProducerOptions } from './producer-options.ts';
+import {
+  type ProducerOptions,
+  type ResolvedProducerOptions,
+  resolveProducerOptions,
+} from './producer-options.ts';
 import { restoreAnnounced } from './restore.ts';
 import { buildFromChanges, buildRestated, type CycleWriter } from './stages/build-stage.ts';
 import { encodeVersion } from './stages/encode-stage.ts';
@@ -77,11 +81,17 @@ export class Producer<S extends Schema = Schema> {
   private pushingBack = false;
   private closing: Promise<void> | undefined;
 
-  private constructor(o: ResolvedProducerOptions<S>, wal: WriteAheadLog, restored: Awaited<ReturnType<typeof restoreAnnounced>>) {
+  private constructor(
+    o: ResolvedProducerOptions<S>,
+    wal: WriteAheadLog,
+    restored: Awaited<ReturnType<typeof restoreAnnounced>>,
+  ) {
     this.o = o;
     this.layout = new NamespaceLayout(o.namespace);
     this.announcer = new StoreAnnouncer({ store: o.store, namespace: o.namespace });
-    this.breaker = new CircuitBreaker(o.breakerThreshold, o.breakerCooldownMs, (state) => this.events.emit('breaker', { state }));
+    this.breaker = new CircuitBreaker(o.breakerThreshold, o.breakerCooldownMs, (state) =>
+      this.events.emit('breaker', { state }),
+    );
     this.wal = wal;
     this.pending = new PendingChanges(o.schema);
     this.current = restored.state as State<S> | undefined;
@@ -99,7 +109,11 @@ export class Producer<S extends Schema = Schema> {
   static async open<S extends Schema>(options: ProducerOptions<S>): Promise<Producer<S>> {
     const o = resolveProducerOptions(options, `${hostname()}:${process.pid}`);
     const layout = new NamespaceLayout(o.namespace);
-    const restored = await restoreAnnounced(o.store, layout, new StoreAnnouncer({ store: o.store, namespace: o.namespace }));
+    const restored = await restoreAnnounced(
+      o.store,
+      layout,
+      new StoreAnnouncer({ store: o.store, namespace: o.namespace }),
+    );
     if (restored.state) assertCompatible(restored.state.schema, o.schema);
     const { wal, entries } = await WriteAheadLog.open({ dir: o.walDir, fsync: o.fsync });
     const producer = new Producer(o, wal, restored);
@@ -112,7 +126,10 @@ export class Producer<S extends Schema = Schema> {
           producer.pending.remove(e.type, e.key);
         }
       } catch (error) {
-        producer.events.emit('warning', { message: `a logged ${e.op} of ${e.type} no longer fits the schema and was dropped`, error });
+        producer.events.emit('warning', {
+          message: `a logged ${e.op} of ${e.type} no longer fits the schema and was dropped`,
+          error,
+        });
       }
     }
     if (producer.pending.size > 0) producer.schedule(0);
@@ -152,7 +169,9 @@ export class Producer<S extends Schema = Schema> {
   /** Re-states the whole dataset: `populate` adds every record of the next version. */
   runCycle(populate: (writer: CycleWriter) => void | Promise<void>): Promise<CycleResult> {
     this.checkOpen();
-    return this.enqueue(() => this.cycle((version) => buildRestated(this.current, this.o.schema, populate, version)));
+    return this.enqueue(() =>
+      this.cycle((version) => buildRestated(this.current, this.o.schema, populate, version)),
+    );
   }
 
   /** Adds or replaces a record (see the class comment for what the promise means). */
@@ -234,7 +253,9 @@ export class Producer<S extends Schema = Schema> {
       const batch = this.pending.take();
       this.inFlight = batch.size;
       try {
-        const result = await this.cycle((version) => buildFromChanges(this.current, this.o.schema, batch, version));
+        const result = await this.cycle((version) =>
+          buildFromChanges(this.current, this.o.schema, batch, version),
+        );
         await this.wal.trim(segment);
         return result;
       } catch (e) {
@@ -254,7 +275,9 @@ export class Producer<S extends Schema = Schema> {
     return run;
   }
 
-  private async cycle(build: (version: number) => Promise<State<S> | undefined> | State<S> | undefined): Promise<CycleResult> {
+  private async cycle(
+    build: (version: number) => Promise<State<S> | undefined> | State<S> | undefined,
+  ): Promise<CycleResult> {
     const version = Math.max(Date.now(), this.lastVersion + 1);
     const started = performance.now();
     const stages: Partial<Record<StageName, number>> = {};
@@ -280,7 +303,9 @@ export class Producer<S extends Schema = Schema> {
       const withSnapshot = !prev || this.sinceSnapshot + 1 >= this.o.snapshotEvery;
       const encoded = await stage('encode', () => encodeVersion(prev, next, withSnapshot));
       await stage('integrity', () => checkIntegrity(prev, next, encoded));
-      await stage('validate', () => runValidators(prev, next, this.o.maxRecordCountChange, this.o.validators));
+      await stage('validate', () =>
+        runValidators(prev, next, this.o.maxRecordCountChange, this.o.validators),
+      );
       const header: VersionHeader = {
         version,
         tag: next.tag,
@@ -296,7 +321,13 @@ export class Producer<S extends Schema = Schema> {
         publishedAt: Date.now(),
         producer: this.o.producerId,
       };
-      const ctx = { store: this.o.store, layout: this.layout, breaker: this.breaker, retries: this.o.publishRetries, emit: this.events.emit.bind(this.events) };
+      const ctx = {
+        store: this.o.store,
+        layout: this.layout,
+        breaker: this.breaker,
+        retries: this.o.publishRetries,
+        emit: this.events.emit.bind(this.events),
+      };
       await stage('publish', () => publishVersion(ctx, this.announcedVersion, encoded, header));
       await stage('announce', () =>
         this.announcer.announce({
@@ -314,9 +345,17 @@ export class Producer<S extends Schema = Schema> {
       this.events.emit('announced', { version });
       await stage('retain', async () => {
         try {
-          await applyRetention({ store: this.o.store, namespace: this.o.namespace, keepSnapshots: this.o.keepSnapshots, protect: [version] });
+          await applyRetention({
+            store: this.o.store,
+            namespace: this.o.namespace,
+            keepSnapshots: this.o.keepSnapshots,
+            protect: [version],
+          });
         } catch (error) {
-          this.events.emit('warning', { message: 'retention failed; old blobs stay until the next cycle', error });
+          this.events.emit('warning', {
+            message: 'retention failed; old blobs stay until the next cycle',
+            error,
+          });
         }
       });
       this.events.emit('cycle:success', {
@@ -332,9 +371,18 @@ export class Producer<S extends Schema = Schema> {
       const cause = failed.error;
       const error = isShoalError(cause)
         ? cause
-        : new ShoalError('CYCLE_FAILED', `the ${failed.stage} stage of version ${version} failed: ${(cause as Error)?.message ?? String(cause)}. The announced version is unchanged; the next cycle tries again.`, { cause });
+        : new ShoalError(
+            'CYCLE_FAILED',
+            `the ${failed.stage} stage of version ${version} failed: ${(cause as Error)?.message ?? String(cause)}. The announced version is unchanged; the next cycle tries again.`,
+            { cause },
+          );
       this.lastVersion = Math.max(this.lastVersion, version);
-      this.events.emit('cycle:failure', { version, stage: failed.stage, error, durationMs: performance.now() - started });
+      this.events.emit('cycle:failure', {
+        version,
+        stage: failed.stage,
+        error,
+        durationMs: performance.now() - started,
+      });
       throw error;
     }
   }

@@ -20,7 +20,11 @@ export interface Restored {
   readonly sinceSnapshot: number;
 }
 
-export async function restoreAnnounced(store: BlobStore, layout: NamespaceLayout, announcer: StoreAnnouncer): Promise<Restored> {
+export async function restoreAnnounced(
+  store: BlobStore,
+  layout: NamespaceLayout,
+  announcer: StoreAnnouncer,
+): Promise<Restored> {
   const announcement = await announcer.read();
   if (!announcement) return { announcement, state: undefined, header: undefined, sinceSnapshot: 0 };
   const plan = await planFromSnapshot(store, layout, announcement.version);

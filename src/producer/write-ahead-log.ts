@@ -12,8 +12,9 @@
  * Replaying is idempotent: entries set or delete a key, so applying a suffix of history to a
  * state that already holds part of it gives the same state.
  */
-import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
+
 import type { FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { msgpack } from '../format/msgpack.ts';

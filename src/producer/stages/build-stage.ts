@@ -15,8 +15,11 @@ export interface CycleWriter {
 
 function unchanged(prev: AnyState | undefined, next: AnyState): boolean {
   if (!prev) return false;
-  return prev.checksum === next.checksum && sameSchema(prev.schema, next.schema) &&
-    prev.types.every((t, i) => t.size === next.types[i]?.size);
+  return (
+    prev.checksum === next.checksum &&
+    sameSchema(prev.schema, next.schema) &&
+    prev.types.every((t, i) => t.size === next.types[i]?.size)
+  );
 }
 
 /** The next state from `populate`, which adds every record of the next dataset. */

@@ -15,7 +15,11 @@ export interface EncodedVersion {
   readonly reverse?: Uint8Array;
 }
 
-export function encodeVersion(prev: AnyState | undefined, next: AnyState, withSnapshot: boolean): EncodedVersion {
+export function encodeVersion(
+  prev: AnyState | undefined,
+  next: AnyState,
+  withSnapshot: boolean,
+): EncodedVersion {
   const out: { snapshot?: Uint8Array; delta?: Uint8Array; reverse?: Uint8Array } = {};
   if (withSnapshot || !prev) out.snapshot = encodeSnapshot(next);
   if (prev) {

@@ -11,7 +11,10 @@ import type { EncodedVersion } from './encode-stage.ts';
 
 function expectSame(what: string, got: AnyState, want: AnyState): void {
   if (got.checksum !== want.checksum || got.tag !== want.tag || got.version !== want.version) {
-    throw new ShoalError('CHECKSUM_MISMATCH', `the ${what} of version ${want.version} does not reproduce it; nothing was published.`);
+    throw new ShoalError(
+      'CHECKSUM_MISMATCH',
+      `the ${what} of version ${want.version} does not reproduce it; nothing was published.`,
+    );
   }
 }
 

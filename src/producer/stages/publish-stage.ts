@@ -5,7 +5,11 @@
  */
 import pRetry from 'p-retry';
 import type { BlobStore } from '../../blob/blob-store.ts';
-import { encodeVersionHeader, type NamespaceLayout, type VersionHeader } from '../../blob/namespace-layout.ts';
+import {
+  encodeVersionHeader,
+  type NamespaceLayout,
+  type VersionHeader,
+} from '../../blob/namespace-layout.ts';
 import { isShoalError } from '../../errors.ts';
 import type { CircuitBreaker } from '../circuit-breaker.ts';
 import type { BlobRole, ProducerEvents } from '../producer-events.ts';
@@ -30,8 +34,10 @@ export async function publishVersion(
   const v = header.version;
   const blobs: [string, BlobRole, Uint8Array][] = [];
   if (encoded.snapshot) blobs.push([ctx.layout.snapshot(v), 'snapshot', encoded.snapshot]);
-  if (encoded.delta && previous !== undefined) blobs.push([ctx.layout.delta(previous, v), 'delta', encoded.delta]);
-  if (encoded.reverse && previous !== undefined) blobs.push([ctx.layout.reverse(v, previous), 'reverse', encoded.reverse]);
+  if (encoded.delta && previous !== undefined)
+    blobs.push([ctx.layout.delta(previous, v), 'delta', encoded.delta]);
+  if (encoded.reverse && previous !== undefined)
+    blobs.push([ctx.layout.reverse(v, previous), 'reverse', encoded.reverse]);
   blobs.push([ctx.layout.header(v), 'header', encodeVersionHeader(header)]);
   await ctx.breaker.run(async () => {
     for (const [key, role, bytes] of blobs) {

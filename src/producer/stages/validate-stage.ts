@@ -14,14 +14,21 @@ export async function runValidators(
   validators: readonly Validator[],
 ): Promise<void> {
   const refuse = (why: string, cause?: unknown) => {
-    throw new ShoalError('VALIDATION_FAILED', `version ${next.version} was refused: ${why}. Nothing was published.`, { cause });
+    throw new ShoalError(
+      'VALIDATION_FAILED',
+      `version ${next.version} was refused: ${why}. Nothing was published.`,
+      { cause },
+    );
   };
   if (prev && maxRecordCountChange !== undefined) {
     for (const t of next.types) {
       const before = prev.schema.has(t.name) ? prev.type(t.name).size : 0;
-      const change = before === 0 ? (t.size === 0 ? 0 : Number.POSITIVE_INFINITY) : Math.abs(t.size - before) / before;
+      const change =
+        before === 0 ? (t.size === 0 ? 0 : Number.POSITIVE_INFINITY) : Math.abs(t.size - before) / before;
       if (change > maxRecordCountChange) {
-        refuse(`${t.name} went from ${before} to ${t.size} records, more than the ${(maxRecordCountChange * 100).toFixed(0)}% allowed (maxRecordCountChange)`);
+        refuse(
+          `${t.name} went from ${before} to ${t.size} records, more than the ${(maxRecordCountChange * 100).toFixed(0)}% allowed (maxRecordCountChange)`,
+        );
       }
     }
   }

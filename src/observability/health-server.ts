@@ -1,0 +1,85 @@
+/**
+ * The health and metrics HTTP server for probes and scrapes: `/healthz` (alive), `/readyz`
+ * (ready to serve, or 503 with the reason), `/metrics` (Prometheus text), `/status` (JSON).
+ * It binds 127.0.0.1 unless told otherwise, and answers nothing else (404).
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+
+/** What a health server reports. */
+export interface HealthSource {
+  /** Alive: the process and its loops are running. */
+  readonly live: () => boolean;
+  /** Ready, or the reason it is not. */
+  readonly ready: () => { readonly ready: true } | { readonly ready: false; readonly reason: string };
+  /** The `/status` document. */
+  readonly status: () => unknown;
+  readonly registry: Registry;
+}
+
+/** Options of {@link serveHealth}. */
+export interface HealthServerOptions {
+  /**
+   * The port; 0 picks a free one.
+   * @default 0
+   */
+  readonly port?: number;
+  /**
+   * The address to bind.
+   * @default '127.0.0.1'
+   */
+  readonly host?: string;
+}
+
+/** A running health server. */
+export interface HealthServer {
+  readonly port: number;
+  readonly url: string;
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const json = (v: unknown) => JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? x.toString() : x), 2);
+
+/** Starts the server. */
+export async function serveHealth(
+  source: HealthSource,
+  options: HealthServerOptions = {},
+): Promise<HealthServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const send = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n');
+    if (path === '/healthz') return source.live() ? send(200, 'ok\n') : send(503, 'not alive\n');
+    if (path === '/readyz') {
+      const r = source.ready();
+      return r.ready ? send(200, 'ready\n') : send(503, `not ready: ${r.reason}\n`);
+    }
+    if (path === '/status') return send(200, `${json(source.status())}\n`, 'application/json');
+    if (path === '/metrics') {
+      source.registry.metrics().then(
+        (text) => send(200, text, source.registry.contentType),
+        (e: Error) => send(500, `metrics failed: ${e.message}\n`),
+      );
+      return;
+    }
+    send(404, 'not found: try /healthz, /readyz, /metrics or /status\n');
+  });
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }));
+  return { port, url: `http://${host}:${port}`, close, [Symbol.asyncDispose]: close };
+}

@@ -1,0 +1,176 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FsBlobStore } from '../src/index.ts';
+import { loadVersion, recordsOf } from './support/load.ts';
+import { until } from './support/wait.ts';
+
+const run = promisify(execFile);
+// The children run in temp directories, so tsx is named by path rather than resolved from cwd.
+const tsx = pathToFileURL(join(import.meta.dirname, '../node_modules/tsx/dist/loader.mjs')).href;
+const main = join(import.meta.dirname, '../src/cli/main.ts');
+const examples = join(import.meta.dirname, '../examples');
+const cli = (cwd: string, ...args: string[]) =>
+  run(process.execPath, ['--import', tsx, main, ...args], { cwd });
+
+const dirs: string[] = [];
+const tempDir = async () => {
+  const d = await mkdtemp(join(tmpdir(), 'shoal-cli-produce-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+const movie = (id: number, title: string) => ({ id, title, year: 2000 + id, tags: ['t'] });
+const ndjson = (rows: object[]) => rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
+
+describe('shoal produce', () => {
+  it('publishes a file as a version equal to its content', async () => {
+    const cwd = await tempDir();
+    const { stdout } = await cli(
+      cwd,
+      'produce',
+      '--schema',
+      join(examples, 'movies.schema.json'),
+      '--input',
+      join(examples, 'movies.ndjson'),
+      '--namespace',
+      'movies',
+    );
+    const event = JSON.parse(stdout.trim().split('\n').at(-1)!);
+    expect(event).toMatchObject({ event: 'published', snapshot: true, counts: { Movie: 3 } });
+    const state = await loadVersion(new FsBlobStore({ dir: join(cwd, 'shoal-data') }), 'movies');
+    expect(state.version).toBe(event.version);
+    expect(recordsOf(state, 'Movie')).toEqual([
+      { id: 1, title: 'The Ghost Ship', year: 1952, tags: ['drama'], rating: 7.5 },
+      { id: 2, title: 'Shoals', year: 1968, tags: ['documentary', 'sea'] },
+      { id: 3, title: 'Low Water', year: 1971, tags: ['drama', 'sea'], rating: 6.1 },
+    ]);
+    // Same input again: nothing changed, no version.
+    const again = await cli(
+      cwd,
+      'produce',
+      '--schema',
+      join(examples, 'movies.schema.json'),
+      '--input',
+      join(examples, 'movies.ndjson'),
+      '--namespace',
+      'movies',
+    );
+    expect(JSON.parse(again.stdout.trim())).toEqual({ event: 'skipped', reason: 'no change' });
+  });
+
+  it('reports bad records with their line; stops, or skips them when told to', async () => {
+    const cwd = await tempDir();
+    const input = join(cwd, 'in.ndjson');
+    await writeFile(
+      input,
+      ndjson([movie(1, 'a'), { id: 2, title: 'b', year: 'x', tags: [] }]) +
+        '{not json\n' +
+        ndjson([movie(1, 'dup')]),
+    );
+    const schema = join(examples, 'movies.schema.json');
+    await expect(cli(cwd, 'produce', '--schema', schema, '--input', input)).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(
+        /in\.ndjson:2: Movie \(id=2\): field "year" expected a 32-bit integer[\s\S]*in\.ndjson:3: not valid JSON[\s\S]*in\.ndjson:4: .*appears twice[\s\S]*nothing published/,
+      ),
+    });
+    const { stdout } = await cli(
+      cwd,
+      'produce',
+      '--schema',
+      schema,
+      '--input',
+      input,
+      '--on-invalid',
+      'skip',
+    );
+    expect(JSON.parse(stdout.trim())).toMatchObject({ event: 'published', counts: { Movie: 1 } });
+    expect(
+      recordsOf(await loadVersion(new FsBlobStore({ dir: join(cwd, 'shoal-data') }), 'default'), 'Movie'),
+    ).toEqual([movie(1, 'a')]);
+  });
+
+  it('reads CSV, converting cells by field kind', async () => {
+    const cwd = await tempDir();
+    const input = join(cwd, 'in.csv');
+    await writeFile(
+      input,
+      'id,title,year,tags,rating\r\n1,"Quoted, ""with"" commas",1999,"[""a"",""b""]",\r\n2,Plain,2001,[],8.5\r\n',
+    );
+    await cli(
+      cwd,
+      'produce',
+      '--schema',
+      join(examples, 'movies.schema.json'),
+      '--input',
+      input,
+      '--store',
+      join(cwd, 'store'),
+    );
+    expect(
+      recordsOf(await loadVersion(new FsBlobStore({ dir: join(cwd, 'store') }), 'default'), 'Movie'),
+    ).toEqual([
+      { id: 1, title: 'Quoted, "with" commas', year: 1999, tags: ['a', 'b'] },
+      { id: 2, title: 'Plain', year: 2001, tags: [], rating: 8.5 },
+    ]);
+  });
+
+  it('with --watch publishes a new version for each rewrite of the input, and stops cleanly on SIGTERM', async () => {
+    const cwd = await tempDir();
+    const input = join(cwd, 'movies.ndjson');
+    await copyFile(join(examples, 'movies.ndjson'), input);
+    const child: ChildProcess = spawn(
+      process.execPath,
+      [
+        '--import',
+        tsx,
+        main,
+        'produce',
+        '--schema',
+        join(examples, 'movies.schema.json'),
+        '--input',
+        input,
+        '--watch',
+        '--namespace',
+        'w',
+        '--health-port',
+        '0',
+      ],
+      { cwd, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const events: { version: number }[] = [];
+    let stderr = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      for (const line of c.toString().split('\n').filter(Boolean)) events.push(JSON.parse(line));
+    });
+    child.stderr!.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    await until(() => events.length === 1 && stderr.includes('watching'), 15_000, 'the first version');
+    const contents = [
+      [movie(1, 'one')],
+      [movie(1, 'one'), movie(2, 'two')],
+      [movie(2, 'two b'), movie(3, 'three')],
+    ];
+    for (const [i, rows] of contents.entries()) {
+      await writeFile(input, ndjson(rows));
+      await until(() => events.length === i + 2, 15_000, `version ${i + 2}`);
+    }
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const store = new FsBlobStore({ dir: join(cwd, 'shoal-data') });
+    for (const [i, rows] of contents.entries()) {
+      const state = await loadVersion(store, 'w', events[i + 1]!.version);
+      expect(recordsOf(state, 'Movie').sort((a, b) => (a.id as number) - (b.id as number))).toEqual(rows);
+    }
+  }, 60_000);
+});
