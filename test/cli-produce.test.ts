@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 const movie = (id: number, title: string) => ({ id, title, year: 2000 + id, tags: ['t'] });
-const ndjson = (rows: object[]) => rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
+const ndjson = (rows: object[]) => `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`;
 
 describe('shoal produce', () => {
   it('publishes a file as a version equal to its content', async () => {

@@ -63,6 +63,9 @@ const open = async (
     ...extra,
   });
 
+const addAll = (w: { add(type: string, r: object): void }, ids: number[]) => {
+  for (const i of ids) w.add('Movie', movie(i));
+};
 const records = (p: Producer) =>
   [...(p.state?.type('Movie') ?? [])]
     .map((v) => v.toObject())
@@ -73,8 +76,8 @@ describe.each(stores)('producer on $name', ({ make }) => {
     const store = await make();
     const walDir = await tempDir();
     const p1 = await open(store, walDir);
-    const r1 = await p1.runCycle((w) => [1, 2, 3].forEach((i) => w.add('Movie', movie(i))));
-    const r2 = await p1.runCycle((w) => [1, 2, 3, 4].forEach((i) => w.add('Movie', movie(i))));
+    const r1 = await p1.runCycle((w) => addAll(w, [1, 2, 3]));
+    const r2 = await p1.runCycle((w) => addAll(w, [1, 2, 3, 4]));
     expect(r1).toMatchObject({ outcome: 'published', snapshot: true });
     expect(r2).toMatchObject({ outcome: 'published', snapshot: false });
     await p1.close();
@@ -152,11 +155,9 @@ describe('producer rules', () => {
       maxRecordCountChange: 0.5,
       validators: [({ next }) => (next.type('Movie').has(666) ? 'record 666 is not allowed' : undefined)],
     });
-    await p.runCycle((w) => [1, 2, 3, 4].forEach((i) => w.add('Movie', movie(i))));
+    await p.runCycle((w) => addAll(w, [1, 2, 3, 4]));
     const v = p.version;
-    await expect(
-      p.runCycle((w) => [1, 2, 666].forEach((i) => w.add('Movie', movie(i)))),
-    ).rejects.toMatchObject({
+    await expect(p.runCycle((w) => addAll(w, [1, 2, 666]))).rejects.toMatchObject({
       code: 'VALIDATION_FAILED',
       message: expect.stringContaining('record 666 is not allowed'),
     });
@@ -203,7 +204,9 @@ describe('producer rules', () => {
       highWatermark: 5,
       lowWatermark: 2,
       backpressure: 'reject',
-      beforeStage: (s) => (s === 'publish' ? blocked : undefined),
+      beforeStage: async (s) => {
+        if (s === 'publish') await blocked;
+      },
     });
     for (let i = 0; i < 5; i++) await reject.upsert('Movie', movie(i));
     await expect(reject.upsert('Movie', movie(99))).rejects.toMatchObject({ code: 'BACKPRESSURE' });
@@ -216,7 +219,9 @@ describe('producer rules', () => {
     const wait = await open(new FsBlobStore({ dir: await tempDir(), fsync: false }), await tempDir(), {
       highWatermark: 5,
       lowWatermark: 2,
-      beforeStage: (s) => (s === 'publish' ? blocked2 : undefined),
+      beforeStage: async (s) => {
+        if (s === 'publish') await blocked2;
+      },
     });
     wait.on('backpressure', (b) => events.push(b.on));
     for (let i = 0; i < 5; i++) await wait.upsert('Movie', movie(i));

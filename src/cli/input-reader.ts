@@ -203,7 +203,8 @@ export async function readInput(
     const format = options.format ?? BY_EXTENSION[extname(file)] ?? 'ndjson';
     const bytes = await readAll(file);
     if (format === 'msgpack') {
-      unpackMultiple(bytes).forEach((item, i) => take(file, i + 1, item));
+      const items = unpackMultiple(bytes) as unknown[];
+      for (let i = 0; i < items.length; i++) take(file, i + 1, items[i]);
     } else if (format === 'json') {
       let items: unknown;
       try {
@@ -214,7 +215,7 @@ export async function readInput(
       }
       if (!Array.isArray(items))
         problems.push({ file, line: 1, message: 'a .json input must be an array of records' });
-      else items.forEach((item, i) => take(file, i + 1, item));
+      else for (let i = 0; i < items.length; i++) take(file, i + 1, items[i]);
     } else if (format === 'csv') {
       const rows = parseCsv(bytes.toString('utf8'));
       const header = rows.shift();

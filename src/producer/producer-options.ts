@@ -10,12 +10,15 @@ import type { AnyState } from '../state/state.ts';
 import type { TypeDiff } from '../state/state-diff.ts';
 import type { StageName } from './producer-events.ts';
 
-/** A check of a cycle's result before it is published: return or throw a reason to refuse it. */
+/**
+ * A check of a cycle's result before it is published: return (or resolve with) a string, or
+ * throw, to refuse the version; return anything else to accept it.
+ */
 export type Validator = (context: {
   readonly prev: AnyState | undefined;
   readonly next: AnyState;
   readonly diff: Readonly<Record<string, TypeDiff>>;
-}) => string | undefined | void | Promise<string | undefined | void>;
+}) => unknown;
 
 /** Options of `Producer.open`. */
 export interface ProducerOptions<S extends Schema = Schema> {

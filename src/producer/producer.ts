@@ -264,6 +264,7 @@ export class Producer<S extends Schema = Schema> {
         throw e;
       } finally {
         this.inFlight = 0;
+        this.events.emit('pending', { count: this.pendingCount });
         this.drained();
       }
     });

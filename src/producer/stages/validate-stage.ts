@@ -35,7 +35,7 @@ export async function runValidators(
   if (validators.length === 0) return;
   const diff = prev ? diffStates(prev, next) : {};
   for (const [i, validate] of validators.entries()) {
-    let reason: string | undefined | void;
+    let reason: unknown;
     try {
       reason = await validate({ prev, next, diff });
     } catch (e) {
