@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { blobBench } from './blob-bench.ts';
 import { deltaBench } from './delta-bench.ts';
+import { producerBench } from './producer-bench.ts';
 import { snapshotBench } from './snapshot-bench.ts';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '1000000' } } });
@@ -20,6 +21,7 @@ try {
   const state = await snapshotBench(n, dir);
   await deltaBench(state, n, dir);
   await blobBench();
+  await producerBench(n);
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

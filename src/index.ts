@@ -23,7 +23,7 @@ export {
 } from './blob/namespace-layout.ts';
 export { applyRetention, type RetentionOptions } from './blob/retention.ts';
 export { isShoalError, ShoalError, type ShoalErrorCode } from './errors.ts';
-export { type CycleResult, Producer } from './producer/producer.ts';
+export { type AnyProducer, type CycleResult, Producer } from './producer/producer.ts';
 export { type BlobRole, type ProducerEvents, STAGES, type StageName } from './producer/producer-events.ts';
 export type { ProducerOptions, Validator } from './producer/producer-options.ts';
 export type { CycleWriter } from './producer/stages/build-stage.ts';

@@ -5,7 +5,7 @@
 import { Registry } from 'prom-client';
 import { type HealthServer, type HealthServerOptions, serveHealth } from './observability/health-server.ts';
 import { type ProducerMetrics, producerMetrics } from './observability/producer-metrics.ts';
-import type { Producer } from './producer/producer.ts';
+import type { AnyProducer } from './producer/producer.ts';
 
 export {
   type HealthServer,
@@ -35,7 +35,7 @@ export interface ProducerHealthOptions extends HealthServerOptions {
 
 /** Metrics and a health server for a producer; closing the server stops the metrics. */
 export async function serveProducerHealth(
-  producer: Producer,
+  producer: AnyProducer,
   options: ProducerHealthOptions = {},
 ): Promise<HealthServer & { metrics: ProducerMetrics }> {
   const metrics = producerMetrics(producer, options.registry ?? new Registry());

@@ -57,12 +57,20 @@ describe('producer health and metrics', () => {
     expect(r.outcome).toBe('published');
 
     fail = true;
-    for (let i = 0; i < 2; i++) await expect(producer.runCycle((w) => w.add('Movie', { id: 9, title: 'x' }))).rejects.toMatchObject({ code: 'CYCLE_FAILED' });
+    for (let i = 0; i < 2; i++)
+      await expect(producer.runCycle((w) => w.add('Movie', { id: 9, title: 'x' }))).rejects.toMatchObject({
+        code: 'CYCLE_FAILED',
+      });
     const ready = await get('/readyz');
     expect(ready.status).toBe(503);
     expect(ready.text).toContain('2 cycles failed in a row');
     const status = JSON.parse((await get('/status')).text);
-    expect(status).toMatchObject({ announcedVersion: producer.version, failuresInARow: 2, lastCycle: { outcome: 'failed', stage: 'publish' }, counts: { Movie: 3 } });
+    expect(status).toMatchObject({
+      announcedVersion: producer.version,
+      failuresInARow: 2,
+      lastCycle: { outcome: 'failed', stage: 'publish' },
+      counts: { Movie: 3 },
+    });
     expect(metric((await get('/metrics')).text, 'shoal_producer_cycles_total{outcome="failed"}')).toBe(2);
     fail = false;
     await producer.runCycle((w) => w.add('Movie', { id: 9, title: 'x' }));

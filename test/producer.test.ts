@@ -265,6 +265,7 @@ describe('durability', () => {
       },
     );
     const acked = new Map<number, 'u' | 'd'>();
+    let last = '';
     let buffer = '';
     child.stdout.on('data', (chunk: Buffer) => {
       buffer += chunk.toString();
@@ -273,6 +274,7 @@ describe('durability', () => {
       for (const line of lines) {
         const [op, id] = line.split(' ');
         acked.set(Number(id), op as 'u' | 'd');
+        last = line;
       }
     });
     await until(() => acked.size >= 1500, 30_000, 'acknowledged changes');
@@ -287,7 +289,12 @@ describe('durability', () => {
     });
     await p.flush();
     const items = p.state!.type('Item');
+    // The change in flight at the kill was not acknowledged, so it may or may not be in: after
+    // "u N" with N % 7 == 3, that is the delete of N - 1.
+    const [lastOp, lastId] = last.split(' ');
+    const inFlightDelete = lastOp === 'u' && Number(lastId) % 7 === 3 ? Number(lastId) - 1 : undefined;
     for (const [id, op] of acked) {
+      if (id === inFlightDelete && !items.has(id)) continue;
       if (op === 'u') expect(items.get(id)?.toObject(), `item ${id}`).toEqual({ id, v: id * 10 });
       else expect(items.has(id), `deleted item ${id}`).toBe(false);
     }

@@ -3,12 +3,26 @@
  * under `dir`. A put writes a hidden temp file beside the target, fsyncs it, renames it over
  * the target and fsyncs the directory, so a reader sees the old bytes or the new, and a crash
  * leaves no half blob. A conditional put (the announcement) runs under an `O_EXCL` lock file;
- * a lock older than `staleLockMs` is taken to be left by a crashed writer and broken.
+ * a lock older than `staleLockMs`, or taken by a process of this host that is gone, was left
+ * by a crashed writer and is broken.
  * Keys that would leave `dir`, directly or through a symlink, are refused (`INVALID_KEY`).
  */
 import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { lstat, mkdir, open, readdir, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
+import {
+  link,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  realpath,
+  rename,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ShoalError } from '../errors.ts';
@@ -63,6 +77,18 @@ function fsError(error: unknown, key: string): ShoalError {
     `the filesystem failed on "${key}": ${(error as Error).message}`,
     { cause: error },
   );
+}
+
+/** True when `lock` was taken by a process of this host that no longer runs (a crashed writer). */
+async function lockOwnerIsGone(lock: string): Promise<boolean> {
+  const [host, pid] = (await readFile(lock, 'utf8').catch(() => '')).split(' ');
+  if (host !== hostname() || !pid || Number(pid) === process.pid) return false;
+  try {
+    process.kill(Number(pid), 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
 }
 
 const etagOf = (s: Stats | import('node:fs').BigIntStats): string => `"${s.ino}-${s.mtimeMs}-${s.size}"`;
@@ -208,9 +234,15 @@ export class FsBlobStore implements BlobStore {
     for (;;) {
       throwIfAborted(signal);
       try {
-        const handle = await open(lock, 'wx');
-        await handle.writeFile(`${process.pid} ${new Date().toISOString()}\n`);
-        await handle.close();
+        // Created whole: written under a temp name, then linked (which fails if the lock exists),
+        // so a lock is never seen without its owner, even if the writer dies mid-way.
+        const tmp = `${lock}.${process.pid}.${randomBytes(4).toString('hex')}`;
+        await writeFile(tmp, `${hostname()} ${process.pid} ${new Date().toISOString()}\n`);
+        try {
+          await link(tmp, lock);
+        } finally {
+          await unlink(tmp).catch(() => {});
+        }
         break;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
@@ -218,7 +250,7 @@ export class FsBlobStore implements BlobStore {
           (s) => Date.now() - s.mtimeMs,
           () => 0,
         );
-        if (age > this.staleLockMs) {
+        if (age > this.staleLockMs || (await lockOwnerIsGone(lock))) {
           await unlink(lock).catch(() => {});
           continue;
         }

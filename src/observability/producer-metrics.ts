@@ -3,7 +3,7 @@
  * `_total`; durations are histograms in seconds.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { Producer } from '../producer/producer.ts';
+import type { AnyProducer } from '../producer/producer.ts';
 import type { StageName } from '../producer/producer-events.ts';
 
 /** Producer metrics registered on `registry`; `stop()` unsubscribes them from the producer. */
@@ -33,7 +33,7 @@ export interface ProducerStatus {
 }
 
 export function producerMetrics(
-  producer: Producer,
+  producer: AnyProducer,
   registry: Registry,
   prefix = 'shoal_producer_',
 ): ProducerMetrics {

@@ -59,6 +59,12 @@ class StageError extends Error {
   }
 }
 
+/**
+ * Any producer, whatever its schema: what functions that work on every producer take.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: the one place a producer of any schema is accepted.
+export type AnyProducer = Producer<any>;
+
 /** Publishes versions of one namespace. Create with {@link Producer.open}. */
 export class Producer<S extends Schema = Schema> {
   private readonly o: ResolvedProducerOptions<S>;
@@ -77,6 +83,7 @@ export class Producer<S extends Schema = Schema> {
   private lastVersion: number;
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
+  private flushSoon = false;
   private drainWaiters: (() => void)[] = [];
   private pushingBack = false;
   private closing: Promise<void> | undefined;
@@ -177,32 +184,51 @@ export class Producer<S extends Schema = Schema> {
   /** Adds or replaces a record (see the class comment for what the promise means). */
   upsert<N extends TypeName<S>>(type: N, record: Infer<TypeOf<S, N>>): Promise<void>;
   upsert(type: string, record: unknown): Promise<void>;
-  async upsert(type: string, record: unknown): Promise<void> {
-    this.checkOpen();
-    this.validator(type)(record);
-    await this.admit();
+  upsert(type: string, record: unknown): Promise<void> {
+    // Not async: the common path makes no promise of its own, only the log group's.
+    try {
+      this.checkOpen();
+      this.validator(type)(record);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const r = record as Readonly<Record<string, unknown>>;
-    this.pending.upsert(type, r);
-    await this.log({ op: 'upsert', type, record: r });
+    const accept = () => {
+      this.pending.upsert(type, r);
+      return this.log({ op: 'upsert', type, record: r });
+    };
+    return this.pendingCount < this.o.highWatermark ? accept() : this.admit().then(accept);
   }
 
   /** Deletes the record with `key`. */
   delete<N extends TypeName<S>>(type: N, key: KeyOf<TypeOf<S, N>>): Promise<void>;
   delete(type: string, key: unknown): Promise<void>;
-  async delete(type: string, key: unknown): Promise<void> {
-    this.checkOpen();
-    this.validator(type);
-    await this.admit();
-    this.pending.remove(type, key);
-    await this.log({ op: 'delete', type, key });
+  delete(type: string, key: unknown): Promise<void> {
+    try {
+      this.checkOpen();
+      this.validator(type);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const accept = () => {
+      this.pending.remove(type, key);
+      return this.log({ op: 'delete', type, key });
+    };
+    return this.pendingCount < this.o.highWatermark ? accept() : this.admit().then(accept);
   }
 
-  private async log(entry: Parameters<WriteAheadLog['append']>[0]): Promise<void> {
+  private log(entry: Parameters<WriteAheadLog['append']>[0]): Promise<void> {
     this.events.emit('pending', { count: this.pendingCount });
     const appended = this.wal.append(entry);
-    if (this.pending.size >= this.o.maxBatchRecords) this.schedule(0);
-    else if (!this.timer) this.schedule(this.o.maxBatchDelayMs);
-    await appended;
+    if (this.pending.size >= this.o.maxBatchRecords) {
+      if (!this.flushSoon) {
+        this.flushSoon = true;
+        this.schedule(0);
+      }
+    } else if (!this.timer) {
+      this.schedule(this.o.maxBatchDelayMs);
+    }
+    return appended;
   }
 
   private async admit(): Promise<void> {
@@ -247,6 +273,7 @@ export class Producer<S extends Schema = Schema> {
   flush(): Promise<CycleResult> {
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.flushSoon = false;
     return this.enqueue(async () => {
       if (this.pending.size === 0) return { outcome: 'skipped' } as const;
       const segment = await this.wal.rotate();

@@ -1,12 +1,12 @@
 /**
  * The producer's write-ahead log: an acknowledged upsert or delete survives a crash.
  *
- * Entries are msgpack frames (u32 length, u32 CRC-32, payload) appended to numbered segment
- * files in a local directory. Appends are grouped: every entry appended in one turn of the
- * event loop is written and fsynced together, and each `append` resolves only after its group
- * is on disk. A cycle takes the pending changes and rotates to a new segment; once a version
+ * Appends are grouped: every entry appended in one turn of the event loop goes into one frame
+ * (u32 length, u32 CRC-32, msgpack array of the entries), written and fsynced together, and
+ * each `append` resolves only after its group is on disk. Frames are appended to numbered
+ * segment files in a local directory. A cycle takes the pending changes and rotates to a new segment; once a version
  * holding them is announced, the segments before the rotation are deleted. On open, every
- * remaining entry is read back in order; a torn frame at the end of a segment (a write the
+ * remaining entry is read back in order; a torn frame at the end of a segment (a group the
  * crash cut short, never acknowledged) ends that segment.
  *
  * Replaying is idempotent: entries set or delete a key, so applying a suffix of history to a
@@ -17,7 +17,13 @@ import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { msgpack } from '../format/msgpack.ts';
+import { Packr } from 'msgpackr';
+
+/**
+ * The log's codec: msgpack with msgpackr's record extension, which writes each object shape
+ * once per frame (about twice as fast as plain maps here). Frames are self-contained.
+ */
+const walCodec = new Packr({ useRecords: true, int64AsType: 'bigint' });
 
 /** One logged change. */
 export type WalEntry =
@@ -49,7 +55,7 @@ function readFrames(bytes: Uint8Array): WalEntry[] {
     if (at + 8 + length > bytes.byteLength) break;
     const payload = bytes.subarray(at + 8, at + 8 + length);
     if (crc32(payload) !== crc) break;
-    out.push(msgpack.unpack(payload) as WalEntry);
+    out.push(...(walCodec.unpack(payload) as WalEntry[]));
     at += 8 + length;
   }
   return out;
@@ -61,8 +67,10 @@ export class WriteAheadLog {
   private readonly fsync: boolean;
   private file: FileHandle;
   private segment: number;
-  private group: Buffer[] = [];
-  private waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private group: WalEntry[] = [];
+  private groupDone:
+    | { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void }
+    | undefined;
   private flushing: Promise<void> | undefined;
   private scheduled = false;
   private closed = false;
@@ -97,30 +105,38 @@ export class WriteAheadLog {
   /** Appends an entry; resolves once it is written (and fsynced) with its group. */
   append(entry: WalEntry): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the write-ahead log is closed'));
-    const payload = msgpack.pack(entry);
-    const head = Buffer.allocUnsafe(8);
-    head.writeUInt32LE(payload.byteLength, 0);
-    head.writeUInt32LE(crc32(payload), 4);
-    this.group.push(head, payload);
-    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    this.group.push(entry);
+    if (!this.groupDone) {
+      let resolve!: () => void;
+      let reject!: (e: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.groupDone = { promise, resolve, reject };
+    }
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => void this.flushGroup());
     }
-    return done;
+    return this.groupDone.promise;
   }
 
   private async flushGroup(): Promise<void> {
     await this.flushing;
     this.scheduled = false;
     const group = this.group;
-    const waiters = this.waiters;
+    const done = this.groupDone;
     this.group = [];
-    this.waiters = [];
-    if (group.length === 0) return;
+    this.groupDone = undefined;
+    if (group.length === 0 || !done) return;
     const file = this.file;
     const write = (async () => {
-      await file.write(Buffer.concat(group));
+      const payload = walCodec.pack(group);
+      const head = Buffer.allocUnsafe(8);
+      head.writeUInt32LE(payload.byteLength, 0);
+      head.writeUInt32LE(crc32(payload), 4);
+      await file.writev([head, payload]);
       if (this.fsync) await file.sync();
     })();
     this.flushing = write.then(
@@ -129,9 +145,9 @@ export class WriteAheadLog {
     );
     try {
       await write;
-      for (const w of waiters) w.resolve();
+      done.resolve();
     } catch (e) {
-      for (const w of waiters) w.reject(e);
+      done.reject(e);
     }
   }
 
