@@ -1,15 +1,28 @@
 /**
  * Upserts and deletes waiting for a cycle, by type and key: a later change of a key replaces
- * an earlier one, so a batch holds at most one change per key.
+ * an earlier one, so a batch holds at most one change per key. A pending upsert is the record
+ * itself, a pending delete a {@link Removal}: one Map entry and no wrapper per change.
  */
 import type { ObjectType, Schema } from '../schema/index.ts';
 import { keyIdentity, keyOfRecord } from '../state/state-builder.ts';
 
-type Change = { readonly record: Readonly<Record<string, unknown>> } | { readonly removed: unknown };
+/** A pending delete of `key`. */
+class Removal {
+  constructor(readonly key: unknown) {}
+}
+
+type Change = Readonly<Record<string, unknown>> | Removal;
+
+interface TypeChanges {
+  readonly type: ObjectType;
+  readonly keyed: boolean;
+  readonly single: string | undefined;
+  readonly changes: Map<unknown, Change>;
+}
 
 export class PendingChanges {
   private readonly schema: Schema;
-  private byType = new Map<string, Map<unknown, Change>>();
+  private byType = new Map<string, TypeChanges>();
   private count = 0;
 
   constructor(schema: Schema) {
@@ -20,29 +33,36 @@ export class PendingChanges {
     return this.count;
   }
 
-  private typeMap(type: ObjectType): Map<unknown, Change> {
-    let m = this.byType.get(type.name);
-    if (!m) {
-      m = new Map();
-      this.byType.set(type.name, m);
+  private typeChanges(typeName: string): TypeChanges {
+    let t = this.byType.get(typeName);
+    if (!t) {
+      const type = this.schema.type(typeName);
+      const keyed = type.primaryKey.length > 0;
+      const single = keyed && !type.compositeKey ? type.primaryKey[0] : undefined;
+      t = { type, keyed, single, changes: new Map() };
+      this.byType.set(typeName, t);
     }
-    return m;
+    return t;
   }
 
   upsert(typeName: string, record: Readonly<Record<string, unknown>>): void {
-    const type = this.schema.type(typeName);
-    const m = this.typeMap(type);
-    const id = type.primaryKey.length > 0 ? keyIdentity(type, keyOfRecord(type, record)) : Symbol('unkeyed');
-    if (!m.has(id)) this.count++;
-    m.set(id, { record });
+    const t = this.typeChanges(typeName);
+    const id =
+      t.single !== undefined
+        ? record[t.single]
+        : t.keyed
+          ? keyIdentity(t.type, keyOfRecord(t.type, record))
+          : Symbol();
+    const before = t.changes.size;
+    t.changes.set(id, record);
+    this.count += t.changes.size - before;
   }
 
   remove(typeName: string, key: unknown): void {
-    const type = this.schema.type(typeName);
-    const m = this.typeMap(type);
-    const id = keyIdentity(type, key);
-    if (!m.has(id)) this.count++;
-    m.set(id, { removed: key });
+    const t = this.typeChanges(typeName);
+    const before = t.changes.size;
+    t.changes.set(keyIdentity(t.type, key), new Removal(key));
+    this.count += t.changes.size - before;
   }
 
   /** Takes every pending change, leaving none. */
@@ -57,11 +77,11 @@ export class PendingChanges {
 
   /** Puts back changes taken earlier (a failed cycle), under any that came since. */
   restore(older: PendingChanges): void {
-    for (const [name, changes] of older.byType) {
-      const m = this.typeMap(this.schema.type(name));
+    for (const [name, { changes }] of older.byType) {
+      const mine = this.typeChanges(name).changes;
       for (const [id, change] of changes) {
-        if (!m.has(id)) {
-          m.set(id, change);
+        if (!mine.has(id)) {
+          mine.set(id, change);
           this.count++;
         }
       }
@@ -73,10 +93,10 @@ export class PendingChanges {
     upsert(type: string, record: unknown): unknown;
     remove(type: string, key: unknown): unknown;
   }): void {
-    for (const [name, changes] of this.byType) {
+    for (const [name, { changes }] of this.byType) {
       for (const change of changes.values()) {
-        if ('record' in change) builder.upsert(name, change.record);
-        else builder.remove(name, change.removed);
+        if (change instanceof Removal) builder.remove(name, change.key);
+        else builder.upsert(name, change);
       }
     }
   }

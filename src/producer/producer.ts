@@ -84,6 +84,7 @@ export class Producer<S extends Schema = Schema> {
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private flushSoon = false;
+  private pendingReported = false;
   private drainWaiters: (() => void)[] = [];
   private pushingBack = false;
   private closing: Promise<void> | undefined;
@@ -193,11 +194,13 @@ export class Producer<S extends Schema = Schema> {
       return Promise.reject(e);
     }
     const r = record as Readonly<Record<string, unknown>>;
-    const accept = () => {
-      this.pending.upsert(type, r);
-      return this.log({ op: 'upsert', type, record: r });
-    };
-    return this.pendingCount < this.o.highWatermark ? accept() : this.admit().then(accept);
+    if (this.pendingCount < this.o.highWatermark) return this.acceptUpsert(type, r);
+    return this.admit().then(() => this.acceptUpsert(type, r));
+  }
+
+  private acceptUpsert(type: string, record: Readonly<Record<string, unknown>>): Promise<void> {
+    this.pending.upsert(type, record);
+    return this.log({ op: 'upsert', type, record });
   }
 
   /** Deletes the record with `key`. */
@@ -218,7 +221,14 @@ export class Producer<S extends Schema = Schema> {
   }
 
   private log(entry: Parameters<WriteAheadLog['append']>[0]): Promise<void> {
-    this.events.emit('pending', { count: this.pendingCount });
+    // The pending count is reported at most once per log group, not once per change.
+    if (!this.pendingReported) {
+      this.pendingReported = true;
+      setImmediate(() => {
+        this.pendingReported = false;
+        this.events.emit('pending', { count: this.pendingCount });
+      });
+    }
     const appended = this.wal.append(entry);
     if (this.pending.size >= this.o.maxBatchRecords) {
       if (!this.flushSoon) {
