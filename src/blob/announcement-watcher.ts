@@ -15,6 +15,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import { isShoalError, ShoalError } from '../errors.ts';
+import { TypedEvents } from '../typed-events.ts';
 import { type Announcement, decodeAnnouncement } from './announcer.ts';
 import type { BlobStore } from './blob-store.ts';
 import { FsBlobStore } from './fs-blob-store.ts';
@@ -50,17 +51,15 @@ export interface AnnouncementWatcherOptions {
   readonly fallbackPollMs?: number;
 }
 
-/** Events of a watcher. */
+/** Events of a watcher, by name, with their payloads. */
 export interface AnnouncementWatcherEvents {
   /** A new version or pin was announced. */
-  announcement: (announcement: Announcement) => void;
+  announcement: Announcement;
   /** A check failed; the watcher goes on. */
-  error: (error: ShoalError) => void;
+  error: ShoalError;
   /** A check finished; `intervalMs` is the wait before the next poll. */
-  check: (info: { readonly changed: boolean; readonly failed: boolean; readonly intervalMs: number }) => void;
+  check: { readonly changed: boolean; readonly failed: boolean; readonly intervalMs: number };
 }
-
-type Listeners = { [E in keyof AnnouncementWatcherEvents]: Set<AnnouncementWatcherEvents[E]> };
 
 /** Watches one namespace's announcement. Call {@link start}; then events or `for await`. */
 export class AnnouncementWatcher implements AsyncIterable<Announcement> {
@@ -70,7 +69,7 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
   private readonly max: number;
   private readonly factor: number;
   private readonly jitter: number;
-  private readonly listeners: Listeners = { announcement: new Set(), error: new Set(), check: new Set() };
+  private readonly events = new TypedEvents<AnnouncementWatcherEvents>();
   private etag: string | undefined;
   private latest: Announcement | undefined;
   private intervalMs: number;
@@ -125,17 +124,9 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
   /** Subscribes to an event; returns a function that unsubscribes. */
   on<E extends keyof AnnouncementWatcherEvents>(
     event: E,
-    listener: AnnouncementWatcherEvents[E],
+    listener: (payload: AnnouncementWatcherEvents[E]) => void,
   ): () => void {
-    (this.listeners[event] as Set<AnnouncementWatcherEvents[E]>).add(listener);
-    return () => (this.listeners[event] as Set<AnnouncementWatcherEvents[E]>).delete(listener);
-  }
-
-  private emit<E extends keyof AnnouncementWatcherEvents>(
-    event: E,
-    ...args: Parameters<AnnouncementWatcherEvents[E]>
-  ): void {
-    for (const l of this.listeners[event]) (l as (...a: unknown[]) => void)(...args);
+    return this.events.on(event, listener);
   }
 
   /** Reads the announcement once, then watches. Resolves with what it read (errors go to `error` events). */
@@ -155,7 +146,7 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
         if (String(path).endsWith('announced')) void this.check();
       });
       watcher.on('error', (e) =>
-        this.emit(
+        this.events.emit(
           'error',
           new ShoalError(
             'STORE_UNAVAILABLE',
@@ -213,13 +204,13 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
       failed = true;
       const error =
         e instanceof ShoalError ? e : new ShoalError('STORE_UNAVAILABLE', (e as Error).message, { cause: e });
-      this.emit('error', error);
+      this.events.emit('error', error);
     }
     if (this.closed) return;
     this.intervalMs = changed ? this.min : Math.min(this.max, this.intervalMs * this.factor);
-    this.emit('check', { changed, failed, intervalMs: this.intervalMs });
+    this.events.emit('check', { changed, failed, intervalMs: this.intervalMs });
     if (changed) {
-      this.emit('announcement', this.latest!);
+      this.events.emit('announcement', this.latest!);
       for (const w of this.waiters) w();
     }
     const spread = this.intervalMs * this.jitter * (Math.random() * 2 - 1);
