@@ -22,6 +22,12 @@ export {
   type VersionHeader,
 } from './blob/namespace-layout.ts';
 export { applyRetention, type RetentionOptions } from './blob/retention.ts';
+export {
+  Consumer,
+  type ConsumerEvents,
+  type ConsumerOptions,
+  type RefreshEvent,
+} from './consumer/consumer.ts';
 export { isShoalError, ShoalError, type ShoalErrorCode } from './errors.ts';
 export { type AnyProducer, type CycleResult, Producer } from './producer/producer.ts';
 export { type BlobRole, type ProducerEvents, STAGES, type StageName } from './producer/producer-events.ts';

@@ -1,0 +1,306 @@
+/**
+ * The consumer: holds one state of a namespace and keeps it current.
+ *
+ * `Consumer.open` loads the announced version (or the pin), then watches the announcement.
+ * Each refresh plans the cheapest path (./refresh-planner.ts), fetches and applies it beside the
+ * current state, and swaps the result in atomically: readers see one state at a time, and views
+ * taken from the old state keep reading it. A blob that fails (missing, corrupt, or a result
+ * that does not verify) is remembered and routed around, falling back to a snapshot. A failed
+ * refresh keeps the served state, is reported, and is retried with backoff.
+ */
+import { AnnouncementWatcher, type AnnouncementWatcherOptions } from '../blob/announcement-watcher.ts';
+import { type Announcement, StoreAnnouncer } from '../blob/announcer.ts';
+import type { BlobStore } from '../blob/blob-store.ts';
+import { NamespaceLayout } from '../blob/namespace-layout.ts';
+import { isShoalError, ShoalError } from '../errors.ts';
+import { assertCompatible, type Schema } from '../schema/index.ts';
+import { applyDelta } from '../state/delta.ts';
+import { decodeSnapshot } from '../state/snapshot.ts';
+import type { AnyState, State } from '../state/state.ts';
+import { diffStates, type TypeDiff } from '../state/state-diff.ts';
+import { TypedEvents } from '../typed-events.ts';
+import { planRefresh, type RefreshPlan } from './refresh-planner.ts';
+
+/** Options of {@link Consumer.open}. */
+export interface ConsumerOptions<S extends Schema = Schema> extends AnnouncementWatcherOptions {
+  readonly store: BlobStore;
+  readonly namespace: string;
+  /** The schema the caller reads with; the served schema must be compatible with it. */
+  readonly schema?: S;
+  /**
+   * Follow new announcements.
+   * @default true
+   */
+  readonly watch?: boolean;
+  /**
+   * Serve this version instead of the announced one (until `refreshTo`).
+   * @default the announcement's pin, or its version
+   */
+  readonly pin?: number;
+  /**
+   * Build states on SharedArrayBuffers.
+   * @default false
+   */
+  readonly sharedMemory?: boolean;
+  /**
+   * The first wait before retrying a failed refresh; it doubles up to `maxRetryDelayMs`.
+   * @default 500
+   */
+  readonly retryDelayMs?: number;
+  /**
+   * The longest wait between retries of a failed refresh.
+   * @default 30000
+   */
+  readonly maxRetryDelayMs?: number;
+}
+
+/** What a refresh changed. */
+export interface RefreshEvent {
+  readonly from: number | undefined;
+  readonly to: number;
+  readonly kind: RefreshPlan['kind'];
+  readonly bytes: number;
+  readonly durationMs: number;
+  readonly types: Readonly<Record<string, TypeDiff>>;
+}
+
+/** Events a consumer emits, by name. */
+export interface ConsumerEvents {
+  refresh: RefreshEvent;
+  /** A refresh failed; the served state is unchanged. `fellBack` when a blob was routed around. */
+  'refresh:failure': { readonly target: number; readonly error: ShoalError; readonly failures: number };
+  /** A blob failed and will be routed around. */
+  'blob:failure': { readonly key: string; readonly error: ShoalError };
+  announcement: Announcement;
+}
+
+/** Holds the current state of a namespace. Create with {@link Consumer.open}. */
+export class Consumer<S extends Schema = Schema> {
+  private readonly store: BlobStore;
+  private readonly layout: NamespaceLayout;
+  private readonly options: ConsumerOptions<S>;
+  private readonly events = new TypedEvents<ConsumerEvents>();
+  private readonly failedBlobs = new Set<string>();
+  private current: State<S> | undefined;
+  private watcher: AnnouncementWatcher | undefined;
+  private pinned: number | undefined;
+  private announced: Announcement | undefined;
+  private refreshing: Promise<void> = Promise.resolve();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private failuresInARow = 0;
+  private closing: Promise<void> | undefined;
+  private closedResolve!: () => void;
+  private readonly closedPromise = new Promise<void>((resolve) => (this.closedResolve = resolve));
+
+  private constructor(options: ConsumerOptions<S>) {
+    this.options = options;
+    this.store = options.store;
+    this.layout = new NamespaceLayout(options.namespace);
+    this.pinned = options.pin;
+  }
+
+  /** Loads the announced version (or the pin) and starts watching. */
+  static async open<S extends Schema>(options: ConsumerOptions<S>): Promise<Consumer<S>> {
+    const consumer = new Consumer(options);
+    consumer.announced = await new StoreAnnouncer({
+      store: options.store,
+      namespace: options.namespace,
+    }).read();
+    const target = consumer.target();
+    if (target === undefined) {
+      throw new ShoalError(
+        'BLOB_NOT_FOUND',
+        `nothing is announced in namespace "${options.namespace}" yet. Start the producer first, or open later.`,
+      );
+    }
+    await consumer.load(target);
+    if (options.watch !== false) {
+      const watcher = new AnnouncementWatcher({
+        ...options,
+        store: options.store,
+        namespace: options.namespace,
+      });
+      consumer.watcher = watcher;
+      watcher.on('announcement', (a) => {
+        consumer.announced = a;
+        consumer.events.emit('announcement', a);
+        void consumer.refresh().catch(() => {});
+      });
+      await watcher.start();
+    }
+    return consumer;
+  }
+
+  /** The state served now. */
+  get state(): State<S> {
+    return this.current!;
+  }
+
+  /** The version served now. */
+  get version(): number {
+    return this.current!.version;
+  }
+
+  /** The latest announcement seen. */
+  get announcement(): Announcement | undefined {
+    return this.announced;
+  }
+
+  /** Subscribes to an event; returns a function that unsubscribes. */
+  on<K extends keyof ConsumerEvents>(event: K, listener: (payload: ConsumerEvents[K]) => void): () => void {
+    return this.events.on(event, listener);
+  }
+
+  private target(): number | undefined {
+    return this.pinned ?? this.announced?.pinned ?? this.announced?.version;
+  }
+
+  /**
+   * Reads the announcement and brings the state to its version (or the pin). Resolves when the
+   * state is current; rejects when the refresh failed (the served state is unchanged, and a
+   * retry is scheduled with backoff).
+   */
+  async refresh(): Promise<void> {
+    if (!this.watcher) {
+      this.announced =
+        (await new StoreAnnouncer({ store: this.store, namespace: this.options.namespace }).read()) ??
+        this.announced;
+    }
+    const target = this.target();
+    if (target !== undefined) await this.refreshTo(target, false);
+  }
+
+  /** Brings the state to `version` and pins it there (until `refreshTo` another or `unpin`). */
+  refreshTo(version: number, pin = true): Promise<void> {
+    if (pin) this.pinned = version;
+    const run = this.refreshing.then(() => this.load(version));
+    this.refreshing = run.catch(() => {});
+    return run;
+  }
+
+  /** Follows the announcement again after a pin. */
+  unpin(): Promise<void> {
+    this.pinned = undefined;
+    return this.refresh();
+  }
+
+  private async load(version: number): Promise<void> {
+    if (this.closing || this.current?.version === version) return;
+    clearTimeout(this.retryTimer);
+    const started = performance.now();
+    const from = this.current;
+    for (let attempt = 0; ; attempt++) {
+      let plan: RefreshPlan | undefined;
+      try {
+        plan = await planRefresh(this.store, this.layout, from?.version, version, this.failedBlobs);
+        const next = await this.apply(from, plan);
+        this.current = next as unknown as State<S>;
+        this.failuresInARow = 0;
+        this.events.emit('refresh', {
+          from: from?.version,
+          to: next.version,
+          kind: plan.kind,
+          bytes: plan.bytes,
+          durationMs: performance.now() - started,
+          types: from ? diffStates(from, next) : {},
+        });
+        return;
+      } catch (e) {
+        const error = isShoalError(e)
+          ? e
+          : new ShoalError('STORE_UNAVAILABLE', (e as Error).message, { cause: e });
+        const blob = (e as { blobKey?: string }).blobKey;
+        if (blob && !this.failedBlobs.has(blob) && attempt < 3) {
+          this.failedBlobs.add(blob);
+          this.events.emit('blob:failure', { key: blob, error });
+          continue; // plan again around it
+        }
+        this.failuresInARow++;
+        this.events.emit('refresh:failure', { target: version, error, failures: this.failuresInARow });
+        if (!from) throw error;
+        this.scheduleRetry();
+        throw error;
+      }
+    }
+  }
+
+  private async apply(from: AnyState | undefined, plan: RefreshPlan): Promise<AnyState> {
+    const shared = this.options.sharedMemory === true;
+    const fetch = async (key: string) => {
+      try {
+        return await this.store.get(key);
+      } catch (e) {
+        if (isShoalError(e, 'BLOB_NOT_FOUND')) throw Object.assign(e, { blobKey: key });
+        throw e;
+      }
+    };
+    const guard = <T>(key: string, fn: () => T): T => {
+      try {
+        return fn();
+      } catch (e) {
+        if (isShoalError(e) && (e.code.startsWith('BLOB_') || e.code === 'CHECKSUM_MISMATCH'))
+          throw Object.assign(e, { blobKey: key });
+        throw e;
+      }
+    };
+    let state: AnyState;
+    if (plan.kind === 'snapshot') {
+      const key = plan.snapshot!;
+      const bytes = await fetch(key);
+      state = guard(key, () => decodeSnapshot(bytes, { shared }));
+    } else {
+      state = from!;
+    }
+    for (const key of plan.steps) {
+      const bytes = await fetch(key);
+      const base = state;
+      state = guard(key, () => applyDelta(base, bytes, { shared }));
+    }
+    if (state.version !== plan.target.version || state.tag !== plan.target.tag) {
+      throw new ShoalError(
+        'CHECKSUM_MISMATCH',
+        `refreshing reached version ${state.version}, not ${plan.target.version}`,
+      );
+    }
+    if (this.options.schema) assertCompatible(state.schema, this.options.schema);
+    return state;
+  }
+
+  private scheduleRetry(): void {
+    if (this.closing) return;
+    const base = this.options.retryDelayMs ?? 500;
+    const delay = Math.min(
+      this.options.maxRetryDelayMs ?? 30_000,
+      base * 2 ** Math.min(this.failuresInARow - 1, 16),
+    );
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(
+      () => void this.refresh().catch(() => {}),
+      delay * (0.8 + Math.random() * 0.4),
+    );
+    this.retryTimer.unref();
+  }
+
+  /** Resolves once the consumer is closed. */
+  closed(): Promise<void> {
+    return this.closedPromise;
+  }
+
+  /** Stops watching and retrying. Idempotent; the last state stays readable. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      clearTimeout(this.retryTimer);
+      try {
+        await this.watcher?.close();
+      } finally {
+        await this.refreshing;
+        this.closedResolve();
+      }
+    })();
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

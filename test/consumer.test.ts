@@ -1,0 +1,183 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type BlobStore,
+  Consumer,
+  FsBlobStore,
+  NamespaceLayout,
+  Producer,
+  type RefreshEvent,
+  t,
+} from '../src/index.ts';
+import { S3BlobStore } from '../src/s3.ts';
+import { BUCKET, type S3Server, startS3 } from './support/s3-server.ts';
+import { until } from './support/wait.ts';
+
+const Movie = t.object('Movie', { id: t.int(), title: t.string(), year: t.int() }, { primaryKey: 'id' });
+const schema = t.schema([Movie]);
+const layout = new NamespaceLayout('movies');
+const dirs: string[] = [];
+const tempDir = async () => {
+  const d = await mkdtemp(join(tmpdir(), 'shoal-consumer-'));
+  dirs.push(d);
+  return d;
+};
+let s3: S3Server;
+beforeAll(async () => {
+  s3 = await startS3();
+});
+afterAll(async () => {
+  await s3.close();
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+const stores: { name: string; make: () => Promise<BlobStore> }[] = [
+  { name: 'filesystem', make: async () => new FsBlobStore({ dir: await tempDir(), fsync: false }) },
+  {
+    name: 's3',
+    make: async () =>
+      new S3BlobStore({
+        client: s3.client(),
+        bucket: BUCKET,
+        prefix: `c${Math.random().toString(36).slice(2)}`,
+      }),
+  },
+];
+
+const producerFor = async (store: BlobStore, snapshotEvery: number) =>
+  Producer.open({
+    store,
+    namespace: 'movies',
+    schema,
+    walDir: await tempDir(),
+    fsync: false,
+    snapshotEvery,
+    keepSnapshots: 100,
+  });
+const contents = (state: { type(n: 'Movie'): Iterable<{ toObject(): unknown }> }) =>
+  [...state.type('Movie')].map((v) => v.toObject());
+
+describe.each(stores)('consumer on $name', ({ make }) => {
+  it('equals the producer at every one of 30 versions', async () => {
+    const store = await make();
+    const producer = await producerFor(store, 5);
+    await producer.runCycle((w) => {
+      for (let i = 0; i < 50; i++) w.add('Movie', { id: i, title: `m${i}`, year: 2000 });
+    });
+    await using consumer = await Consumer.open({
+      store,
+      namespace: 'movies',
+      schema,
+      minIntervalMs: 5,
+      maxIntervalMs: 20,
+      fallbackPollMs: 20,
+    });
+    const kinds = new Set<string>();
+    consumer.on('refresh', (e) => kinds.add(e.kind));
+    for (let v = 2; v <= 30; v++) {
+      await producer.upsert('Movie', { id: v, title: `m${v} v${v}`, year: 2000 + v });
+      await producer.delete('Movie', 49 - v);
+      await producer.upsert('Movie', { id: 100 + v, title: `new ${v}`, year: 1990 });
+      await producer.flush();
+      await until(() => consumer.version === producer.version, 10_000, `version ${v}`);
+      expect(consumer.state.checksum).toBe(producer.state!.checksum);
+      expect(contents(consumer.state)).toEqual(contents(producer.state!));
+    }
+    expect(kinds.has('delta')).toBe(true);
+    await producer.close();
+  }, 60_000);
+
+  it('routes around a corrupt or missing delta to a snapshot, serving the old state meanwhile', async () => {
+    const store = await make();
+    const producer = await producerFor(store, 1);
+    await producer.runCycle((w) => w.add('Movie', { id: 1, title: 'one', year: 2001 }));
+    const v1 = producer.version!;
+    await using consumer = await Consumer.open({ store, namespace: 'movies', watch: false });
+    const old = consumer.state.type('Movie').get(1)!;
+    await producer.runCycle((w) => w.add('Movie', { id: 1, title: 'one, revised', year: 2001 }));
+    const v2 = producer.version!;
+    await store.put(layout.delta(v1, v2), new Uint8Array([1, 2, 3]));
+    const failures: string[] = [];
+    const refreshes: RefreshEvent[] = [];
+    consumer.on('blob:failure', (f) => failures.push(`${f.key} ${f.error.code}`));
+    consumer.on('refresh', (e) => refreshes.push(e));
+    await consumer.refresh();
+    expect(failures).toEqual([`${layout.delta(v1, v2)} BLOB_TRUNCATED`]);
+    expect(refreshes.map((r) => [r.from, r.to, r.kind])).toEqual([[v1, v2, 'snapshot']]);
+    expect(refreshes[0]!.types).toEqual({ Movie: { added: [], removed: [], modified: [1] } });
+    expect(consumer.state.type('Movie').get(1)?.title).toBe('one, revised');
+    expect(old.title).toBe('one'); // a view of the old state still reads it
+    await producer.runCycle((w) => w.add('Movie', { id: 2, title: 'two', year: 2002 }));
+    await store.delete(layout.delta(v2, producer.version!));
+    await consumer.refresh();
+    expect(consumer.version).toBe(producer.version);
+    await producer.close();
+  });
+
+  it('keeps serving through a failed refresh, then recovers when the blobs are back', async () => {
+    const store = await make();
+    const producer = await producerFor(store, 1);
+    await producer.runCycle((w) => w.add('Movie', { id: 1, title: 'one', year: 2001 }));
+    const v1 = producer.version!;
+    await using consumer = await Consumer.open({
+      store,
+      namespace: 'movies',
+      watch: false,
+      retryDelayMs: 10,
+    });
+    await producer.runCycle((w) => w.add('Movie', { id: 2, title: 'two', year: 2002 }));
+    const v2 = producer.version!;
+    const saved = [await store.get(layout.delta(v1, v2)), await store.get(layout.snapshot(v2))];
+    await store.delete(layout.delta(v1, v2));
+    await store.delete(layout.snapshot(v2));
+    const failures: number[] = [];
+    consumer.on('refresh:failure', (f) => failures.push(f.failures));
+    await expect(consumer.refresh()).rejects.toMatchObject({ code: 'BLOB_NOT_FOUND' });
+    expect(consumer.version).toBe(v1);
+    expect(consumer.state.type('Movie').get(1)?.title).toBe('one');
+    await store.put(layout.delta(v1, v2), saved[0]!);
+    await store.put(layout.snapshot(v2), saved[1]!);
+    await until(() => consumer.version === v2, 10_000, 'the retry');
+    expect(failures.length).toBeGreaterThanOrEqual(1);
+    await producer.close();
+  });
+
+  it('pins back over reverse deltas, and follows the announcement again after unpin', async () => {
+    const store = await make();
+    const producer = await producerFor(store, 10);
+    const states = [];
+    for (let v = 1; v <= 4; v++) {
+      // Small changes: two reverse deltas cost less than the snapshot and a delta.
+      await producer.runCycle((w) => {
+        for (let i = 0; i < 200; i++)
+          w.add('Movie', { id: i, title: `m${i}`, year: i === v ? 1900 + v : 2000 });
+      });
+      states.push(producer.state!);
+    }
+    await using consumer = await Consumer.open({ store, namespace: 'movies', watch: false });
+    expect(consumer.version).toBe(states[3]!.version);
+    const kinds: string[] = [];
+    consumer.on('refresh', (e) => kinds.push(e.kind));
+    await consumer.refreshTo(states[1]!.version);
+    expect(kinds).toEqual(['reverse']);
+    expect(consumer.state.checksum).toBe(states[1]!.checksum);
+    expect(contents(consumer.state)).toEqual(contents(states[1]!));
+    await consumer.unpin();
+    expect(consumer.version).toBe(states[3]!.version);
+    expect(kinds).toEqual(['reverse', 'delta']);
+    await producer.close();
+  });
+});
+
+describe('consumer errors', () => {
+  it('refuses to open a namespace where nothing is announced', async () => {
+    await expect(
+      Consumer.open({ store: new FsBlobStore({ dir: await tempDir() }), namespace: 'none', watch: false }),
+    ).rejects.toMatchObject({
+      code: 'BLOB_NOT_FOUND',
+      message: expect.stringContaining('Start the producer first'),
+    });
+  });
+});
