@@ -23,6 +23,7 @@ export {
 } from './blob/namespace-layout.ts';
 export { applyRetention, type RetentionOptions } from './blob/retention.ts';
 export {
+  type AnyConsumer,
   Consumer,
   type ConsumerEvents,
   type ConsumerOptions,

@@ -3,6 +3,8 @@
  * the package root loads neither prom-client nor an HTTP server.
  */
 import { Registry } from 'prom-client';
+import type { AnyConsumer } from './consumer/consumer.ts';
+import { type ConsumerMetrics, consumerMetrics } from './observability/consumer-metrics.ts';
 import { type HealthServer, type HealthServerOptions, serveHealth } from './observability/health-server.ts';
 import { type ProducerMetrics, producerMetrics } from './observability/producer-metrics.ts';
 import type { AnyProducer } from './producer/producer.ts';
@@ -55,6 +57,70 @@ export async function serveProducerHealth(
       },
       status: () => metrics.status(),
       registry: metrics.registry,
+    },
+    options,
+  );
+  const close = async () => {
+    metrics.stop();
+    await server.close();
+  };
+  return { ...server, metrics, close, [Symbol.asyncDispose]: close };
+}
+
+/** Options of {@link serveConsumerHealth}. */
+export interface ConsumerHealthOptions extends HealthServerOptions {
+  /**
+   * Not ready when the served version has lagged the announced one for longer than this.
+   * @default 60000
+   */
+  readonly maxStalenessMs?: number;
+  /**
+   * Not ready after this many failed refreshes in a row.
+   * @default 3
+   */
+  readonly maxFailedRefreshes?: number;
+  /**
+   * The registry to register the metrics on.
+   * @default a new Registry
+   */
+  readonly registry?: Registry;
+  /** More routes (see `HealthSource.routes`). */
+  readonly routes?: NonNullable<Parameters<typeof serveHealth>[0]['routes']>;
+}
+
+/** Metrics and a health server for a consumer; closing the server stops the metrics. */
+export async function serveConsumerHealth(
+  consumer: AnyConsumer,
+  options: ConsumerHealthOptions = {},
+): Promise<HealthServer & { metrics: ConsumerMetrics }> {
+  const metrics = consumerMetrics(consumer, options.registry ?? new Registry());
+  const maxStaleness = options.maxStalenessMs ?? 60_000;
+  const maxFailed = options.maxFailedRefreshes ?? 3;
+  let closed = false;
+  void consumer.closed().then(() => {
+    closed = true;
+  });
+  const server = await serveHealth(
+    {
+      live: () => !closed,
+      ready: () => {
+        const s = metrics.status();
+        if (s.failuresInARow >= maxFailed)
+          return {
+            ready: false,
+            reason: `${s.failuresInARow} refreshes failed in a row (last: ${s.lastError?.code})`,
+          };
+        if (s.behindSince !== undefined && Date.now() - s.behindSince > maxStaleness) {
+          return {
+            ready: false,
+            reason: `version ${s.version} has lagged the announcement for over ${maxStaleness} ms`,
+          };
+        }
+        return { ready: true };
+      },
+      status: () => metrics.status(),
+      registry: metrics.registry,
+      ...(options.routes ? { routes: options.routes } : {}),
     },
     options,
   );

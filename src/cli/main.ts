@@ -6,12 +6,13 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { decodeSnapshot, isShoalError } from '../index.ts';
+import { CONSUME_USAGE, consumeCommand } from './consume-command.ts';
 import { PRODUCE_USAGE, produceCommand, UsageError } from './produce-command.ts';
 
 const USAGE = `usage: shoal <command> [options]
 
 commands:
-${PRODUCE_USAGE}  inspect <snapshot-file> [--records] [--type <name>]
+${PRODUCE_USAGE}${CONSUME_USAGE}  inspect <snapshot-file> [--records] [--type <name>]
       print a snapshot's version, tag, checksum, schema and record counts as JSON;
       --records dumps its records as NDJSON instead (of every type, or of --type)
 
@@ -69,14 +70,16 @@ async function main(argv: string[]): Promise<number> {
     await inspect(rest);
     return 0;
   }
-  if (command === 'produce') {
-    // The command finishes the cycle in flight and flushes on SIGINT/SIGTERM, then exits 0.
+  if (command === 'produce' || command === 'consume') {
+    // Long-running commands finish their work and exit 0 on SIGINT/SIGTERM.
     const stop = new AbortController();
     const onSignal = () => stop.abort();
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
-      return await produceCommand(rest, stop.signal);
+      return await (command === 'produce'
+        ? produceCommand(rest, stop.signal)
+        : consumeCommand(rest, stop.signal));
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);

@@ -28,7 +28,8 @@ export const PRODUCE_USAGE = `  produce --schema <file.json> --input <file | dir
 /** A usage mistake: exit code 2. */
 export class UsageError extends Error {}
 
-async function openStore(spec: string): Promise<BlobStore> {
+/** The store a `--store` flag names: a directory, or `s3://bucket/prefix`. */
+export async function openStore(spec: string): Promise<BlobStore> {
   if (!spec.startsWith('s3://')) return new FsBlobStore({ dir: spec });
   const url = new URL(spec);
   const { S3BlobStore } = await import('../s3.ts');

@@ -74,6 +74,10 @@ export interface ConsumerEvents {
   announcement: Announcement;
 }
 
+/** Any consumer, whatever its schema. */
+// biome-ignore lint/suspicious/noExplicitAny: the one place a consumer of any schema is accepted.
+export type AnyConsumer = Consumer<any>;
+
 /** Holds the current state of a namespace. Create with {@link Consumer.open}. */
 export class Consumer<S extends Schema = Schema> {
   private readonly store: BlobStore;

@@ -16,6 +16,10 @@ export interface HealthSource {
   /** The `/status` document. */
   readonly status: () => unknown;
   readonly registry: Registry;
+  /** More routes: an answer for a path, or `undefined` for 404. */
+  readonly routes?: (
+    path: string,
+  ) => { readonly status: number; readonly body: string; readonly type?: string } | undefined;
 }
 
 /** Options of {@link serveHealth}. */
@@ -67,6 +71,8 @@ export async function serveHealth(
       );
       return;
     }
+    const extra = source.routes?.(path ?? '/');
+    if (extra) return send(extra.status, extra.body, extra.type);
     send(404, 'not found: try /healthz, /readyz, /metrics or /status\n');
   });
   const host = options.host ?? '127.0.0.1';

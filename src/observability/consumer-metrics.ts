@@ -1,0 +1,139 @@
+/**
+ * Prometheus metrics and status of a consumer (prom-client), fed by its typed events only.
+ * In-memory statistics are bounded: counters, gauges, fixed-bucket histograms, and the last
+ * refresh and last error only.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { AnyConsumer } from '../consumer/consumer.ts';
+
+/** What `/status` reports for a consumer. */
+export interface ConsumerStatus {
+  readonly version: number;
+  readonly announcedVersion: number | undefined;
+  /** Milliseconds between the served version and the announced one (versions are times). */
+  readonly lagMs: number;
+  readonly counts: Readonly<Record<string, number>>;
+  readonly bytes: number;
+  readonly lastRefresh:
+    | { readonly at: number; readonly to: number; readonly kind: string; readonly durationMs: number }
+    | undefined;
+  readonly lastError: { readonly at: number; readonly code: string; readonly message: string } | undefined;
+  readonly failuresInARow: number;
+  /** When the served version stopped being the announced one, if it has. */
+  readonly behindSince: number | undefined;
+}
+
+export interface ConsumerMetrics {
+  readonly registry: Registry;
+  readonly status: () => ConsumerStatus;
+  stop(): void;
+}
+
+export function consumerMetrics(
+  consumer: AnyConsumer,
+  registry: Registry,
+  prefix = 'shoal_consumer_',
+): ConsumerMetrics {
+  const registers = [registry];
+  const version = new Gauge({ name: `${prefix}version`, help: 'The version served.', registers });
+  const announced = new Gauge({
+    name: `${prefix}announced_version`,
+    help: 'The version announced.',
+    registers,
+  });
+  const refreshes = new Counter({
+    name: `${prefix}refreshes_total`,
+    help: 'Refreshes by outcome and kind.',
+    labelNames: ['outcome', 'kind'],
+    registers,
+  });
+  const seconds = new Histogram({
+    name: `${prefix}refresh_duration_seconds`,
+    help: 'Duration of successful refreshes.',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers,
+  });
+  const fetched = new Counter({
+    name: `${prefix}bytes_fetched_total`,
+    help: 'Bytes of blobs fetched by refreshes.',
+    registers,
+  });
+  const records = new Gauge({
+    name: `${prefix}records`,
+    help: 'Records per type in the served state.',
+    labelNames: ['type'],
+    registers,
+  });
+  const stateBytes = new Gauge({
+    name: `${prefix}state_bytes`,
+    help: 'Bytes the served state views.',
+    registers,
+  });
+  const lastSuccess = new Gauge({
+    name: `${prefix}last_success_timestamp_seconds`,
+    help: 'When a refresh last succeeded (or the state was loaded).',
+    registers,
+  });
+  for (const kind of ['snapshot', 'delta', 'reverse']) refreshes.inc({ outcome: 'success', kind }, 0);
+  refreshes.inc({ outcome: 'failure', kind: 'any' }, 0);
+
+  let lastRefresh: ConsumerStatus['lastRefresh'];
+  let lastError: ConsumerStatus['lastError'];
+  let failuresInARow = 0;
+  let behindSince: number | undefined;
+  const observeState = () => {
+    const s = consumer.state;
+    version.set(s.version);
+    for (const [type, n] of Object.entries(s.counts())) records.set({ type }, n);
+    stateBytes.set(s.byteLength);
+  };
+  const observeAnnouncement = () => {
+    const a = consumer.announcement;
+    if (a) announced.set(a.pinned ?? a.version);
+    const target = a?.pinned ?? a?.version;
+    if (target === undefined || target === consumer.version) behindSince = undefined;
+    else behindSince ??= Date.now();
+  };
+  observeState();
+  observeAnnouncement();
+  lastSuccess.set(Date.now() / 1000);
+  const stops = [
+    consumer.on('refresh', (e) => {
+      refreshes.inc({ outcome: 'success', kind: e.kind });
+      seconds.observe(e.durationMs / 1000);
+      fetched.inc(e.bytes);
+      lastSuccess.set(Date.now() / 1000);
+      lastRefresh = { at: Date.now(), to: e.to, kind: e.kind, durationMs: e.durationMs };
+      failuresInARow = 0;
+      observeState();
+      observeAnnouncement();
+    }),
+    consumer.on('refresh:failure', (e) => {
+      refreshes.inc({ outcome: 'failure', kind: 'any' });
+      lastError = { at: Date.now(), code: e.error.code, message: e.error.message };
+      failuresInARow = e.failures;
+    }),
+    consumer.on('announcement', () => observeAnnouncement()),
+  ];
+  return {
+    registry,
+    status: () => {
+      const a = consumer.announcement;
+      const target = a?.pinned ?? a?.version;
+      return {
+        version: consumer.version,
+        announcedVersion: a?.version,
+        lagMs: target === undefined ? 0 : Math.max(0, target - consumer.version),
+        counts: consumer.state.counts(),
+        bytes: consumer.state.byteLength,
+        lastRefresh,
+        lastError,
+        failuresInARow,
+        behindSince,
+      };
+    },
+    stop: () => {
+      for (const stop of stops) stop();
+    },
+  };
+}
