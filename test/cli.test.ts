@@ -58,3 +58,67 @@ describe('shoal inspect', () => {
     });
   });
 });
+
+describe('shoal inspect and diff on a store', () => {
+  it('lists versions, shows and dumps one, and diffs two', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-cli-store-'));
+    try {
+      const Movie = t.object('Movie', { id: t.int(), title: t.string() }, { primaryKey: 'id' });
+      const { Producer, FsBlobStore } = await import('../src/index.ts');
+      const producer = await Producer.open({
+        store: new FsBlobStore({ dir: join(dir, 'data') }),
+        namespace: 'm',
+        schema: t.schema([Movie]),
+        walDir: join(dir, 'wal'),
+        fsync: false,
+      });
+      const datasets = [
+        [
+          { id: 1, title: 'a' },
+          { id: 2, title: 'b' },
+        ],
+        [
+          { id: 1, title: 'a' },
+          { id: 2, title: 'B' },
+          { id: 3, title: 'c' },
+        ],
+        [
+          { id: 2, title: 'B' },
+          { id: 3, title: 'c' },
+        ],
+      ];
+      const versions: number[] = [];
+      for (const rows of datasets) {
+        await producer.runCycle((w) => {
+          for (const r of rows) w.add('Movie', r);
+        });
+        versions.push(producer.version!);
+      }
+      await producer.close();
+      const store = ['--store', join(dir, 'data'), '--namespace', 'm'];
+      const lines = (text: string) =>
+        text
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l));
+      const listed = lines((await cli('inspect', ...store)).stdout);
+      expect(listed.map((v) => v.version)).toEqual(versions);
+      expect(listed.map((v) => [v.snapshot, v.announced ?? false])).toEqual([
+        [true, false],
+        [false, false],
+        [false, true],
+      ]);
+      expect(listed[1].counts).toEqual({ Movie: 3 });
+      const shown = JSON.parse((await cli('inspect', ...store, '--version', String(versions[1]))).stdout);
+      expect(shown).toMatchObject({ version: versions[1], counts: { Movie: 3 } });
+      const records = lines(
+        (await cli('inspect', ...store, '--version', String(versions[1]), '--records')).stdout,
+      );
+      expect(records.map((r) => r.record).sort((a, b) => a.id - b.id)).toEqual(datasets[1]);
+      const diff = JSON.parse((await cli('diff', ...store, String(versions[0]), String(versions[2]))).stdout);
+      expect(diff).toEqual({ Movie: { added: [3], removed: [1], modified: [2] } });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
