@@ -22,6 +22,7 @@ export {
   type VersionHeader,
 } from './blob/namespace-layout.ts';
 export { applyRetention, type RetentionOptions } from './blob/retention.ts';
+export { AttachedConsumer, attach, type ShareHandle } from './consumer/attached-consumer.ts';
 export {
   type AnyConsumer,
   Consumer,
@@ -29,6 +30,7 @@ export {
   type ConsumerOptions,
   type RefreshEvent,
 } from './consumer/consumer.ts';
+export { type StateHandle, shareState, stateFromHandle } from './consumer/shared-state.ts';
 export { isShoalError, ShoalError, type ShoalErrorCode } from './errors.ts';
 export { type AnyProducer, type CycleResult, Producer } from './producer/producer.ts';
 export { type BlobRole, type ProducerEvents, STAGES, type StageName } from './producer/producer-events.ts';

@@ -8,6 +8,8 @@
  * that does not verify) is remembered and routed around, falling back to a snapshot. A failed
  * refresh keeps the served state, is reported, and is retried with backoff.
  */
+
+import { BroadcastChannel } from 'node:worker_threads';
 import { AnnouncementWatcher, type AnnouncementWatcherOptions } from '../blob/announcement-watcher.ts';
 import { type Announcement, StoreAnnouncer } from '../blob/announcer.ts';
 import type { BlobStore } from '../blob/blob-store.ts';
@@ -19,7 +21,9 @@ import { decodeSnapshot } from '../state/snapshot.ts';
 import type { AnyState, State } from '../state/state.ts';
 import { diffStates, type TypeDiff } from '../state/state-diff.ts';
 import { TypedEvents } from '../typed-events.ts';
+import type { ShareHandle, ShareMessage } from './attached-consumer.ts';
 import { planRefresh, type RefreshPlan } from './refresh-planner.ts';
+import { shareState } from './shared-state.ts';
 
 /** Options of {@link Consumer.open}. */
 export interface ConsumerOptions<S extends Schema = Schema> extends AnnouncementWatcherOptions {
@@ -93,6 +97,7 @@ export class Consumer<S extends Schema = Schema> {
   private retryTimer: NodeJS.Timeout | undefined;
   private failuresInARow = 0;
   private closing: Promise<void> | undefined;
+  private channel: BroadcastChannel | undefined;
   private closedResolve!: () => void;
   private readonly closedPromise = new Promise<void>((resolve) => (this.closedResolve = resolve));
 
@@ -285,6 +290,33 @@ export class Consumer<S extends Schema = Schema> {
     this.retryTimer.unref();
   }
 
+  /**
+   * A handle to post to worker threads; `attach(handle)` there gives a read-only consumer over
+   * the same memory that follows this one's refreshes. Needs `sharedMemory: true`.
+   */
+  share(): ShareHandle {
+    if (this.options.sharedMemory !== true) {
+      throw new ShoalError(
+        'INVALID_OPTION',
+        'share() needs a consumer opened with sharedMemory: true, so states live on SharedArrayBuffers',
+      );
+    }
+    const name = `shoal:${this.options.namespace}:${Math.random().toString(36).slice(2)}`;
+    if (!this.channel) {
+      this.channel = new BroadcastChannel(name);
+      this.channel.unref();
+      const channel = this.channel;
+      channel.onmessage = (event) => {
+        if ((event as unknown as { data: ShareMessage }).data.kind === 'sync')
+          channel.postMessage({ kind: 'state', state: shareState(this.state) } satisfies ShareMessage);
+      };
+      this.on('refresh', () =>
+        channel.postMessage({ kind: 'state', state: shareState(this.state) } satisfies ShareMessage),
+      );
+    }
+    return { channel: this.channel.name as string, state: shareState(this.state) };
+  }
+
   /** Resolves once the consumer is closed. */
   closed(): Promise<void> {
     return this.closedPromise;
@@ -294,6 +326,7 @@ export class Consumer<S extends Schema = Schema> {
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearTimeout(this.retryTimer);
+      this.channel?.close();
       try {
         await this.watcher?.close();
       } finally {
