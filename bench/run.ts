@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { blobBench } from './blob-bench.ts';
+import { consumerBench } from './consumer-bench.ts';
 import { deltaBench } from './delta-bench.ts';
 import { producerBench } from './producer-bench.ts';
 import { snapshotBench } from './snapshot-bench.ts';
@@ -22,6 +23,7 @@ try {
   await deltaBench(state, n, dir);
   await blobBench();
   await producerBench(n);
+  await consumerBench(n);
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
