@@ -103,8 +103,19 @@ describe.each(stores)('consumer on $name', ({ make }) => {
     const refreshes: RefreshEvent[] = [];
     consumer.on('blob:failure', (f) => failures.push(`${f.key} ${f.error.code}`));
     consumer.on('refresh', (e) => refreshes.push(e));
+    const { serveConsumerHealth } = await import('../src/observability.ts');
+    await using health = await serveConsumerHealth(consumer, { port: 0 });
     await consumer.refresh();
     expect(failures).toEqual([`${layout.delta(v1, v2)} BLOB_TRUNCATED`]);
+    const status = (await (await fetch(`${health.url}/status`)).json()) as Record<
+      string,
+      { kind?: string; code?: string }
+    >;
+    expect(status.lastRefresh?.kind).toBe('snapshot');
+    expect(status.lastError?.code).toBe('BLOB_TRUNCATED');
+    const metrics = await (await fetch(`${health.url}/metrics`)).text();
+    expect(metrics).toContain('shoal_consumer_blob_failures_total 1');
+    expect(metrics).toContain('shoal_consumer_refreshes_total{outcome="success",kind="snapshot"} 1');
     expect(refreshes.map((r) => [r.from, r.to, r.kind])).toEqual([[v1, v2, 'snapshot']]);
     expect(refreshes[0]!.types).toEqual({ Movie: { added: [], removed: [], modified: [1] } });
     expect(consumer.state.type('Movie').get(1)?.title).toBe('one, revised');
@@ -179,5 +190,47 @@ describe('consumer errors', () => {
       code: 'BLOB_NOT_FOUND',
       message: expect.stringContaining('Start the producer first'),
     });
+  });
+});
+
+describe('consumer through a store outage', () => {
+  it('keeps serving during the outage, reports it, backs off, and catches up after', async () => {
+    const { startFront } = await import('./support/s3-server.ts');
+    const { serveConsumerHealth } = await import('../src/observability.ts');
+    const front = await startFront(s3.endpoint);
+    const prefix = `outage${Math.random().toString(36).slice(2)}`;
+    const direct = new S3BlobStore({ client: s3.client(), bucket: BUCKET, prefix });
+    const viaFront = new S3BlobStore({
+      client: s3.client(front.endpoint),
+      bucket: BUCKET,
+      prefix,
+      retries: 0,
+    });
+    const producer = await producerFor(direct, 1);
+    await producer.runCycle((w) => w.add('Movie', { id: 1, title: 'before', year: 2001 }));
+    const consumer = await Consumer.open({
+      store: viaFront,
+      namespace: 'movies',
+      minIntervalMs: 10,
+      maxIntervalMs: 60,
+      jitter: 0,
+    });
+    const health = await serveConsumerHealth(consumer, { port: 0, maxStalenessMs: 100 });
+    const watchErrors: string[] = [];
+    consumer.on('watch:error', (e) => watchErrors.push(e.code));
+    front.outage(true);
+    await producer.runCycle((w) => w.add('Movie', { id: 1, title: 'after', year: 2001 }));
+    await until(() => watchErrors.length >= 3, 10_000, 'errors during the outage');
+    expect(consumer.state.type('Movie').get(1)?.title).toBe('before');
+    const status = (await (await fetch(`${health.url}/status`)).json()) as { lastError: { code: string } };
+    expect(status.lastError.code).toBe('STORE_UNAVAILABLE');
+    front.outage(false);
+    await until(() => consumer.version === producer.version, 10_000, 'catching up');
+    expect(consumer.state.type('Movie').get(1)?.title).toBe('after');
+    expect((await fetch(`${health.url}/readyz`)).status).toBe(200);
+    await health.close();
+    await consumer.close();
+    await producer.close();
+    await front.close();
   });
 });

@@ -76,6 +76,8 @@ export interface ConsumerEvents {
   /** A blob failed and will be routed around. */
   'blob:failure': { readonly key: string; readonly error: ShoalError };
   announcement: Announcement;
+  /** Checking the announcement failed; the watcher goes on (with backoff on S3). */
+  'watch:error': ShoalError;
 }
 
 /** Any consumer, whatever its schema. */
@@ -130,6 +132,7 @@ export class Consumer<S extends Schema = Schema> {
         namespace: options.namespace,
       });
       consumer.watcher = watcher;
+      watcher.on('error', (e) => consumer.events.emit('watch:error', e));
       watcher.on('announcement', (a) => {
         consumer.announced = a;
         consumer.events.emit('announcement', a);

@@ -53,6 +53,11 @@ export function consumerMetrics(
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
     registers,
   });
+  const blobFailures = new Counter({
+    name: `${prefix}blob_failures_total`,
+    help: 'Blobs that failed (missing, corrupt, not verifying) and were routed around.',
+    registers,
+  });
   const fetched = new Counter({
     name: `${prefix}bytes_fetched_total`,
     help: 'Bytes of blobs fetched by refreshes.',
@@ -114,6 +119,13 @@ export function consumerMetrics(
       failuresInARow = e.failures;
     }),
     consumer.on('announcement', () => observeAnnouncement()),
+    consumer.on('blob:failure', (e) => {
+      blobFailures.inc();
+      lastError = { at: Date.now(), code: e.error.code, message: `${e.key}: ${e.error.message}` };
+    }),
+    consumer.on('watch:error', (e) => {
+      lastError = { at: Date.now(), code: e.code, message: `watching the announcement: ${e.message}` };
+    }),
   ];
   return {
     registry,
