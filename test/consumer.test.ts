@@ -1,7 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type BlobStore,
   Consumer,
@@ -12,39 +9,14 @@ import {
   t,
 } from '../src/index.ts';
 import { S3BlobStore } from '../src/s3.ts';
-import { BUCKET, type S3Server, startS3 } from './support/s3-server.ts';
+import { BUCKET } from './support/s3-server.ts';
+import { useStores } from './support/stores.ts';
 import { until } from './support/wait.ts';
 
 const Movie = t.object('Movie', { id: t.int(), title: t.string(), year: t.int() }, { primaryKey: 'id' });
 const schema = t.schema([Movie]);
 const layout = new NamespaceLayout('movies');
-const dirs: string[] = [];
-const tempDir = async () => {
-  const d = await mkdtemp(join(tmpdir(), 'shoal-consumer-'));
-  dirs.push(d);
-  return d;
-};
-let s3: S3Server;
-beforeAll(async () => {
-  s3 = await startS3();
-});
-afterAll(async () => {
-  await s3.close();
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
-
-const stores: { name: string; make: () => Promise<BlobStore> }[] = [
-  { name: 'filesystem', make: async () => new FsBlobStore({ dir: await tempDir(), fsync: false }) },
-  {
-    name: 's3',
-    make: async () =>
-      new S3BlobStore({
-        client: s3.client(),
-        bucket: BUCKET,
-        prefix: `c${Math.random().toString(36).slice(2)}`,
-      }),
-  },
-];
+const { tempDir, s3: server, stores } = useStores('consumer');
 
 const producerFor = async (store: BlobStore, snapshotEvery: number) =>
   Producer.open({
@@ -197,11 +169,11 @@ describe('consumer through a store outage', () => {
   it('keeps serving during the outage, reports it, backs off, and catches up after', async () => {
     const { startFront } = await import('./support/s3-server.ts');
     const { serveConsumerHealth } = await import('../src/observability.ts');
-    const front = await startFront(s3.endpoint);
+    const front = await startFront(server().endpoint);
     const prefix = `outage${Math.random().toString(36).slice(2)}`;
-    const direct = new S3BlobStore({ client: s3.client(), bucket: BUCKET, prefix });
+    const direct = new S3BlobStore({ client: server().client(), bucket: BUCKET, prefix });
     const viaFront = new S3BlobStore({
-      client: s3.client(front.endpoint),
+      client: server().client(front.endpoint),
       bucket: BUCKET,
       prefix,
       retries: 0,

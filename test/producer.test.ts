@@ -1,18 +1,15 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { StoreAnnouncer } from '../src/blob/announcer.ts';
 import type { BlobStore } from '../src/blob/blob-store.ts';
 import { planFromSnapshot, readVersionHeader } from '../src/blob/chain-planner.ts';
 import { FsBlobStore } from '../src/blob/fs-blob-store.ts';
 import { NamespaceLayout } from '../src/blob/namespace-layout.ts';
-import { S3BlobStore } from '../src/blob/s3-blob-store.ts';
 import { Producer } from '../src/producer/producer.ts';
 import { STAGES } from '../src/producer/producer-events.ts';
 import { t } from '../src/schema/index.ts';
-import { BUCKET, type S3Server, startS3 } from './support/s3-server.ts';
+import { useStores } from './support/stores.ts';
 import { until } from './support/wait.ts';
 
 const Movie = t.object('Movie', { id: t.int(), title: t.string(), year: t.int() }, { primaryKey: 'id' });
@@ -20,33 +17,7 @@ const schema = t.schema([Movie]);
 const movie = (id: number, rev = 0) => ({ id, title: `m${id} r${rev}`, year: 1990 + (id % 30) });
 const layout = new NamespaceLayout('movies');
 
-const dirs: string[] = [];
-const tempDir = async () => {
-  const d = await mkdtemp(join(tmpdir(), 'shoal-producer-'));
-  dirs.push(d);
-  return d;
-};
-let s3: S3Server;
-beforeAll(async () => {
-  s3 = await startS3();
-});
-afterAll(async () => {
-  await s3.close();
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
-
-const stores: { name: string; make: () => Promise<BlobStore> }[] = [
-  { name: 'filesystem', make: async () => new FsBlobStore({ dir: await tempDir(), fsync: false }) },
-  {
-    name: 's3',
-    make: async () =>
-      new S3BlobStore({
-        client: s3.client(),
-        bucket: BUCKET,
-        prefix: `p${Math.random().toString(36).slice(2)}`,
-      }),
-  },
-];
+const { tempDir, stores } = useStores('producer');
 
 const open = async (
   store: BlobStore,
