@@ -10,15 +10,15 @@ import { MemoryBlobStore } from '../src/blob/memory-blob-store.ts';
 import { NamespaceLayout } from '../src/blob/namespace-layout.ts';
 import { applyRetention } from '../src/blob/retention.ts';
 import { S3BlobStore } from '../src/blob/s3-blob-store.ts';
-import { BUCKET, type Front, type S3Server, startFront, startS3 } from './support/s3-server.ts';
+import { BUCKET } from './support/s3-server.ts';
+import { useS3Front } from './support/stores.ts';
 
 interface Subject {
   readonly name: string;
   make(): Promise<BlobStore>;
 }
 
-let s3: S3Server;
-let front: Front;
+const { s3, front } = useS3Front();
 const dirs: string[] = [];
 const tempDir = async () => {
   const d = await mkdtemp(join(tmpdir(), 'shoal-store-'));
@@ -27,13 +27,7 @@ const tempDir = async () => {
 };
 let prefixes = 0;
 
-beforeAll(async () => {
-  s3 = await startS3();
-  front = await startFront(s3.endpoint);
-});
 afterAll(async () => {
-  await front.close();
-  await s3.close();
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
@@ -44,7 +38,7 @@ const subjects: Subject[] = [
     name: 's3',
     make: async () =>
       new S3BlobStore({
-        client: s3.client(front.endpoint),
+        client: s3().client(front().endpoint),
         bucket: BUCKET,
         prefix: `run${++prefixes}`,
         minDelayMs: 5,

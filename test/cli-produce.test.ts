@@ -33,8 +33,7 @@ const ndjson = (rows: object[]) => `${rows.map((r) => JSON.stringify(r)).join('\
 describe('shoal produce', () => {
   it('publishes a file as a version equal to its content', async () => {
     const cwd = await tempDir();
-    const { stdout } = await cli(
-      cwd,
+    const args = [
       'produce',
       '--schema',
       join(examples, 'movies.schema.json'),
@@ -42,7 +41,8 @@ describe('shoal produce', () => {
       join(examples, 'movies.ndjson'),
       '--namespace',
       'movies',
-    );
+    ];
+    const { stdout } = await cli(cwd, ...args);
     const event = JSON.parse(stdout.trim().split('\n').at(-1)!);
     expect(event).toMatchObject({ event: 'published', snapshot: true, counts: { Movie: 3 } });
     const state = await loadVersion(new FsBlobStore({ dir: join(cwd, 'shoal-data') }), 'movies');
@@ -53,16 +53,7 @@ describe('shoal produce', () => {
       { id: 3, title: 'Low Water', year: 1971, tags: ['drama', 'sea'], rating: 6.1 },
     ]);
     // Same input again: nothing changed, no version.
-    const again = await cli(
-      cwd,
-      'produce',
-      '--schema',
-      join(examples, 'movies.schema.json'),
-      '--input',
-      join(examples, 'movies.ndjson'),
-      '--namespace',
-      'movies',
-    );
+    const again = await cli(cwd, ...args);
     expect(JSON.parse(again.stdout.trim())).toEqual({ event: 'skipped', reason: 'no change' });
   });
 

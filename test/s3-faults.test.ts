@@ -1,30 +1,22 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AnnouncementWatcher } from '../src/blob/announcement-watcher.ts';
 import { StoreAnnouncer } from '../src/blob/announcer.ts';
 import type { RetryInfo } from '../src/blob/retry.ts';
 import { S3BlobStore } from '../src/blob/s3-blob-store.ts';
-import { BUCKET, type Front, type S3Server, startFront, startS3 } from './support/s3-server.ts';
+import { BUCKET } from './support/s3-server.ts';
+import { useS3Front } from './support/stores.ts';
 import { until } from './support/wait.ts';
 
-let s3: S3Server;
-let front: Front;
-beforeAll(async () => {
-  s3 = await startS3();
-  front = await startFront(s3.endpoint);
-});
-afterAll(async () => {
-  await front.close();
-  await s3.close();
-});
+const { s3, front } = useS3Front();
 
 const code = (c: string) => expect.objectContaining({ code: c });
-const hits = (path: string) => front.requests.filter((r) => r.path.includes(path)).length;
+const hits = (path: string) => front().requests.filter((r) => r.path.includes(path)).length;
 
 describe('S3 store against failures', () => {
   const retries: RetryInfo[] = [];
   const store = () =>
     new S3BlobStore({
-      client: s3.client(front.endpoint),
+      client: s3().client(front().endpoint),
       bucket: BUCKET,
       prefix: 'faults',
       minDelayMs: 5,
@@ -37,7 +29,7 @@ describe('S3 store against failures', () => {
     const s = store();
     await s.put('a/five', new Uint8Array([5]));
     const before = hits('a/five');
-    front.failNext(2, 500);
+    front().failNext(2, 500);
     expect([...(await s.get('a/five'))]).toEqual([5]);
     expect(hits('a/five') - before).toBe(3);
     expect(retries.filter((r) => r.key === 'a/five').map((r) => r.attempt)).toEqual([1, 2]);
@@ -45,7 +37,7 @@ describe('S3 store against failures', () => {
 
   it('retries dropped connections and succeeds', async () => {
     const s = store();
-    front.dropNext(2);
+    front().dropNext(2);
     await s.put('a/dropped', new Uint8Array([1, 2]));
     expect([...(await s.get('a/dropped'))]).toEqual([1, 2]);
     expect(hits('a/dropped')).toBeGreaterThanOrEqual(3);
@@ -55,7 +47,7 @@ describe('S3 store against failures', () => {
     const s = store();
     await s.put('a/forbidden', new Uint8Array([1]));
     const before = hits('a/forbidden');
-    front.failNext(1, 403);
+    front().failNext(1, 403);
     await expect(s.get('a/forbidden')).rejects.toEqual(
       expect.objectContaining({ code: 'STORE_FORBIDDEN', message: expect.stringContaining('credentials') }),
     );
@@ -64,9 +56,9 @@ describe('S3 store against failures', () => {
 
   it('gives up with STORE_UNAVAILABLE when failures outlast the retries', async () => {
     const s = store();
-    front.failNext(100, 503);
+    front().failNext(100, 503);
     await expect(s.head('a/five')).rejects.toEqual(code('STORE_UNAVAILABLE'));
-    front.failNext(0, 503);
+    front().failNext(0, 503);
   });
 
   it('reports a missing object as BLOB_NOT_FOUND without retrying', async () => {
@@ -79,9 +71,9 @@ describe('S3 store against failures', () => {
 
 describe('S3 announcement watcher', () => {
   it('backs off to its maximum while idle or during an outage, and picks up the new version after', async () => {
-    const direct = new S3BlobStore({ client: s3.client(), bucket: BUCKET, prefix: 'watch' });
+    const direct = new S3BlobStore({ client: s3().client(), bucket: BUCKET, prefix: 'watch' });
     const viaFront = new S3BlobStore({
-      client: s3.client(front.endpoint),
+      client: s3().client(front().endpoint),
       bucket: BUCKET,
       prefix: 'watch',
       retries: 0,
@@ -106,14 +98,14 @@ describe('S3 announcement watcher', () => {
     await until(() => intervals.filter((i) => i === 80).length >= 2, 5000, 'idle backoff');
     expect(intervals.slice(0, 4)).toEqual([10, 20, 40, 80]);
     // Outage: checks fail, are reported, and stay at the maximum interval.
-    front.outage(true);
+    front().outage(true);
     const failedFrom = intervals.length;
     await until(() => errors.length >= 3, 5000, 'errors during the outage');
     expect(new Set(errors)).toEqual(new Set(['STORE_UNAVAILABLE']));
     expect(intervals.slice(failedFrom).every((i) => i === 80)).toBe(true);
     // A version announced during the outage is picked up once the store answers again.
     await announcer.announce({ version: 2, announcedAt: Date.now(), producer: 'p', replaces: 1 });
-    front.outage(false);
+    front().outage(false);
     await until(() => seen.includes(2), 5000, 'version 2');
     expect(watcher.current?.version).toBe(2);
     expect(watcher.interval).toBe(10);

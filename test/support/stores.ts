@@ -10,7 +10,7 @@ import { afterAll, beforeAll } from 'vitest';
 import type { BlobStore } from '../../src/blob/blob-store.ts';
 import { FsBlobStore } from '../../src/blob/fs-blob-store.ts';
 import { S3BlobStore } from '../../src/blob/s3-blob-store.ts';
-import { BUCKET, type S3Server, startS3 } from './s3-server.ts';
+import { BUCKET, type Front, type S3Server, startFront, startS3 } from './s3-server.ts';
 
 export interface StoreSetup {
   /** A new temp directory, removed after the file's tests. */
@@ -53,4 +53,19 @@ export function useStores(prefix: string): StoreSetup {
       },
     ],
   };
+}
+
+/** An s3rver and a fault-injecting front before it, for the file's tests. */
+export function useS3Front(): { s3(): S3Server; front(): Front } {
+  let server: S3Server | undefined;
+  let front: Front | undefined;
+  beforeAll(async () => {
+    server = await startS3();
+    front = await startFront(server.endpoint);
+  });
+  afterAll(async () => {
+    await front?.close();
+    await server?.close();
+  });
+  return { s3: () => server!, front: () => front! };
 }
