@@ -80,7 +80,7 @@ export async function consumerBench(n: number): Promise<void> {
     let start = performance.now();
     for (let i = 0; i < keys.length; i++) sum += movieType.get(keys[i]!)!.year;
     const mainPerSecond = (keys.length / (performance.now() - start)) * 1000;
-    const worker = new Worker(new URL('../test/fixtures/ts-worker.mjs', import.meta.url), {
+    const worker = new Worker(new URL('../src/ts-worker.mjs', import.meta.url), {
       workerData: {
         handle: consumer.share(),
         keys,

@@ -31,6 +31,7 @@ export type ShoalErrorCode =
   | 'VALIDATION_FAILED'
   | 'CIRCUIT_OPEN'
   | 'CYCLE_FAILED'
+  | 'WAL_FAILED'
   | 'CLOSED';
 
 /** An error raised by shoal. Branch on {@link ShoalError.code}. */

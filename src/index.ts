@@ -30,7 +30,6 @@ export {
   type ConsumerOptions,
   type RefreshEvent,
 } from './consumer/consumer.ts';
-export { type StateHandle, shareState, stateFromHandle } from './consumer/shared-state.ts';
 export { isShoalError, ShoalError, type ShoalErrorCode } from './errors.ts';
 export { type AnyProducer, type CycleResult, Producer } from './producer/producer.ts';
 export { type BlobRole, type ProducerEvents, STAGES, type StageName } from './producer/producer-events.ts';
@@ -76,4 +75,5 @@ export {
 export { type AnyState, State } from './state/state.ts';
 export { type BuildOptions, StateBuilder, type StateBuilderOptions } from './state/state-builder.ts';
 export { diffStates, type TypeDiff } from './state/state-diff.ts';
+export { type StateHandle, shareState, stateFromHandle } from './state/state-handle.ts';
 export { type RecordView, TypeState, viewOrdinal } from './state/type-state.ts';

@@ -38,8 +38,7 @@ describe('worker threads on a shared state', () => {
     const handle = consumer.share();
     const script = pathToFileURL(join(import.meta.dirname, 'fixtures/shared-reader.ts')).href;
     const workers = [0, 1].map(
-      () =>
-        new Worker(join(import.meta.dirname, 'fixtures/ts-worker.mjs'), { workerData: { handle, script } }),
+      () => new Worker(join(import.meta.dirname, '../src/ts-worker.mjs'), { workerData: { handle, script } }),
     );
     const ready = workers.map(
       (w) =>

@@ -5,8 +5,8 @@
 import { BroadcastChannel } from 'node:worker_threads';
 import type { Schema } from '../schema/index.ts';
 import type { State } from '../state/state.ts';
+import { type StateHandle, stateFromHandle } from '../state/state-handle.ts';
 import { TypedEvents } from '../typed-events.ts';
-import { type StateHandle, stateFromHandle } from './shared-state.ts';
 
 /** What `consumer.share()` returns: post it to a worker and `attach` it there. */
 export interface ShareHandle {

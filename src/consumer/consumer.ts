@@ -20,10 +20,10 @@ import { applyDelta } from '../state/delta.ts';
 import { decodeSnapshot } from '../state/snapshot.ts';
 import type { AnyState, State } from '../state/state.ts';
 import { diffStates, type TypeDiff } from '../state/state-diff.ts';
+import { shareState } from '../state/state-handle.ts';
 import { TypedEvents } from '../typed-events.ts';
 import type { ShareHandle, ShareMessage } from './attached-consumer.ts';
 import { planRefresh, type RefreshPlan } from './refresh-planner.ts';
-import { shareState } from './shared-state.ts';
 
 /** Options of {@link Consumer.open}. */
 export interface ConsumerOptions<S extends Schema = Schema> extends AnnouncementWatcherOptions {

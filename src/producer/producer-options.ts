@@ -39,7 +39,9 @@ export interface ProducerOptions<S extends Schema = Schema> {
    */
   readonly snapshotEvery?: number;
   /**
-   * Flush pending upserts and deletes into a cycle once this many are pending.
+   * Flush pending upserts and deletes into a cycle once this many are pending (every change
+   * logged counts, so a key changed twice counts twice). A cycle takes everything pending when
+   * it starts, which may be more.
    * @default 10000
    */
   readonly maxBatchRecords?: number;
@@ -98,6 +100,15 @@ export interface ProducerOptions<S extends Schema = Schema> {
    */
   readonly fsync?: boolean;
   /**
+   * Where versions are built, encoded and checked: `'worker'` runs that work in a worker thread,
+   * so upserts are logged and acknowledged at full speed while a cycle runs (states live on
+   * SharedArrayBuffers, so the producer's thread reads them without a copy); `'main'` runs it
+   * on the producer's thread (for runtimes without worker threads, or bundles that cannot ship
+   * the worker's module).
+   * @default 'worker'
+   */
+  readonly cycleThread?: 'worker' | 'main';
+  /**
    * Who the producer is, in announcements.
    * @default `<hostname>:<pid>`
    */
@@ -144,6 +155,12 @@ export function resolveProducerOptions<S extends Schema>(
       `backpressure must be 'wait' or 'reject', got ${String(o.backpressure)}`,
     );
   }
+  if (o.cycleThread !== undefined && o.cycleThread !== 'worker' && o.cycleThread !== 'main') {
+    throw new ShoalError(
+      'INVALID_OPTION',
+      `cycleThread must be 'worker' or 'main', got ${String(o.cycleThread)}`,
+    );
+  }
   if (o.maxRecordCountChange !== undefined && !(o.maxRecordCountChange >= 0)) {
     throw new ShoalError(
       'INVALID_OPTION',
@@ -167,6 +184,7 @@ export function resolveProducerOptions<S extends Schema>(
     breakerCooldownMs: o.breakerCooldownMs ?? 30_000,
     keepSnapshots: positiveInt('keepSnapshots', o.keepSnapshots ?? 5),
     fsync: o.fsync ?? true,
+    cycleThread: o.cycleThread ?? 'worker',
     producerId: o.producerId ?? hostId,
     maxRecordCountChange: o.maxRecordCountChange,
     beforeStage: o.beforeStage,

@@ -5,12 +5,15 @@
  * pending batch flushed into a cycle at `maxBatchRecords` or after `maxBatchDelayMs` (or on
  * `flush()`). The promise of `upsert` / `delete`: it resolves once the change is fsynced to the
  * write-ahead log, so it survives a crash and will be in a published version; it rejects with
- * `INVALID_RECORD` before anything is logged, or with `BACKPRESSURE` in `reject` mode.
+ * `INVALID_RECORD` / `INVALID_KEY` before anything is logged, with `BACKPRESSURE` in `reject`
+ * mode, or with `WAL_FAILED` when the log could not be written (such a change is not
+ * acknowledged, though it may still be published).
  *
  * A cycle runs its stages in order (build → encode → integrity → validate → publish → announce
  * → retain, each in ./stages); a failure at any stage before the announcement leaves the
  * announced version as it was, keeps the batch's changes pending, and the producer ready for
- * the next cycle. Cycles never overlap.
+ * the next cycle. Cycles never overlap. Build, encode and integrity run in a worker thread by
+ * default (cycle-thread.ts), so upserts keep being logged while a cycle runs.
  */
 import { hostname } from 'node:os';
 import { StoreAnnouncer } from '../blob/announcer.ts';
@@ -19,6 +22,7 @@ import { applyRetention } from '../blob/retention.ts';
 import { isShoalError, ShoalError } from '../errors.ts';
 import {
   assertCompatible,
+  createKeyValidator,
   createRecordValidator,
   type Infer,
   type KeyOf,
@@ -30,7 +34,8 @@ import {
 import type { State } from '../state/state.ts';
 import { TypedEvents } from '../typed-events.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
-import { PendingChanges } from './pending-changes.ts';
+import { CycleRunner, type CycleStages } from './cycle-runner.ts';
+import { CycleThread } from './cycle-thread.ts';
 import type { ProducerEvents, StageName } from './producer-events.ts';
 import {
   type ProducerOptions,
@@ -38,9 +43,7 @@ import {
   resolveProducerOptions,
 } from './producer-options.ts';
 import { restoreAnnounced } from './restore.ts';
-import { buildFromChanges, buildRestated, type CycleWriter } from './stages/build-stage.ts';
-import { encodeVersion } from './stages/encode-stage.ts';
-import { checkIntegrity } from './stages/integrity-stage.ts';
+import { buildRestated, type CycleWriter } from './stages/build-stage.ts';
 import { publishVersion } from './stages/publish-stage.ts';
 import { runValidators } from './stages/validate-stage.ts';
 import { WriteAheadLog } from './write-ahead-log.ts';
@@ -73,8 +76,9 @@ export class Producer<S extends Schema = Schema> {
   private readonly events = new TypedEvents<ProducerEvents>();
   private readonly breaker: CircuitBreaker;
   private readonly validators = new Map<string, RecordValidator>();
+  private readonly keyValidators = new Map<string, (key: unknown) => void>();
   private readonly wal: WriteAheadLog;
-  private pending: PendingChanges;
+  private stages: CycleStages | undefined;
   private inFlight = 0;
   private current: State<S> | undefined;
   private header: VersionHeader | undefined;
@@ -101,18 +105,22 @@ export class Producer<S extends Schema = Schema> {
       this.events.emit('breaker', { state }),
     );
     this.wal = wal;
-    this.pending = new PendingChanges(o.schema);
     this.current = restored.state as State<S> | undefined;
     this.header = restored.header;
     this.announcedVersion = restored.announcement?.version;
     this.sinceSnapshot = restored.sinceSnapshot;
     this.lastVersion = restored.announcement?.version ?? 0;
-    for (const type of o.schema.types) this.validators.set(type.name, createRecordValidator(type));
+    for (const type of o.schema.types) {
+      this.validators.set(type.name, createRecordValidator(type));
+      this.keyValidators.set(type.name, createKeyValidator(type));
+    }
   }
 
   /**
    * Opens a producer: restores the announced state from the store (so the next version is a
-   * delta from it), then replays the write-ahead log into the pending batch.
+   * delta from it); changes left in the write-ahead log are published by the first cycle,
+   * which starts at once. A logged change that no longer fits the schema is dropped then,
+   * with a `warning` event.
    */
   static async open<S extends Schema>(options: ProducerOptions<S>): Promise<Producer<S>> {
     const o = resolveProducerOptions(options, `${hostname()}:${process.pid}`);
@@ -121,26 +129,12 @@ export class Producer<S extends Schema = Schema> {
       o.store,
       layout,
       new StoreAnnouncer({ store: o.store, namespace: o.namespace }),
+      o.cycleThread === 'worker',
     );
     if (restored.state) assertCompatible(restored.state.schema, o.schema);
-    const { wal, entries } = await WriteAheadLog.open({ dir: o.walDir, fsync: o.fsync });
+    const wal = await WriteAheadLog.open({ dir: o.walDir, fsync: o.fsync });
     const producer = new Producer(o, wal, restored);
-    for (const e of entries) {
-      try {
-        if (e.op === 'upsert') {
-          producer.validator(e.type)(e.record);
-          producer.pending.upsert(e.type, e.record);
-        } else {
-          producer.pending.remove(e.type, e.key);
-        }
-      } catch (error) {
-        producer.events.emit('warning', {
-          message: `a logged ${e.op} of ${e.type} no longer fits the schema and was dropped`,
-          error,
-        });
-      }
-    }
-    if (producer.pending.size > 0) producer.schedule(0);
+    if (wal.backlog > 0) producer.schedule(0);
     return producer;
   }
 
@@ -156,7 +150,7 @@ export class Producer<S extends Schema = Schema> {
 
   /** Changes waiting for a published version (pending and in a cycle). */
   get pendingCount(): number {
-    return this.pending.size + this.inFlight;
+    return this.wal.backlog + this.inFlight;
   }
 
   /** Subscribes to an event; returns a function that unsubscribes. */
@@ -170,6 +164,22 @@ export class Producer<S extends Schema = Schema> {
     return v!;
   }
 
+  private keyValidator(type: string): (key: unknown) => void {
+    const v = this.keyValidators.get(type);
+    if (!v) this.o.schema.type(type);
+    return v!;
+  }
+
+  /** Where build, encode and integrity run: a worker (started again if it died), or here. */
+  private cycleStages(): CycleStages {
+    if (this.stages?.failed) this.stages = undefined;
+    this.stages ??=
+      this.o.cycleThread === 'worker'
+        ? CycleThread.start(this.o.schema, this.current)
+        : new CycleRunner(this.o.schema, this.current, false);
+    return this.stages;
+  }
+
   private checkOpen(): void {
     if (this.closing) throw new ShoalError('CLOSED', 'the producer is closed; open a new one');
   }
@@ -177,8 +187,13 @@ export class Producer<S extends Schema = Schema> {
   /** Re-states the whole dataset: `populate` adds every record of the next version. */
   runCycle(populate: (writer: CycleWriter) => void | Promise<void>): Promise<CycleResult> {
     this.checkOpen();
+    const shared = this.o.cycleThread === 'worker';
     return this.enqueue(() =>
-      this.cycle((version) => buildRestated(this.current, this.o.schema, populate, version)),
+      this.cycle(async (version, stages) => {
+        const next = await buildRestated(this.current, this.o.schema, populate, version, shared);
+        if (next) await stages.adopt(next);
+        return next;
+      }),
     );
   }
 
@@ -193,14 +208,8 @@ export class Producer<S extends Schema = Schema> {
     } catch (e) {
       return Promise.reject(e);
     }
-    const r = record as Readonly<Record<string, unknown>>;
-    if (this.pendingCount < this.o.highWatermark) return this.acceptUpsert(type, r);
-    return this.admit().then(() => this.acceptUpsert(type, r));
-  }
-
-  private acceptUpsert(type: string, record: Readonly<Record<string, unknown>>): Promise<void> {
-    this.pending.upsert(type, record);
-    return this.log({ op: 'upsert', type, record });
+    if (this.pendingCount < this.o.highWatermark) return this.log('upsert', type, record);
+    return this.admit().then(() => this.log('upsert', type, record));
   }
 
   /** Deletes the record with `key`. */
@@ -209,18 +218,15 @@ export class Producer<S extends Schema = Schema> {
   delete(type: string, key: unknown): Promise<void> {
     try {
       this.checkOpen();
-      this.validator(type);
+      this.keyValidator(type)(key);
     } catch (e) {
       return Promise.reject(e);
     }
-    const accept = () => {
-      this.pending.remove(type, key);
-      return this.log({ op: 'delete', type, key });
-    };
-    return this.pendingCount < this.o.highWatermark ? accept() : this.admit().then(accept);
+    if (this.pendingCount < this.o.highWatermark) return this.log('delete', type, key);
+    return this.admit().then(() => this.log('delete', type, key));
   }
 
-  private log(entry: Parameters<WriteAheadLog['append']>[0]): Promise<void> {
+  private log(op: 'upsert' | 'delete', type: string, value: unknown): Promise<void> {
     // The pending count is reported at most once per log group, not once per change.
     if (!this.pendingReported) {
       this.pendingReported = true;
@@ -229,12 +235,12 @@ export class Producer<S extends Schema = Schema> {
         this.events.emit('pending', { count: this.pendingCount });
       });
     }
-    const appended = this.wal.append(entry);
-    if (this.pending.size >= this.o.maxBatchRecords) {
-      if (!this.flushSoon) {
-        this.flushSoon = true;
-        this.schedule(0);
-      }
+    const appended = this.wal.append(op, type, value);
+    if (this.flushSoon) return appended;
+    if (this.wal.backlog >= this.o.maxBatchRecords) {
+      // One flush waits for its turn at a time, however many changes come meanwhile.
+      this.flushSoon = true;
+      this.schedule(0);
     } else if (!this.timer) {
       this.schedule(this.o.maxBatchDelayMs);
     }
@@ -283,20 +289,22 @@ export class Producer<S extends Schema = Schema> {
   flush(): Promise<CycleResult> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.flushSoon = false;
+    this.flushSoon = true;
     return this.enqueue(async () => {
-      if (this.pending.size === 0) return { outcome: 'skipped' } as const;
-      const segment = await this.wal.rotate();
-      const batch = this.pending.take();
-      this.inFlight = batch.size;
+      this.flushSoon = false;
+      const batch = await this.wal.take();
+      if (!batch) return { outcome: 'skipped' } as const;
+      this.inFlight = batch.count;
       try {
-        const result = await this.cycle((version) =>
-          buildFromChanges(this.current, this.o.schema, batch, version),
-        );
-        await this.wal.trim(segment);
+        const result = await this.cycle(async (version, stages) => {
+          const built = await stages.buildFromLog(batch.files, version);
+          for (const message of built.dropped) this.events.emit('warning', { message });
+          return built.next as State<S> | undefined;
+        });
+        await this.wal.trim(batch);
         return result;
       } catch (e) {
-        this.pending.restore(batch);
+        this.wal.giveBack(batch);
         if (!this.closing) this.schedule(this.o.maxBatchDelayMs);
         throw e;
       } finally {
@@ -314,7 +322,7 @@ export class Producer<S extends Schema = Schema> {
   }
 
   private async cycle(
-    build: (version: number) => Promise<State<S> | undefined> | State<S> | undefined,
+    build: (version: number, stages: CycleStages) => Promise<State<S> | undefined>,
   ): Promise<CycleResult> {
     const version = Math.max(Date.now(), this.lastVersion + 1);
     const started = performance.now();
@@ -332,15 +340,19 @@ export class Producer<S extends Schema = Schema> {
     };
     const prev = this.current;
     this.events.emit('cycle:start', { version });
+    let runner: CycleStages | undefined;
     try {
-      const next = await stage('build', () => build(version));
+      const next = await stage('build', () => {
+        runner = this.cycleStages();
+        return build(version, runner);
+      });
       if (!next) {
         this.events.emit('cycle:skip', { reason: 'no change' });
         return { outcome: 'skipped' };
       }
       const withSnapshot = !prev || this.sinceSnapshot + 1 >= this.o.snapshotEvery;
-      const encoded = await stage('encode', () => encodeVersion(prev, next, withSnapshot));
-      await stage('integrity', () => checkIntegrity(prev, next, encoded));
+      await stage('encode', () => runner!.encode(withSnapshot));
+      const encoded = await stage('integrity', () => runner!.integrity());
       await stage('validate', () =>
         runValidators(prev, next, this.o.maxRecordCountChange, this.o.validators),
       );
@@ -375,6 +387,7 @@ export class Producer<S extends Schema = Schema> {
           ...(this.announcedVersion !== undefined ? { replaces: this.announcedVersion } : {}),
         }),
       );
+      runner!.commit();
       this.current = next;
       this.header = header;
       this.announcedVersion = version;
@@ -405,6 +418,7 @@ export class Producer<S extends Schema = Schema> {
       });
       return { outcome: 'published', version, snapshot: encoded.snapshot !== undefined };
     } catch (e) {
+      runner?.discard();
       const failed = e instanceof StageError ? e : new StageError('build', e);
       const cause = failed.error;
       const error = isShoalError(cause)
@@ -431,7 +445,7 @@ export class Producer<S extends Schema = Schema> {
       clearTimeout(this.timer);
       const errors: unknown[] = [];
       try {
-        if (this.pending.size > 0) await this.flush();
+        if (this.wal.backlog > 0) await this.flush();
         else await this.queue;
       } catch (e) {
         errors.push(e);
@@ -441,6 +455,7 @@ export class Producer<S extends Schema = Schema> {
       } catch (e) {
         errors.push(e);
       }
+      await this.stages?.close();
       for (const w of this.drainWaiters) w();
       this.drainWaiters = [];
       if (errors.length > 0) throw errors[0];

@@ -1,7 +1,8 @@
 /**
  * Restoring the announced state when a producer opens: the announcement, then the nearest
  * snapshot and the deltas after it (blob/chain-planner.ts), so the first cycle after a
- * restart continues the chain with a delta instead of starting a new one.
+ * restart continues the chain with a delta instead of starting a new one. `shared` restores it
+ * on SharedArrayBuffers, for a cycle worker to build on.
  */
 import type { Announcement, StoreAnnouncer } from '../blob/announcer.ts';
 import type { BlobStore } from '../blob/blob-store.ts';
@@ -24,11 +25,12 @@ export async function restoreAnnounced(
   store: BlobStore,
   layout: NamespaceLayout,
   announcer: StoreAnnouncer,
+  shared: boolean,
 ): Promise<Restored> {
   const announcement = await announcer.read();
   if (!announcement) return { announcement, state: undefined, header: undefined, sinceSnapshot: 0 };
   const plan = await planFromSnapshot(store, layout, announcement.version);
-  let state = decodeSnapshot(await store.get(layout.snapshot(plan.snapshot.version)));
+  let state = decodeSnapshot(await store.get(layout.snapshot(plan.snapshot.version)), { shared });
   for (const d of plan.deltas) state = applyDelta(state, await store.get(d.key));
   if (state.tag !== plan.target.tag) {
     throw new ShoalError(

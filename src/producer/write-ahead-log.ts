@@ -1,16 +1,27 @@
 /**
  * The producer's write-ahead log: an acknowledged upsert or delete survives a crash.
  *
- * Appends are grouped: every entry appended in one turn of the event loop goes into one frame
- * (u32 length, u32 CRC-32, msgpack array of the entries), written and fsynced together, and
- * each `append` resolves only after its group is on disk. Frames are appended to numbered
- * segment files in a local directory. A cycle takes the pending changes and rotates to a new segment; once a version
- * holding them is announced, the segments before the rotation are deleted. On open, every
- * remaining entry is read back in order; a torn frame at the end of a segment (a group the
- * crash cut short, never acknowledged) ends that segment.
+ * Appends made in one turn of the event loop, and any made while the previous group is being
+ * written, form a group: one frame (u32 length, u32 CRC-32, msgpack payload), written and
+ * fsynced together; each `append` resolves once its group is on disk. Frames go to numbered
+ * segment files in a local directory. The payload is one flat array: the type names the frame
+ * uses, then per entry a code (name index × 2, + 1 for a delete) and the record or key. Flat,
+ * it packs twice as fast as an object per entry, and the array's length gives the count.
  *
- * Replaying is idempotent: entries set or delete a key, so applying a suffix of history to a
- * state that already holds part of it gives the same state.
+ * The segments are also how a cycle gets its changes: `take()` cuts the log (it seals the group
+ * being collected into the current segment and moves appends to the next one) and names the
+ * segments not yet published, which the cycle reads back, in its own thread, once they are
+ * written. Every entry of the batch is in those segments, every later entry in a later one:
+ * once a version holding the batch is announced, `trim` deletes them. After a failed cycle
+ * they stay, and the next cut takes them again with whatever came since.
+ *
+ * On open, the frames of every remaining segment are read back in order into the backlog; a
+ * torn frame at the end of a segment (a group the crash cut short, never acknowledged) ends that
+ * segment. Replaying is idempotent: entries set or delete a key, so applying a suffix of history
+ * to a state that already holds part of it gives the same state.
+ *
+ * A failed write fails the log closed: that group and every later append are refused with
+ * `WAL_FAILED`, so no acknowledged frame can sit behind a torn one. Reopen the producer.
  */
 
 import type { FileHandle } from 'node:fs/promises';
@@ -18,6 +29,7 @@ import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
+import { ShoalError } from '../errors.ts';
 
 /**
  * The log's codec: msgpack with msgpackr's record extension, which writes each object shape
@@ -29,6 +41,16 @@ const walCodec = new Packr({ useRecords: true, int64AsType: 'bigint' });
 export type WalEntry =
   | { readonly op: 'upsert'; readonly type: string; readonly record: Readonly<Record<string, unknown>> }
   | { readonly op: 'delete'; readonly type: string; readonly key: unknown };
+
+/** Changes taken from the log for one cycle. */
+export interface LogBatch {
+  /** The segment files holding them, oldest first: read them with {@link readSegments}. */
+  readonly files: readonly string[];
+  /** Entries in the batch. */
+  readonly count: number;
+  /** The last segment holding the batch's entries. */
+  readonly segment: number;
+}
 
 /** Options of {@link WriteAheadLog.open}. */
 export interface WriteAheadLogOptions {
@@ -43,58 +65,135 @@ export interface WriteAheadLogOptions {
 
 const segmentName = (n: number) => `segment-${String(n).padStart(10, '0')}.wal`;
 const SEGMENT = /^segment-(\d{10})\.wal$/;
+const FRAME_HEAD = 8;
 
-/** Frames of a segment, stopping at the first torn or damaged one. */
-function readFrames(bytes: Uint8Array): WalEntry[] {
-  const out: WalEntry[] = [];
+/** Entries in a frame's payload, from its msgpack array header. */
+function entryCount(payload: Uint8Array): number {
+  const b = payload[0]!;
+  let length: number;
+  if (b >= 0x90 && b <= 0x9f) length = b & 0x0f;
+  else if (b === 0xdc) length = (payload[1]! << 8) | payload[2]!;
+  else if (b === 0xdd)
+    length = ((payload[1]! << 24) | (payload[2]! << 16) | (payload[3]! << 8) | payload[4]!) >>> 0;
+  else length = (walCodec.unpack(payload) as unknown[]).length;
+  return (length - 1) >>> 1;
+}
+
+/** Whole, undamaged frames at the start of `bytes`: their extent and entry count. */
+function scanFrames(bytes: Uint8Array): { readonly end: number; readonly count: number } {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 0;
-  while (at + 8 <= bytes.byteLength) {
+  let count = 0;
+  while (at + FRAME_HEAD <= bytes.byteLength) {
     const length = dv.getUint32(at, true);
-    const crc = dv.getUint32(at + 4, true);
-    if (at + 8 + length > bytes.byteLength) break;
-    const payload = bytes.subarray(at + 8, at + 8 + length);
-    if (crc32(payload) !== crc) break;
-    out.push(...(walCodec.unpack(payload) as WalEntry[]));
-    at += 8 + length;
+    if (length === 0 || at + FRAME_HEAD + length > bytes.byteLength) break;
+    const payload = bytes.subarray(at + FRAME_HEAD, at + FRAME_HEAD + length);
+    if (crc32(payload) !== dv.getUint32(at + 4, true)) break;
+    count += entryCount(payload);
+    at += FRAME_HEAD + length;
+  }
+  return { end: at, count };
+}
+
+/** The entries of segment files, in order; each file ends at its first torn or damaged frame. */
+export async function readSegments(files: readonly string[]): Promise<WalEntry[]> {
+  const out: WalEntry[] = [];
+  for (const file of files) {
+    const bytes = await readFile(file).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return new Uint8Array(0);
+      throw e;
+    });
+    const { end } = scanFrames(bytes);
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let at = 0; at < end; ) {
+      const length = dv.getUint32(at, true);
+      const flat = walCodec.unpack(bytes.subarray(at + FRAME_HEAD, at + FRAME_HEAD + length)) as unknown[];
+      const names = flat[0] as string[];
+      for (let i = 1; i < flat.length; i += 2) {
+        const code = flat[i] as number;
+        const type = names[code >>> 1]!;
+        out.push(
+          code & 1
+            ? { op: 'delete', type, key: flat[i + 1] }
+            : { op: 'upsert', type, record: flat[i + 1] as Readonly<Record<string, unknown>> },
+        );
+      }
+      at += FRAME_HEAD + length;
+    }
   }
   return out;
+}
+
+interface Deferred {
+  readonly promise: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (e: unknown) => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
 }
 
 /** An open write-ahead log. */
 export class WriteAheadLog {
   private readonly dir: string;
   private readonly fsync: boolean;
-  private file: FileHandle;
+  /** The oldest segment not trimmed, and the one appended to. */
+  private first: number;
   private segment: number;
-  private group: WalEntry[] = [];
-  private groupDone:
-    | { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void }
-    | undefined;
-  private flushing: Promise<void> | undefined;
+  private file: Promise<FileHandle>;
+  /** The group being collected, as its payload will be: names, then code and value per entry. */
+  private group: unknown[] = [[]];
+  private groupNames = new Map<string, number>();
+  private groupAck: Deferred | undefined;
+  /** Entries not yet taken into a cycle. */
+  private count = 0;
+  /** Writes and closes, in order; one runs at a time. */
+  private readonly jobs: (() => Promise<void>)[] = [];
+  private writing = false;
   private scheduled = false;
+  private idleWaiters: (() => void)[] = [];
+  private failure: ShoalError | undefined;
   private closed = false;
 
-  private constructor(dir: string, fsync: boolean, file: FileHandle, segment: number) {
+  private constructor(dir: string, fsync: boolean, first: number, segment: number, file: FileHandle) {
     this.dir = dir;
     this.fsync = fsync;
-    this.file = file;
+    this.first = first;
     this.segment = segment;
+    this.file = Promise.resolve(file);
   }
 
-  /** Opens the log: the entries left from before (in order), and a new segment to append to. */
-  static async open(options: WriteAheadLogOptions): Promise<{ wal: WriteAheadLog; entries: WalEntry[] }> {
+  private path(segment: number): string {
+    return join(this.dir, segmentName(segment));
+  }
+
+  /** Opens the log: the entries left from before are its backlog; appends go to a new segment. */
+  static async open(options: WriteAheadLogOptions): Promise<WriteAheadLog> {
     await mkdir(options.dir, { recursive: true });
     const segments = (await readdir(options.dir))
       .map((name) => SEGMENT.exec(name))
       .filter((m): m is RegExpExecArray => m !== null)
       .map((m) => Number(m[1]))
       .sort((a, b) => a - b);
-    const entries: WalEntry[] = [];
-    for (const n of segments) entries.push(...readFrames(await readFile(join(options.dir, segmentName(n)))));
+    let count = 0;
+    for (const n of segments) count += scanFrames(await readFile(join(options.dir, segmentName(n)))).count;
     const next = (segments.at(-1) ?? 0) + 1;
     const file = await open(join(options.dir, segmentName(next)), 'a');
-    return { wal: new WriteAheadLog(options.dir, options.fsync ?? true, file, next), entries };
+    const wal = new WriteAheadLog(options.dir, options.fsync ?? true, segments[0] ?? next, next, file);
+    wal.count = count;
+    return wal;
+  }
+
+  /** Entries logged (or read back on open) and not yet taken into a cycle. */
+  get backlog(): number {
+    return this.count;
   }
 
   /** The segment being appended to. */
@@ -102,95 +201,140 @@ export class WriteAheadLog {
     return this.segment;
   }
 
-  /** Appends an entry; resolves once it is written (and fsynced) with its group. */
-  append(entry: WalEntry): Promise<void> {
-    if (this.closed) return Promise.reject(new Error('the write-ahead log is closed'));
-    this.group.push(entry);
-    if (!this.groupDone) {
-      let resolve!: () => void;
-      let reject!: (e: unknown) => void;
-      const promise = new Promise<void>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      this.groupDone = { promise, resolve, reject };
+  /**
+   * Appends an upsert of `value` (a record) or a delete of `value` (a key); resolves once it is
+   * written (and fsynced) with its group.
+   */
+  append(op: WalEntry['op'], type: string, value: unknown): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new ShoalError('CLOSED', 'the write-ahead log is closed'));
+    let name = this.groupNames.get(type);
+    if (name === undefined) {
+      name = this.groupNames.size;
+      this.groupNames.set(type, name);
+      (this.group[0] as string[]).push(type);
     }
-    if (!this.scheduled) {
+    this.group.push(name * 2 + (op === 'delete' ? 1 : 0), value);
+    this.count++;
+    this.groupAck ??= deferred();
+    if (!this.scheduled && !this.writing) {
       this.scheduled = true;
-      setImmediate(() => void this.flushGroup());
+      setImmediate(() => {
+        this.scheduled = false;
+        this.pump();
+      });
     }
-    return this.groupDone.promise;
+    return this.groupAck.promise;
   }
 
-  private async flushGroup(): Promise<void> {
-    await this.flushing;
-    this.scheduled = false;
-    const group = this.group;
-    const done = this.groupDone;
-    this.group = [];
-    this.groupDone = undefined;
-    if (group.length === 0 || !done) return;
+  /** Turns the group being collected into a frame, queued for the current segment. */
+  private seal(): void {
+    if (this.group.length === 1) return;
+    const payloadValue = this.group;
+    const ack = this.groupAck!;
+    this.group = [[]];
+    this.groupNames = new Map();
+    this.groupAck = undefined;
+    if (this.failure) {
+      ack.reject(this.failure);
+      return;
+    }
+    // msgpackr never writes over a buffer it returned, so the payload is written as it is.
+    const payload = walCodec.pack(payloadValue);
+    const head = Buffer.allocUnsafe(FRAME_HEAD);
+    head.writeUInt32LE(payload.byteLength, 0);
+    head.writeUInt32LE(crc32(payload), 4);
     const file = this.file;
-    const write = (async () => {
-      const payload = walCodec.pack(group);
-      const head = Buffer.allocUnsafe(8);
-      head.writeUInt32LE(payload.byteLength, 0);
-      head.writeUInt32LE(crc32(payload), 4);
-      await file.writev([head, payload]);
-      if (this.fsync) await file.sync();
-    })();
-    this.flushing = write.then(
-      () => {},
-      () => {},
-    );
-    try {
-      await write;
-      done.resolve();
-    } catch (e) {
-      done.reject(e);
-    }
+    this.jobs.push(async () => {
+      try {
+        if (this.failure) throw this.failure;
+        const fh = await file;
+        await fh.writev([head, payload]);
+        if (this.fsync) await fh.sync();
+        ack.resolve();
+      } catch (e) {
+        this.failure ??= new ShoalError(
+          'WAL_FAILED',
+          `the write-ahead log in ${this.dir} could not be written (${(e as Error).message}). Changes are refused until the producer is reopened; acknowledged changes are safe.`,
+          { cause: e },
+        );
+        ack.reject(this.failure);
+      }
+    });
   }
 
-  /** Waits for every append so far to be on disk. */
-  async settle(): Promise<void> {
-    while (this.scheduled || this.flushing) {
-      if (this.scheduled) await new Promise((r) => setImmediate(r));
-      const f = this.flushing;
-      await f;
-      if (this.flushing === f && !this.scheduled) break;
+  /** Runs the next job when none is running, sealing the group collected meanwhile first. */
+  private pump(): void {
+    if (this.writing) return;
+    this.seal();
+    const job = this.jobs.shift();
+    if (!job) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+      return;
     }
+    this.writing = true;
+    void job().finally(() => {
+      this.writing = false;
+      this.pump();
+    });
   }
 
   /**
-   * Starts a new segment; returns the number of the previous one. Every entry appended before
-   * the call is in a segment up to that number or later; entries written after the swap go to
-   * the new segment (and are replayed, harmlessly, if they were published too).
+   * Takes the changes not yet published for a cycle (`undefined` when there are none): seals
+   * the group being collected into the current segment, moves appends to the next one, and
+   * resolves once the batch's segments are written.
    */
-  async rotate(): Promise<number> {
-    const closed = this.segment;
-    const next = await open(join(this.dir, segmentName(closed + 1)), 'a');
+  async take(): Promise<LogBatch | undefined> {
+    this.seal();
+    if (this.count === 0) return undefined;
+    const count = this.count;
+    this.count = 0;
+    const from = this.first;
+    const segment = this.segment;
     const old = this.file;
-    this.file = next;
-    this.segment = closed + 1;
-    // A group may be writing to the old file: let it finish before closing it.
-    await this.settle();
-    await old.close();
-    return closed;
+    this.segment++;
+    this.file = open(this.path(this.segment), 'a');
+    this.file.catch(() => {}); // a failure to open surfaces at the next write
+    const written = deferred();
+    this.jobs.push(async () => {
+      await (await old).close().catch(() => {});
+      written.resolve();
+    });
+    this.pump();
+    await written.promise;
+    const files: string[] = [];
+    for (let n = from; n <= segment; n++) files.push(this.path(n));
+    return { files, count, segment };
   }
 
-  /** Deletes every segment up to and including `segment`. */
-  async trim(segment: number): Promise<void> {
-    for (const name of await readdir(this.dir)) {
-      const m = SEGMENT.exec(name);
-      if (m && Number(m[1]) <= segment) await unlink(join(this.dir, name)).catch(() => {});
+  /** Gives back a batch whose cycle failed: its segments stay, and the next `take` has it again. */
+  giveBack(batch: LogBatch): void {
+    this.count += batch.count;
+  }
+
+  /** Deletes the segments of a published batch. */
+  async trim(batch: LogBatch): Promise<void> {
+    for (const file of batch.files) await unlink(file).catch(() => {});
+    this.first = Math.max(this.first, batch.segment + 1);
+  }
+
+  /** Waits for every append so far to be on disk (or refused). */
+  settle(): Promise<void> {
+    if (!this.writing && !this.scheduled && this.jobs.length === 0 && this.group.length === 1) {
+      return Promise.resolve();
     }
+    const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    this.pump();
+    return idle;
   }
 
   /** Writes what is pending and closes the file. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.settle();
     this.closed = true;
-    await this.file.close();
+    await this.settle();
+    await (await this.file.catch(() => undefined))?.close().catch(() => {});
   }
 }

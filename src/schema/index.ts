@@ -16,7 +16,12 @@ export {
   ObjectType,
   type ObjectTypeOptions,
 } from './object-type.ts';
-export { createRecordValidator, describeKey, type RecordValidator } from './record-validator.ts';
+export {
+  createKeyValidator,
+  createRecordValidator,
+  describeKey,
+  type RecordValidator,
+} from './record-validator.ts';
 export { type Infer, type InferFields, type KeyOf, Schema, type TypeName, type TypeOf } from './schema.ts';
 export {
   type FieldJson,

@@ -111,3 +111,31 @@ export function createRecordValidator(type: ObjectType): RecordValidator {
     }
   };
 }
+
+/**
+ * The validator of primary keys of `type` (a value, or an object of the key fields for a
+ * composite key); throws `INVALID_KEY` for a type without a key or a key of the wrong shape.
+ */
+export function createKeyValidator(type: ObjectType): (key: unknown) => void {
+  const keyFields = type.primaryKey.map((name) => type.fields.find((f) => f.name === name)!);
+  const fail = (message: string): never => {
+    throw new ShoalError('INVALID_KEY', `${type.name}: ${message}.`);
+  };
+  return (key: unknown): void => {
+    if (keyFields.length === 0) fail('the type has no primary key, so records cannot be removed by key');
+    if (!type.compositeKey) {
+      const field = keyFields[0]!;
+      const problem = scalarProblem(field.kind, field.bigint, key);
+      if (problem) fail(`the key (${field.name}) must be ${problem}, got ${show(key)}`);
+      return;
+    }
+    if (typeof key !== 'object' || key === null) {
+      fail(`the key must be an object of ${type.primaryKey.join(', ')}, got ${show(key)}`);
+    }
+    for (const field of keyFields) {
+      const value = (key as Record<string, unknown>)[field.name];
+      const problem = scalarProblem(field.kind, field.bigint, value);
+      if (problem) fail(`key field "${field.name}" must be ${problem}, got ${show(value)}`);
+    }
+  };
+}

@@ -26,6 +26,7 @@ import { allocateOrdinals } from './ordinal-allocator.ts';
 import { recordEquals } from './record-equality.ts';
 import { evolveTypes, sameSchema } from './schema-evolution.ts';
 import { type AnyState, checkVersion, randomTag, State } from './state.ts';
+import { shareParts } from './state-handle.ts';
 import { TypeState, type TypeStateParts } from './type-state.ts';
 import { buildTypeState } from './type-state-builder.ts';
 import { type TypeChanges, transitionType } from './type-transition.ts';
@@ -40,7 +41,8 @@ export interface BuildOptions {
    */
   readonly tag?: bigint;
   /**
-   * Place new arrays on SharedArrayBuffers (for a previous state that is shared).
+   * Place the state's arrays on SharedArrayBuffers, so it can be handed to worker threads
+   * without a copy (arrays of a previous state that are shared already are kept as they are).
    * @default false
    */
   readonly shared?: boolean;
@@ -197,7 +199,7 @@ export class StateBuilder<S extends Schema = Schema> {
       schema: this.schema,
       version: options.version,
       tag,
-      types: types.map((t) => new TypeState(t)),
+      types: types.map((t) => new TypeState(shared ? shareParts(t) : t)),
     });
   }
 

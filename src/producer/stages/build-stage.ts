@@ -1,12 +1,12 @@
 /**
- * Stage 1: the next state, from the whole dataset re-stated or from pending changes. A cycle
+ * Stage 1: the next state, from the whole dataset re-stated or from logged changes. A cycle
  * that changes nothing (same checksum, counts and schema) makes no version: `undefined`.
  */
-import type { Schema } from '../../schema/index.ts';
+import { createKeyValidator, type Schema } from '../../schema/index.ts';
 import { sameSchema } from '../../state/schema-evolution.ts';
 import type { AnyState, State } from '../../state/state.ts';
 import { StateBuilder } from '../../state/state-builder.ts';
-import type { PendingChanges } from '../pending-changes.ts';
+import type { WalEntry } from '../write-ahead-log.ts';
 
 /** Adds records of the whole next dataset. */
 export interface CycleWriter {
@@ -28,22 +28,52 @@ export async function buildRestated<S extends Schema>(
   schema: S,
   populate: (writer: CycleWriter) => void | Promise<void>,
   version: number,
+  shared: boolean,
 ): Promise<State<S> | undefined> {
   const builder = new StateBuilder(schema, prev ? { previous: prev } : {});
   await populate({ add: (type, record) => void builder.add(type, record) });
-  const next = builder.build({ version });
+  const next = builder.build({ version, shared });
   return unchanged(prev, next) ? undefined : next;
 }
 
-/** The next state from pending upserts and deletes. */
+/** The next state from logged upserts and deletes, and the entries it had to drop. */
+export interface ChangesBuild<S extends Schema> {
+  readonly next: State<S> | undefined;
+  /** Why each dropped entry was dropped (entries logged under a schema they no longer fit). */
+  readonly dropped: readonly string[];
+}
+
+/**
+ * The next state from logged changes, applied in order (a later change of a key wins). An
+ * entry that breaks the schema (logged before the schema changed) is dropped and reported.
+ */
 export function buildFromChanges<S extends Schema>(
   prev: State<S> | undefined,
   schema: S,
-  changes: PendingChanges,
+  entries: readonly WalEntry[],
   version: number,
-): State<S> | undefined {
+  shared: boolean,
+): ChangesBuild<S> {
   const builder = prev ? StateBuilder.from(prev, schema) : new StateBuilder(schema);
-  changes.applyTo(builder);
-  const next = builder.build({ version });
-  return unchanged(prev, next) ? undefined : next;
+  const keyValidators = new Map<string, (key: unknown) => void>();
+  const dropped: string[] = [];
+  for (const e of entries) {
+    try {
+      if (e.op === 'upsert') {
+        builder.upsert(e.type, e.record);
+      } else {
+        let validateKey = keyValidators.get(e.type);
+        if (!validateKey) {
+          validateKey = createKeyValidator(schema.type(e.type));
+          keyValidators.set(e.type, validateKey);
+        }
+        validateKey(e.key);
+        builder.remove(e.type, e.key);
+      }
+    } catch (error) {
+      dropped.push(`a logged ${e.op} of ${e.type} was dropped: ${(error as Error).message}`);
+    }
+  }
+  const next = builder.build({ version, shared });
+  return { next: unchanged(prev, next) ? undefined : next, dropped };
 }

@@ -6,10 +6,11 @@
  * memory (rare: a dictionary that grew) are copied by the post instead: correct, not zero-copy.
  */
 import { fromJSON, type SchemaJson, toJSON } from '../schema/index.ts';
-import type { Column } from '../state/column.ts';
-import type { PartArray } from '../state/layout.ts';
-import { type AnyState, State } from '../state/state.ts';
-import { TypeState, type TypeStateParts } from '../state/type-state.ts';
+import type { Column } from './column.ts';
+import { toShared } from './column-transition.ts';
+import type { PartArray } from './layout.ts';
+import { type AnyState, State } from './state.ts';
+import { TypeState, type TypeStateParts } from './type-state.ts';
 
 /** A column without its schema field (the worker finds that by name). */
 type ColumnHandle = Omit<Column, 'spec'> & { readonly field: string };
@@ -43,6 +44,32 @@ export function shareState(state: AnyState): StateHandle {
         })),
       };
     }),
+  };
+}
+
+const shared = <T extends PartArray>(a: T | undefined): T | undefined => (a === undefined ? a : toShared(a));
+
+/**
+ * The same type state with every array on a SharedArrayBuffer: arrays already shared are kept,
+ * others copied (a state built from scratch, or a column a schema change added).
+ */
+export function shareParts(parts: TypeStateParts): TypeStateParts {
+  return {
+    ...parts,
+    populated: toShared(parts.populated),
+    index: shared(parts.index),
+    ghosts: toShared(parts.ghosts),
+    columns: parts.columns.map((c) => ({
+      ...c,
+      present: c.present?.map(toShared),
+      parts: c.parts.map((pages) => pages.map(toShared)),
+      dict: c.dict && {
+        size: c.dict.size,
+        values: shared(c.dict.values),
+        offsets: shared(c.dict.offsets),
+        heap: shared(c.dict.heap),
+      },
+    })),
   };
 }
 
