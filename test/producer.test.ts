@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { StoreAnnouncer } from '../src/blob/announcer.ts';
@@ -221,6 +222,159 @@ describe('producer rules', () => {
     await expect(p.upsert('Movie', { id: 'x' } as never)).rejects.toMatchObject({ code: 'INVALID_RECORD' });
     await p.close();
     await expect(p.upsert('Movie', movie(1))).rejects.toMatchObject({ code: 'CLOSED' });
+  });
+});
+
+describe.each(['worker', 'main'] as const)('upsert batches with cycleThread %s', (cycleThread) => {
+  const fsStore = async () => new FsBlobStore({ dir: await tempDir(), fsync: false });
+
+  it('publishes upserts and deletes in order, gives a failed batch back, and continues after a restart', async () => {
+    const store = await fsStore();
+    const walDir = await tempDir();
+    let failAt: string | undefined;
+    const p = await open(store, walDir, {
+      cycleThread,
+      beforeStage: (stage) => {
+        if (stage === failAt) throw new Error(`injected failure in ${stage}`);
+      },
+    });
+    const expected = new Map<number, ReturnType<typeof movie>>();
+    const upsert = (id: number, rev: number) => {
+      expected.set(id, movie(id, rev));
+      return p.upsert('Movie', movie(id, rev));
+    };
+    const remove = (id: number) => {
+      expected.delete(id);
+      return p.delete('Movie', id);
+    };
+    await Promise.all([1, 2, 3, 4, 5].map((i) => upsert(i, 0)));
+    await upsert(2, 1);
+    await remove(3);
+    await remove(99);
+    expect(p.pendingCount).toBe(8);
+    expect(await p.flush()).toMatchObject({ outcome: 'published', snapshot: true });
+    expect(records(p)).toEqual([...expected.values()].sort((a, b) => a.id - b.id));
+    expect(p.pendingCount).toBe(0);
+    if (cycleThread === 'worker') {
+      // The producer reads the worker's state over shared memory.
+      expect(p.state!.type('Movie').parts.populated.buffer).toBeInstanceOf(SharedArrayBuffer);
+    }
+
+    // A batch whose cycle fails stays pending, with what came after it, and goes out next time.
+    const announced = p.version;
+    await Promise.all([upsert(6, 0), remove(1)]);
+    failAt = 'integrity';
+    await expect(p.flush()).rejects.toMatchObject({ code: 'CYCLE_FAILED' });
+    expect(p.version).toBe(announced);
+    expect(p.pendingCount).toBe(2);
+    failAt = undefined;
+    await upsert(6, 1);
+    expect(p.pendingCount).toBe(3);
+    expect(await p.flush()).toMatchObject({ outcome: 'published', snapshot: false });
+    expect(records(p)).toEqual([...expected.values()].sort((a, b) => a.id - b.id));
+    // Published segments are deleted; the one being appended to stays.
+    expect((await readdir(walDir)).filter((f) => f.endsWith('.wal'))).toHaveLength(1);
+    await p.close();
+
+    const again = await open(store, walDir, { cycleThread });
+    await again.upsert('Movie', movie(7));
+    expected.set(7, movie(7));
+    const r = await again.flush();
+    expect(r).toMatchObject({ outcome: 'published', snapshot: false });
+    expect(await readVersionHeader(store, layout, (r as { version: number }).version)).toMatchObject({
+      previous: p.version,
+      counts: { Movie: expected.size },
+    });
+    expect(records(again)).toEqual([...expected.values()].sort((a, b) => a.id - b.id));
+    await again.close();
+  });
+
+  it('drops logged changes that no longer fit the schema, with a warning, and publishes the rest', async () => {
+    const store = await fsStore();
+    const walDir = await tempDir();
+    const first = await open(store, walDir, {
+      cycleThread,
+      beforeStage: (stage) => {
+        if (stage === 'publish') throw new Error('store down');
+      },
+    });
+    await Promise.all([first.upsert('Movie', movie(1)), first.upsert('Movie', movie(2))]);
+    await expect(first.close()).rejects.toMatchObject({ code: 'CYCLE_FAILED' });
+
+    // The schema changed before the restart: every Movie now needs a rating.
+    const Rated = t.object(
+      'Movie',
+      { id: t.int(), title: t.string(), year: t.int(), rating: t.double() },
+      { primaryKey: 'id' },
+    );
+    const warnings: string[] = [];
+    const second = await Producer.open({
+      store,
+      namespace: 'movies',
+      schema: t.schema([Rated]),
+      walDir,
+      fsync: false,
+      cycleThread,
+      maxBatchDelayMs: 60_000,
+    });
+    second.on('warning', (w) => warnings.push(w.message));
+    await second.upsert('Movie', { ...movie(3), rating: 4.5 });
+    await second.flush();
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toMatch(/a logged upsert of Movie was dropped: .*"rating" is required/);
+    expect([...second.state!.type('Movie')].map((v) => v.toObject())).toEqual([{ ...movie(3), rating: 4.5 }]);
+    await second.close();
+  });
+
+  it('refuses a delete whose key has the wrong shape, before logging it', async () => {
+    const p = await open(await fsStore(), await tempDir(), { cycleThread });
+    await expect(p.delete('Movie', 'one' as never)).rejects.toMatchObject({
+      code: 'INVALID_KEY',
+      message: expect.stringContaining('must be a 32-bit integer'),
+    });
+    expect(p.pendingCount).toBe(0);
+    await p.close();
+  });
+});
+
+describe('the cycle worker', () => {
+  it('is started again after it dies; the batch it held is published by the next cycle', async () => {
+    const p = await open(new FsBlobStore({ dir: await tempDir(), fsync: false }), await tempDir());
+    await p.upsert('Movie', movie(1));
+    await p.flush();
+    const v1 = p.version;
+    // The worker dies (as it would on running out of memory) while a cycle waits on it.
+    const worker = (p as unknown as { stages: { worker: import('node:worker_threads').Worker } }).stages.worker;
+    await p.upsert('Movie', movie(2));
+    const dying = p.flush();
+    await worker.terminate();
+    await expect(dying).rejects.toMatchObject({
+      code: 'CYCLE_FAILED',
+      message: expect.stringContaining('the cycle worker stopped'),
+    });
+    expect(p.version).toBe(v1);
+    await p.upsert('Movie', movie(3));
+    expect(await p.flush()).toMatchObject({ outcome: 'published' });
+    expect(records(p)).toEqual([movie(1), movie(2), movie(3)]);
+    await p.close();
+  });
+});
+
+describe('the write-ahead log', () => {
+  it('refuses changes with WAL_FAILED once a write fails, keeping what it acknowledged', async () => {
+    const walDir = await tempDir();
+    const p = await open(new FsBlobStore({ dir: await tempDir(), fsync: false }), walDir);
+    await p.upsert('Movie', movie(1));
+    // The next segment's path is taken by a directory, so the log cannot continue there.
+    await mkdir(join(walDir, 'segment-0000000002.wal'));
+    expect(await p.flush()).toMatchObject({ outcome: 'published' });
+    await expect(p.upsert('Movie', movie(2))).rejects.toMatchObject({
+      code: 'WAL_FAILED',
+      message: expect.stringContaining('reopened'),
+    });
+    await expect(p.upsert('Movie', movie(3))).rejects.toMatchObject({ code: 'WAL_FAILED' });
+    expect(records(p)[0]).toEqual(movie(1));
+    await p.close().catch(() => {});
   });
 });
 

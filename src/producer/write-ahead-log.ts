@@ -299,8 +299,13 @@ export class WriteAheadLog {
     this.file.catch(() => {}); // a failure to open surfaces at the next write
     const written = deferred();
     this.jobs.push(async () => {
-      await (await old).close().catch(() => {});
-      written.resolve();
+      try {
+        await (await old).close();
+      } catch {
+        // The segment never opened (the failure is the log's already), or is gone.
+      } finally {
+        written.resolve();
+      }
     });
     this.pump();
     await written.promise;
