@@ -54,8 +54,8 @@ export class CycleRunner implements CycleStages {
 
   async buildFromLog(files: readonly string[], version: number): Promise<ChangesBuild<Schema>> {
     this.discard();
-    const entries = await readSegments(files);
-    const built = buildFromChanges(this.current, this.schema, entries, version, this.shared);
+    const segments = await readSegments(files);
+    const built = buildFromChanges(this.current, this.schema, segments, version, this.shared);
     this.next = built.next;
     return built;
   }

@@ -2,9 +2,9 @@
  * The producer's write-ahead log: an acknowledged upsert or delete survives a crash.
  *
  * Appends made in one turn of the event loop, and any made while the previous group is being
- * written, form a group: one frame (u32 length, u32 CRC-32, msgpack payload), written and
- * fsynced together; each `append` resolves once its group is on disk. Frames go to numbered
- * segment files in a local directory. The payload is one flat array: the type names the frame
+ * written, form a group: one frame (u32 length, u32 CRC-32, msgpack payload), written in one
+ * synchronous write (the segment is opened O_DSYNC); each `append` resolves once its group is
+ * on disk. Frames go to numbered segment files in a local directory. The payload is one flat array: the type names the frame
  * uses, then per entry a code (name index × 2, + 1 for a delete) and the record or key. Flat,
  * it packs twice as fast as an object per entry, and the array's length gives the count.
  *
@@ -15,7 +15,7 @@
  * once a version holding the batch is announced, `trim` deletes them. After a failed cycle
  * they stay, and the next cut takes them again with whatever came since.
  *
- * On open, the frames of every remaining segment are read back in order into the backlog; a
+ * On open, the entries of every remaining segment are counted as the backlog; a
  * torn frame at the end of a segment (a group the crash cut short, never acknowledged) ends that
  * segment. Replaying is idempotent: entries set or delete a key, so applying a suffix of history
  * to a state that already holds part of it gives the same state.
@@ -25,7 +25,7 @@
  */
 
 import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
+import { constants, mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
@@ -95,33 +95,57 @@ function scanFrames(bytes: Uint8Array): { readonly end: number; readonly count: 
   return { end: at, count };
 }
 
-/** The entries of segment files, in order; each file ends at its first torn or damaged frame. */
-export async function readSegments(files: readonly string[]): Promise<WalEntry[]> {
-  const out: WalEntry[] = [];
+/** The bytes of segment files, in order (a file that is gone reads as empty). */
+export async function readSegments(files: readonly string[]): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
   for (const file of files) {
-    const bytes = await readFile(file).catch((e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT') return new Uint8Array(0);
-      throw e;
-    });
-    const { end } = scanFrames(bytes);
-    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (let at = 0; at < end; ) {
-      const length = dv.getUint32(at, true);
-      const flat = walCodec.unpack(bytes.subarray(at + FRAME_HEAD, at + FRAME_HEAD + length)) as unknown[];
-      const names = flat[0] as string[];
-      for (let i = 1; i < flat.length; i += 2) {
-        const code = flat[i] as number;
-        const type = names[code >>> 1]!;
-        out.push(
-          code & 1
-            ? { op: 'delete', type, key: flat[i + 1] }
-            : { op: 'upsert', type, record: flat[i + 1] as Readonly<Record<string, unknown>> },
-        );
-      }
-      at += FRAME_HEAD + length;
-    }
+    out.push(
+      await readFile(file).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return new Uint8Array(0);
+        throw e;
+      }),
+    );
   }
   return out;
+}
+
+/** Visits a segment's entries in order, up to its first torn or damaged frame. */
+export function forEachEntry(
+  segment: Uint8Array,
+  visit: (op: WalEntry['op'], type: string, value: unknown) => void,
+): void {
+  const { end } = scanFrames(segment);
+  const dv = new DataView(segment.buffer, segment.byteOffset, segment.byteLength);
+  for (let at = 0; at < end; ) {
+    const length = dv.getUint32(at, true);
+    const flat = walCodec.unpack(segment.subarray(at + FRAME_HEAD, at + FRAME_HEAD + length)) as unknown[];
+    const names = flat[0] as string[];
+    for (let i = 1; i < flat.length; i += 2) {
+      const code = flat[i] as number;
+      visit(code & 1 ? 'delete' : 'upsert', names[code >>> 1]!, flat[i + 1]);
+    }
+    at += FRAME_HEAD + length;
+  }
+}
+
+/**
+ * Opens segment `n` for appending. With `sync`, every write returns once its data is on disk
+ * (O_DSYNC: one system call a group instead of a write and an fsync), and the directory is
+ * fsynced so the new file's name survives a power cut too.
+ */
+async function openSegment(dir: string, n: number, sync: boolean): Promise<FileHandle> {
+  const flags =
+    constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | (sync ? (constants.O_DSYNC ?? 0) : 0);
+  const file = await open(join(dir, segmentName(n)), flags);
+  if (sync) {
+    const d = await open(dir, 'r');
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+  }
+  return file;
 }
 
 interface Deferred {
@@ -185,8 +209,9 @@ export class WriteAheadLog {
     let count = 0;
     for (const n of segments) count += scanFrames(await readFile(join(options.dir, segmentName(n)))).count;
     const next = (segments.at(-1) ?? 0) + 1;
-    const file = await open(join(options.dir, segmentName(next)), 'a');
-    const wal = new WriteAheadLog(options.dir, options.fsync ?? true, segments[0] ?? next, next, file);
+    const fsync = options.fsync ?? true;
+    const file = await openSegment(options.dir, next, fsync);
+    const wal = new WriteAheadLog(options.dir, fsync, segments[0] ?? next, next, file);
     wal.count = count;
     return wal;
   }
@@ -250,7 +275,7 @@ export class WriteAheadLog {
         if (this.failure) throw this.failure;
         const fh = await file;
         await fh.writev([head, payload]);
-        if (this.fsync) await fh.sync();
+        if (this.fsync && constants.O_DSYNC === undefined) await fh.sync();
         ack.resolve();
       } catch (e) {
         this.failure ??= new ShoalError(
@@ -295,7 +320,7 @@ export class WriteAheadLog {
     const segment = this.segment;
     const old = this.file;
     this.segment++;
-    this.file = open(this.path(this.segment), 'a');
+    this.file = openSegment(this.dir, this.segment, this.fsync);
     this.file.catch(() => {}); // a failure to open surfaces at the next write
     const written = deferred();
     this.jobs.push(async () => {

@@ -96,6 +96,15 @@ interface PageSource {
   readonly length: number;
 }
 
+/**
+ * The writes falling on one page: `slots[i]` is the index in `values` of the value written at
+ * slot i, or -1. One table serves every page in turn (set before, cleared after).
+ */
+interface PageWrites {
+  readonly slots: Int32Array;
+  readonly values: readonly unknown[];
+}
+
 /** Growable arrays for a page's element values. */
 class ElementSink {
   readonly numbers: unknown[] = [];
@@ -105,25 +114,27 @@ class ElementSink {
 
 /**
  * Builds one page of `col` (already carrying the next dictionary) of `length` slots: slot i
- * takes `writes.get(i)` when written, else the old page's slot when it is live, else nothing.
+ * takes its written value when written, else the old page's slot when it is live, else nothing.
  */
 function buildPage(
   col: Column,
   codes: Map<unknown, number> | undefined,
   old: PageSource | undefined,
   length: number,
-  writes: ReadonlyMap<number, unknown>,
+  writes: PageWrites,
   live: (slot: number) => boolean,
 ): { parts: PartArray[]; present: Uint8Array | undefined } {
   const kind = col.valueKind;
   const isList = col.spec.kind === 'list';
-  const keep = (i: number) => old !== undefined && i < old.length && !writes.has(i) && live(i);
+  const { slots, values: written } = writes;
+  const keep = (i: number) => old !== undefined && i < old.length && slots[i]! < 0 && live(i);
   let present: Uint8Array | undefined;
   if (col.spec.optional) {
     present = new Uint8Array((length + 7) >>> 3);
     if (old?.present) present.set(old.present.subarray(0, Math.min(old.present.length, present.length)));
-    for (const [i, v] of writes) {
-      if (isAbsent(col.spec.kind, v)) present[i >>> 3]! &= ~(1 << (i & 7));
+    for (let i = 0; i < length; i++) {
+      if (slots[i]! < 0) continue;
+      if (isAbsent(col.spec.kind, written[slots[i]!])) present[i >>> 3]! &= ~(1 << (i & 7));
       else present[i >>> 3]! |= 1 << (i & 7);
     }
   }
@@ -140,8 +151,11 @@ function buildPage(
       const values = valueArray(length);
       if (old)
         (values as Uint8Array).set((old.parts[0]! as Uint8Array).subarray(0, Math.min(old.length, length)));
-      for (const [i, v] of writes)
+      for (let i = 0; i < length; i++) {
+        if (slots[i]! < 0) continue;
+        const v = written[slots[i]!];
         if (!isAbsent(kind, v)) (values as unknown as unknown[])[i] = encodeScalar(v);
+      }
       return { parts: [values], present };
     }
     const heap = new HeapWriter(old ? old.parts[1]!.byteLength + 64 : 1024);
@@ -149,8 +163,8 @@ function buildPage(
     const oldOffsets = old?.parts[0];
     const oldHeap = old?.parts[1] as Uint8Array | undefined;
     for (let i = 0; i < length; i++) {
-      if (writes.has(i)) {
-        const v = writes.get(i);
+      if (slots[i]! >= 0) {
+        const v = written[slots[i]!];
         if (!isAbsent(kind, v)) heap.push(kind, v);
       } else if (keep(i)) {
         heap.append(oldHeap!.subarray(oldOffsets![i] as number, oldOffsets![i + 1] as number));
@@ -165,8 +179,8 @@ function buildPage(
   const [oldLists, oldA, oldB] = old?.parts ?? [];
   const count = () => (col.encoding === 'var' ? sink.offsets.length - 1 : sink.numbers.length);
   for (let i = 0; i < length; i++) {
-    if (writes.has(i)) {
-      const v = writes.get(i);
+    if (slots[i]! >= 0) {
+      const v = written[slots[i]!];
       if (!isAbsent(col.spec.kind, v)) {
         for (const e of v as unknown[]) {
           if (col.encoding === 'var') {
@@ -236,25 +250,20 @@ function rebuildPages(
 ): Column {
   const pages = pageCount(capacity);
   const oldPages = pageCount(oldCapacity);
-  const byPage = new Map<number, Map<number, unknown>>();
-  for (let w = 0; w < writes.ordinals.length; w++) {
-    const ordinal = writes.ordinals[w]!;
-    const p = ordinal >>> PAGE_SHIFT;
-    let m = byPage.get(p);
-    if (!m) {
-      m = new Map();
-      byPage.set(p, m);
-    }
-    m.set(ordinal - p * PAGE_SIZE, writes.values[w]);
-  }
+  const { ordinals } = writes;
+  const order = inOrdinalOrder(ordinals);
+  const slots = new Int32Array(PAGE_SIZE).fill(-1);
   const parts = next.parts.map((pp) => pp.slice(0, pages));
   const present = next.present?.slice(0, pages);
+  let w = 0;
   for (let p = 0; p < pages; p++) {
     const length = pageLength(capacity, p);
     const oldLength = p < oldPages ? pageLength(oldCapacity, p) : 0;
-    const pageWrites = byPage.get(p);
-    if (!pageWrites && length === oldLength && p < parts[0]!.length) continue;
-    if (!pageWrites && length < oldLength) {
+    const from = w;
+    while (w < order.length && ordinals[order[w]!]! >>> PAGE_SHIFT === p) w++;
+    const touched = w > from;
+    if (!touched && length === oldLength && p < parts[0]!.length) continue;
+    if (!touched && length < oldLength) {
       truncatePage(next, parts, present, p, length);
       continue;
     }
@@ -263,13 +272,30 @@ function rebuildPages(
         ? { parts: prev.parts.map((pp) => pp[p]!), present: prev.present?.[p], length: oldLength }
         : undefined;
     const base = p * PAGE_SIZE;
-    const page = buildPage(next, codes, old, length, pageWrites ?? new Map(), (i) => live(base + i));
+    for (let k = from; k < w; k++) slots[ordinals[order[k]!]! - base] = order[k]!;
+    const page = buildPage(next, codes, old, length, { slots, values: writes.values }, (i) => live(base + i));
+    for (let k = from; k < w; k++) slots[ordinals[order[k]!]! - base] = -1;
     page.parts.forEach((a, k) => {
       parts[k]![p] = shared ? toShared(a) : a;
     });
     if (present) present[p] = shared ? toShared(page.present!) : page.present!;
   }
   return { ...next, parts, present };
+}
+
+/**
+ * Indices of `ordinals` in ascending order of ordinal; for one ordinal written twice, the later
+ * write comes later (and wins). Writes usually come in order already, which costs one scan.
+ */
+function inOrdinalOrder(ordinals: readonly number[]): Uint32Array {
+  const order = new Uint32Array(ordinals.length);
+  let sorted = true;
+  for (let i = 0; i < ordinals.length; i++) {
+    order[i] = i;
+    if (i > 0 && ordinals[i]! < ordinals[i - 1]!) sorted = false;
+  }
+  if (sorted) return order;
+  return Uint32Array.from([...order].sort((a, b) => ordinals[a]! - ordinals[b]! || a - b));
 }
 
 /** Cuts page p down to `length` slots (a view; the bytes stay shared). */

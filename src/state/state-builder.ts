@@ -58,8 +58,13 @@ export interface StateBuilderOptions {
   readonly previous?: AnyState;
 }
 
-/** A pending change of one key: the record it will hold, or its removal. */
-type Pending = { readonly record: Readonly<Record<string, unknown>> } | { readonly removed: unknown };
+/** A pending removal of `key`. */
+class Removal {
+  constructor(readonly key: unknown) {}
+}
+
+/** A pending change of one key: the record it will hold (no wrapper), or its removal. */
+type Pending = Readonly<Record<string, unknown>> | Removal;
 
 interface TypePending {
   readonly type: ObjectType;
@@ -147,7 +152,7 @@ export class StateBuilder<S extends Schema = Schema> {
         `${typeName} has no primary key, so records cannot be removed by key.`,
       );
     }
-    p.byKey.set(keyIdentity(p.type, key), { removed: key });
+    p.byKey.set(keyIdentity(p.type, key), new Removal(key));
     return this;
   }
 
@@ -160,13 +165,13 @@ export class StateBuilder<S extends Schema = Schema> {
       return this;
     }
     const id = keyIdentity(p.type, keyOfRecord(p.type, r));
-    if (!replace && p.byKey.has(id) && 'record' in p.byKey.get(id)!) {
+    if (!replace && p.byKey.has(id) && !(p.byKey.get(id) instanceof Removal)) {
       throw new ShoalError(
         'DUPLICATE_KEY',
         `${p.type.name} (${describeKey(p.type, r)}) was added twice. Keys are unique: merge the records, or upsert instead.`,
       );
     }
-    p.byKey.set(id, { record: r });
+    p.byKey.set(id, r);
     return this;
   }
 
@@ -205,7 +210,7 @@ export class StateBuilder<S extends Schema = Schema> {
 
   private recordsOf(p: TypePending): Readonly<Record<string, unknown>>[] {
     const out = [...p.list];
-    for (const v of p.byKey.values()) if ('record' in v) out.push(v.record);
+    for (const v of p.byKey.values()) if (!(v instanceof Removal)) out.push(v);
     return out;
   }
 
@@ -221,20 +226,19 @@ export class StateBuilder<S extends Schema = Schema> {
     } else {
       const seen = restate ? new Uint8Array(prev.capacity) : undefined;
       for (const change of p.byKey.values()) {
-        if ('removed' in change) {
+        if (change instanceof Removal) {
           if (restate) continue;
-          const o = prev.ordinalOf(change.removed);
+          const o = prev.ordinalOf(change.key);
           if (o >= 0) removed.push(o);
           continue;
         }
-        const o = prev.ordinalOf(keyOfRecord(p.type, change.record));
+        const o = prev.ordinalOf(keyOfRecord(p.type, change));
         if (o >= 0) {
           if (seen) seen[o] = 1;
-          if (recordEquals(p.type, prev.view(o) as unknown as Record<string, unknown>, change.record))
-            continue;
+          if (recordEquals(p.type, prev.view(o) as unknown as Record<string, unknown>, change)) continue;
           removed.push(o);
         }
-        added.push(change.record);
+        added.push(change);
       }
       if (seen) for (const o of prev.ordinals()) if (seen[o] === 0) removed.push(o);
     }

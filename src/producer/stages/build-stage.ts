@@ -6,7 +6,7 @@ import { createKeyValidator, type Schema } from '../../schema/index.ts';
 import { sameSchema } from '../../state/schema-evolution.ts';
 import type { AnyState, State } from '../../state/state.ts';
 import { StateBuilder } from '../../state/state-builder.ts';
-import type { WalEntry } from '../write-ahead-log.ts';
+import { forEachEntry } from '../write-ahead-log.ts';
 
 /** Adds records of the whole next dataset. */
 export interface CycleWriter {
@@ -50,30 +50,31 @@ export interface ChangesBuild<S extends Schema> {
 export function buildFromChanges<S extends Schema>(
   prev: State<S> | undefined,
   schema: S,
-  entries: readonly WalEntry[],
+  segments: readonly Uint8Array[],
   version: number,
   shared: boolean,
 ): ChangesBuild<S> {
   const builder = prev ? StateBuilder.from(prev, schema) : new StateBuilder(schema);
   const keyValidators = new Map<string, (key: unknown) => void>();
   const dropped: string[] = [];
-  for (const e of entries) {
+  const apply = (op: 'upsert' | 'delete', type: string, value: unknown) => {
     try {
-      if (e.op === 'upsert') {
-        builder.upsert(e.type, e.record);
+      if (op === 'upsert') {
+        builder.upsert(type, value);
       } else {
-        let validateKey = keyValidators.get(e.type);
+        let validateKey = keyValidators.get(type);
         if (!validateKey) {
-          validateKey = createKeyValidator(schema.type(e.type));
-          keyValidators.set(e.type, validateKey);
+          validateKey = createKeyValidator(schema.type(type));
+          keyValidators.set(type, validateKey);
         }
-        validateKey(e.key);
-        builder.remove(e.type, e.key);
+        validateKey(value);
+        builder.remove(type, value);
       }
     } catch (error) {
-      dropped.push(`a logged ${e.op} of ${e.type} was dropped: ${(error as Error).message}`);
+      dropped.push(`a logged ${op} of ${type} was dropped: ${(error as Error).message}`);
     }
-  }
+  };
+  for (const segment of segments) forEachEntry(segment, apply);
   const next = builder.build({ version, shared });
   return { next: unchanged(prev, next) ? undefined : next, dropped };
 }
