@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { StoreAnnouncer } from '../src/blob/announcer.ts';
 import type { BlobStore } from '../src/blob/blob-store.ts';
@@ -344,7 +346,8 @@ describe('the cycle worker', () => {
     await p.flush();
     const v1 = p.version;
     // The worker dies (as it would on running out of memory) while a cycle waits on it.
-    const worker = (p as unknown as { stages: { worker: import('node:worker_threads').Worker } }).stages.worker;
+    const worker = (p as unknown as { stages: { worker: import('node:worker_threads').Worker } }).stages
+      .worker;
     await p.upsert('Movie', movie(2));
     const dying = p.flush();
     await worker.terminate();
@@ -357,6 +360,37 @@ describe('the cycle worker', () => {
     expect(await p.flush()).toMatchObject({ outcome: 'published' });
     expect(records(p)).toEqual([movie(1), movie(2), movie(3)]);
     await p.close();
+  });
+});
+
+// The built package starts dist/producer/cycle-worker.js, not the TypeScript sources: CI builds
+// before it tests, so there the check always runs.
+const built = join(import.meta.dirname, '../dist/index.js');
+describe.runIf(existsSync(built) || process.env.CI)('the built package', () => {
+  it('runs its cycles in the worker it ships', async () => {
+    const dir = await tempDir();
+    const script = `
+      const { FsBlobStore, Producer, t } = await import(${JSON.stringify(pathToFileURL(built).href)});
+      const Item = t.object('Item', { id: t.int(), v: t.int() }, { primaryKey: 'id' });
+      const p = await Producer.open({ store: new FsBlobStore({ dir: ${JSON.stringify(dir)} }), namespace: 'n', schema: t.schema([Item]), walDir: ${JSON.stringify(join(dir, 'wal'))} });
+      await Promise.all([1, 2, 3].map((id) => p.upsert('Item', { id, v: id * 10 })));
+      const result = await p.flush();
+      const items = p.state.type('Item');
+      console.log(JSON.stringify({ outcome: result.outcome, records: [...items].map((r) => r.toObject()), shared: items.parts.populated.buffer instanceof SharedArrayBuffer }));
+      await p.close();`;
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let text = '';
+      child.stdout.on('data', (c: Buffer) => (text += c.toString()));
+      child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`exit ${code}`))));
+    });
+    expect(JSON.parse(out)).toEqual({
+      outcome: 'published',
+      records: [1, 2, 3].map((id) => ({ id, v: id * 10 })),
+      shared: true,
+    });
   });
 });
 

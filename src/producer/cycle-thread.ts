@@ -57,14 +57,21 @@ function revive(data: ErrorData): Error {
   return error;
 }
 
-/** The worker, from the built package's .js or, when running from the sources, through tsx. */
+/**
+ * The worker, from the built package's .js or, when running from the sources, through tsx. It
+ * runs shoal's code only, so it takes none of the process's Node options (some, such as
+ * `--input-type`, would stop a worker from starting).
+ */
 function startWorker(workerData: CycleWorkerData): Worker {
   const here = import.meta.url;
   if (here.endsWith('.ts')) {
     const script = new URL('./cycle-worker.ts', here).href;
-    return new Worker(new URL('../ts-worker.mjs', here), { workerData: { ...workerData, script } });
+    return new Worker(new URL('../ts-worker.mjs', here), {
+      workerData: { ...workerData, script },
+      execArgv: [],
+    });
   }
-  return new Worker(new URL('./cycle-worker.js', here), { workerData });
+  return new Worker(new URL('./cycle-worker.js', here), { workerData, execArgv: [] });
 }
 
 export class CycleThread implements CycleStages {
