@@ -8,10 +8,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FsBlobStore, Producer } from '../src/index.ts';
-import { ms, type Row, ratio, table, verdict } from './harness.ts';
+import { gc, ms, type Row, ratio, table, verdict } from './harness.ts';
 import { changeSet, movie, movieSchema, movies } from './movies.ts';
 
 export async function producerBench(n: number): Promise<void> {
+  await gc();
   const dir = await mkdtemp(join(tmpdir(), 'shoal-bench-producer-'));
   try {
     // Upsert throughput: a batching producer, fsync on, cycles running in its worker meanwhile.

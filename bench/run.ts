@@ -19,8 +19,8 @@ if (!Number.isSafeInteger(n) || n < 1000) throw new Error('--n must be an intege
 console.log(`# shoal benchmark — node ${process.version}, ${n.toLocaleString('en')} records`);
 const dir = await mkdtemp(join(tmpdir(), 'shoal-bench-'));
 try {
-  const state = await snapshotBench(n, dir);
-  await deltaBench(state, n, dir);
+  // Each section starts on a clean heap: the snapshot section's state is dropped after the deltas.
+  await deltaBench(await snapshotBench(n, dir), n, dir);
   await blobBench();
   await producerBench(n);
   await consumerBench(n);
