@@ -63,6 +63,7 @@ export {
   encodeDelta,
   encodeReverseDelta,
   readDeltaHeader,
+  verifyDelta,
 } from './state/delta.ts';
 export {
   type DecodeSnapshotOptions,

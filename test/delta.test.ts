@@ -1,7 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { t } from '../src/schema/index.ts';
-import { applyDelta, encodeDelta, encodeReverseDelta, readDeltaHeader } from '../src/state/delta.ts';
+import {
+  applyDelta,
+  encodeDelta,
+  encodeReverseDelta,
+  readDeltaHeader,
+  verifyDelta,
+} from '../src/state/delta.ts';
 import { decodeSnapshot, encodeSnapshot, verifyChecksum } from '../src/state/snapshot.ts';
 import type { AnyState, State } from '../src/state/state.ts';
 import { StateBuilder } from '../src/state/state-builder.ts';
@@ -130,6 +136,18 @@ describe('deltas over random histories', () => {
           const snapshots = states.map((s) => encodeSnapshot(s));
           const deltas = states.slice(1).map((s, i) => encodeDelta(states[i]!, s));
           const reverses = states.slice(1).map((s, i) => encodeReverseDelta(states[i]!, s));
+          // Each delta checks out against the states it joins, without being applied; against
+          // any other state it is refused.
+          for (let i = 1; i < states.length; i++) {
+            verifyDelta(states[i - 1]!, deltas[i - 1]!, states[i]!);
+            verifyDelta(states[i]!, reverses[i - 1]!, states[i - 1]!);
+            const other = states[i + 1];
+            if (other) {
+              expect(() => verifyDelta(states[i - 1]!, deltas[i - 1]!, other)).toThrow(
+                expect.objectContaining({ code: 'CHECKSUM_MISMATCH' }),
+              );
+            }
+          }
           for (let i = 0; i < states.length; i++) {
             let state = decodeSnapshot(snapshots[i]!);
             const before = contents(state);
@@ -301,6 +319,11 @@ describe('schema changes across versions', () => {
     expectSame(viaDelta, snap);
     const v3 = StateBuilder.from(v2).upsert('N', { k: 'more' }).build({ version: 3 });
     expectSame(applyDelta(viaDelta, encodeDelta(v2, v3)), v3);
+    // Across the change a delta is checked by applying it: it gives v2, and nothing else.
+    verifyDelta(v1, encodeDelta(v1, v2), v2);
+    expect(() => verifyDelta(v1, encodeDelta(v1, v2), v3)).toThrow(
+      expect.objectContaining({ code: 'CHECKSUM_MISMATCH' }),
+    );
   });
 
   it('refuses an incompatible change with SCHEMA_INCOMPATIBLE, saying to start a new namespace', () => {

@@ -16,6 +16,7 @@ import { type FieldSpec, fromJSON, type Schema, type SchemaJson, toJSON } from '
 import { recordSummer, type Sums } from './checksum.ts';
 import { type Column, columnReader } from './column.ts';
 import { buildColumn } from './column-builder.ts';
+import { testBit } from './layout.ts';
 import { evolveTypes, sameSchema } from './schema-evolution.ts';
 import { type AnyState, State } from './state.ts';
 import { ordinalChanges } from './state-diff.ts';
@@ -128,6 +129,95 @@ export function encodeReverseDelta(prev: AnyState, next: AnyState): Uint8Array {
 /** Reads a delta's or reverse delta's header without applying it. */
 export function readDeltaHeader(bytes: Uint8Array): DeltaHeader {
   return readBlob<DeltaHeader>(bytes, ['delta', 'reverse-delta']).header;
+}
+
+/**
+ * Checks that `bytes`, applied to `base`, gives `expected` — without building the state, so
+ * the cost follows the change, not the dataset. The delta is decoded (its envelope CRC, header
+ * and record columns); per changed type its removed ordinals must hold records in `base`, its
+ * added ordinals must be free there, each added record must hash as `expected`'s record at that
+ * ordinal, and `base`'s sums minus the removed records plus the added ones must give the sums,
+ * size and capacity of `expected`, whose checksum the delta must name. Across a schema change
+ * the delta is applied instead. `CHECKSUM_MISMATCH` (or `DELTA_ORIGIN_MISMATCH`) on failure.
+ */
+export function verifyDelta(base: AnyState, bytes: Uint8Array, expected: AnyState): void {
+  const reader = readBlob<DeltaHeader>(bytes, ['delta', 'reverse-delta']);
+  const h = reader.header;
+  const fail = (what: string): never => {
+    throw new ShoalError(
+      'CHECKSUM_MISMATCH',
+      `the ${reader.kind} from version ${base.version} does not give version ${expected.version}: ${what}.`,
+    );
+  };
+  if (h.fromTag !== base.tag) {
+    throw new ShoalError(
+      'DELTA_ORIGIN_MISMATCH',
+      `this ${reader.kind} goes from version ${h.fromVersion}, not from version ${base.version}.`,
+    );
+  }
+  if (h.toTag !== expected.tag || h.toVersion !== expected.version || h.toChecksum !== expected.checksum) {
+    fail('it names another version, tag or checksum');
+  }
+  if (!sameSchema(base.schema, expected.schema) || !sameSchema(fromJSON(h.schema), expected.schema)) {
+    if (applyDelta(base, bytes).checksum !== expected.checksum) fail('the state it makes differs');
+    return;
+  }
+  if (!Array.isArray(h.types) || h.types.length !== expected.types.length) fail('its type list differs');
+  expected.types.forEach((want, i) => {
+    const td = h.types[i]!;
+    const from = base.types[i]!.parts;
+    const to = want.parts;
+    if (td.name !== want.name) fail(`type ${i} is not ${want.name}`);
+    if (td.capacity === undefined) {
+      if (from.sums.a !== to.sums.a || from.sums.b !== to.sums.b || from.size !== to.size) {
+        fail(`${want.name} changed, but the delta leaves it as it was`);
+      }
+      return;
+    }
+    if (
+      td.capacity !== to.capacity ||
+      td.size !== to.size ||
+      td.sums?.[0] !== to.sums.a ||
+      td.sums[1] !== to.sums.b
+    )
+      fail(`${want.name}'s size, capacity or sums differ`);
+    const removed = reader.view(td.removed!, Uint32Array);
+    const added = reader.view(td.added!, Uint32Array, td.count);
+    const columns = readColumns(reader, want.type, td.columns!, td.count!);
+    const sums: Sums = { a: from.sums.a, b: from.sums.b };
+    const removedSummer = recordSummer(want.type, from.columns);
+    for (const o of removed) {
+      if (!testBit(from.populated, o)) fail(`${want.name} ordinal ${o} is removed but holds no record`);
+      removedSummer(o, sums, -1);
+    }
+    const deltaSummer = recordSummer(want.type, columns);
+    const targetSummer = recordSummer(want.type, to.columns);
+    const one: Sums = { a: 0, b: 0 };
+    const other: Sums = { a: 0, b: 0 };
+    for (let j = 0; j < added.length; j++) {
+      const o = added[j]!;
+      if (
+        o >= to.capacity ||
+        (o < from.capacity && testBit(from.populated, o)) ||
+        !testBit(to.populated, o)
+      ) {
+        fail(`${want.name} ordinal ${o} is added but is not free`);
+      }
+      one.a = one.b = other.a = other.b = 0;
+      deltaSummer(j, one, 1);
+      targetSummer(o, other, 1);
+      if (one.a !== other.a || one.b !== other.b) fail(`${want.name}'s record at ordinal ${o} differs`);
+      sums.a = (sums.a + one.a) >>> 0;
+      sums.b = (sums.b + one.b) >>> 0;
+    }
+    if (
+      from.size - removed.length + added.length !== to.size ||
+      sums.a !== to.sums.a ||
+      sums.b !== to.sums.b
+    ) {
+      fail(`${want.name}'s records do not add up`);
+    }
+  });
 }
 
 /** Options of {@link applyDelta}. */
