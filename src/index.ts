@@ -60,6 +60,7 @@ export {
   type ApplyDeltaOptions,
   applyDelta,
   type DeltaHeader,
+  type EncodeDeltaOptions,
   encodeDelta,
   encodeReverseDelta,
   readDeltaHeader,

@@ -48,7 +48,18 @@ export interface DeltaHeader {
   readonly types: readonly TypeDelta[];
 }
 
-function encode(from: AnyState, to: AnyState, kind: BlobKind): Uint8Array {
+/** Options of {@link encodeDelta} and {@link encodeReverseDelta}. */
+export interface EncodeDeltaOptions {
+  /**
+   * Skip the check that the next state was built from the previous one (each record that
+   * stayed at its ordinal unchanged), for a caller that checks the delta afterwards with
+   * {@link verifyDelta}, as the producer does.
+   * @default false
+   */
+  readonly trustLineage?: boolean;
+}
+
+function encode(from: AnyState, to: AnyState, kind: BlobKind, options: EncodeDeltaOptions): Uint8Array {
   const writer = new BlobWriter();
   const fromParts = from.types.map((t) => t.parts);
   const same = sameSchema(from.schema, to.schema);
@@ -58,7 +69,7 @@ function encode(from: AnyState, to: AnyState, kind: BlobKind): Uint8Array {
     const name = toType.name;
     const fromType = base.find((p) => p.type.name === name);
     const { removed, added } = ordinalChanges(fromType, toType.parts);
-    checkDerived(fromType, toType.parts, removed, added, from.version, to.version);
+    if (!options.trustLineage) checkDerived(fromType, toType.parts, removed, added, from.version, to.version);
     const sameCapacity = (fromType?.capacity ?? 0) === toType.capacity;
     if (removed.length === 0 && added.length === 0 && sameCapacity && same) return { name };
     const read = toType.parts.columns.map(columnReader);
@@ -117,13 +128,17 @@ function checkDerived(
 }
 
 /** The delta that takes `prev` to `next` (a state built from `prev`). */
-export function encodeDelta(prev: AnyState, next: AnyState): Uint8Array {
-  return encode(prev, next, 'delta');
+export function encodeDelta(prev: AnyState, next: AnyState, options: EncodeDeltaOptions = {}): Uint8Array {
+  return encode(prev, next, 'delta', options);
 }
 
 /** The reverse delta that takes `next` back to `prev`. */
-export function encodeReverseDelta(prev: AnyState, next: AnyState): Uint8Array {
-  return encode(next, prev, 'reverse-delta');
+export function encodeReverseDelta(
+  prev: AnyState,
+  next: AnyState,
+  options: EncodeDeltaOptions = {},
+): Uint8Array {
+  return encode(next, prev, 'reverse-delta', options);
 }
 
 /** Reads a delta's or reverse delta's header without applying it. */

@@ -23,9 +23,10 @@ export function encodeVersion(
   const out: { snapshot?: Uint8Array; delta?: Uint8Array; reverse?: Uint8Array } = {};
   if (withSnapshot || !prev) out.snapshot = encodeSnapshot(next);
   if (prev) {
-    out.delta = encodeDelta(prev, next);
+    // The integrity stage checks both deltas against the states, record by record.
+    out.delta = encodeDelta(prev, next, { trustLineage: true });
     try {
-      out.reverse = encodeReverseDelta(prev, next);
+      out.reverse = encodeReverseDelta(prev, next, { trustLineage: true });
     } catch (e) {
       if (!isShoalError(e, 'SCHEMA_INCOMPATIBLE')) throw e;
     }
