@@ -62,6 +62,17 @@ describe('record validation', () => {
     ).toBe('INVALID_RECORD');
   });
 
+  it('refuses a json value with a "__proto__" key, which would not read back as written', () => {
+    const meta = JSON.parse('{"a": [{"__proto__": 1}]}');
+    const e = errorOf(() => builder().add('Movie', { id: 1, title: 'a', tags: [], meta }));
+    expect(e.code).toBe('INVALID_RECORD');
+    expect(e.message).toContain('field "meta" expected a value without a "__proto__" key');
+    const kept = builder()
+      .add('Movie', { id: 1, title: 'a', tags: [], meta: { proto: 1 } })
+      .build({ version: 1 });
+    expect(kept.type('Movie').get(1)?.toObject().meta).toEqual({ proto: 1 });
+  });
+
   it('takes null and undefined as absent for optional fields, and null as a json value', () => {
     const state = builder()
       .add('Movie', { id: 1, title: 'a', tags: [], year: undefined, meta: null })

@@ -15,6 +15,18 @@ const INT_MAX = 2 ** 31 - 1;
 const LONG_MIN = -(2n ** 63n);
 const LONG_MAX = 2n ** 63n - 1n;
 
+/** Whether a json value has an own `__proto__` key at any depth (checked 64 levels down). */
+function hasProtoKey(value: unknown, depth: number): boolean {
+  if (typeof value !== 'object' || value === null || depth > 64 || ArrayBuffer.isView(value)) return false;
+  if (Array.isArray(value)) return value.some((v) => hasProtoKey(v, depth + 1));
+  if (value instanceof Map) {
+    return value.has('__proto__') || [...value.values()].some((v) => hasProtoKey(v, depth + 1));
+  }
+  if (Object.hasOwn(value, '__proto__')) return true;
+  for (const k in value) if (hasProtoKey((value as Record<string, unknown>)[k], depth + 1)) return true;
+  return false;
+}
+
 /** Why `value` is not a valid value of `kind`, or `undefined` when it is. */
 function scalarProblem(kind: FieldKind, bigint: boolean, value: unknown): string | undefined {
   switch (kind) {
@@ -42,8 +54,11 @@ function scalarProblem(kind: FieldKind, bigint: boolean, value: unknown): string
     case 'bytes':
       return value instanceof Uint8Array ? undefined : 'a Uint8Array';
     case 'json':
-      return value === undefined || typeof value === 'function' || typeof value === 'symbol'
-        ? 'a msgpack-encodable value'
+      if (value === undefined || typeof value === 'function' || typeof value === 'symbol') {
+        return 'a msgpack-encodable value';
+      }
+      return hasProtoKey(value, 0)
+        ? 'a value without a "__proto__" key (msgpack decoding renames it, so it would not read back as written)'
         : undefined;
     case 'list':
       return 'a scalar';

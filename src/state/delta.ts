@@ -15,7 +15,7 @@ import { type BlobKind, BlobWriter, readBlob } from '../format/blob-envelope.ts'
 import { type FieldSpec, fromJSON, type Schema, type SchemaJson, toJSON } from '../schema/index.ts';
 import { recordSummer, type Sums } from './checksum.ts';
 import { type Column, columnReader } from './column.ts';
-import { buildColumn } from './column-builder.ts';
+import { gatherColumn } from './column-gather.ts';
 import { testBit } from './layout.ts';
 import { evolveTypes, sameSchema } from './schema-evolution.ts';
 import { type AnyState, State } from './state.ts';
@@ -72,11 +72,7 @@ function encode(from: AnyState, to: AnyState, kind: BlobKind, options: EncodeDel
     if (!options.trustLineage) checkDerived(fromType, toType.parts, removed, added, from.version, to.version);
     const sameCapacity = (fromType?.capacity ?? 0) === toType.capacity;
     if (removed.length === 0 && added.length === 0 && sameCapacity && same) return { name };
-    const read = toType.parts.columns.map(columnReader);
-    const records = added.map((o) => read.map((r) => r(o)));
-    const columns = toType.type.fields.map((spec, i) =>
-      buildColumn(spec, added.length, (j) => records[j]![i]),
-    );
+    const columns = toType.parts.columns.map((col) => gatherColumn(col, added));
     return {
       name,
       capacity: toType.capacity,

@@ -69,7 +69,8 @@ function scalar(kind: Kind): fc.Arbitrary<unknown> {
     case 'bytes':
       return fc.uint8Array({ maxLength: 12 });
     case 'json':
-      return fc.jsonValue({ maxDepth: 2 });
+      // A "__proto__" key is refused (msgpack decoding renames it); schema.test.ts covers that.
+      return fc.jsonValue({ maxDepth: 2 }).filter((v) => !JSON.stringify(v).includes('"__proto__"'));
   }
 }
 
