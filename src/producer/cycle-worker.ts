@@ -14,10 +14,13 @@ import type { BuildReply, CycleReply, CycleRequest, CycleWorkerData } from './cy
 import type { EncodedVersion } from './stages/encode-stage.ts';
 
 /**
- * Cycles are background work: on Linux the worker lowers its own thread's priority, so that on
- * a busy machine the producer's thread, which acknowledges upserts, is scheduled first.
- * Elsewhere (no /proc/thread-self) it keeps the default priority.
+ * Cycles are background work: on Linux the worker gives its own thread the lowest priority, so
+ * that when the two share a core the producer's thread, which acknowledges upserts, runs first
+ * (if it never rests, pending changes reach the high watermark and backpressure gives the
+ * worker its turn). Elsewhere (no /proc/thread-self) it keeps the default priority.
  */
+const BACKGROUND_NICE = 19;
+
 function lowerPriority(): void {
   try {
     const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
@@ -27,7 +30,6 @@ function lowerPriority(): void {
   }
 }
 
-const BACKGROUND_NICE = 10;
 lowerPriority();
 
 const data = workerData as CycleWorkerData;
