@@ -3,8 +3,6 @@
  * States are built on SharedArrayBuffers and answered as handles; blobs are transferred when
  * they own their memory, copied otherwise.
  */
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { parentPort, type TransferListItem, workerData } from 'node:worker_threads';
 import { isShoalError } from '../errors.ts';
 import { fromJSON } from '../schema/index.ts';
@@ -12,25 +10,6 @@ import { shareState, stateFromHandle } from '../state/state-handle.ts';
 import { CycleRunner } from './cycle-runner.ts';
 import type { BuildReply, CycleReply, CycleRequest, CycleWorkerData } from './cycle-thread.ts';
 import type { EncodedVersion } from './stages/encode-stage.ts';
-
-/**
- * Cycles are background work: on Linux the worker gives its own thread the lowest priority, so
- * that when the two share a core the producer's thread, which acknowledges upserts, runs first
- * (if it never rests, pending changes reach the high watermark and backpressure gives the
- * worker its turn). Elsewhere (no /proc/thread-self) it keeps the default priority.
- */
-const BACKGROUND_NICE = 19;
-
-function lowerPriority(): void {
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (Number.isSafeInteger(tid)) setPriority(tid, BACKGROUND_NICE);
-  } catch {
-    // Not Linux, or not allowed: run at the default priority.
-  }
-}
-
-lowerPriority();
 
 const data = workerData as CycleWorkerData;
 const runner = new CycleRunner(fromJSON(data.schema), data.current && stateFromHandle(data.current), true);
