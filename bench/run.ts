@@ -1,7 +1,12 @@
 /**
  * `npm run bench`: shoal's figures on the Movie dataset of DESIGN.md, each beside a baseline
- * measured in the same run. Flags: --n <records> (default 1,000,000).
+ * measured in the same run. Flags: --n <records> (default 1,000,000); --section <name> runs one
+ * section (snapshot, blob, producer, consumer) in this process.
+ *
+ * Without --section, each section runs in a child process of its own, so none is measured on a
+ * heap (and memory) another left behind.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,18 +17,37 @@ import { deltaBench } from './delta-bench.ts';
 import { producerBench } from './producer-bench.ts';
 import { snapshotBench } from './snapshot-bench.ts';
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '1000000' } } });
+const sections: Record<string, (n: number, dir: string) => Promise<unknown>> = {
+  // The delta figures start from the snapshot section's state.
+  snapshot: async (n, dir) => deltaBench(await snapshotBench(n, dir), n, dir),
+  blob: () => blobBench(),
+  producer: (n) => producerBench(n),
+  consumer: (n) => consumerBench(n),
+};
+
+const { values } = parseArgs({
+  options: { n: { type: 'string', default: '1000000' }, section: { type: 'string' } },
+});
 const n = Number(values.n);
 if (!Number.isSafeInteger(n) || n < 1000) throw new Error('--n must be an integer ≥ 1000');
 
-console.log(`# shoal benchmark — node ${process.version}, ${n.toLocaleString('en')} records`);
-const dir = await mkdtemp(join(tmpdir(), 'shoal-bench-'));
-try {
-  // Each section starts on a clean heap: the snapshot section's state is dropped after the deltas.
-  await deltaBench(await snapshotBench(n, dir), n, dir);
-  await blobBench();
-  await producerBench(n);
-  await consumerBench(n);
-} finally {
-  await rm(dir, { recursive: true, force: true });
+if (values.section === undefined) {
+  console.log(`# shoal benchmark — node ${process.version}, ${n.toLocaleString('en')} records`);
+  for (const section of Object.keys(sections)) {
+    const child = spawnSync(
+      process.execPath,
+      [...process.execArgv, process.argv[1]!, '--n', String(n), '--section', section],
+      { stdio: 'inherit' },
+    );
+    if (child.status !== 0) throw new Error(`the ${section} section failed (exit ${child.status})`);
+  }
+} else {
+  const run = sections[values.section];
+  if (!run) throw new Error(`--section must be one of ${Object.keys(sections).join(', ')}`);
+  const dir = await mkdtemp(join(tmpdir(), 'shoal-bench-'));
+  try {
+    await run(n, dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
