@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { crc32 } from 'node:zlib';
+import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { StoreAnnouncer } from '../src/blob/announcer.ts';
 import type { BlobStore } from '../src/blob/blob-store.ts';
@@ -395,6 +397,24 @@ describe.runIf(existsSync(built) || process.env.CI)('the built package', () => {
 });
 
 describe('the write-ahead log', () => {
+  it('replays a log left in the first format (one object per entry)', async () => {
+    const walDir = await tempDir();
+    const payload = new Packr({ useRecords: true, int64AsType: 'bigint' }).pack([
+      { op: 'upsert', type: 'Movie', record: movie(1) },
+      { op: 'upsert', type: 'Movie', record: movie(2) },
+      { op: 'delete', type: 'Movie', key: 1 },
+    ]);
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(payload.byteLength, 0);
+    head.writeUInt32LE(crc32(payload), 4);
+    await writeFile(join(walDir, 'segment-0000000001.wal'), Buffer.concat([head, payload]));
+    const p = await open(new FsBlobStore({ dir: await tempDir(), fsync: false }), walDir);
+    expect(p.pendingCount).toBe(3);
+    expect(await p.flush()).toMatchObject({ outcome: 'published' });
+    expect(records(p)).toEqual([movie(2)]);
+    await p.close();
+  });
+
   it('refuses changes with WAL_FAILED once a write fails, keeping what it acknowledged', async () => {
     const walDir = await tempDir();
     const p = await open(new FsBlobStore({ dir: await tempDir(), fsync: false }), walDir);

@@ -67,16 +67,28 @@ const segmentName = (n: number) => `segment-${String(n).padStart(10, '0')}.wal`;
 const SEGMENT = /^segment-(\d{10})\.wal$/;
 const FRAME_HEAD = 8;
 
-/** Entries in a frame's payload, from its msgpack array header. */
+/** A msgpack array header at `at`: the array's length and the header's size, or undefined. */
+function arrayHeader(bytes: Uint8Array, at: number): { length: number; size: number } | undefined {
+  const b = bytes[at]!;
+  if (b >= 0x90 && b <= 0x9f) return { length: b & 0x0f, size: 1 };
+  if (b === 0xdc) return { length: (bytes[at + 1]! << 8) | bytes[at + 2]!, size: 3 };
+  if (b === 0xdd) {
+    const length =
+      ((bytes[at + 1]! << 24) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 8) | bytes[at + 4]!) >>> 0;
+    return { length, size: 5 };
+  }
+  return undefined;
+}
+
+/**
+ * Entries in a frame's payload, from its array header: a flat frame starts with the array of
+ * names; a frame of shoal 0.1's first log format is an array of entry objects.
+ */
 function entryCount(payload: Uint8Array): number {
-  const b = payload[0]!;
-  let length: number;
-  if (b >= 0x90 && b <= 0x9f) length = b & 0x0f;
-  else if (b === 0xdc) length = (payload[1]! << 8) | payload[2]!;
-  else if (b === 0xdd)
-    length = ((payload[1]! << 24) | (payload[2]! << 16) | (payload[3]! << 8) | payload[4]!) >>> 0;
-  else length = (walCodec.unpack(payload) as unknown[]).length;
-  return (length - 1) >>> 1;
+  const outer = arrayHeader(payload, 0);
+  if (!outer) return (walCodec.unpack(payload) as unknown[]).length;
+  if (outer.length === 0) return 0;
+  return arrayHeader(payload, outer.size) ? (outer.length - 1) >>> 1 : outer.length;
 }
 
 /** Whole, undamaged frames at the start of `bytes`: their extent and entry count. */
@@ -119,12 +131,17 @@ export function forEachEntry(
   for (let at = 0; at < end; ) {
     const length = dv.getUint32(at, true);
     const flat = walCodec.unpack(segment.subarray(at + FRAME_HEAD, at + FRAME_HEAD + length)) as unknown[];
+    at += FRAME_HEAD + length;
+    if (!Array.isArray(flat[0])) {
+      // The first log format: one object per entry.
+      for (const e of flat as WalEntry[]) visit(e.op, e.type, e.op === 'upsert' ? e.record : e.key);
+      continue;
+    }
     const names = flat[0] as string[];
     for (let i = 1; i < flat.length; i += 2) {
       const code = flat[i] as number;
       visit(code & 1 ? 'delete' : 'upsert', names[code >>> 1]!, flat[i + 1]);
     }
-    at += FRAME_HEAD + length;
   }
 }
 
