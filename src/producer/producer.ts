@@ -75,8 +75,8 @@ export class Producer<S extends Schema = Schema> {
   private readonly announcer: StoreAnnouncer;
   private readonly events = new TypedEvents<ProducerEvents>();
   private readonly breaker: CircuitBreaker;
-  private readonly validators = new Map<string, RecordValidator>();
-  private readonly keyValidators = new Map<string, (key: unknown) => void>();
+  /** Per type: the checks an upsert's record and a delete's key pass before they are logged. */
+  private readonly checks = new Map<string, { record: RecordValidator; key: (key: unknown) => void }>();
   private readonly wal: WriteAheadLog;
   private stages: CycleStages | undefined;
   private inFlight = 0;
@@ -111,8 +111,7 @@ export class Producer<S extends Schema = Schema> {
     this.sinceSnapshot = restored.sinceSnapshot;
     this.lastVersion = restored.announcement?.version ?? 0;
     for (const type of o.schema.types) {
-      this.validators.set(type.name, createRecordValidator(type));
-      this.keyValidators.set(type.name, createKeyValidator(type));
+      this.checks.set(type.name, { record: createRecordValidator(type), key: createKeyValidator(type) });
     }
   }
 
@@ -158,16 +157,11 @@ export class Producer<S extends Schema = Schema> {
     return this.events.on(event, listener);
   }
 
-  private validator(type: string): RecordValidator {
-    const v = this.validators.get(type);
-    if (!v) this.o.schema.type(type);
-    return v!;
-  }
-
-  private keyValidator(type: string): (key: unknown) => void {
-    const v = this.keyValidators.get(type);
-    if (!v) this.o.schema.type(type);
-    return v!;
+  /** The checks of `type`; `UNKNOWN_TYPE` when the schema has no such type. */
+  private checksOf(type: string): { record: RecordValidator; key: (key: unknown) => void } {
+    const c = this.checks.get(type);
+    if (!c) this.o.schema.type(type);
+    return c!;
   }
 
   /** Where build, encode and integrity run: a worker (started again if it died), or here. */
@@ -204,7 +198,7 @@ export class Producer<S extends Schema = Schema> {
     // Not async: the common path makes no promise of its own, only the log group's.
     try {
       this.checkOpen();
-      this.validator(type)(record);
+      this.checksOf(type).record(record);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -218,7 +212,7 @@ export class Producer<S extends Schema = Schema> {
   delete(type: string, key: unknown): Promise<void> {
     try {
       this.checkOpen();
-      this.keyValidator(type)(key);
+      this.checksOf(type).key(key);
     } catch (e) {
       return Promise.reject(e);
     }
