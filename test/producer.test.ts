@@ -312,15 +312,7 @@ describe.each(['worker', 'main'] as const)('upsert batches with cycleThread %s',
       { primaryKey: 'id' },
     );
     const warnings: string[] = [];
-    const second = await Producer.open({
-      store,
-      namespace: 'movies',
-      schema: t.schema([Rated]),
-      walDir,
-      fsync: false,
-      cycleThread,
-      maxBatchDelayMs: 60_000,
-    });
+    const second = await open(store, walDir, { cycleThread, schema: t.schema([Rated]) });
     second.on('warning', (w) => warnings.push(w.message));
     await second.upsert('Movie', { ...movie(3), rating: 4.5 });
     await second.flush();

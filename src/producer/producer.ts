@@ -195,29 +195,29 @@ export class Producer<S extends Schema = Schema> {
   upsert<N extends TypeName<S>>(type: N, record: Infer<TypeOf<S, N>>): Promise<void>;
   upsert(type: string, record: unknown): Promise<void>;
   upsert(type: string, record: unknown): Promise<void> {
-    // Not async: the common path makes no promise of its own, only the log group's.
-    try {
-      this.checkOpen();
-      this.checksOf(type).record(record);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    if (this.pendingCount < this.o.highWatermark) return this.log('upsert', type, record);
-    return this.admit().then(() => this.log('upsert', type, record));
+    return this.accept('upsert', type, record);
   }
 
   /** Deletes the record with `key`. */
   delete<N extends TypeName<S>>(type: N, key: KeyOf<TypeOf<S, N>>): Promise<void>;
   delete(type: string, key: unknown): Promise<void>;
   delete(type: string, key: unknown): Promise<void> {
+    return this.accept('delete', type, key);
+  }
+
+  /** Checks an upsert's record or a delete's key, waits below the watermark, then logs it. */
+  private accept(op: 'upsert' | 'delete', type: string, value: unknown): Promise<void> {
+    // Not async: the common path makes no promise of its own, only the log group's.
     try {
       this.checkOpen();
-      this.checksOf(type).key(key);
+      const checks = this.checksOf(type);
+      if (op === 'upsert') checks.record(value);
+      else checks.key(value);
     } catch (e) {
       return Promise.reject(e);
     }
-    if (this.pendingCount < this.o.highWatermark) return this.log('delete', type, key);
-    return this.admit().then(() => this.log('delete', type, key));
+    if (this.pendingCount < this.o.highWatermark) return this.log(op, type, value);
+    return this.admit().then(() => this.log(op, type, value));
   }
 
   private log(op: 'upsert' | 'delete', type: string, value: unknown): Promise<void> {
