@@ -164,4 +164,70 @@ describe('shoal produce', () => {
       expect(recordsOf(state, 'Movie').sort((a, b) => (a.id as number) - (b.id as number))).toEqual(rows);
     }
   }, 60_000);
+
+  // msgpackr-extract 3.0.4's native decoder crashed the second process on exactly this data
+  // (SIGSEGV or "Unexpected end of buffer"); shoal now decodes msgpack in pure JS.
+  it('publishes json data again from a second process, and a third', async () => {
+    const cwd = await tempDir();
+    const schema = join(cwd, 'docs.schema.json');
+    await writeFile(
+      schema,
+      JSON.stringify({
+        format: 'shoal.schema/1',
+        types: [
+          {
+            name: 'Doc',
+            primaryKey: 'id',
+            fields: [
+              { name: 'id', kind: 'int' },
+              { name: 'meta', kind: 'json' },
+            ],
+          },
+        ],
+      }),
+    );
+    const doc = (id: number, round: number) => ({
+      id,
+      meta: {
+        description: `a long description text number ${id}${' '.repeat(id * 5)}é漢字 round ${round}`,
+        tags: ['alpha', 'beta', `gamma${id}`],
+        obj: { k1: 'v'.repeat(100 + id), k2: 'short', k3: [{ x: 'y'.repeat(40) }] },
+      },
+    });
+    const store = new FsBlobStore({ dir: join(cwd, 'shoal-data') });
+    for (const round of [1, 2, 3]) {
+      const rows = Array.from({ length: 30 }, (_, id) => doc(id, round));
+      const input = join(cwd, `docs-${round}.ndjson`);
+      await writeFile(input, ndjson(rows));
+      const { stdout } = await cli(
+        cwd,
+        'produce',
+        '--schema',
+        schema,
+        '--input',
+        input,
+        '--namespace',
+        'docs',
+      );
+      const event = JSON.parse(stdout.trim().split('\n').at(-1)!);
+      expect(event).toMatchObject({ event: 'published', snapshot: round === 1, counts: { Doc: 30 } });
+      const state = await loadVersion(store, 'docs');
+      expect(state.version).toBe(event.version);
+      expect(recordsOf(state, 'Doc')).toEqual(rows);
+    }
+  }, 60_000);
+
+  it('never loads the native msgpack decoder', async () => {
+    const script = `await import(${JSON.stringify(pathToFileURL(join(import.meta.dirname, '../src/index.ts')).href)});
+      const { isNativeAccelerationEnabled } = await import('msgpackr/unpack');
+      console.log(JSON.stringify({ native: isNativeAccelerationEnabled }));`;
+    const { stdout } = await run(
+      process.execPath,
+      ['--conditions=shoal-source', '--import', tsx, '--input-type=module', '-e', script],
+      {
+        cwd: join(import.meta.dirname, '..'),
+      },
+    );
+    expect(JSON.parse(stdout)).toEqual({ native: false });
+  });
 });

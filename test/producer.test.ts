@@ -4,7 +4,7 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { crc32 } from 'node:zlib';
-import { Packr } from 'msgpackr';
+import { Packr } from 'msgpackr/pack';
 import { describe, expect, it } from 'vitest';
 import { StoreAnnouncer } from '../src/blob/announcer.ts';
 import type { BlobStore } from '../src/blob/blob-store.ts';

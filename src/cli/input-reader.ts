@@ -8,7 +8,8 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { unpackMultiple } from 'msgpackr';
+// The pure-JS build, as everywhere in shoal (see src/format/msgpack.ts).
+import { unpackMultiple } from 'msgpackr/unpack';
 import {
   createRecordValidator,
   type FieldSpec,

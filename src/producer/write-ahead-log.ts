@@ -28,7 +28,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { constants, mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { Packr } from 'msgpackr';
+import { Packr } from '../format/msgpack.ts';
 import { ShoalError } from '../errors.ts';
 
 /**
