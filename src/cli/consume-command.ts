@@ -4,7 +4,14 @@
  * and `/status`. One JSON line per refresh on stdout.
  */
 import { parseArgs } from 'node:util';
-import { type AnyConsumer, Consumer, isShoalError } from '../index.ts';
+import {
+  type AnyConsumer,
+  Consumer,
+  type FieldSpec,
+  isShoalError,
+  type ObjectType,
+  ShoalError,
+} from '../index.ts';
 import { serveConsumerHealth } from '../observability.ts';
 import { openStore, UsageError } from './produce-command.ts';
 
@@ -21,15 +28,69 @@ export const CONSUME_USAGE = `  consume [options]
 const replacer = (_: string, v: unknown) =>
   typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v;
 
-/** The key of `/records/<type>/<key>`, typed by the key field (composite keys as URL-encoded JSON). */
-function parseKey(consumer: AnyConsumer, typeName: string, raw: string): unknown {
-  const type = consumer.state.schema.type(typeName);
-  const text = decodeURIComponent(raw);
-  if (type.compositeKey) return JSON.parse(text);
-  const field = type.field(type.primaryKey[0]!);
-  if (field?.kind === 'int' || (field?.kind === 'long' && !field.bigint)) return Number(text);
-  if (field?.kind === 'long') return BigInt(text);
-  return text;
+const INTEGER = /^-?(0|[1-9][0-9]*)$/;
+
+function badKey(message: string): never {
+  throw new ShoalError('INVALID_KEY', `${message}. Write integers in decimal, and composite keys as JSON.`);
+}
+
+/** One key part, parsed strictly by its field's kind: no hex, blanks, exponents or rounding. */
+function keyPart(field: FieldSpec, raw: unknown): unknown {
+  if (field.kind === 'string') {
+    if (typeof raw !== 'string') badKey(`key field "${field.name}" is a string, got ${JSON.stringify(raw)}`);
+    return raw;
+  }
+  const text = typeof raw === 'number' ? String(raw) : raw;
+  if (typeof text !== 'string' || !INTEGER.test(text)) {
+    badKey(`key field "${field.name}" is an integer, got ${JSON.stringify(raw)}`);
+  }
+  if (field.kind === 'long' && field.bigint) {
+    const n = BigInt(text);
+    if (BigInt.asIntN(64, n) !== n) badKey(`key field "${field.name}" is a 64-bit integer, got ${text}`);
+    return n;
+  }
+  const n = Number(text);
+  const fits = field.kind === 'int' ? (n | 0) === n : Number.isSafeInteger(n);
+  if (!fits) badKey(`key field "${field.name}" is out of range: ${text}`);
+  return n;
+}
+
+/**
+ * The key of `/records/<type>/<key>`, parsed strictly by the key fields' kinds. A composite key
+ * is URL-encoded JSON of its fields (`{"country":"FR","id":7}`), integer parts as numbers or
+ * decimal strings (64-bit ones as strings).
+ */
+export function parseKey(type: ObjectType, raw: string): unknown {
+  let text: string;
+  try {
+    text = decodeURIComponent(raw);
+  } catch {
+    badKey(`the key ${JSON.stringify(raw)} is not valid URL encoding`);
+  }
+  const fields = type.primaryKey.map((name) => type.field(name)!);
+  if (fields.length === 0) badKey(`${type.name} has no primary key`);
+  if (!type.compositeKey) return keyPart(fields[0]!, text);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    badKey(
+      `${type.name} keys are JSON objects of ${type.primaryKey.join(', ')}; got ${JSON.stringify(text)}`,
+    );
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    badKey(`${type.name} keys are JSON objects of ${type.primaryKey.join(', ')}`);
+  }
+  const given = parsed as Record<string, unknown>;
+  const extra = Object.keys(given).filter((k) => !type.primaryKey.includes(k));
+  if (extra.length > 0)
+    badKey(`${extra.join(', ')} ${extra.length > 1 ? 'are' : 'is'} not part of the ${type.name} key`);
+  const key: Record<string, unknown> = {};
+  for (const field of fields) {
+    if (!Object.hasOwn(given, field.name)) badKey(`the ${type.name} key lacks "${field.name}"`);
+    key[field.name] = keyPart(field, given[field.name]);
+  }
+  return key;
 }
 
 function lookup(consumer: AnyConsumer, path: string) {
@@ -41,7 +102,8 @@ function lookup(consumer: AnyConsumer, path: string) {
     type: 'application/json',
   });
   try {
-    const view = consumer.state.type(m[1]!).get(parseKey(consumer, m[1]!, m[2]!) as never);
+    const type = consumer.state.type(m[1]!);
+    const view = type.get(parseKey(type.type, m[2]!) as never);
     return view
       ? json(200, view.toObject())
       : json(404, { error: 'NOT_FOUND', message: `no ${m[1]} with key ${decodeURIComponent(m[2]!)}` });

@@ -17,6 +17,7 @@ import { NamespaceLayout } from '../blob/namespace-layout.ts';
 import { isShoalError, ShoalError } from '../errors.ts';
 import { assertCompatible, type Schema } from '../schema/index.ts';
 import { applyDelta } from '../state/delta.ts';
+import type { Layout } from '../state/layout.ts';
 import { decodeSnapshot } from '../state/snapshot.ts';
 import type { AnyState, State } from '../state/state.ts';
 import { diffStates, type TypeDiff } from '../state/state-diff.ts';
@@ -56,6 +57,8 @@ export interface ConsumerOptions<S extends Schema = Schema> extends Announcement
    * @default 30000
    */
   readonly maxRetryDelayMs?: number;
+  /** @internal Encoding thresholds of the columns deltas rebuild, for tests (see `Layout`). */
+  readonly layout?: Partial<Layout>;
 }
 
 /** What a refresh changed. */
@@ -266,7 +269,9 @@ export class Consumer<S extends Schema = Schema> {
     for (const key of plan.steps) {
       const bytes = await fetch(key);
       const base = state;
-      state = guard(key, () => applyDelta(base, bytes, { shared }));
+      state = guard(key, () =>
+        applyDelta(base, bytes, this.options.layout ? { shared, layout: this.options.layout } : { shared }),
+      );
     }
     if (state.version !== plan.target.version || state.tag !== plan.target.tag) {
       throw new ShoalError(

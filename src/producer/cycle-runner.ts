@@ -9,6 +9,7 @@
  * building and encoding a version does not hold up the upserts being logged meanwhile.
  */
 import type { Schema } from '../schema/index.ts';
+import type { Layout } from '../state/layout.ts';
 import type { AnyState, State } from '../state/state.ts';
 import { buildFromChanges, type ChangesBuild } from './stages/build-stage.ts';
 import { type EncodedVersion, encodeVersion } from './stages/encode-stage.ts';
@@ -44,18 +45,23 @@ export class CycleRunner implements CycleStages {
   private next: State | undefined;
   private encoded: EncodedVersion | undefined;
   private readonly shared: boolean;
+  private readonly layout: Partial<Layout> | undefined;
 
-  /** `shared`: build states on SharedArrayBuffers (to hand them to another thread). */
-  constructor(schema: Schema, current: AnyState | undefined, shared: boolean) {
+  /**
+   * `shared`: build states on SharedArrayBuffers (to hand them to another thread); `layout`:
+   * encoding thresholds, for tests.
+   */
+  constructor(schema: Schema, current: AnyState | undefined, shared: boolean, layout?: Partial<Layout>) {
     this.schema = schema;
     this.current = current as State | undefined;
     this.shared = shared;
+    this.layout = layout;
   }
 
   async buildFromLog(files: readonly string[], version: number): Promise<ChangesBuild<Schema>> {
     this.discard();
     const segments = await readSegments(files);
-    const built = buildFromChanges(this.current, this.schema, segments, version, this.shared);
+    const built = buildFromChanges(this.current, this.schema, segments, version, this.shared, this.layout);
     this.next = built.next;
     return built;
   }

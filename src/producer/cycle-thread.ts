@@ -9,6 +9,7 @@
 import { Worker } from 'node:worker_threads';
 import { ShoalError, type ShoalErrorCode } from '../errors.ts';
 import { type Schema, type SchemaJson, toJSON } from '../schema/index.ts';
+import type { Layout } from '../state/layout.ts';
 import type { AnyState, State } from '../state/state.ts';
 import { type StateHandle, shareState, stateFromHandle } from '../state/state-handle.ts';
 import type { CycleStages } from './cycle-runner.ts';
@@ -19,6 +20,7 @@ import type { EncodedVersion } from './stages/encode-stage.ts';
 export interface CycleWorkerData {
   readonly schema: SchemaJson;
   readonly current: StateHandle | undefined;
+  readonly layout: Partial<Layout> | undefined;
 }
 
 /** A request's operation and arguments. */
@@ -100,8 +102,10 @@ export class CycleThread implements CycleStages {
   }
 
   /** Starts a worker whose announced state is `current` (a state on SharedArrayBuffers). */
-  static start(schema: Schema, current: AnyState | undefined): CycleThread {
-    return new CycleThread(startWorker({ schema: toJSON(schema), current: current && shareState(current) }));
+  static start(schema: Schema, current: AnyState | undefined, layout?: Partial<Layout>): CycleThread {
+    return new CycleThread(
+      startWorker({ schema: toJSON(schema), current: current && shareState(current), layout }),
+    );
   }
 
   /** True once the worker died: start a new thread. */

@@ -12,7 +12,12 @@ import type { BuildReply, CycleReply, CycleRequest, CycleWorkerData } from './cy
 import type { EncodedVersion } from './stages/encode-stage.ts';
 
 const data = workerData as CycleWorkerData;
-const runner = new CycleRunner(fromJSON(data.schema), data.current && stateFromHandle(data.current), true);
+const runner = new CycleRunner(
+  fromJSON(data.schema),
+  data.current && stateFromHandle(data.current),
+  true,
+  data.layout,
+);
 const port = parentPort!;
 
 function ownsItsMemory(blob: Uint8Array | undefined): blob is Uint8Array {

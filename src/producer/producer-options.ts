@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import type { BlobStore } from '../blob/blob-store.ts';
 import { ShoalError } from '../errors.ts';
 import type { Schema } from '../schema/index.ts';
+import { type Layout, layoutOf } from '../state/layout.ts';
 import type { AnyState } from '../state/state.ts';
 import type { TypeDiff } from '../state/state-diff.ts';
 import type { StageName } from './producer-events.ts';
@@ -115,12 +116,15 @@ export interface ProducerOptions<S extends Schema = Schema> {
   readonly producerId?: string;
   /** For fault drills and tests: runs before each stage; throwing fails that stage. */
   readonly beforeStage?: (stage: StageName) => void | Promise<void>;
+  /** @internal Encoding thresholds of the states built, for tests (see `Layout`). */
+  readonly layout?: Partial<Layout>;
 }
 
 /** Options with every default filled in. */
 export type ResolvedProducerOptions<S extends Schema> = Required<
-  Omit<ProducerOptions<S>, 'maxRecordCountChange' | 'beforeStage'>
+  Omit<ProducerOptions<S>, 'maxRecordCountChange' | 'beforeStage' | 'layout'>
 > & {
+  readonly layout: Partial<Layout> | undefined;
   readonly maxRecordCountChange: number | undefined;
   readonly beforeStage: ((stage: StageName) => void | Promise<void>) | undefined;
 };
@@ -188,6 +192,7 @@ export function resolveProducerOptions<S extends Schema>(
     producerId: o.producerId ?? hostId,
     maxRecordCountChange: o.maxRecordCountChange,
     beforeStage: o.beforeStage,
+    layout: o.layout && layoutOf(o.layout),
   };
   return out;
 }

@@ -169,8 +169,8 @@ export class Producer<S extends Schema = Schema> {
     if (this.stages?.failed) this.stages = undefined;
     this.stages ??=
       this.o.cycleThread === 'worker'
-        ? CycleThread.start(this.o.schema, this.current)
-        : new CycleRunner(this.o.schema, this.current, false);
+        ? CycleThread.start(this.o.schema, this.current, this.o.layout)
+        : new CycleRunner(this.o.schema, this.current, false, this.o.layout);
     return this.stages;
   }
 
@@ -184,7 +184,14 @@ export class Producer<S extends Schema = Schema> {
     const shared = this.o.cycleThread === 'worker';
     return this.enqueue(() =>
       this.cycle(async (version, stages) => {
-        const next = await buildRestated(this.current, this.o.schema, populate, version, shared);
+        const next = await buildRestated(
+          this.current,
+          this.o.schema,
+          populate,
+          version,
+          shared,
+          this.o.layout,
+        );
         if (next) await stages.adopt(next);
         return next;
       }),

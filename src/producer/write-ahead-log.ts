@@ -28,8 +28,8 @@ import type { FileHandle } from 'node:fs/promises';
 import { constants, mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { Packr } from '../format/msgpack.ts';
 import { ShoalError } from '../errors.ts';
+import { Packr } from '../format/msgpack.ts';
 
 /**
  * The log's codec: msgpack with msgpackr's record extension, which writes each object shape

@@ -7,12 +7,7 @@
 import { msgpack } from '../format/msgpack.ts';
 import type { FieldSpec, ScalarKind } from '../schema/index.ts';
 import { type Column, type Dictionary, type Encoding, fixedArrayType, isVarKind } from './column.ts';
-import { PAGE_SIZE, type PartArray, pageCount, pageLength } from './layout.ts';
-
-/** Fewer values than this never get a dictionary: it would not pay for itself. */
-const MIN_DICT_VALUES = 64;
-/** A dictionary holds at most this many entries (16-bit codes). */
-export const MAX_DICT_SIZE = 65536;
+import { DEFAULT_LAYOUT, type Layout, PAGE_SIZE, type PartArray, pageCount, pageLength } from './layout.ts';
 
 /** Whether `value` means "absent" for a field of `kind`. */
 export const isAbsent = (kind: string, value: unknown): boolean =>
@@ -40,13 +35,24 @@ export function dictKey(kind: ScalarKind, value: unknown): unknown {
   }
 }
 
-/** The encoding for `count` items of `kind`: a dictionary only when it is small and pays off. */
-function chooseEncoding(kind: ScalarKind, items: readonly unknown[]): Encoding {
+/**
+ * Whether a dictionary of `distinct` entries pays for `count` values of `kind`: at most a
+ * quarter as many entries as values, within the format's limit, and for 4-byte numbers only
+ * with 8-bit codes (16-bit codes and the dictionary would save too little).
+ */
+export function dictionaryPays(kind: ScalarKind, distinct: number, count: number, layout: Layout): boolean {
+  if (kind === 'boolean' || count < layout.minDictValues) return false;
+  if (distinct > Math.min(layout.maxDictSize, Math.floor(count / 4))) return false;
+  return (kind !== 'int' && kind !== 'float') || distinct <= layout.maxNarrowDict;
+}
+
+/** The encoding for the items of `kind`: a dictionary only when it pays (see `dictionaryPays`). */
+function chooseEncoding(kind: ScalarKind, items: readonly unknown[], layout: Layout): Encoding {
   const plain: Encoding = isVarKind(kind) ? 'var' : 'fixed';
   let count = 0;
   for (let i = 0; i < items.length; i++) if (items[i] !== ABSENT) count++;
-  if (kind === 'boolean' || count < MIN_DICT_VALUES) return plain;
-  const limit = Math.min(MAX_DICT_SIZE, Math.floor(count / 4));
+  if (!dictionaryPays(kind, 1, count, layout)) return plain;
+  const limit = Math.min(layout.maxDictSize, Math.floor(count / 4));
   const seen = new Set<unknown>();
   // A column whose first 4,096 values are mostly distinct will not fit a dictionary: stop early.
   const sample = Math.min(items.length, 4096);
@@ -57,8 +63,7 @@ function chooseEncoding(kind: ScalarKind, items: readonly unknown[]): Encoding {
     seen.add(dictKey(kind, items[i]));
     if (seen.size > limit) return plain;
   }
-  if (kind === 'int' || kind === 'float') return seen.size <= 256 ? 'dict' : plain;
-  return 'dict';
+  return dictionaryPays(kind, seen.size, count, layout) ? 'dict' : plain;
 }
 
 /** Placeholder for an absent value in an item list. */
@@ -110,8 +115,13 @@ export class HeapWriter {
 }
 
 /** Offsets stored in 16 bits when every value fits, else 32. */
-export function narrowOffsets(offsets: Uint32Array, max: number): Uint16Array | Uint32Array {
-  return max <= 0xffff ? Uint16Array.from(offsets) : offsets;
+export function narrowOffsets(offsets: Uint32Array, max: number, layout: Layout): Uint16Array | Uint32Array {
+  return max <= layout.maxNarrowOffset ? Uint16Array.from(offsets) : offsets;
+}
+
+/** An array for `n` dictionary codes of a dictionary of `size` entries. */
+export function codeArray(size: number, n: number, layout: Layout): Uint8Array | Uint16Array {
+  return size <= layout.maxNarrowDict ? new Uint8Array(n) : new Uint16Array(n);
 }
 
 /** Builds a dictionary over the distinct items, in order of first appearance. */
@@ -160,6 +170,7 @@ function writeItems(
   dictSize: number,
   items: readonly unknown[],
   starts: readonly number[],
+  layout: Layout,
 ): PartArray[][] {
   const pages = starts.length - 1;
   const slice = (flat: PartArray, extra: number): PartArray[] =>
@@ -178,7 +189,7 @@ function writeItems(
     return [slice(flat, 0)];
   }
   if (encoding === 'dict') {
-    const flat = dictSize <= 256 ? new Uint8Array(items.length) : new Uint16Array(items.length);
+    const flat = codeArray(dictSize, items.length, layout);
     for (let i = 0; i < items.length; i++) {
       if (items[i] !== ABSENT) flat[i] = dictCodes!.get(dictKey(kind, items[i]))!;
     }
@@ -202,7 +213,7 @@ function writeItems(
   heapStarts[pages] = heap.length;
   const bytes = heap.result();
   const heaps = Array.from({ length: pages }, (_, p) => bytes.subarray(heapStarts[p]!, heapStarts[p + 1]!));
-  return [slice(narrowOffsets(offsets, max), 1), heaps];
+  return [slice(narrowOffsets(offsets, max, layout), 1), heaps];
 }
 
 /**
@@ -213,6 +224,7 @@ export function buildColumn(
   spec: FieldSpec,
   capacity: number,
   valueAt: (ordinal: number) => unknown,
+  layout: Layout = DEFAULT_LAYOUT,
 ): Column {
   const pages = pageCount(capacity);
   const isList = spec.kind === 'list';
@@ -247,14 +259,14 @@ export function buildColumn(
     if (rel > listMax) listMax = rel;
   }
   itemStarts.push(items.length);
-  const encoding = chooseEncoding(kind, items);
+  const encoding = chooseEncoding(kind, items, layout);
   let dict: Dictionary | undefined;
   let codes: Map<unknown, number> | undefined;
   if (encoding === 'dict') ({ dict, codes } = buildDictionary(kind, bigint, items));
-  const valueParts = writeItems(kind, bigint, encoding, codes, dict?.size ?? 0, items, itemStarts);
+  const valueParts = writeItems(kind, bigint, encoding, codes, dict?.size ?? 0, items, itemStarts, layout);
   let parts = valueParts;
   if (listOffsets) {
-    const narrow = narrowOffsets(listOffsets, listMax);
+    const narrow = narrowOffsets(listOffsets, listMax, layout);
     const listPages = Array.from({ length: pages }, (_, p) =>
       narrow.subarray(p * (PAGE_SIZE + 1), p * (PAGE_SIZE + 1) + pageLength(capacity, p) + 1),
     );

@@ -6,7 +6,16 @@
  */
 import { type Column, type Dictionary, fixedArrayType } from './column.ts';
 import { HeapWriter, narrowOffsets } from './column-builder.ts';
-import { PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, type PartArray, pageCount, pageLength } from './layout.ts';
+import {
+  DEFAULT_LAYOUT,
+  type Layout,
+  PAGE_MASK,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+  type PartArray,
+  pageCount,
+  pageLength,
+} from './layout.ts';
 
 /** Source codes → codes of a dictionary holding only the entries used, in order of first use. */
 class Recoder {
@@ -53,7 +62,7 @@ interface ValueSink {
   endPage(): PartArray[];
 }
 
-function valueSink(col: Column, first: number, recoder: Recoder | undefined): ValueSink {
+function valueSink(col: Column, first: number, recoder: Recoder | undefined, layout: Layout): ValueSink {
   const src = col.parts[first]!;
   if (col.encoding === 'var') {
     const heaps = col.parts[first + 1] as readonly Uint8Array[];
@@ -69,7 +78,10 @@ function valueSink(col: Column, first: number, recoder: Recoder | undefined): Va
         offsets.push(heap.length);
       },
       endPage() {
-        const parts = [narrowOffsets(Uint32Array.from(offsets), heap.length), Buffer.from(heap.result())];
+        const parts = [
+          narrowOffsets(Uint32Array.from(offsets), heap.length, layout),
+          Buffer.from(heap.result()),
+        ];
         heap = new HeapWriter(4096);
         offsets = [0];
         return parts;
@@ -97,12 +109,16 @@ function valueSink(col: Column, first: number, recoder: Recoder | undefined): Va
 }
 
 /** The column of the records at `ordinals` of `col`, in that order. */
-export function gatherColumn(col: Column, ordinals: ArrayLike<number>): Column {
+export function gatherColumn(
+  col: Column,
+  ordinals: ArrayLike<number>,
+  layout: Layout = DEFAULT_LAYOUT,
+): Column {
   const count = ordinals.length;
   const pages = pageCount(count);
   const isList = col.spec.kind === 'list';
   const recoder = col.encoding === 'dict' ? new Recoder(col.dict!.size) : undefined;
-  const values = valueSink(col, isList ? 1 : 0, recoder);
+  const values = valueSink(col, isList ? 1 : 0, recoder, layout);
   const present = col.present ? ([] as Uint8Array[]) : undefined;
   const parts: PartArray[][] = col.parts.map(() => []);
   const lists = isList ? col.parts[0]! : undefined;
@@ -130,7 +146,7 @@ export function gatherColumn(col: Column, ordinals: ArrayLike<number>): Column {
       }
     }
     const pageParts = values.endPage();
-    if (listOffsets) parts[0]!.push(narrowOffsets(listOffsets, elements));
+    if (listOffsets) parts[0]!.push(narrowOffsets(listOffsets, elements, layout));
     pageParts.forEach((a, k) => {
       parts[k + (isList ? 1 : 0)]!.push(a);
     });
@@ -139,7 +155,7 @@ export function gatherColumn(col: Column, ordinals: ArrayLike<number>): Column {
   let dict: Dictionary | undefined;
   if (recoder) {
     dict = recoder.dictionary(col.dict!);
-    if (dict.size <= 256) {
+    if (dict.size <= layout.maxNarrowDict) {
       const k = isList ? 1 : 0;
       parts[k] = parts[k]!.map((codes) => Uint8Array.from(codes as Uint16Array));
     }

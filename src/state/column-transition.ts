@@ -2,20 +2,23 @@
  * The next version of a column: the pages that received records are rebuilt (old slots copied
  * as bytes, new values written), every other page is shared with the previous column. Data of
  * slots that are not live in the next state is dropped from rebuilt pages. A dictionary that
- * meets new values grows (a new, longer dictionary; codes widen from 8 to 16 bits when it
- * passes 256 entries, and the column turns plain when it passes 65,536).
+ * meets new values grows (a new, longer dictionary; every page's codes widen from 8 to 16 bits
+ * when it passes the 8-bit limit). A dictionary never drops an entry while it grows, so when
+ * it would stop paying (see `dictionaryPays`: too many entries for the values, or past 65,536)
+ * the column is re-encoded whole from its live values, which may give a smaller dictionary
+ * again or a plain column.
  */
 import type { ScalarKind } from '../schema/index.ts';
+import { type Column, columnReader, type Dictionary, dictEntries, fixedArrayType } from './column.ts';
 import {
-  type Column,
-  columnReader,
-  type Dictionary,
-  dictEntries,
-  fixedArrayType,
-  isVarKind,
-} from './column.ts';
-import { dictKey, HeapWriter, isAbsent, MAX_DICT_SIZE, narrowOffsets } from './column-builder.ts';
-import { PAGE_SHIFT, PAGE_SIZE, type PartArray, pageCount, pageLength } from './layout.ts';
+  buildColumn,
+  dictionaryPays,
+  dictKey,
+  HeapWriter,
+  isAbsent,
+  narrowOffsets,
+} from './column-builder.ts';
+import { type Layout, PAGE_SHIFT, PAGE_SIZE, type PartArray, pageCount, pageLength } from './layout.ts';
 
 /** Values written at ordinals: `values[i]` goes to `ordinals[i]` (`undefined`/`null` = absent). */
 export interface Writes {
@@ -123,6 +126,8 @@ function buildPage(
   length: number,
   writes: PageWrites,
   live: (slot: number) => boolean,
+  layout: Layout,
+  wideCodes: boolean,
 ): { parts: PartArray[]; present: Uint8Array | undefined } {
   const kind = col.valueKind;
   const isList = col.spec.kind === 'list';
@@ -141,8 +146,7 @@ function buildPage(
   const encodeScalar = (v: unknown): unknown =>
     col.encoding === 'dict' ? codes!.get(dictKey(kind, v)) : kind === 'boolean' ? (v ? 1 : 0) : v;
   const valueArray = (n: number): PartArray => {
-    if (col.encoding === 'dict')
-      return (col.dict!.size <= 256 ? new Uint8Array(n) : new Uint16Array(n)) as PartArray;
+    if (col.encoding === 'dict') return wideCodes ? new Uint16Array(n) : new Uint8Array(n);
     return new (fixedArrayType(kind, col.bigint)!)(n) as PartArray;
   };
 
@@ -171,7 +175,7 @@ function buildPage(
       }
       offsets[i + 1] = heap.length;
     }
-    return { parts: [narrowOffsets(offsets, heap.length), Buffer.from(heap.result())], present };
+    return { parts: [narrowOffsets(offsets, heap.length, layout), Buffer.from(heap.result())], present };
   }
 
   const listOffsets = new Uint32Array(length + 1);
@@ -203,12 +207,12 @@ function buildPage(
     }
     listOffsets[i + 1] = count();
   }
-  const lists = narrowOffsets(listOffsets, count());
+  const lists = narrowOffsets(listOffsets, count(), layout);
   if (col.encoding === 'var') {
     return {
       parts: [
         lists,
-        narrowOffsets(Uint32Array.from(sink.offsets), sink.heap.length),
+        narrowOffsets(Uint32Array.from(sink.offsets), sink.heap.length, layout),
         Buffer.from(sink.heap.result()),
       ],
       present,
@@ -219,19 +223,31 @@ function buildPage(
   return { parts: [lists, values], present };
 }
 
-/** The column, turned plain: every value re-encoded without a dictionary (a full rewrite). */
-function withoutDictionary(col: Column, capacity: number): Column {
+/**
+ * The column re-encoded whole (a new encoding chosen, as for a state built from records): slot
+ * `o` takes its written value, else its old value when live, else nothing.
+ */
+function reencoded(
+  col: Column,
+  oldCapacity: number,
+  capacity: number,
+  writes: Writes,
+  live: (ordinal: number) => boolean,
+  shared: boolean,
+  layout: Layout,
+): Column {
   const read = columnReader(col);
-  const plain: Column = {
-    ...col,
-    encoding: isVarKind(col.valueKind) ? 'var' : 'fixed',
-    dict: undefined,
-    parts: col.parts.map(() => []),
-    present: col.present ? [] : undefined,
+  const written = new Map<number, unknown>();
+  for (let i = 0; i < writes.ordinals.length; i++) written.set(writes.ordinals[i]!, writes.values[i]);
+  const valueAt = (o: number) =>
+    written.has(o) ? written.get(o) : o < oldCapacity && live(o) ? read(o) : undefined;
+  const next = buildColumn(col.spec, capacity, valueAt, layout);
+  if (!shared) return next;
+  return {
+    ...next,
+    parts: next.parts.map((pages) => pages.map(toShared)),
+    present: next.present?.map(toShared),
   };
-  const ordinals = Array.from({ length: capacity }, (_, o) => o);
-  const writes = { ordinals, values: ordinals.map(read) };
-  return rebuildPages(plain, col, capacity, capacity, writes, () => true, false, undefined);
 }
 
 /**
@@ -247,8 +263,15 @@ function rebuildPages(
   live: (ordinal: number) => boolean,
   shared: boolean,
   codes: Map<unknown, number> | undefined,
+  layout: Layout,
 ): Column {
   const pages = pageCount(capacity);
+  const k = next.spec.kind === 'list' ? 1 : 0;
+  // Every page of a dictionary column has codes of one width: the width its pages have.
+  const first = next.parts[k]![0];
+  const wideCodes =
+    next.encoding === 'dict' &&
+    (first ? first instanceof Uint16Array : next.dict!.size > layout.maxNarrowDict);
   const oldPages = pageCount(oldCapacity);
   const { ordinals } = writes;
   const order = inOrdinalOrder(ordinals);
@@ -273,7 +296,16 @@ function rebuildPages(
         : undefined;
     const base = p * PAGE_SIZE;
     for (let k = from; k < w; k++) slots[ordinals[order[k]!]! - base] = order[k]!;
-    const page = buildPage(next, codes, old, length, { slots, values: writes.values }, (i) => live(base + i));
+    const page = buildPage(
+      next,
+      codes,
+      old,
+      length,
+      { slots, values: writes.values },
+      (i) => live(base + i),
+      layout,
+      wideCodes,
+    );
     for (let k = from; k < w; k++) slots[ordinals[order[k]!]! - base] = -1;
     page.parts.forEach((a, k) => {
       parts[k]![p] = shared ? toShared(a) : a;
@@ -312,17 +344,34 @@ function truncatePage(
   if (present) present[p] = present[p]!.subarray(0, (length + 7) >>> 3);
 }
 
+/** 8-bit codes as 16-bit ones, on a SharedArrayBuffer when the state's arrays are shared. */
+function widened(codes: Uint8Array, shared: boolean): Uint16Array {
+  const wide = Uint16Array.from(codes);
+  return shared ? toShared(wide) : wide;
+}
+
+/** How many values (a list's elements) the column holds after `writes`, at most. */
+function valueCount(col: Column, size: number, writes: Writes): number {
+  if (col.spec.kind !== 'list') return size;
+  let n = 0;
+  for (const page of col.parts[0]!) n += page[page.length - 1] as number;
+  for (const v of writes.values) if (!isAbsent('list', v)) n += (v as unknown[]).length;
+  return n;
+}
+
 /**
  * The next column: `writes` placed, capacity changed from `oldCapacity` to `capacity`, dead
- * slots (`live` false) dropped from rebuilt pages.
+ * slots (`live` false) dropped from rebuilt pages; `size` is the number of live slots after.
  */
 export function transitionColumn(
   col: Column,
   oldCapacity: number,
   capacity: number,
+  size: number,
   writes: Writes,
   live: (ordinal: number) => boolean,
   shared: boolean,
+  layout: Layout,
 ): Column {
   let next = col;
   let codes: Map<unknown, number> | undefined;
@@ -337,22 +386,18 @@ export function transitionColumn(
         fresh.push(v);
       }
     }
-    if (col.dict!.size + fresh.length > MAX_DICT_SIZE) {
-      return transitionColumn(
-        withoutDictionary(col, oldCapacity),
-        oldCapacity,
-        capacity,
-        writes,
-        live,
-        shared,
-      );
+    const entries = col.dict!.size + fresh.length;
+    if (fresh.length > 0 && !dictionaryPays(col.valueKind, entries, valueCount(col, size, writes), layout)) {
+      return reencoded(col, oldCapacity, capacity, writes, live, shared, layout);
     }
     if (fresh.length > 0) {
       const dict = growDictionary(col.dict!, col.valueKind, col.bigint, fresh);
-      const widen = col.dict!.size <= 256 && dict.size > 256;
       const k = col.spec.kind === 'list' ? 1 : 0;
+      const widen = dict.size > layout.maxNarrowDict;
       const parts = widen
-        ? col.parts.map((pp, i) => (i === k ? pp.map((a) => Uint16Array.from(a as Uint8Array)) : pp))
+        ? col.parts.map((pp, i) =>
+            i === k ? pp.map((a) => (a instanceof Uint8Array ? widened(a, shared) : a)) : pp,
+          )
         : col.parts;
       next = { ...col, dict, parts };
       codes = new Map(lookup);
@@ -361,5 +406,5 @@ export function transitionColumn(
       codes = lookup;
     }
   }
-  return rebuildPages(next, col, oldCapacity, capacity, writes, live, shared, codes);
+  return rebuildPages(next, col, oldCapacity, capacity, writes, live, shared, codes, layout);
 }

@@ -16,7 +16,7 @@ import { type FieldSpec, fromJSON, type Schema, type SchemaJson, toJSON } from '
 import { recordSummer, type Sums } from './checksum.ts';
 import { type Column, columnReader } from './column.ts';
 import { gatherColumn } from './column-gather.ts';
-import { testBit } from './layout.ts';
+import { type Layout, layoutOf, testBit } from './layout.ts';
 import { evolveTypes, sameSchema } from './schema-evolution.ts';
 import { type AnyState, State } from './state.ts';
 import { ordinalChanges } from './state-diff.ts';
@@ -57,10 +57,13 @@ export interface EncodeDeltaOptions {
    * @default false
    */
   readonly trustLineage?: boolean;
+  /** @internal Encoding thresholds of the delta's record columns, for tests (see `Layout`). */
+  readonly layout?: Partial<Layout>;
 }
 
 function encode(from: AnyState, to: AnyState, kind: BlobKind, options: EncodeDeltaOptions): Uint8Array {
   const writer = new BlobWriter();
+  const layout = layoutOf(options.layout);
   const fromParts = from.types.map((t) => t.parts);
   const same = sameSchema(from.schema, to.schema);
   // Across a schema change the applier first moves its state to the new schema; so do we.
@@ -72,7 +75,7 @@ function encode(from: AnyState, to: AnyState, kind: BlobKind, options: EncodeDel
     if (!options.trustLineage) checkDerived(fromType, toType.parts, removed, added, from.version, to.version);
     const sameCapacity = (fromType?.capacity ?? 0) === toType.capacity;
     if (removed.length === 0 && added.length === 0 && sameCapacity && same) return { name };
-    const columns = toType.parts.columns.map((col) => gatherColumn(col, added));
+    const columns = toType.parts.columns.map((col) => gatherColumn(col, added, layout));
     return {
       name,
       capacity: toType.capacity,
@@ -238,6 +241,8 @@ export interface ApplyDeltaOptions {
    * @default whether the state's own arrays are shared
    */
   readonly shared?: boolean;
+  /** @internal Encoding thresholds of the columns the delta rebuilds, for tests (see `Layout`). */
+  readonly layout?: Partial<Layout>;
 }
 
 /** A reader of a chunk column taking the index as its second argument (for Array.from). */
@@ -273,6 +278,7 @@ export function applyDelta(state: AnyState, bytes: Uint8Array, options: ApplyDel
     });
   }
   const shared = options.shared ?? isShared(state);
+  const layout = layoutOf(options.layout);
   const base = sameSchema(state.schema, schema)
     ? state.types.map((t) => t.parts)
     : evolveTypes(
@@ -301,7 +307,7 @@ export function applyDelta(state: AnyState, bytes: Uint8Array, options: ApplyDel
       values,
       capacity: td.capacity,
     };
-    const next = transitionType(prev, changes, shared);
+    const next = transitionType(prev, changes, shared, layout);
     if (next.sums.a !== td.sums[0] || next.sums.b !== td.sums[1] || next.size !== td.size) {
       throw new ShoalError(
         'CHECKSUM_MISMATCH',

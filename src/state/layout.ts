@@ -8,6 +8,7 @@
  * column), large enough that a million records are ~1,000 pages a column, and that the offsets
  * of a page of typical strings (under 64 bytes each) fit in 16 bits.
  */
+import { ShoalError } from '../errors.ts';
 
 export const PAGE_SHIFT = 10;
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
@@ -38,4 +39,54 @@ export function popcount(x: number): number {
   x -= (x >>> 1) & 0x55555555;
   x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
   return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24) & 0xff;
+}
+
+/**
+ * The thresholds that choose a column's encoding. The defaults are the only ones shoal uses;
+ * tests inject small ones (through an `@internal` option of the builder, the delta functions,
+ * the producer and the consumer) so that a few records reach every encoding. A blob never
+ * depends on them: decoding reads the encoding and widths each part declares.
+ */
+export interface Layout {
+  /** Fewer values than this never get a dictionary: it would not pay for itself. */
+  readonly minDictValues: number;
+  /** Most entries a dictionary holds (its codes are 16-bit). */
+  readonly maxDictSize: number;
+  /** Most entries a dictionary with 8-bit codes holds. */
+  readonly maxNarrowDict: number;
+  /** Largest offset stored in a 16-bit offsets page; past it the page's offsets are 32-bit. */
+  readonly maxNarrowOffset: number;
+}
+
+export const DEFAULT_LAYOUT: Layout = Object.freeze({
+  minDictValues: 64,
+  maxDictSize: 65536,
+  maxNarrowDict: 256,
+  maxNarrowOffset: 0xffff,
+});
+
+/** `DEFAULT_LAYOUT` with some thresholds replaced; each must stay within the format's limits. */
+export function layoutOf(overrides: Partial<Layout> | undefined): Layout {
+  if (!overrides) return DEFAULT_LAYOUT;
+  const layout = { ...DEFAULT_LAYOUT, ...overrides };
+  const { minDictValues, maxDictSize, maxNarrowDict, maxNarrowOffset } = layout;
+  const ok =
+    Number.isSafeInteger(minDictValues) &&
+    minDictValues >= 1 &&
+    Number.isSafeInteger(maxNarrowDict) &&
+    maxNarrowDict >= 1 &&
+    maxNarrowDict <= 256 &&
+    Number.isSafeInteger(maxDictSize) &&
+    maxDictSize >= maxNarrowDict &&
+    maxDictSize <= 65536 &&
+    Number.isSafeInteger(maxNarrowOffset) &&
+    maxNarrowOffset >= 0 &&
+    maxNarrowOffset <= 0xffff;
+  if (!ok) {
+    throw new ShoalError(
+      'INVALID_OPTION',
+      `layout thresholds out of range: ${JSON.stringify(overrides)}. Keep minDictValues >= 1, 1 <= maxNarrowDict <= 256, maxNarrowDict <= maxDictSize <= 65536 and 0 <= maxNarrowOffset <= 65535.`,
+    );
+  }
+  return Object.freeze(layout);
 }

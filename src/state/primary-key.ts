@@ -37,41 +37,79 @@ interface KeyField {
   hashAt(ordinal: number, seed: number): number;
 }
 
-function keyField(col: Column): KeyField {
-  if (col.valueKind === 'string') {
-    const offsets = col.parts[0]!;
-    const heaps = col.parts[1] as readonly Buffer[];
-    let scratch = Buffer.allocUnsafe(256);
-    let length = 0;
-    return {
-      stage(value) {
-        if (typeof value !== 'string') return false;
-        if (value.length * 3 > scratch.length) scratch = Buffer.allocUnsafe(value.length * 3);
-        length = scratch.write(value, 0, 'utf8');
-        return true;
-      },
-      stagedHash: (seed) => hashBytes(scratch, 0, length, seed),
-      stagedEqualsAt(o) {
-        const off = offsets[o >>> PAGE_SHIFT]!;
-        const heap = heaps[o >>> PAGE_SHIFT]!;
-        const start = off[o & PAGE_MASK] as number;
-        if ((off[(o & PAGE_MASK) + 1] as number) - start !== length) return false;
-        for (let i = 0; i < length; i++) if (heap[start + i] !== scratch[i]) return false;
-        return true;
-      },
-      hashAt(o, seed) {
-        const off = offsets[o >>> PAGE_SHIFT]!;
-        return hashBytes(
-          heaps[o >>> PAGE_SHIFT]!,
-          off[o & PAGE_MASK] as number,
-          off[(o & PAGE_MASK) + 1] as number,
-          seed,
-        );
-      },
+/** Where the stored string at an ordinal lies: `bytes[start, end)` after a call to `locate`. */
+interface StringCursor {
+  bytes: Uint8Array;
+  start: number;
+  end: number;
+}
+
+/** A function pointing `cursor` at the UTF-8 bytes of the string column's value at an ordinal. */
+function stringLocator(col: Column): (o: number, cursor: StringCursor) => void {
+  if (col.encoding === 'dict') {
+    const codes = col.parts[0]!;
+    const { heap, offsets } = col.dict!;
+    return (o, cursor) => {
+      const c = codes[o >>> PAGE_SHIFT]![o & PAGE_MASK] as number;
+      cursor.bytes = heap!;
+      cursor.start = offsets![c]!;
+      cursor.end = offsets![c + 1]!;
     };
   }
+  const offsets = col.parts[0]!;
+  const heaps = col.parts[1] as readonly Buffer[];
+  return (o, cursor) => {
+    const off = offsets[o >>> PAGE_SHIFT]!;
+    cursor.bytes = heaps[o >>> PAGE_SHIFT]!;
+    cursor.start = off[o & PAGE_MASK] as number;
+    cursor.end = off[(o & PAGE_MASK) + 1] as number;
+  };
+}
+
+/** A function reading the numeric column's value at an ordinal, whatever its encoding. */
+function numberReader(col: Column): (o: number) => number | bigint {
   const pages = col.parts[0]!;
-  const at = (o: number) => pages[o >>> PAGE_SHIFT]![o & PAGE_MASK]!;
+  if (col.encoding === 'dict') {
+    const values = col.dict!.values!;
+    return (o) => values[pages[o >>> PAGE_SHIFT]![o & PAGE_MASK] as number]!;
+  }
+  return (o) => pages[o >>> PAGE_SHIFT]![o & PAGE_MASK]!;
+}
+
+function stringKeyField(col: Column): KeyField {
+  const locate = stringLocator(col);
+  const at: StringCursor = { bytes: new Uint8Array(0), start: 0, end: 0 };
+  let scratch = Buffer.allocUnsafe(256);
+  let length = 0;
+  return {
+    stage(value) {
+      if (typeof value !== 'string') return false;
+      if (value.length * 3 > scratch.length) scratch = Buffer.allocUnsafe(value.length * 3);
+      length = scratch.write(value, 0, 'utf8');
+      return true;
+    },
+    stagedHash: (seed) => hashBytes(scratch, 0, length, seed),
+    stagedEqualsAt(o) {
+      locate(o, at);
+      if (at.end - at.start !== length) return false;
+      const { bytes, start } = at;
+      for (let i = 0; i < length; i++) if (bytes[start + i] !== scratch[i]) return false;
+      return true;
+    },
+    hashAt(o, seed) {
+      locate(o, at);
+      return hashBytes(at.bytes, at.start, at.end, seed);
+    },
+  };
+}
+
+/**
+ * One key field over its column, in any encoding (fixed, dictionary or var): the hash and the
+ * match are of the stored value, never of a code, so they agree across encodings.
+ */
+function keyField(col: Column): KeyField {
+  if (col.valueKind === 'string') return stringKeyField(col);
+  const at = numberReader(col);
   if (col.valueKind === 'int') {
     let staged = 0;
     return {
@@ -134,7 +172,7 @@ export class PrimaryKey {
   finder(table: Uint32Array): (key: unknown) => number {
     const m = table.length;
     const col = this.columns[0]!;
-    if (!this.composite && col.valueKind === 'int') {
+    if (!this.composite && col.valueKind === 'int' && col.encoding === 'fixed') {
       const pages = col.parts[0] as readonly Int32Array[];
       return (key) => {
         if (typeof key !== 'number') this.invalid(key);

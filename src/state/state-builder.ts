@@ -22,6 +22,7 @@ import {
   type TypeName,
   type TypeOf,
 } from '../schema/index.ts';
+import { type Layout, layoutOf } from './layout.ts';
 import { allocateOrdinals } from './ordinal-allocator.ts';
 import { recordEquals } from './record-equality.ts';
 import { evolveTypes, sameSchema } from './schema-evolution.ts';
@@ -46,6 +47,8 @@ export interface BuildOptions {
    * @default false
    */
   readonly shared?: boolean;
+  /** @internal Encoding thresholds, for tests (see `Layout`). */
+  readonly layout?: Partial<Layout>;
 }
 
 /** Options of the {@link StateBuilder} constructor. */
@@ -180,10 +183,11 @@ export class StateBuilder<S extends Schema = Schema> {
     checkVersion(options.version);
     const tag = options.tag ?? randomTag();
     const shared = options.shared === true;
+    const layout = layoutOf(options.layout);
     const prev = this.previous;
     let types: TypeStateParts[];
     if (!prev) {
-      types = [...this.pending.values()].map((p) => buildTypeState(p.type, this.recordsOf(p)));
+      types = [...this.pending.values()].map((p) => buildTypeState(p.type, this.recordsOf(p), layout));
     } else {
       const base = sameSchema(prev.schema, this.schema)
         ? prev.types.map((t) => t.parts)
@@ -197,7 +201,7 @@ export class StateBuilder<S extends Schema = Schema> {
         if (changes.removed.length === 0 && changes.added.length === 0) {
           return parts.ghosts.length === 0 ? parts : { ...parts, ghosts: new Uint32Array(0) };
         }
-        return transitionType(parts, changes, shared);
+        return transitionType(parts, changes, shared, layout);
       });
     }
     return new State({

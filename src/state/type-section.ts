@@ -71,12 +71,22 @@ export interface TypeDescriptor {
   readonly columns: readonly ColumnDescriptor[];
 }
 
+/** Unsigned widths a section may widen its pages to, narrowest first. */
+const UNSIGNED = [Uint8Array, Uint16Array, Uint32Array] as const;
+
 function writePart(writer: BlobWriter, pages: readonly PartArray[]): PartDescriptor {
-  // Offsets pages may mix 16- and 32-bit arrays; the section takes the widest.
-  const wide = pages.some((p) => p instanceof Uint32Array);
-  const chunks = wide
-    ? pages.map((p) => (p instanceof Uint32Array ? p : Uint32Array.from(p as Uint16Array)))
-    : pages;
+  // Offsets pages may mix 16- and 32-bit arrays (and codes 8- and 16-bit ones, in principle);
+  // a section has one type, so it takes the widest.
+  let widest = -1;
+  let mixed = false;
+  for (const p of pages) {
+    const w = p instanceof Uint8Array ? 0 : p instanceof Uint16Array ? 1 : p instanceof Uint32Array ? 2 : -1;
+    if (widest >= 0 && w !== widest) mixed = true;
+    if (w > widest) widest = w;
+  }
+  const To = UNSIGNED[widest];
+  const chunks =
+    mixed && To ? pages.map((p) => (p instanceof To ? p : (To.from(p as Uint8Array) as PartArray))) : pages;
   const starts = new Uint32Array(pages.length + 1);
   for (let p = 0; p < pages.length; p++) starts[p + 1] = starts[p]! + pages[p]!.length;
   const type = chunks.length > 0 ? arrayName(chunks[0]!) : 'u8';

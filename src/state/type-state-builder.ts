@@ -4,6 +4,7 @@
 import type { ObjectType } from '../schema/index.ts';
 import { recordSummer, sumRecords } from './checksum.ts';
 import { buildColumn } from './column-builder.ts';
+import { DEFAULT_LAYOUT, type Layout } from './layout.ts';
 import { buildIndex, PrimaryKey } from './primary-key.ts';
 import type { TypeStateParts } from './type-state.ts';
 
@@ -11,9 +12,12 @@ import type { TypeStateParts } from './type-state.ts';
 export function buildTypeState(
   type: ObjectType,
   records: readonly Readonly<Record<string, unknown>>[],
+  layout: Layout = DEFAULT_LAYOUT,
 ): TypeStateParts {
   const capacity = records.length;
-  const columns = type.fields.map((spec) => buildColumn(spec, capacity, (o) => records[o]![spec.name]));
+  const columns = type.fields.map((spec) =>
+    buildColumn(spec, capacity, (o) => records[o]![spec.name], layout),
+  );
   const populated = new Uint32Array((capacity + 31) >>> 5).fill(0xffffffff);
   if (capacity & 31) populated[populated.length - 1] = (1 << (capacity & 31)) - 1;
   const index =

@@ -9,7 +9,7 @@ import { ShoalError } from '../errors.ts';
 import type { FieldSpec } from '../schema/index.ts';
 import { recordSummer, type Sums } from './checksum.ts';
 import { toShared, transitionColumn } from './column-transition.ts';
-import { testBit } from './layout.ts';
+import { DEFAULT_LAYOUT, type Layout, testBit } from './layout.ts';
 import { buildIndex, indexNeedsRebuild, insertOrdinal, PrimaryKey, removeOrdinal } from './primary-key.ts';
 import type { TypeStateParts } from './type-state.ts';
 
@@ -60,8 +60,16 @@ function nextPopulated(
   return populated;
 }
 
-/** The next type state. `shared` places new arrays on SharedArrayBuffers. */
-export function transitionType(prev: TypeStateParts, changes: TypeChanges, shared = false): TypeStateParts {
+/**
+ * The next type state. `shared` places new arrays on SharedArrayBuffers; `layout` is for
+ * tests (see `Layout`).
+ */
+export function transitionType(
+  prev: TypeStateParts,
+  changes: TypeChanges,
+  shared = false,
+  layout: Layout = DEFAULT_LAYOUT,
+): TypeStateParts {
   const { type } = prev;
   const { added, removed } = changes;
   let capacity = changes.capacity ?? prev.capacity;
@@ -73,15 +81,18 @@ export function transitionType(prev: TypeStateParts, changes: TypeChanges, share
     const summer = recordSummer(type, prev.columns);
     for (const o of removed) summer(o, sums, -1);
   }
+  const size = prev.size - removed.length + added.length;
   const live = (o: number) => testBit(populated, o);
   const columns = prev.columns.map((col) =>
     transitionColumn(
       col,
       prev.capacity,
       capacity,
+      size,
       { ordinals: added, values: changes.values(col.spec) },
       live,
       shared,
+      layout,
     ),
   );
   if (added.length > 0) {
@@ -89,7 +100,6 @@ export function transitionType(prev: TypeStateParts, changes: TypeChanges, share
     for (const o of added) summer(o, sums, 1);
   }
 
-  const size = prev.size - removed.length + added.length;
   let index: Uint32Array | undefined;
   let tombstones = 0;
   if (prev.index) {

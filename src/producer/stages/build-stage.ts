@@ -3,6 +3,7 @@
  * that changes nothing (same checksum, counts and schema) makes no version: `undefined`.
  */
 import { createKeyValidator, type Schema } from '../../schema/index.ts';
+import type { Layout } from '../../state/layout.ts';
 import { sameSchema } from '../../state/schema-evolution.ts';
 import type { AnyState, State } from '../../state/state.ts';
 import { StateBuilder } from '../../state/state-builder.ts';
@@ -29,10 +30,11 @@ export async function buildRestated<S extends Schema>(
   populate: (writer: CycleWriter) => void | Promise<void>,
   version: number,
   shared: boolean,
+  layout?: Partial<Layout>,
 ): Promise<State<S> | undefined> {
   const builder = new StateBuilder(schema, prev ? { previous: prev } : {});
   await populate({ add: (type, record) => void builder.add(type, record) });
-  const next = builder.build({ version, shared });
+  const next = builder.build(layout ? { version, shared, layout } : { version, shared });
   return unchanged(prev, next) ? undefined : next;
 }
 
@@ -53,6 +55,7 @@ export function buildFromChanges<S extends Schema>(
   segments: readonly Uint8Array[],
   version: number,
   shared: boolean,
+  layout?: Partial<Layout>,
 ): ChangesBuild<S> {
   const builder = prev ? StateBuilder.from(prev, schema) : new StateBuilder(schema);
   const keyValidators = new Map<string, (key: unknown) => void>();
@@ -75,6 +78,6 @@ export function buildFromChanges<S extends Schema>(
     }
   };
   for (const segment of segments) forEachEntry(segment, apply);
-  const next = builder.build({ version, shared });
+  const next = builder.build(layout ? { version, shared, layout } : { version, shared });
   return { next: unchanged(prev, next) ? undefined : next, dropped };
 }
