@@ -104,12 +104,12 @@ describe('composite keys over dictionary-coded columns', () => {
       try {
         const first = await producer.runCycle(addAll);
         expect(first.outcome).toBe('published');
-        expectLookups(producer.state);
-        const v1 = producer.state;
+        const v1 = producer.state!;
+        expectLookups(v1);
         await producer.upsert('R', region(1, 'changed'));
         const second = await producer.flush();
         expect(second.outcome).toBe('published');
-        expect(diffStates(v1, producer.state)).toEqual(oneModified);
+        expect(diffStates(v1, producer.state!)).toEqual(oneModified);
         const loaded = await loadVersion(store, 'geo');
         expect(loaded.version).toBe(producer.version);
         expect(loaded.type('R').get({ region: 101, id: 1 })?.v).toBe('changed');
@@ -177,7 +177,7 @@ describe('composite keys through the CLI', () => {
         const res = await fetch(
           `${url}/records/R/${encodeURIComponent(typeof key === 'string' ? key : JSON.stringify(key))}`,
         );
-        return { status: res.status, body: await res.json() };
+        return { status: res.status, body: (await res.json()) as Record<string, unknown> };
       };
       for (let i = 0; i < REGIONS; i += 97) {
         expect(await get({ region: 100 + (i % 5), id: i })).toEqual({
