@@ -15,7 +15,17 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type AnyState, diffStates, FsBlobStore, Producer, StateBuilder, t, toJSON } from '../src/index.ts';
+import {
+  type AnyState,
+  diffStates,
+  encodeDelta,
+  FsBlobStore,
+  Producer,
+  readDeltaHeader,
+  StateBuilder,
+  t,
+  toJSON,
+} from '../src/index.ts';
 import { loadVersion } from './support/load.ts';
 import { until } from './support/wait.ts';
 
@@ -110,6 +120,12 @@ describe('composite keys over dictionary-coded columns', () => {
         const second = await producer.flush();
         expect(second.outcome).toBe('published');
         expect(diffStates(v1, producer.state!)).toEqual(oneModified);
+        // The delta carries the one record, not the type.
+        const header = readDeltaHeader(encodeDelta(v1, producer.state!));
+        expect(header.types.map((td) => [td.name, td.count])).toEqual([
+          ['C', undefined],
+          ['R', 1],
+        ]);
         const loaded = await loadVersion(store, 'geo');
         expect(loaded.version).toBe(producer.version);
         expect(loaded.type('R').get({ region: 101, id: 1 })?.v).toBe('changed');
