@@ -9,7 +9,7 @@
 import { isShoalError, ShoalError } from '../errors.ts';
 import { msgpack } from '../format/msgpack.ts';
 import type { BlobStore, CallOptions } from './blob-store.ts';
-import { NamespaceLayout } from './namespace-layout.ts';
+import { isVersion, NamespaceLayout } from './namespace-layout.ts';
 
 /** The announced state of a namespace. */
 export interface Announcement {
@@ -49,8 +49,9 @@ export function decodeAnnouncement(bytes: Uint8Array, key: string): Announcement
   if (
     typeof a !== 'object' ||
     a === null ||
-    !Number.isSafeInteger(a.version) ||
-    (a.pinned !== undefined && !Number.isSafeInteger(a.pinned))
+    !isVersion(a.version) ||
+    (a.pinned !== undefined && !isVersion(a.pinned)) ||
+    (a.replaces !== undefined && !isVersion(a.replaces))
   ) {
     throw new ShoalError('BLOB_CORRUPT', `the announcement at "${key}" is malformed. Announce again.`);
   }

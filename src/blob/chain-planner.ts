@@ -25,8 +25,18 @@ export async function readVersionHeader(
   options: CallOptions = {},
 ): Promise<VersionHeader> {
   const key = layout.header(version);
-  return decodeVersionHeader(await store.get(key, options), key);
+  const header = decodeVersionHeader(await store.get(key, options), key);
+  if (header.version !== version) {
+    throw new ShoalError(
+      'BLOB_CORRUPT',
+      `the version header at "${key}" describes version ${header.version}. Republish version ${version}.`,
+    );
+  }
+  return header;
 }
+
+/** The most headers a plan walks back to its snapshot; more is a broken or crafted chain. */
+const MAX_WALK = 100_000;
 
 /** The plan from the nearest snapshot at or below `version` to `version`. */
 export async function planFromSnapshot(
@@ -39,7 +49,7 @@ export async function planFromSnapshot(
   const chain: VersionHeader[] = [target];
   let at = target;
   while (at.version !== target.snapshot) {
-    if (at.previous === undefined || at.previous < target.snapshot) {
+    if (at.previous === undefined || at.previous < target.snapshot || chain.length > MAX_WALK) {
       throw new ShoalError(
         'BLOB_CORRUPT',
         `the version headers of ${layout.namespace} do not lead from ${version} back to its snapshot ${target.snapshot}. Republish a snapshot.`,

@@ -85,6 +85,9 @@ export interface VersionHeader {
   readonly producer: string;
 }
 
+/** A version (or a byte size): a non-negative safe integer. */
+export const isVersion = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+
 /** Encodes a version header. */
 export function encodeVersionHeader(header: VersionHeader): Uint8Array {
   return msgpack.pack(header);
@@ -100,13 +103,27 @@ export function decodeVersionHeader(bytes: Uint8Array, key: string): VersionHead
       cause,
     });
   }
+  const isSize = (v: unknown) => v === undefined || isVersion(v);
+  const bytesOk =
+    typeof h?.bytes === 'object' &&
+    h.bytes !== null &&
+    isSize(h.bytes.snapshot) &&
+    isSize(h.bytes.delta) &&
+    isSize(h.bytes.reverse);
   if (
     typeof h !== 'object' ||
     h === null ||
-    !Number.isSafeInteger(h.version) ||
-    !Number.isSafeInteger(h.snapshot) ||
+    !isVersion(h.version) ||
+    !isVersion(h.snapshot) ||
     h.snapshot > h.version ||
-    typeof h.tag !== 'bigint'
+    // Each header points strictly back, so no walk along `previous` can loop.
+    (h.previous !== undefined && (!isVersion(h.previous) || h.previous >= h.version)) ||
+    (h.previous === undefined && h.snapshot !== h.version) ||
+    typeof h.tag !== 'bigint' ||
+    typeof h.checksum !== 'bigint' ||
+    !bytesOk ||
+    typeof h.counts !== 'object' ||
+    h.counts === null
   ) {
     throw new ShoalError('BLOB_CORRUPT', `the version header at "${key}" is malformed. Republish it.`);
   }

@@ -104,6 +104,8 @@ export class BlobReader<H> {
   /** The blob's bytes, 8-aligned in their buffer. */
   readonly bytes: Uint8Array;
   private readonly bodyStart: number;
+  /** Sections viewed so far: each is one part, so a second view of one is a crafted blob. */
+  private readonly viewed = new Set<number>();
 
   constructor(kind: BlobKind, header: H & EnvelopeFields, bytes: Uint8Array, bodyStart: number) {
     this.kind = kind;
@@ -112,8 +114,14 @@ export class BlobReader<H> {
     this.bodyStart = bodyStart;
   }
 
-  /** Section `id` viewed as `Ctor`, `count` elements long (all of it by default). */
+  /**
+   * Section `id` viewed as `Ctor`, `count` elements long (all of it by default). Each section
+   * may be viewed once: two parts never share bytes.
+   */
   view<C extends ArrayCtor>(id: number, Ctor: C, count?: number): InstanceType<C> {
+    if (!isUint(id)) corrupt(`a section id (${String(id)}) is not valid`);
+    if (this.viewed.has(id)) corrupt(`section ${id} is used by two parts`);
+    this.viewed.add(id);
     const table = this.header.sections;
     const offset = table[2 * id];
     const length = table[2 * id + 1];
@@ -215,6 +223,10 @@ export function readBlob<H>(
     const length = table[i + 1];
     if (!isUint(offset) || !isUint(length) || offset % 8 !== 0 || offset + length > header.bodyLength) {
       corrupt(`section ${i / 2} lies outside the body`);
+    }
+    // The writer lays sections out in order; a section overlapping the one before is crafted.
+    if (i > 0 && offset < (table[i - 2] as number) + (table[i - 1] as number)) {
+      corrupt(`section ${i / 2} overlaps the section before it`);
     }
   }
   if (crc32(input.subarray(bodyStart)) !== header.bodyCrc) corrupt('the body checksum does not match');

@@ -15,6 +15,7 @@
  * fields have a presence bitmap per page (bit set = value present).
  */
 
+import { ShoalError } from '../errors.ts';
 import { hashBigInt, hashBytes, hashDouble, hashInt, hashLong, hashName } from '../format/hash.ts';
 import { msgpack } from '../format/msgpack.ts';
 import type { FieldSpec, ScalarKind } from '../schema/index.ts';
@@ -77,7 +78,20 @@ export const valueParts = (encoding: Encoding): number => (encoding === 'var' ? 
 export function decodeVar(kind: ScalarKind, heap: Buffer, start: number, end: number): unknown {
   if (kind === 'string') return heap.toString('utf8', start, end);
   if (kind === 'bytes') return new Uint8Array(heap.buffer, heap.byteOffset + start, end - start);
-  return msgpack.unpack(heap.subarray(start, end));
+  return unpackJson(heap.subarray(start, end));
+}
+
+/** A stored json value; `BLOB_CORRUPT` (not msgpackr's plain error) when its bytes do not decode. */
+function unpackJson(bytes: Uint8Array): unknown {
+  try {
+    return msgpack.unpack(bytes);
+  } catch (cause) {
+    throw new ShoalError(
+      'BLOB_CORRUPT',
+      'a stored json value does not decode: the blob is corrupt. Load the version from a fresh snapshot.',
+      { cause },
+    );
+  }
 }
 
 /** Decoded dictionary entries (built once; json entries are decoded on each read instead). */
@@ -108,7 +122,7 @@ function chunkReader(col: Column, first: number): ChunkReader {
     if (kind === 'json') {
       return (p, i) => {
         const c = codes[p]![i] as number;
-        return msgpack.unpack(dict.heap!.subarray(dict.offsets![c]!, dict.offsets![c + 1]!));
+        return unpackJson(dict.heap!.subarray(dict.offsets![c]!, dict.offsets![c + 1]!));
       };
     }
     const entries = dictEntries(dict, kind, col.bigint);

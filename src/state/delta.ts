@@ -20,7 +20,14 @@ import { type Layout, layoutOf, testBit } from './layout.ts';
 import { evolveTypes, sameSchema } from './schema-evolution.ts';
 import { type AnyState, State } from './state.ts';
 import { ordinalChanges } from './state-diff.ts';
-import { type ColumnDescriptor, corrupt, isUint, readColumns, writeColumns } from './type-section.ts';
+import {
+  type ColumnDescriptor,
+  corrupt,
+  isUint,
+  MAX_CAPACITY,
+  readColumns,
+  writeColumns,
+} from './type-section.ts';
 import { TypeState, type TypeStateParts } from './type-state.ts';
 import { buildTypeState } from './type-state-builder.ts';
 import { transitionType } from './type-transition.ts';
@@ -298,6 +305,12 @@ export function applyDelta(state: AnyState, bytes: Uint8Array, options: ApplyDel
       corrupt(`the entry of ${type.name} is malformed`);
     const removed = reader.view(td.removed!, Uint32Array);
     const addedOrdinals = reader.view(td.added!, Uint32Array, td.count);
+    // A capacity is where the previous one ends or past the last added ordinal, never beyond:
+    // checked before anything of that size is allocated.
+    let end = prev.capacity;
+    for (const o of addedOrdinals) if (o >= end) end = o + 1;
+    if (td.capacity > end || td.capacity > MAX_CAPACITY || removed.length > prev.size)
+      corrupt(`the entry of ${type.name} declares ${td.capacity} ordinals for ${end}`);
     const columns = readColumns(reader, type, td.columns!, td.count);
     const values = (field: FieldSpec) =>
       Array.from({ length: td.count! }, columnReaderOf(columns[field.index]!));

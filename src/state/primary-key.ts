@@ -35,6 +35,8 @@ interface KeyField {
   stagedHash(seed: number): number;
   stagedEqualsAt(ordinal: number): boolean;
   hashAt(ordinal: number, seed: number): number;
+  /** Whether the values at two ordinals are equal. */
+  equalAt(a: number, b: number): boolean;
 }
 
 /** Where the stored string at an ordinal lies: `bytes[start, end)` after a call to `locate`. */
@@ -79,6 +81,7 @@ function numberReader(col: Column): (o: number) => number | bigint {
 function stringKeyField(col: Column): KeyField {
   const locate = stringLocator(col);
   const at: StringCursor = { bytes: new Uint8Array(0), start: 0, end: 0 };
+  const other: StringCursor = { bytes: new Uint8Array(0), start: 0, end: 0 };
   let scratch = Buffer.allocUnsafe(256);
   let length = 0;
   return {
@@ -99,6 +102,14 @@ function stringKeyField(col: Column): KeyField {
     hashAt(o, seed) {
       locate(o, at);
       return hashBytes(at.bytes, at.start, at.end, seed);
+    },
+    equalAt(a, b) {
+      locate(a, at);
+      locate(b, other);
+      const n = at.end - at.start;
+      if (other.end - other.start !== n) return false;
+      for (let i = 0; i < n; i++) if (at.bytes[at.start + i] !== other.bytes[other.start + i]) return false;
+      return true;
     },
   };
 }
@@ -121,6 +132,7 @@ function keyField(col: Column): KeyField {
       stagedHash: (seed) => hashInt(staged, seed),
       stagedEqualsAt: (o) => at(o) === staged,
       hashAt: (o, seed) => hashInt(at(o) as number, seed),
+      equalAt: (a, b) => at(a) === at(b),
     };
   }
   if (col.bigint) {
@@ -134,6 +146,7 @@ function keyField(col: Column): KeyField {
       stagedHash: (seed) => hashBigInt(staged, seed),
       stagedEqualsAt: (o) => at(o) === staged,
       hashAt: (o, seed) => hashBigInt(at(o) as bigint, seed),
+      equalAt: (a, b) => at(a) === at(b),
     };
   }
   let staged = 0;
@@ -146,6 +159,7 @@ function keyField(col: Column): KeyField {
     stagedHash: (seed) => hashLong(staged, seed),
     stagedEqualsAt: (o) => at(o) === staged,
     hashAt: (o, seed) => hashLong(at(o) as number, seed),
+    equalAt: (a, b) => at(a) === at(b),
   };
 }
 
@@ -227,6 +241,12 @@ export class PrimaryKey {
     return true;
   }
 
+  /** Whether the records at two ordinals have the same key. */
+  equalAt(a: number, b: number): boolean {
+    for (const f of this.fields) if (!f.equalAt(a, b)) return false;
+    return true;
+  }
+
   private invalid(key: unknown): never {
     const shape = this.composite
       ? `an object with ${this.names.join(', ')}`
@@ -292,6 +312,36 @@ export function findStaged(table: Uint32Array, pk: PrimaryKey): number {
     if (v === 0) return -1;
     if (v !== TOMBSTONE && pk.stagedEqualsAt(v - 1)) return v - 1;
     if (++s === m) s = 0;
+  }
+  return -1;
+}
+
+/**
+ * The first populated ordinal that a lookup of its own key would not return (its probe path in
+ * `table` meets an empty slot, or another record with the same key, first), or -1.
+ */
+export function firstMisindexed(
+  pk: PrimaryKey,
+  table: Uint32Array,
+  populated: Uint32Array,
+  capacity: number,
+): number {
+  const m = table.length;
+  for (let o = 0; o < capacity; o++) {
+    if (!testBit(populated, o)) continue;
+    let s = slotOf(pk.hashAt(o), m);
+    let found = false;
+    for (let probes = 0; probes < m; probes++) {
+      const v = table[s]!;
+      if (v === 0) break;
+      if (v === o + 1) {
+        found = true;
+        break;
+      }
+      if (v !== TOMBSTONE && pk.equalAt(v - 1, o)) break;
+      if (++s === m) s = 0;
+    }
+    if (!found) return o;
   }
   return -1;
 }

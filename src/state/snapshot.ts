@@ -10,6 +10,9 @@ import { ShoalError } from '../errors.ts';
 import { BlobWriter, readBlob } from '../format/blob-envelope.ts';
 import { fromJSON, type Schema, type SchemaJson, toJSON } from '../schema/index.ts';
 import { recordSummer, sumRecords } from './checksum.ts';
+import { columnReader } from './column.ts';
+import { testBit } from './layout.ts';
+import { firstMisindexed, PrimaryKey } from './primary-key.ts';
 import { type AnyState, State } from './state.ts';
 import { readTypeSection, type TypeDescriptor, writeTypeSection } from './type-section.ts';
 import { TypeState } from './type-state.ts';
@@ -48,8 +51,12 @@ export interface DecodeSnapshotOptions {
    */
   readonly shared?: boolean;
   /**
-   * Recompute the record checksum and compare it with the header (a full scan).
-   * @default false: the CRC-32 of the bytes is checked, which catches corruption
+   * Also check what the structural checks cannot see without a full scan: recompute the
+   * record checksum and compare it with the header (`CHECKSUM_MISMATCH`), look every key up
+   * in the index (each must find its own record: `BLOB_CORRUPT`), and decode every json value
+   * (`BLOB_CORRUPT`).
+   * @default false: the CRC-32s and the structural checks run, which catch corruption and most
+   *   crafted blobs
    */
   readonly verify?: boolean;
 }
@@ -85,8 +92,34 @@ export function decodeSnapshot(bytes: Uint8Array, options: DecodeSnapshotOptions
   const types = schema.types.map((type, i) => new TypeState(readTypeSection(reader, type, h.types[i]!)));
   const state = new State({ schema, version: h.version, tag: h.tag, types });
   if (state.checksum !== h.checksum) corrupt('its type checksums do not add up to its checksum');
-  if (options.verify) verifyChecksum(state);
+  if (options.verify) {
+    verifyChecksum(state);
+    verifyIndexes(state);
+    verifyJson(state);
+  }
   return state;
+}
+
+/** Every key finds its own record through the index (`BLOB_CORRUPT` otherwise). */
+export function verifyIndexes(state: AnyState): void {
+  for (const t of state.types) {
+    const { type, columns, populated, capacity, index } = t.parts;
+    if (!index) continue;
+    const o = firstMisindexed(new PrimaryKey(type, columns), index, populated, capacity);
+    if (o >= 0) corrupt(`a lookup of the key of ${type.name} at ordinal ${o} does not find it`);
+  }
+}
+
+/** Every json value decodes (`BLOB_CORRUPT` otherwise). */
+function verifyJson(state: AnyState): void {
+  for (const t of state.types) {
+    const { columns, populated, capacity } = t.parts;
+    for (const col of columns) {
+      if (col.valueKind !== 'json') continue;
+      const read = columnReader(col);
+      for (let o = 0; o < capacity; o++) if (testBit(populated, o)) read(o);
+    }
+  }
 }
 
 /** Recomputes a state's record checksum from its columns; `CHECKSUM_MISMATCH` when it differs. */

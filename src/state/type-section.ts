@@ -10,7 +10,9 @@ import type { ArrayCtor, BlobReader, BlobWriter } from '../format/blob-envelope.
 import type { ObjectType, ScalarKind } from '../schema/index.ts';
 import type { Sums } from './checksum.ts';
 import type { Column, Dictionary, Encoding } from './column.ts';
-import { type PartArray, pageCount, pageLength, popcount } from './layout.ts';
+import { isVarKind } from './column.ts';
+import { type PartArray, pageCount, pageLength, popcount, testBit } from './layout.ts';
+import { TOMBSTONE } from './primary-key.ts';
 
 import type { TypeStateParts } from './type-state.ts';
 
@@ -127,6 +129,40 @@ export function writeTypeSection(writer: BlobWriter, parts: TypeStateParts): Typ
   };
 }
 
+/** The most ordinals a type may have: an index slot holds ordinal + 1 below the tombstone. */
+export const MAX_CAPACITY = TOMBSTONE - 1;
+
+/**
+ * Every index slot is empty, a tombstone, or a populated ordinal no other slot holds; the
+ * counts match the header's. (That each key's probe finds its own slot is `verify`'s part.)
+ */
+function checkIndexSlots(
+  index: Uint32Array,
+  populated: Uint32Array,
+  capacity: number,
+  size: number,
+  tombstones: number,
+  name: string,
+): void {
+  const seen = new Uint32Array(populated.length);
+  let live = 0;
+  let dead = 0;
+  for (let s = 0; s < index.length; s++) {
+    const v = index[s]!;
+    if (v === 0) continue;
+    if (v === TOMBSTONE) {
+      dead++;
+      continue;
+    }
+    const o = v - 1;
+    if (o >= capacity || !testBit(populated, o) || testBit(seen, o))
+      corrupt(`the index of ${name} points at an ordinal that holds no record of its own`);
+    seen[o >>> 5]! |= 1 << (o & 31);
+    live++;
+  }
+  if (live !== size || dead !== tombstones) corrupt(`the index of ${name} does not hold its ${size} records`);
+}
+
 export function corrupt(what: string): never {
   throw new ShoalError('BLOB_CORRUPT', `the blob is corrupt: ${what}. Fetch it again or republish it.`);
 }
@@ -136,17 +172,22 @@ export function isUint(v: unknown): v is number {
 }
 
 /**
- * Reads part pages; `lengthOf(p)` is each page's expected length. Checks every page start
- * against the data, so no view can reach past its section.
+ * Reads part pages; `lengthOf(p)` is each page's expected length and `types` the element types
+ * the part may have (a column holding ints where the schema says string is refused). Checks
+ * every page start against the data, so no view can reach past its section.
  */
 function readPart(
   reader: BlobReader<unknown>,
   d: PartDescriptor | undefined,
   pages: number,
   lengthOf: (page: number) => number,
+  types: readonly ArrayName[],
   asBuffer = false,
 ): PartArray[] {
   if (!d || !(d.type in CTORS)) corrupt('a column part is missing or has an unknown type');
+  // A part with no pages is written as u8 whatever it holds.
+  if (pages > 0 && !types.includes(d.type))
+    corrupt(`a column part holds ${d.type} where ${types.join(' or ')} belongs`);
   const data = reader.view(d.data, CTORS[d.type]) as PartArray;
   const starts = reader.view(d.starts, Uint32Array);
   if (starts.length !== pages + 1) corrupt('a column part has the wrong number of pages');
@@ -166,10 +207,64 @@ const lastOffset = (pages: readonly PartArray[], p: number): number => {
   return page[page.length - 1] as number;
 };
 
-function readDict(reader: BlobReader<unknown>, d: DictDescriptor | undefined, kind: ScalarKind): Dictionary {
+/** Offsets pages start at 0 and never decrease, so every value's range lies inside its page. */
+function checkOffsets(pages: readonly PartArray[], what: string): void {
+  for (const page of pages) {
+    if (page[0] !== 0) corrupt(`${what} offsets do not start at 0`);
+    for (let i = 1; i < page.length; i++) {
+      if ((page[i] as number) < (page[i - 1] as number)) corrupt(`${what} offsets decrease`);
+    }
+  }
+}
+
+/** Dictionary codes inside the dictionary. */
+function checkCodes(pages: readonly PartArray[], size: number): void {
+  for (const page of pages) {
+    const codes = page as Uint8Array | Uint16Array;
+    for (let i = 0; i < codes.length; i++)
+      if (codes[i]! >= size) corrupt('a dictionary code lies past its dictionary');
+  }
+}
+
+/** Booleans stored as 0 or 1 only. */
+function checkBooleans(pages: readonly PartArray[]): void {
+  for (const page of pages)
+    for (let i = 0; i < page.length; i++)
+      if ((page[i] as number) > 1) corrupt('a boolean is neither 0 nor 1');
+}
+
+/** The element type of a fixed column (or of a dictionary's values) of `kind`. */
+function fixedType(kind: ScalarKind, bigint: boolean): ArrayName {
+  switch (kind) {
+    case 'int':
+      return 'i32';
+    case 'long':
+      return bigint ? 'i64' : 'f64';
+    case 'double':
+      return 'f64';
+    case 'float':
+      return 'f32';
+    default:
+      return 'u8';
+  }
+}
+
+const OFFSET_TYPES: readonly ArrayName[] = ['u16', 'u32'];
+const CODE_TYPES: readonly ArrayName[] = ['u8', 'u16'];
+
+function readDict(
+  reader: BlobReader<unknown>,
+  d: DictDescriptor | undefined,
+  kind: ScalarKind,
+  bigint: boolean,
+): Dictionary {
   if (!d || !isUint(d.size) || d.size > 65536) corrupt('a dictionary is missing or too large');
+  if (kind === 'boolean') corrupt('a boolean column has a dictionary');
+  const fixed = !isVarKind(kind);
+  if (fixed !== (d.values !== undefined)) corrupt(`a ${kind} dictionary has the wrong shape`);
   if (d.values !== undefined) {
-    if (!(d.values in CTORS)) corrupt('a dictionary has an unknown type');
+    if (d.values !== fixedType(kind, bigint))
+      corrupt(`a ${kind} dictionary holds ${String(d.values)} values`);
     return {
       size: d.size,
       values: reader.view(d.data, CTORS[d.values], d.size) as PartArray,
@@ -180,6 +275,7 @@ function readDict(reader: BlobReader<unknown>, d: DictDescriptor | undefined, ki
   if (d.offsets === undefined) corrupt(`a ${kind} dictionary has no offsets`);
   const offsets = reader.view(d.offsets, Uint32Array, d.size + 1);
   const data = reader.view(d.data, Uint8Array);
+  checkOffsets([offsets], 'dictionary');
   if (offsets[d.size]! > data.length) corrupt('a dictionary offset points past its heap');
   return {
     size: d.size,
@@ -207,28 +303,40 @@ export function readColumns(
     const bigint = isList ? spec.element!.bigint : spec.bigint;
     const encoding = cd.encoding;
     if (encoding !== 'fixed' && encoding !== 'dict' && encoding !== 'var') corrupt('unknown column encoding');
+    if ((encoding === 'var') !== isVarKind(kind) && encoding !== 'dict')
+      corrupt(`column ${spec.name} of ${type.name} is ${encoding} but holds ${kind} values`);
+    if (!Array.isArray(cd.parts) || cd.parts.length !== (isList ? 1 : 0) + (encoding === 'var' ? 2 : 1))
+      corrupt(`column ${spec.name} of ${type.name} has the wrong number of parts`);
     const records = (p: number) => pageLength(capacity, p);
     const parts: PartArray[][] = [];
     let items = records;
     let k = 0;
     if (isList) {
-      const listOffsets = readPart(reader, cd.parts[k++], pages, (p) => records(p) + 1);
+      const listOffsets = readPart(reader, cd.parts[k++], pages, (p) => records(p) + 1, OFFSET_TYPES);
+      checkOffsets(listOffsets, 'list');
       parts.push(listOffsets);
       items = (p) => lastOffset(listOffsets, p);
     }
+    const dict = encoding === 'dict' ? readDict(reader, cd.dict, kind, bigint) : undefined;
     if (encoding === 'var') {
-      const offsets = readPart(reader, cd.parts[k++], pages, (p) => items(p) + 1);
+      const offsets = readPart(reader, cd.parts[k++], pages, (p) => items(p) + 1, OFFSET_TYPES);
+      checkOffsets(offsets, kind);
       parts.push(
         offsets,
-        readPart(reader, cd.parts[k++], pages, (p) => lastOffset(offsets, p), true),
+        readPart(reader, cd.parts[k++], pages, (p) => lastOffset(offsets, p), ['u8'], true),
       );
+    } else if (encoding === 'dict') {
+      const codes = readPart(reader, cd.parts[k++], pages, items, CODE_TYPES);
+      checkCodes(codes, dict!.size);
+      parts.push(codes);
     } else {
-      parts.push(readPart(reader, cd.parts[k++], pages, items));
+      const values = readPart(reader, cd.parts[k++], pages, items, [fixedType(kind, bigint)]);
+      if (kind === 'boolean') checkBooleans(values);
+      parts.push(values);
     }
     const present = spec.optional
-      ? readPart(reader, cd.present, pages, (p) => (records(p) + 7) >>> 3)
+      ? readPart(reader, cd.present, pages, (p) => (records(p) + 7) >>> 3, ['u8'])
       : undefined;
-    const dict = encoding === 'dict' ? readDict(reader, cd.dict, kind) : undefined;
     return {
       spec,
       valueKind: kind,
@@ -247,28 +355,42 @@ export function readTypeSection(
   type: ObjectType,
   d: TypeDescriptor,
 ): TypeStateParts {
-  if (!d || d.name !== type.name || !isUint(d.capacity) || !isUint(d.size) || d.size > d.capacity) {
+  if (
+    !d ||
+    d.name !== type.name ||
+    !isUint(d.capacity) ||
+    d.capacity > MAX_CAPACITY ||
+    !isUint(d.size) ||
+    d.size > d.capacity
+  ) {
     corrupt(`the header of type ${type.name} is malformed`);
   }
   const capacity = d.capacity;
+  // The bitset's section bounds the capacity by the blob's size before anything is allocated.
   const populated = reader.view(d.populated, Uint32Array);
-  if (populated.length !== (capacity + 31) >>> 5)
+  if (populated.length !== Math.ceil(capacity / 32))
     corrupt(`the populated set of ${type.name} has the wrong length`);
   let count = 0;
   for (let i = 0; i < populated.length; i++) count += popcount(populated[i]!);
+  if (capacity & 31 && populated[populated.length - 1]! >>> (capacity & 31) !== 0)
+    corrupt(`the populated set of ${type.name} has ordinals past its capacity`);
   if (count !== d.size) corrupt(`the populated set of ${type.name} does not hold ${d.size} records`);
   let index: Uint32Array | undefined;
   if (type.primaryKey.length > 0) {
     index = reader.view(d.index, Uint32Array);
-    if (index.length < 8 || index.length <= d.size + d.tombstones || !isUint(d.tombstones)) {
+    if (!isUint(d.tombstones) || index.length < 8 || index.length <= d.size + d.tombstones) {
       corrupt(`the index of ${type.name} has the wrong size`);
     }
+    checkIndexSlots(index, populated, capacity, d.size, d.tombstones, type.name);
   }
   const columns = readColumns(reader, type, d.columns, capacity);
   if (!Array.isArray(d.sums) || !isUint(d.sums[0]) || !isUint(d.sums[1]))
     corrupt(`the checksum of ${type.name} is malformed`);
   const sums: Sums = { a: d.sums[0], b: d.sums[1] };
   const ghosts = reader.view(d.ghosts, Uint32Array);
+  for (const g of ghosts) {
+    if (g >= capacity || testBit(populated, g)) corrupt(`a ghost ordinal of ${type.name} is not a free slot`);
+  }
   return {
     type,
     capacity,

@@ -18,7 +18,7 @@ export function buildTypeState(
   const columns = type.fields.map((spec) =>
     buildColumn(spec, capacity, (o) => records[o]![spec.name], layout),
   );
-  const populated = new Uint32Array((capacity + 31) >>> 5).fill(0xffffffff);
+  const populated = new Uint32Array(Math.ceil(capacity / 32)).fill(0xffffffff);
   if (capacity & 31) populated[populated.length - 1] = (1 << (capacity & 31)) - 1;
   const index =
     type.primaryKey.length > 0

@@ -39,7 +39,7 @@ function nextPopulated(
   shared: boolean,
 ): Uint32Array {
   const name = prev.type.name;
-  const words = (capacity + 31) >>> 5;
+  const words = Math.ceil(capacity / 32);
   const populated = new Uint32Array(shared ? new SharedArrayBuffer(words * 4) : new ArrayBuffer(words * 4));
   populated.set(prev.populated.subarray(0, Math.min(words, prev.populated.length)));
   for (const o of changes.removed) {
