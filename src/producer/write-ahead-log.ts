@@ -282,7 +282,21 @@ export class WriteAheadLog {
       return;
     }
     // msgpackr never writes over a buffer it returned, so the payload is written as it is.
-    const payload = walCodec.pack(payloadValue);
+    let payload: Uint8Array;
+    try {
+      payload = walCodec.pack(payloadValue);
+    } catch (cause) {
+      // Values are validated before they are appended, so this is a bug; it must still fail
+      // the appends it concerns, never escape from the timer that sealed them.
+      ack.reject(
+        new ShoalError(
+          'INVALID_RECORD',
+          `a change could not be encoded for the write-ahead log (${(cause as Error).message}); it was not logged. Check the record's json values.`,
+          { cause },
+        ),
+      );
+      return;
+    }
     const head = Buffer.allocUnsafe(FRAME_HEAD);
     head.writeUInt32LE(payload.byteLength, 0);
     head.writeUInt32LE(crc32(payload), 4);

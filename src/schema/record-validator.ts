@@ -15,16 +15,87 @@ const INT_MAX = 2 ** 31 - 1;
 const LONG_MIN = -(2n ** 63n);
 const LONG_MAX = 2n ** 63n - 1n;
 
-/** Whether a json value has an own `__proto__` key at any depth (checked 64 levels down). */
-function hasProtoKey(value: unknown, depth: number): boolean {
-  if (typeof value !== 'object' || value === null || depth > 64 || ArrayBuffer.isView(value)) return false;
-  if (Array.isArray(value)) return value.some((v) => hasProtoKey(v, depth + 1));
-  if (value instanceof Map) {
-    return value.has('__proto__') || [...value.values()].some((v) => hasProtoKey(v, depth + 1));
-  }
-  if (Object.hasOwn(value, '__proto__')) return true;
-  for (const k in value) if (hasProtoKey((value as Record<string, unknown>)[k], depth + 1)) return true;
-  return false;
+/** Deepest nesting of arrays and objects a json value may have. */
+export const MAX_JSON_DEPTH = 64;
+/** Largest json value, counted from its parts (strings by their length in code units). */
+export const MAX_JSON_BYTES = 16 * 1024 * 1024;
+const UINT64_MAX = 2n ** 64n - 1n;
+
+/**
+ * Why `value` is not a json value that reads back as written, or `undefined`. A json value is
+ * stored as msgpack: null, booleans, numbers, well-formed strings, bigints in [-2^63, 2^64),
+ * Uint8Arrays, arrays and plain objects, at most {@link MAX_JSON_DEPTH} deep, about
+ * {@link MAX_JSON_BYTES} at most, with no cycle, no `__proto__` key (msgpack decoding renames
+ * it), and no function, symbol, `undefined` in an array, or other class instance (Date, Map,
+ * Set, … would read back as something else). `undefined` object properties are dropped, as
+ * JSON drops them; -0 reads back as 0.
+ */
+export function jsonProblem(value: unknown): string | undefined {
+  let bytes = 0;
+  const open = new Set<object>();
+  const walk = (v: unknown, depth: number): string | undefined => {
+    switch (typeof v) {
+      case 'number':
+      case 'boolean':
+        bytes += 9;
+        return undefined;
+      case 'string':
+        bytes += 5 + v.length;
+        return v.isWellFormed() ? undefined : 'well-formed strings (one has a lone surrogate)';
+      case 'bigint':
+        bytes += 9;
+        return v >= LONG_MIN && v <= UINT64_MAX ? undefined : 'bigints within [-2^63, 2^64)';
+      case 'undefined':
+        return 'no undefined inside arrays (JSON would make it null)';
+      case 'function':
+        return 'no functions';
+      case 'symbol':
+        return 'no symbols';
+    }
+    if (v === null) {
+      bytes += 1;
+      return undefined;
+    }
+    const o = v as object;
+    if (o instanceof Uint8Array) {
+      bytes += 5 + o.byteLength;
+      return undefined;
+    }
+    if (depth >= MAX_JSON_DEPTH) return `at most ${MAX_JSON_DEPTH} levels of nesting`;
+    if (open.has(o)) return 'no cycles (a value contains itself)';
+    const proto = Object.getPrototypeOf(o);
+    const isArray = Array.isArray(o);
+    if (!isArray && proto !== Object.prototype && proto !== null) {
+      return `plain objects and arrays only (found a ${o.constructor?.name ?? 'class instance'})`;
+    }
+    open.add(o);
+    bytes += 5;
+    if (isArray) {
+      for (const item of o as unknown[]) {
+        const problem = walk(item, depth + 1);
+        if (problem) return problem;
+        if (bytes > MAX_JSON_BYTES) return `at most ${MAX_JSON_BYTES} bytes`;
+      }
+    } else {
+      if (Object.hasOwn(o, '__proto__')) {
+        return 'no "__proto__" key (msgpack decoding renames it, so it would not read back as written)';
+      }
+      if (Object.getOwnPropertySymbols(o).length > 0) return 'no symbol keys';
+      for (const key of Object.keys(o)) {
+        const item = (o as Record<string, unknown>)[key];
+        if (item === undefined) continue;
+        if (!key.isWellFormed()) return 'well-formed keys (one has a lone surrogate)';
+        bytes += 5 + key.length;
+        const problem = walk(item, depth + 1);
+        if (problem) return problem;
+        if (bytes > MAX_JSON_BYTES) return `at most ${MAX_JSON_BYTES} bytes`;
+      }
+    }
+    open.delete(o);
+    return undefined;
+  };
+  const problem = walk(value, 0);
+  return problem && `a msgpack-encodable json value with ${problem}`;
 }
 
 /** Why `value` is not a valid value of `kind`, or `undefined` when it is. */
@@ -54,12 +125,8 @@ function scalarProblem(kind: FieldKind, bigint: boolean, value: unknown): string
     case 'bytes':
       return value instanceof Uint8Array ? undefined : 'a Uint8Array';
     case 'json':
-      if (value === undefined || typeof value === 'function' || typeof value === 'symbol') {
-        return 'a msgpack-encodable value';
-      }
-      return hasProtoKey(value, 0)
-        ? 'a value without a "__proto__" key (msgpack decoding renames it, so it would not read back as written)'
-        : undefined;
+      if (value === undefined) return 'a msgpack-encodable json value';
+      return jsonProblem(value);
     case 'list':
       return 'a scalar';
   }

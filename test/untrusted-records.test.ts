@@ -1,0 +1,111 @@
+/**
+ * Records handed to the library: a json value that cannot be stored as written is refused by
+ * the call that brought it (`INVALID_RECORD`), the producer goes on, and no exception escapes
+ * a timer of the library (it would kill the process; this file's process is the witness).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FsBlobStore, isShoalError, Producer, StateBuilder, t } from '../src/index.ts';
+import { MAX_JSON_DEPTH } from '../src/schema/record-validator.ts';
+
+const Doc = t.object('Doc', { id: t.int(), meta: t.json().optional() }, { primaryKey: 'id' });
+const schema = t.schema([Doc]);
+
+const nested = (depth: number, leaf: unknown = 1): unknown => {
+  let v: unknown = leaf;
+  for (let i = 0; i < depth; i++) v = { a: v };
+  return v;
+};
+const circular = () => {
+  const o: Record<string, unknown> = { a: 1 };
+  o.self = o;
+  return o;
+};
+
+/** Json values that would not read back as written, and a word the refusal must say. */
+const BAD: [string, () => unknown, string][] = [
+  ['a circular object', circular, 'cycles'],
+  ['5,000 levels of nesting', () => nested(5000), 'nesting'],
+  [`${MAX_JSON_DEPTH + 1} levels of nesting`, () => nested(MAX_JSON_DEPTH + 1), 'nesting'],
+  ['a bigint of 2^64', () => ({ n: 2n ** 64n }), 'bigints'],
+  ['a symbol', () => ({ s: Symbol('x') }), 'symbols'],
+  ['a function', () => ({ f: () => 1 }), 'functions'],
+  ['a "__proto__" key 71 levels down', () => nested(70, JSON.parse('{"__proto__": 1}')), 'nesting'],
+  ['a "__proto__" key 3 levels down', () => nested(2, JSON.parse('{"__proto__": 1}')), '__proto__'],
+  ['a Date', () => ({ d: new Date(0) }), 'Date'],
+  ['a Map', () => new Map([['a', 1]]), 'Map'],
+  ['undefined in an array', () => [1, undefined], 'undefined'],
+  ['a lone surrogate key', () => ({ '\ud800': 1 }), 'surrogate'],
+  ['a 17 MiB string', () => ({ s: 'x'.repeat(17 * 1024 * 1024) }), 'bytes'],
+];
+
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+describe('json values that cannot be stored as written', () => {
+  it.each(BAD)('StateBuilder refuses %s with INVALID_RECORD', (_, make, says) => {
+    let error: unknown;
+    try {
+      new StateBuilder(schema).add('Doc', { id: 1, meta: make() });
+    } catch (e) {
+      error = e;
+    }
+    expect(isShoalError(error) && error.code).toBe('INVALID_RECORD');
+    expect((error as Error).message).toContain(says);
+  });
+
+  it('keeps what JSON keeps: plain objects, arrays, numbers, bigints, bytes, 64 levels', () => {
+    const meta = {
+      list: [1, 'two', null, true, { deep: nested(MAX_JSON_DEPTH - 3) }],
+      big: 2n ** 63n,
+      small: -(2n ** 63n),
+      bytes: new Uint8Array([1, 2, 3]),
+      nan: Number.NaN,
+      dropped: undefined,
+    };
+    const state = new StateBuilder(schema).add('Doc', { id: 1, meta }).build({ version: 1 });
+    const { dropped: _, ...kept } = meta;
+    expect(state.type('Doc').get(1)?.meta).toEqual({ ...kept, bytes: Buffer.from([1, 2, 3]) });
+  });
+
+  for (const cycleThread of ['main', 'worker'] as const) {
+    it(`Producer.upsert (cycleThread ${cycleThread}) rejects each, logs none, and publishes the good ones`, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'shoal-records-'));
+      dirs.push(dir);
+      const producer = await Producer.open({
+        store: new FsBlobStore({ dir: join(dir, 'store') }),
+        namespace: 'docs',
+        schema,
+        walDir: join(dir, 'wal'),
+        fsync: false,
+        cycleThread,
+      });
+      try {
+        const good = producer.upsert('Doc', { id: 1, meta: { ok: true } });
+        const outcomes = await Promise.allSettled(
+          BAD.map(([, make], i) => producer.upsert('Doc', { id: 100 + i, meta: make() })),
+        );
+        for (const o of outcomes) {
+          expect(o.status).toBe('rejected');
+          expect(
+            isShoalError((o as PromiseRejectedResult).reason) && (o as PromiseRejectedResult).reason.code,
+          ).toBe('INVALID_RECORD');
+        }
+        await good;
+        await producer.upsert('Doc', { id: 2, meta: [1, 2] });
+        const result = await producer.flush();
+        expect(result.outcome).toBe('published');
+        expect([...producer.state!.type('Doc')].map((v) => v.toObject())).toEqual([
+          { id: 1, meta: { ok: true } },
+          { id: 2, meta: [1, 2] },
+        ]);
+      } finally {
+        await producer.close();
+      }
+    });
+  }
+});
