@@ -46,6 +46,9 @@ export async function deltaBench(base: AnyState, n: number, dir: string): Promis
     await writeFile(nextFile, encodeSnapshot(next));
     await gc();
     const applyMs = await median(7, async () => applyDelta(consumerState, await readFile(deltaFile)));
+    const deltaBytes = await readFile(deltaFile);
+    const applyInMemoryMs = await median(7, () => applyDelta(consumerState, deltaBytes));
+    const noScanMs = await median(7, () => applyDelta(consumerState, deltaBytes, { scan: false }));
     const loadMs = await median(7, async () => decodeSnapshot(await readFile(nextFile)));
     const applied = applyDelta(consumerState, await readFile(deltaFile));
     if (applied.checksum !== next.checksum)
@@ -83,6 +86,11 @@ export async function deltaBench(base: AnyState, n: number, dir: string): Promis
         percent === 1
           ? verdict(applyMs <= 0.25 * loadMs && applyMs < 58, '≤ 0.25× load, < 58 ms (Hollow 58 / 199 ms)')
           : '',
+      ],
+      [
+        '  of which structural checks',
+        ms(applyInMemoryMs - noScanMs),
+        `${ratio(applyInMemoryMs / noScanMs)} apply without them`,
       ],
       ['  baseline: load next snapshot file', ms(loadMs), ratio(1)],
     );

@@ -36,6 +36,9 @@ export async function snapshotBench(n: number, dir: string): Promise<AnyState> {
   const copyMs = await median(runs, () => Buffer.from(bytes));
   const loadMs = await median(runs, async () => decodeSnapshot(await readFile(blobFile)));
   const decodeOnlyMs = await median(runs, () => decodeSnapshot(bytes));
+  // The structural scans decoding always runs (offsets, codes, index slots), and what verify adds.
+  const noScanMs = await median(runs, () => decodeSnapshot(bytes, { scan: false }));
+  const verifyMs = await median(3, () => decodeSnapshot(bytes, { verify: true }));
   const toMap = (list: MovieRecord[]) => new Map(list.map((m) => [m.id, m]));
   const jsonMs = await median(3, async () => toMap(JSON.parse(await readFile(jsonFile, 'utf8'))));
   const packMs = await median(3, async () => toMap(packr.unpack(await readFile(packFile))));
@@ -89,6 +92,12 @@ export async function snapshotBench(n: number, dir: string): Promise<AnyState> {
     ['floor: Buffer copy of the blob', ms(copyMs), ratio(copyMs / readMs), '(vs reading the file)'],
     ['baseline: read the blob file', ms(readMs), ratio(1)],
     ['decode only (bytes in memory)', ms(decodeOnlyMs), ratio(decodeOnlyMs / readMs)],
+    [
+      '  of which structural checks',
+      ms(decodeOnlyMs - noScanMs),
+      `${ratio(decodeOnlyMs / noScanMs)} decode without them`,
+    ],
+    ['  decode with verify (checksums, index, json)', ms(verifyMs), ratio(verifyMs / readMs)],
     [
       'load: read + decode to ready',
       ms(loadMs),

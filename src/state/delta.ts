@@ -250,6 +250,8 @@ export interface ApplyDeltaOptions {
   readonly shared?: boolean;
   /** @internal Encoding thresholds of the columns the delta rebuilds, for tests (see `Layout`). */
   readonly layout?: Partial<Layout>;
+  /** @internal Skip the structural scans of the delta's columns, to measure their cost. */
+  readonly scan?: boolean;
 }
 
 /** A reader of a chunk column taking the index as its second argument (for Array.from). */
@@ -311,7 +313,7 @@ export function applyDelta(state: AnyState, bytes: Uint8Array, options: ApplyDel
     for (const o of addedOrdinals) if (o >= end) end = o + 1;
     if (td.capacity > end || td.capacity > MAX_CAPACITY || removed.length > prev.size)
       corrupt(`the entry of ${type.name} declares ${td.capacity} ordinals for ${end}`);
-    const columns = readColumns(reader, type, td.columns!, td.count);
+    const columns = readColumns(reader, type, td.columns!, td.count, options.scan !== false);
     const values = (field: FieldSpec) =>
       Array.from({ length: td.count! }, columnReaderOf(columns[field.index]!));
     const changes = {

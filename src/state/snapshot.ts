@@ -59,6 +59,8 @@ export interface DecodeSnapshotOptions {
    *   crafted blobs
    */
   readonly verify?: boolean;
+  /** @internal Skip the structural scans (offsets, codes, index slots), to measure their cost. */
+  readonly scan?: boolean;
 }
 
 function corrupt(what: string, cause?: unknown): never {
@@ -89,7 +91,10 @@ export function decodeSnapshot(bytes: Uint8Array, options: DecodeSnapshotOptions
     corrupt('its type list does not match its schema');
   if (typeof h.tag !== 'bigint' || typeof h.checksum !== 'bigint')
     corrupt('its tag or checksum is malformed');
-  const types = schema.types.map((type, i) => new TypeState(readTypeSection(reader, type, h.types[i]!)));
+  const scan = options.scan !== false;
+  const types = schema.types.map(
+    (type, i) => new TypeState(readTypeSection(reader, type, h.types[i]!, scan)),
+  );
   const state = new State({ schema, version: h.version, tag: h.tag, types });
   if (state.checksum !== h.checksum) corrupt('its type checksums do not add up to its checksum');
   if (options.verify) {

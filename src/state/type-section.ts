@@ -144,10 +144,13 @@ function checkIndexSlots(
   tombstones: number,
   name: string,
 ): void {
-  const seen = new Uint32Array(populated.length);
+  // Ordinals seen, as a bitset: a second slot for one ordinal would hide another record.
+  const seen = new Int32Array(populated.length);
+  const n = index.length;
   let live = 0;
   let dead = 0;
-  for (let s = 0; s < index.length; s++) {
+  let bad = false;
+  for (let s = 0; s < n; s++) {
     const v = index[s]!;
     if (v === 0) continue;
     if (v === TOMBSTONE) {
@@ -155,11 +158,16 @@ function checkIndexSlots(
       continue;
     }
     const o = v - 1;
-    if (o >= capacity || !testBit(populated, o) || testBit(seen, o))
-      corrupt(`the index of ${name} points at an ordinal that holds no record of its own`);
-    seen[o >>> 5]! |= 1 << (o & 31);
+    const w = o >>> 5;
+    const bit = 1 << (o & 31);
+    if (o >= capacity || (populated[w]! & bit) === 0 || (seen[w]! & bit) !== 0) {
+      bad = true;
+      break;
+    }
+    seen[w] = seen[w]! | bit;
     live++;
   }
+  if (bad) corrupt(`the index of ${name} points at an ordinal that holds no record of its own`);
   if (live !== size || dead !== tombstones) corrupt(`the index of ${name} does not hold its ${size} records`);
 }
 
@@ -217,12 +225,25 @@ function checkOffsets(pages: readonly PartArray[], what: string): void {
   }
 }
 
-/** Dictionary codes inside the dictionary. */
+/** The largest value of a page of codes (one loop per width, so each stays monomorphic). */
+function maxU8(codes: Uint8Array): number {
+  let max = 0;
+  for (let i = 0; i < codes.length; i++) if (codes[i]! > max) max = codes[i]!;
+  return max;
+}
+function maxU16(codes: Uint16Array): number {
+  let max = 0;
+  for (let i = 0; i < codes.length; i++) if (codes[i]! > max) max = codes[i]!;
+  return max;
+}
+
+/** Dictionary codes inside the dictionary (nothing to scan when every code of the width fits). */
 function checkCodes(pages: readonly PartArray[], size: number): void {
   for (const page of pages) {
-    const codes = page as Uint8Array | Uint16Array;
-    for (let i = 0; i < codes.length; i++)
-      if (codes[i]! >= size) corrupt('a dictionary code lies past its dictionary');
+    const wide = page instanceof Uint16Array;
+    if (size > (wide ? 0xffff : 0xff)) continue;
+    const max = wide ? maxU16(page) : maxU8(page as Uint8Array);
+    if (page.length > 0 && max >= size) corrupt('a dictionary code lies past its dictionary');
   }
 }
 
@@ -285,12 +306,17 @@ function readDict(
   };
 }
 
-/** Reads columns of `capacity` ordinals back; checks structure page by page, never record by record. */
+/**
+ * Reads columns of `capacity` ordinals back. Checks structure always: part types and page
+ * lengths, and with `scan` (the default; off only to measure its cost) every offset, code and
+ * boolean, so no value can be read from outside its place.
+ */
 export function readColumns(
   reader: BlobReader<unknown>,
   type: ObjectType,
   descriptors: readonly ColumnDescriptor[],
   capacity: number,
+  scan = true,
 ): Column[] {
   if (!Array.isArray(descriptors) || descriptors.length !== type.fields.length)
     corrupt(`type ${type.name} has the wrong columns`);
@@ -313,25 +339,25 @@ export function readColumns(
     let k = 0;
     if (isList) {
       const listOffsets = readPart(reader, cd.parts[k++], pages, (p) => records(p) + 1, OFFSET_TYPES);
-      checkOffsets(listOffsets, 'list');
+      if (scan) checkOffsets(listOffsets, 'list');
       parts.push(listOffsets);
       items = (p) => lastOffset(listOffsets, p);
     }
     const dict = encoding === 'dict' ? readDict(reader, cd.dict, kind, bigint) : undefined;
     if (encoding === 'var') {
       const offsets = readPart(reader, cd.parts[k++], pages, (p) => items(p) + 1, OFFSET_TYPES);
-      checkOffsets(offsets, kind);
+      if (scan) checkOffsets(offsets, kind);
       parts.push(
         offsets,
         readPart(reader, cd.parts[k++], pages, (p) => lastOffset(offsets, p), ['u8'], true),
       );
     } else if (encoding === 'dict') {
       const codes = readPart(reader, cd.parts[k++], pages, items, CODE_TYPES);
-      checkCodes(codes, dict!.size);
+      if (scan) checkCodes(codes, dict!.size);
       parts.push(codes);
     } else {
       const values = readPart(reader, cd.parts[k++], pages, items, [fixedType(kind, bigint)]);
-      if (kind === 'boolean') checkBooleans(values);
+      if (scan && kind === 'boolean') checkBooleans(values);
       parts.push(values);
     }
     const present = spec.optional
@@ -349,11 +375,12 @@ export function readColumns(
   });
 }
 
-/** Reads a type state's sections back; checks structure page by page, never record by record. */
+/** Reads a type state's sections back, checking its structure (see `readColumns`) and index slots. */
 export function readTypeSection(
   reader: BlobReader<unknown>,
   type: ObjectType,
   d: TypeDescriptor,
+  scan = true,
 ): TypeStateParts {
   if (
     !d ||
@@ -381,9 +408,9 @@ export function readTypeSection(
     if (!isUint(d.tombstones) || index.length < 8 || index.length <= d.size + d.tombstones) {
       corrupt(`the index of ${type.name} has the wrong size`);
     }
-    checkIndexSlots(index, populated, capacity, d.size, d.tombstones, type.name);
+    if (scan) checkIndexSlots(index, populated, capacity, d.size, d.tombstones, type.name);
   }
-  const columns = readColumns(reader, type, d.columns, capacity);
+  const columns = readColumns(reader, type, d.columns, capacity, scan);
   if (!Array.isArray(d.sums) || !isUint(d.sums[0]) || !isUint(d.sums[1]))
     corrupt(`the checksum of ${type.name} is malformed`);
   const sums: Sums = { a: d.sums[0], b: d.sums[1] };
