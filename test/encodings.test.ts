@@ -72,6 +72,8 @@ interface Step {
   readonly modify: number;
   readonly remove: number;
   readonly add: number;
+  /** Instead: exactly one record modified, its optional fields absent (the smallest delta). */
+  readonly one?: boolean;
 }
 interface Plan {
   readonly types: readonly TypePlan[];
@@ -254,11 +256,11 @@ function runPlan(plan: Plan, layout: Partial<Layout> | undefined, coverage: Enco
   const applyOptions = layout ? { layout } : {};
   const pools = plan.types.map((tp, ti) => tp.fields.map((f, j) => poolOf(f, plan.seed + ti * 100 + j)));
   const r = prng(plan.seed);
-  const recordOf = (ti: number, i: number, window: number) => {
+  const recordOf = (ti: number, i: number, window: number, bare = false) => {
     const tp = plan.types[ti]!;
     const rec: Record<string, unknown> = keyOfIndex(tp, i);
     tp.fields.forEach((f, j) => {
-      if (f.optional && r() < 0.25) return;
+      if (f.optional && (bare || r() < 0.25)) return;
       const one = () => scalarOf(f, pools[ti]![j]!, window, r);
       rec[`f${j}`] = f.list ? Array.from({ length: Math.floor(r() ** 2 * 5) }, one) : one();
     });
@@ -295,7 +297,13 @@ function runPlan(plan: Plan, layout: Partial<Layout> | undefined, coverage: Enco
       const name = `T${ti}`;
       const m = model.get(name)!;
       const live = [...m.values()];
-      for (const { key } of live) {
+      if (step.one && live.length > 0) {
+        const { key } = live[Math.floor(r() * live.length)]!;
+        const rec = { ...recordOf(ti, 0, window, true), ...key };
+        builder.upsert(name, rec as never);
+        m.set(keyId(key), { key, record: rec });
+      }
+      for (const { key } of step.one ? [] : live) {
         const u = r();
         if (u < step.remove) {
           builder.remove(name, lookupKey(tp, key) as never);
@@ -308,7 +316,9 @@ function runPlan(plan: Plan, layout: Partial<Layout> | undefined, coverage: Enco
           m.set(keyId(key), { key, record: rec });
         }
       }
-      const adds = Math.round(live.length * step.add + (live.length === 0 ? step.add * 40 : 0));
+      const adds = step.one
+        ? 0
+        : Math.round(live.length * step.add + (live.length === 0 ? step.add * 40 : 0));
       for (let k = 0; k < adds; k++) {
         const i = next[ti]!++;
         const rec = recordOf(ti, i, window);
@@ -396,6 +406,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     add: fc.constantFrom(0, 0.05, 0.3),
   }),
   fc.constant({ modify: 0, remove: 1, add: 0 }),
+  fc.constant({ modify: 0, remove: 0, add: 0, one: true }),
   fc.constant({ modify: 0.5, remove: 0.3, add: 1 }),
 );
 const plan: fc.Arbitrary<Plan> = fc.record({

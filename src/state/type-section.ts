@@ -238,10 +238,23 @@ function maxU16(codes: Uint16Array): number {
 }
 
 /** Dictionary codes inside the dictionary (nothing to scan when every code of the width fits). */
-function checkCodes(pages: readonly PartArray[], size: number): void {
-  for (const page of pages) {
+function checkCodes(
+  pages: readonly PartArray[],
+  size: number,
+  present: readonly Uint8Array[] | undefined,
+): void {
+  for (let p = 0; p < pages.length; p++) {
+    const page = pages[p]!;
     const wide = page instanceof Uint16Array;
     if (size > (wide ? 0xffff : 0xff)) continue;
+    const bits = present?.[p];
+    if (bits) {
+      for (let i = 0; i < page.length; i++) {
+        if ((page[i] as number) >= size && ((bits[i >>> 3]! >>> (i & 7)) & 1) === 1)
+          corrupt('a dictionary code lies past its dictionary');
+      }
+      continue;
+    }
     const max = wide ? maxU16(page) : maxU8(page as Uint8Array);
     if (page.length > 0 && max >= size) corrupt('a dictionary code lies past its dictionary');
   }
@@ -352,9 +365,7 @@ export function readColumns(
         readPart(reader, cd.parts[k++], pages, (p) => lastOffset(offsets, p), ['u8'], true),
       );
     } else if (encoding === 'dict') {
-      const codes = readPart(reader, cd.parts[k++], pages, items, CODE_TYPES);
-      if (scan) checkCodes(codes, dict!.size);
-      parts.push(codes);
+      parts.push(readPart(reader, cd.parts[k++], pages, items, CODE_TYPES));
     } else {
       const values = readPart(reader, cd.parts[k++], pages, items, [fixedType(kind, bigint)]);
       if (scan && kind === 'boolean') checkBooleans(values);
@@ -363,6 +374,10 @@ export function readColumns(
     const present = spec.optional
       ? readPart(reader, cd.present, pages, (p) => (records(p) + 7) >>> 3, ['u8'])
       : undefined;
+    // An absent value's code is never read (it may be 0 of an empty dictionary): only the
+    // codes of present values, and every element of a list, must lie in the dictionary.
+    if (scan && dict)
+      checkCodes(parts[isList ? 1 : 0]!, dict.size, isList ? undefined : (present as Uint8Array[]));
     return {
       spec,
       valueKind: kind,
