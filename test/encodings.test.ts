@@ -502,3 +502,37 @@ describe('every encoding against a model (default thresholds)', () => {
     expect(coverage.missing(['key:dict8', 'value:dict16', 'value:var32', 'value:list-of-dict8'])).toEqual([]);
   });
 });
+
+describe('a dictionary at its limit', () => {
+  it('is rebuilt once when it stops paying, not by every delta that brings a value', () => {
+    const T = new ObjectType(
+      'T',
+      { id: new FieldType('int', false), v: new FieldType('string', false) },
+      'id',
+    );
+    const schema = new Schema([T]);
+    const layout = SMALL; // at most 12 entries
+    // 11 values held by one record each, and one held by all the others: a full dictionary.
+    const b = new StateBuilder(schema);
+    for (let i = 0; i < 3000; i++) b.add('T', { id: i, v: i < 11 ? `u${i}` : 'common' } as never);
+    let state = b.build({ version: 1, layout });
+    expect(state.type('T').parts.columns[1]!.dict?.size).toBe(12);
+    const rebuilt: number[] = [];
+    for (let step = 0; step < 10; step++) {
+      // The only holder of one value moves to a value never seen: the distinct count stays 12.
+      const next = StateBuilder.from(state)
+        .upsert('T', { id: step, v: `fresh${step}` } as never)
+        .build({ version: step + 2, layout });
+      const before = state.type('T').parts.columns[1]!.parts;
+      const after = next.type('T').parts.columns[1]!.parts;
+      if (!after.some((pages) => pages.some((page) => before.some((b) => b.includes(page)))))
+        rebuilt.push(step);
+      expect(next.type('T').get(step)?.v).toBe(`fresh${step}`);
+      state = next;
+    }
+    // One rebuild, to a plain column (12 entries could not double within the limit); after
+    // it, each delta shares the pages it does not touch.
+    expect(rebuilt).toEqual([0]);
+    expect(state.type('T').parts.columns[1]!.encoding).toBe('var');
+  });
+});

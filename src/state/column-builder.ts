@@ -46,8 +46,11 @@ export function dictionaryPays(kind: ScalarKind, distinct: number, count: number
   return (kind !== 'int' && kind !== 'float') || distinct <= layout.maxNarrowDict;
 }
 
-/** The encoding for the items of `kind`: a dictionary only when it pays (see `dictionaryPays`). */
-function chooseEncoding(kind: ScalarKind, items: readonly unknown[], layout: Layout): Encoding {
+/**
+ * The encoding for the items of `kind`: a dictionary only when it pays (see `dictionaryPays`),
+ * and when `slack` > 1, only when it would still pay with `slack` times its entries.
+ */
+function chooseEncoding(kind: ScalarKind, items: readonly unknown[], layout: Layout, slack: number): Encoding {
   const plain: Encoding = isVarKind(kind) ? 'var' : 'fixed';
   let count = 0;
   for (let i = 0; i < items.length; i++) if (items[i] !== ABSENT) count++;
@@ -63,7 +66,7 @@ function chooseEncoding(kind: ScalarKind, items: readonly unknown[], layout: Lay
     seen.add(dictKey(kind, items[i]));
     if (seen.size > limit) return plain;
   }
-  return dictionaryPays(kind, seen.size, count, layout) ? 'dict' : plain;
+  return dictionaryPays(kind, seen.size * slack, count, layout) ? 'dict' : plain;
 }
 
 /** Placeholder for an absent value in an item list. */
@@ -225,6 +228,7 @@ export function buildColumn(
   capacity: number,
   valueAt: (ordinal: number) => unknown,
   layout: Layout = DEFAULT_LAYOUT,
+  slack = 1,
 ): Column {
   const pages = pageCount(capacity);
   const isList = spec.kind === 'list';
@@ -259,7 +263,7 @@ export function buildColumn(
     if (rel > listMax) listMax = rel;
   }
   itemStarts.push(items.length);
-  const encoding = chooseEncoding(kind, items, layout);
+  const encoding = chooseEncoding(kind, items, layout, slack);
   let dict: Dictionary | undefined;
   let codes: Map<unknown, number> | undefined;
   if (encoding === 'dict') ({ dict, codes } = buildDictionary(kind, bigint, items));

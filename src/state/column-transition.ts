@@ -225,7 +225,10 @@ function buildPage(
 
 /**
  * The column re-encoded whole (a new encoding chosen, as for a state built from records): slot
- * `o` takes its written value, else its old value when live, else nothing.
+ * `o` takes its written value, else its old value when live, else nothing. A dictionary is
+ * kept only if it could double and still pay, so a column near the limit turns plain instead
+ * of being rebuilt by every delta that brings one more value: a rebuild comes at most once per
+ * half a dictionary of new values.
  */
 function reencoded(
   col: Column,
@@ -241,7 +244,7 @@ function reencoded(
   for (let i = 0; i < writes.ordinals.length; i++) written.set(writes.ordinals[i]!, writes.values[i]);
   const valueAt = (o: number) =>
     written.has(o) ? written.get(o) : o < oldCapacity && live(o) ? read(o) : undefined;
-  const next = buildColumn(col.spec, capacity, valueAt, layout);
+  const next = buildColumn(col.spec, capacity, valueAt, layout, 2);
   if (!shared) return next;
   return {
     ...next,

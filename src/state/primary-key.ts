@@ -84,15 +84,20 @@ function stringKeyField(col: Column): KeyField {
   const other: StringCursor = { bytes: new Uint8Array(0), start: 0, end: 0 };
   let scratch = Buffer.allocUnsafe(256);
   let length = 0;
+  // A string with a lone surrogate is never stored (writes refuse it), but its UTF-8 bytes are
+  // those of U+FFFD: such a key must match nothing rather than the record with U+FFFD.
+  let impossible = false;
   return {
     stage(value) {
       if (typeof value !== 'string') return false;
       if (value.length * 3 > scratch.length) scratch = Buffer.allocUnsafe(value.length * 3);
       length = scratch.write(value, 0, 'utf8');
+      impossible = !value.isWellFormed();
       return true;
     },
     stagedHash: (seed) => hashBytes(scratch, 0, length, seed),
     stagedEqualsAt(o) {
+      if (impossible) return false;
       locate(o, at);
       if (at.end - at.start !== length) return false;
       const { bytes, start } = at;

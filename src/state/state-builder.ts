@@ -12,6 +12,7 @@
  */
 import { ShoalError } from '../errors.ts';
 import {
+  createKeyValidator,
   createRecordValidator,
   describeKey,
   type Infer,
@@ -72,6 +73,8 @@ type Pending = Readonly<Record<string, unknown>> | Removal;
 interface TypePending {
   readonly type: ObjectType;
   readonly validate: RecordValidator;
+  /** Checks a key given to `remove` (`INVALID_KEY`, naming the part that is wrong). */
+  readonly validateKey: (key: unknown) => void;
   /** Keyed types: by key identity. */
   readonly byKey: Map<unknown, Pending>;
   /** Types without a key: records in order. */
@@ -107,7 +110,13 @@ export class StateBuilder<S extends Schema = Schema> {
     this.pending = new Map(
       schema.types.map((type) => [
         type.name,
-        { type, validate: createRecordValidator(type), byKey: new Map(), list: [] },
+        {
+          type,
+          validate: createRecordValidator(type),
+          validateKey: type.primaryKey.length > 0 ? createKeyValidator(type) : () => {},
+          byKey: new Map(),
+          list: [],
+        },
       ]),
     );
   }
@@ -155,6 +164,7 @@ export class StateBuilder<S extends Schema = Schema> {
         `${typeName} has no primary key, so records cannot be removed by key.`,
       );
     }
+    p.validateKey(key);
     p.byKey.set(keyIdentity(p.type, key), new Removal(key));
     return this;
   }
