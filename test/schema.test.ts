@@ -66,7 +66,9 @@ describe('record validation', () => {
     const meta = JSON.parse('{"a": [{"__proto__": 1}]}');
     const e = errorOf(() => builder().add('Movie', { id: 1, title: 'a', tags: [], meta }));
     expect(e.code).toBe('INVALID_RECORD');
-    expect(e.message).toContain('field "meta" expected a msgpack-encodable json value with no "__proto__" key');
+    expect(e.message).toContain(
+      'field "meta" expected a msgpack-encodable json value with no "__proto__" key',
+    );
     const kept = builder()
       .add('Movie', { id: 1, title: 'a', tags: [], meta: { proto: 1 } })
       .build({ version: 1 });
