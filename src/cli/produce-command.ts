@@ -6,7 +6,15 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { watch } from 'chokidar';
-import { type BlobStore, FsBlobStore, fromJSON, isShoalError, Producer } from '../index.ts';
+import {
+  type BlobStore,
+  FsBlobStore,
+  fromJSON,
+  isShoalError,
+  Producer,
+  type Schema,
+  ShoalError,
+} from '../index.ts';
 import { serveProducerHealth } from '../observability.ts';
 import { type InputFormat, inputFiles, readInput } from './input-reader.ts';
 
@@ -52,6 +60,22 @@ const count = (name: string, v: string | undefined): number | undefined => {
   return n;
 };
 
+/** The schema file: one that cannot be read is bad usage; an invalid one names the file. */
+async function readSchema(path: string): Promise<Schema> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read --schema ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return fromJSON(text);
+  } catch (e) {
+    if (!isShoalError(e, 'INVALID_SCHEMA')) throw e;
+    throw new ShoalError('INVALID_SCHEMA', `${path}: ${e.message}`, { cause: e });
+  }
+}
+
 export async function produceCommand(args: string[], signal: AbortSignal): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -76,7 +100,7 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
     throw new UsageError('--on-invalid is skip or stop');
   if (values.format && !['ndjson', 'json', 'csv', 'msgpack'].includes(values.format))
     throw new UsageError(`unknown --format ${values.format}`);
-  const schema = fromJSON(await readFile(values.schema, 'utf8'));
+  const schema = await readSchema(values.schema);
   const snapshotEvery = count('snapshot-every', values['snapshot-every']);
   const keepSnapshots = count('keep-snapshots', values['keep-snapshots']);
   const healthPort = count('health-port', values['health-port']);
@@ -109,17 +133,24 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
   );
 
   const publish = async (): Promise<boolean> => {
-    const files = await inputFiles(values.input!);
-    const { records, problems } = await readInput(files, {
-      schema,
-      ...(values.type ? { type: values.type } : {}),
-      ...(values.format ? { format: values.format as InputFormat } : {}),
-      onProgress: (n) => process.stderr.write(`shoal: read ${n.toLocaleString('en')} records\n`),
-    });
+    let input: Awaited<ReturnType<typeof readInput>>;
+    try {
+      input = await readInput(await inputFiles(values.input!), {
+        schema,
+        ...(values.type ? { type: values.type } : {}),
+        ...(values.format ? { format: values.format as InputFormat } : {}),
+        onProgress: (n) => process.stderr.write(`shoal: read ${n.toLocaleString('en')} records\n`),
+      });
+    } catch (e) {
+      // A file that is missing or unreadable (the reader reports everything inside a file).
+      if (typeof (e as NodeJS.ErrnoException).syscall !== 'string') throw e;
+      throw new UsageError(`cannot read --input ${values.input}: ${(e as Error).message}`);
+    }
+    const { records, problems } = input;
     for (const p of problems) process.stderr.write(`${p.file}:${p.line}: ${p.message}\n`);
     if (problems.length > 0 && values['on-invalid'] === 'stop') {
       process.stderr.write(
-        `shoal: ${problems.length} invalid record(s); nothing published. Fix them, or pass --on-invalid skip.\n`,
+        `shoal: INVALID_RECORD: ${problems.length} invalid record(s); nothing published. Fix them, or pass --on-invalid skip.\n`,
       );
       return false;
     }

@@ -93,17 +93,19 @@ export function fromJSON(json: unknown): Schema {
     if (!isRecord(raw)) invalid(where, 'expected an object');
     if (typeof raw.name !== 'string') invalid(where, '"name" must be a string');
     if (!Array.isArray(raw.fields)) invalid(where, '"fields" must be a list');
-    const shape: Record<string, FieldType> = {};
+    // A Map, not an object literal: `shape["__proto__"] = ...` would set the prototype and drop
+    // the field without a word; Object.fromEntries makes it an own key, which ObjectType refuses.
+    const shape = new Map<string, FieldType>();
     raw.fields.forEach((f: unknown, j: number) => {
       const fw = `${where}.fields[${j}]`;
       if (!isRecord(f) || typeof f.name !== 'string') invalid(fw, 'expected an object with a string "name"');
-      if (Object.hasOwn(shape, f.name)) invalid(fw, `field "${f.name}" is declared twice`);
+      if (shape.has(f.name)) invalid(fw, `field "${f.name}" is declared twice`);
       let type: FieldType =
         f.kind === 'list' ? listOf(f.element, `${fw}.element`) : scalarType(f.kind, f.bigint, fw);
       if (f.optional !== undefined && typeof f.optional !== 'boolean')
         invalid(fw, '"optional" must be a boolean');
       if (f.optional === true) type = type.optional();
-      shape[f.name] = type;
+      shape.set(f.name, type);
     });
     const pk = raw.primaryKey;
     if (
@@ -113,7 +115,11 @@ export function fromJSON(json: unknown): Schema {
     ) {
       invalid(where, '"primaryKey" must be a field name or a list of field names');
     }
-    return new ObjectType(raw.name, shape as FieldMap, pk as string | string[] | undefined);
+    return new ObjectType(
+      raw.name,
+      Object.fromEntries(shape) as FieldMap,
+      pk as string | string[] | undefined,
+    );
   });
   return new Schema(types);
 }
@@ -125,7 +131,8 @@ function listOf(element: unknown, where: string): FieldType {
 
 function parseText(text: string): unknown {
   try {
-    return JSON.parse(text);
+    // A byte-order mark, as some editors write one, is not part of the JSON.
+    return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (cause) {
     throw new ShoalError('INVALID_SCHEMA', `schema JSON is not valid JSON: ${(cause as Error).message}`, {
       cause,
