@@ -109,3 +109,19 @@ describe('json values that cannot be stored as written', () => {
     });
   }
 });
+
+describe('field names every object inherits', () => {
+  it.each(['toString', 'valueOf', 'hasOwnProperty', 'isPrototypeOf'])(
+    '"%s" is refused with INVALID_SCHEMA',
+    (name) => {
+      let error: unknown;
+      try {
+        t.object('T', { id: t.int(), [name]: t.string().optional() }, { primaryKey: 'id' });
+      } catch (e) {
+        error = e;
+      }
+      expect(isShoalError(error) && error.code).toBe('INVALID_SCHEMA');
+      expect((error as Error).message).toContain('inherits');
+    },
+  );
+});

@@ -34,6 +34,11 @@ export interface ObjectTypeOptions<K extends string> {
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Names record views use for their own methods. */
 const RESERVED: ReadonlySet<string> = new Set(['toObject', 'toJSON', 'constructor', '__proto__']);
+/**
+ * Names every object inherits (`toString`, `valueOf`, …): a record that leaves such a field
+ * out would still seem to hold it, so they cannot be field names.
+ */
+const INHERITED: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
 
 /** A named record type. Create with `t.object(...)`. */
 export class ObjectType<
@@ -61,6 +66,12 @@ export class ObjectType<
         throw new ShoalError(
           'INVALID_SCHEMA',
           `${name}: "${fieldName}" cannot be a field name: record views use it. Rename the field.`,
+        );
+      }
+      if (INHERITED.has(fieldName)) {
+        throw new ShoalError(
+          'INVALID_SCHEMA',
+          `${name}: "${fieldName}" cannot be a field name: every JS object inherits it, so a record without the field would seem to hold it. Rename the field.`,
         );
       }
       if (!NAME.test(fieldName)) {
