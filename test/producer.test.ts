@@ -335,16 +335,32 @@ describe.each(['worker', 'main'] as const)('upsert batches with cycleThread %s',
 
 describe('the cycle worker', () => {
   it('is started again after it dies; the batch it held is published by the next cycle', async () => {
-    const p = await open(new FsBlobStore({ dir: await tempDir(), fsync: false }), await tempDir());
+    // The cycle is held before its encode stage (its build done in the worker) until the worker
+    // is gone, so the encode meets a dead worker whatever the machine's speed.
+    let hold: Promise<void> | undefined;
+    let reached = () => {};
+    const atEncode = new Promise<void>((resolve) => (reached = resolve));
+    const p = await open(new FsBlobStore({ dir: await tempDir(), fsync: false }), await tempDir(), {
+      beforeStage: async (stage) => {
+        if (stage !== 'encode' || !hold) return;
+        reached();
+        await hold;
+      },
+    });
     await p.upsert('Movie', movie(1));
     await p.flush();
     const v1 = p.version;
     // The worker dies (as it would on running out of memory) while a cycle waits on it.
     const worker = (p as unknown as { stages: { worker: import('node:worker_threads').Worker } }).stages
       .worker;
+    let release = () => {};
+    hold = new Promise<void>((resolve) => (release = resolve));
     await p.upsert('Movie', movie(2));
     const dying = p.flush();
+    await atEncode;
     await worker.terminate();
+    hold = undefined;
+    release();
     await expect(dying).rejects.toMatchObject({
       code: 'CYCLE_FAILED',
       message: expect.stringContaining('the cycle worker stopped'),
