@@ -4,11 +4,17 @@
  */
 import { Registry } from 'prom-client';
 import type { AnyConsumer } from './consumer/consumer.ts';
+import { ShoalError } from './errors.ts';
 import { type ConsumerMetrics, consumerMetrics } from './observability/consumer-metrics.ts';
 import { type HealthServer, type HealthServerOptions, serveHealth } from './observability/health-server.ts';
 import { type ProducerMetrics, producerMetrics } from './observability/producer-metrics.ts';
 import type { AnyProducer } from './producer/producer.ts';
 
+export {
+  type ConsumerMetrics,
+  type ConsumerStatus,
+  consumerMetrics,
+} from './observability/consumer-metrics.ts';
 export {
   type HealthServer,
   type HealthServerOptions,
@@ -70,7 +76,8 @@ export async function serveProducerHealth(
 /** Options of {@link serveConsumerHealth}. */
 export interface ConsumerHealthOptions extends HealthServerOptions {
   /**
-   * Not ready when the served version has lagged the announced one for longer than this.
+   * Not ready when the served version has lagged the one to serve for longer than this, or
+   * when the announcement has failed to read and was last read longer ago than this.
    * @default 60000
    */
   readonly maxStalenessMs?: number;
@@ -88,14 +95,31 @@ export interface ConsumerHealthOptions extends HealthServerOptions {
   readonly routes?: NonNullable<Parameters<typeof serveHealth>[0]['routes']>;
 }
 
-/** Metrics and a health server for a consumer; closing the server stops the metrics. */
+const positive = (name: string, v: number | undefined, fallback: number): number => {
+  const n = v ?? fallback;
+  if (!Number.isFinite(n) || n <= 0) {
+    throw new ShoalError('INVALID_OPTION', `${name} must be a positive number, got ${String(v)}`);
+  }
+  return n;
+};
+
+/**
+ * Metrics and a health server for a consumer; closing the server stops the metrics.
+ *
+ * Ready, in this order: not after `maxFailedRefreshes` failed refreshes in a row (a refresh
+ * that succeeds, or a check that finds the consumer already on its target, ends the run);
+ * always while serving its own pin (a fleet pinned for a rollback stays in rotation, whatever
+ * is announced or readable); not while the announcement fails to read and was last read more
+ * than `maxStalenessMs` ago (what is announced is unknown); not when the served version has
+ * been behind the one to serve for more than `maxStalenessMs`.
+ */
 export async function serveConsumerHealth(
   consumer: AnyConsumer,
   options: ConsumerHealthOptions = {},
 ): Promise<HealthServer & { metrics: ConsumerMetrics }> {
+  const maxStaleness = positive('maxStalenessMs', options.maxStalenessMs, 60_000);
+  const maxFailed = positive('maxFailedRefreshes', options.maxFailedRefreshes, 3);
   const metrics = consumerMetrics(consumer, options.registry ?? new Registry());
-  const maxStaleness = options.maxStalenessMs ?? 60_000;
-  const maxFailed = options.maxFailedRefreshes ?? 3;
   let closed = false;
   void consumer.closed().then(() => {
     closed = true;
@@ -110,6 +134,13 @@ export async function serveConsumerHealth(
             ready: false,
             reason: `${s.failuresInARow} refreshes failed in a row (last: ${s.lastError?.code})`,
           };
+        if (s.pinned !== undefined && s.version === s.pinned) return { ready: true };
+        if (s.announcementCheckFailed && Date.now() - s.announcementCheckedAt > maxStaleness) {
+          return {
+            ready: false,
+            reason: `the announcement has not been read for over ${maxStaleness} ms (last: ${s.lastError?.code}); version ${s.version} may be stale`,
+          };
+        }
         if (s.behindSince !== undefined && Date.now() - s.behindSince > maxStaleness) {
           return {
             ready: false,

@@ -5,25 +5,17 @@
  * leaves no half blob. A conditional put (the announcement) runs under an `O_EXCL` lock file;
  * a lock older than `staleLockMs`, or taken by a process of this host that is gone, was left
  * by a crashed writer and is broken.
- * Keys that would leave `dir`, directly or through a symlink, are refused (`INVALID_KEY`).
+ *
+ * Every call works under a handle on the key's directory, checked to lie inside `dir`
+ * (./fs-root.ts): what is checked is what is read, written or deleted, so a symlink re-pointed
+ * by another process cannot send a call outside. Keys that lead out are refused
+ * (`INVALID_KEY`), and so are symlinks, hard-linked files and anything but a plain file at a key.
  */
 import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import {
-  link,
-  lstat,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  realpath,
-  rename,
-  stat,
-  unlink,
-  writeFile,
-} from 'node:fs/promises';
+import { link, lstat, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ShoalError } from '../errors.ts';
 import {
@@ -38,6 +30,7 @@ import {
   preconditionFailed,
   throwIfAborted,
 } from './blob-store.ts';
+import { FsRoot, type RootedDir } from './fs-root.ts';
 
 /** Options of {@link FsBlobStore}. */
 export interface FsBlobStoreOptions {
@@ -60,21 +53,32 @@ export interface FsBlobStoreOptions {
   readonly fsync?: boolean;
 }
 
-function fsError(error: unknown, key: string): ShoalError {
-  const code = (error as NodeJS.ErrnoException).code;
+/**
+ * The `ShoalError` for a filesystem failure on `key`. Node's messages name the path it used
+ * (under /proc/self/fd here), so the message says the key, the root and the errno instead.
+ */
+function fsError(error: unknown, key: string, dir: string): ShoalError {
   if (error instanceof ShoalError) return error;
   if ((error as Error).name === 'AbortError') return aborted(error);
+  const { code, syscall } = error as NodeJS.ErrnoException;
   if (code === 'ENOENT' || code === 'ENOTDIR') return notFound(key, error);
+  if (code === 'ELOOP') {
+    return new ShoalError(
+      'INVALID_KEY',
+      `key "${key}" is a symlink (or leads through a loop of them); the store holds plain files only.`,
+      { cause: error },
+    );
+  }
   if (code === 'EACCES' || code === 'EPERM') {
     return new ShoalError(
       'STORE_FORBIDDEN',
-      `no permission for "${key}": ${(error as Error).message}. Fix the directory's permissions.`,
+      `no permission for "${key}" in ${dir} (${code} on ${syscall}). Fix the directory's permissions.`,
       { cause: error },
     );
   }
   return new ShoalError(
     'STORE_UNAVAILABLE',
-    `the filesystem failed on "${key}": ${(error as Error).message}`,
+    `the filesystem failed on "${key}" in ${dir}: ${code ?? (error as Error).message}${syscall ? ` on ${syscall}` : ''}`,
     { cause: error },
   );
 }
@@ -91,11 +95,18 @@ async function lockOwnerIsGone(lock: string): Promise<boolean> {
   }
 }
 
-const etagOf = (s: Stats | import('node:fs').BigIntStats): string => `"${s.ino}-${s.mtimeMs}-${s.size}"`;
+const etagOf = (s: Stats): string => `"${s.ino}-${s.mtimeMs}-${s.size}"`;
+
+/** A key's directories and its last segment. */
+const split = (key: string): { dirs: string[]; name: string } => {
+  const dirs = key.split('/');
+  return { dirs, name: dirs.pop()! };
+};
 
 /** A blob store in a directory. */
 export class FsBlobStore implements BlobStore {
   readonly dir: string;
+  private readonly root: FsRoot;
   private readonly staleLockMs: number;
   private readonly lockWaitMs: number;
   private readonly fsync: boolean;
@@ -105,104 +116,91 @@ export class FsBlobStore implements BlobStore {
       throw new ShoalError('INVALID_OPTION', 'FsBlobStore needs options.dir, the directory to keep blobs in');
     }
     this.dir = resolve(options.dir);
+    this.root = new FsRoot(this.dir);
     this.staleLockMs = options.staleLockMs ?? 30_000;
     this.lockWaitMs = options.lockWaitMs ?? 2000;
     this.fsync = options.fsync ?? true;
   }
 
-  /** The path of `key`, after checking that it stays inside `dir` even through symlinks. */
-  private async path(key: string): Promise<string> {
+  /** Runs `fn` under a checked handle on `key`'s directory (made first when `create`). */
+  private async inDir<T>(
+    key: string,
+    create: boolean,
+    fn: (dir: RootedDir, name: string) => Promise<T>,
+  ): Promise<T> {
     checkKey(key);
-    const path = join(this.dir, ...key.split('/'));
-    let root: string;
+    const { dirs, name } = split(key);
+    let dir: RootedDir;
     try {
-      root = await realpath(this.dir);
-    } catch {
-      return path; // nothing exists yet, so nothing can point out
-    }
-    let existing = dirname(path);
-    for (;;) {
-      try {
-        const real = await realpath(existing);
-        if (real !== root && !real.startsWith(root + sep)) {
-          throw new ShoalError(
-            'INVALID_KEY',
-            `key "${key}" leads out of ${this.dir} through a symlink. Remove the link.`,
-          );
-        }
-        break;
-      } catch (e) {
-        if (e instanceof ShoalError) throw e;
-        if (existing === this.dir || existing === dirname(existing)) break;
-        existing = dirname(existing);
-      }
-    }
-    try {
-      if ((await lstat(path)).isSymbolicLink()) {
-        throw new ShoalError('INVALID_KEY', `key "${key}" is a symlink; the store holds plain files only.`);
-      }
+      dir = await this.root.openDir(dirs, key, create);
     } catch (e) {
-      if (e instanceof ShoalError) throw e;
+      throw fsError(e, key, this.dir);
     }
-    return path;
+    try {
+      return await fn(dir, name);
+    } catch (e) {
+      throw fsError(e, key, this.dir);
+    } finally {
+      await dir.close();
+    }
   }
 
   async get(key: string, options: CallOptions = {}): Promise<Uint8Array> {
     throwIfAborted(options.signal);
-    const path = await this.path(key);
-    try {
-      const bytes = await readFile(path, options.signal ? { signal: options.signal } : {});
-      return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    } catch (e) {
-      throw fsError(e, key);
-    }
+    return this.inDir(key, false, async (dir, name) => {
+      const { handle } = await this.root.openFile(dir, name, key);
+      try {
+        const bytes = await handle.readFile(options.signal ? { signal: options.signal } : {});
+        return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      } finally {
+        await handle.close();
+      }
+    });
   }
 
   async head(key: string, options: CallOptions = {}): Promise<BlobInfo> {
     throwIfAborted(options.signal);
-    const path = await this.path(key);
-    try {
-      const s = await stat(path);
-      return { key, size: s.size, etag: etagOf(s) };
-    } catch (e) {
-      throw fsError(e, key);
-    }
+    return this.inDir(key, false, async (dir, name) => {
+      const { handle, stats } = await this.root.openFile(dir, name, key);
+      await handle.close();
+      return { key, size: stats.size, etag: etagOf(stats) };
+    });
   }
 
   async put(key: string, bytes: Uint8Array, options: PutOptions = {}): Promise<BlobInfo> {
     throwIfAborted(options.signal);
-    const path = await this.path(key);
-    try {
-      await mkdir(dirname(path), { recursive: true });
+    return this.inDir(key, true, async (dir, name) => {
       if (options.ifMatch === undefined && !options.ifNoneMatch)
-        return await this.write(key, path, bytes, options.signal);
-      return await this.withLock(key, path, options.signal, async () => {
+        return this.write(key, dir, name, bytes, options.signal);
+      return this.withLock(key, dir, name, options.signal, async () => {
         let current: string | undefined;
         try {
-          current = etagOf(await stat(path));
+          current = etagOf(await lstat(dir.path(name))); // the entry itself, never what a link names
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
         }
         if (options.ifNoneMatch && current !== undefined) throw preconditionFailed(key);
         if (options.ifMatch !== undefined && current !== options.ifMatch) throw preconditionFailed(key);
-        return this.write(key, path, bytes, options.signal);
+        return this.write(key, dir, name, bytes, options.signal);
       });
-    } catch (e) {
-      throw fsError(e, key);
-    }
+    });
   }
 
   private async write(
     key: string,
-    path: string,
+    dir: RootedDir,
+    name: string,
     bytes: Uint8Array,
     signal: AbortSignal | undefined,
   ): Promise<BlobInfo> {
-    const tmp = join(dirname(path), `.shoal-tmp-${randomBytes(6).toString('hex')}`);
-    const file = await open(tmp, 'w');
+    const tmp = dir.path(`.shoal-tmp-${randomBytes(6).toString('hex')}`);
+    // Created new (never through a planted link) in the checked directory.
+    const file = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o666);
+    let written: Stats;
     try {
       await file.writeFile(bytes, signal ? { signal } : {});
       if (this.fsync) await file.sync();
+      written = await file.stat(); // the renamed file keeps its inode and mtime: the etag
     } catch (e) {
       await file.close();
       await unlink(tmp).catch(() => {});
@@ -211,25 +209,23 @@ export class FsBlobStore implements BlobStore {
     await file.close();
     try {
       throwIfAborted(signal);
-      await rename(tmp, path);
+      await rename(tmp, dir.path(name));
     } catch (e) {
       await unlink(tmp).catch(() => {});
       throw e;
     }
-    if (this.fsync) {
-      const d = await open(dirname(path), constants.O_RDONLY);
-      await d.sync().finally(() => d.close());
-    }
-    return { key, size: bytes.byteLength, etag: etagOf(await stat(path)) };
+    if (this.fsync) await dir.handle.sync();
+    return { key, size: bytes.byteLength, etag: etagOf(written) };
   }
 
   private async withLock<T>(
     key: string,
-    path: string,
+    dir: RootedDir,
+    name: string,
     signal: AbortSignal | undefined,
     fn: () => Promise<T>,
   ): Promise<T> {
-    const lock = join(dirname(path), `.${path.slice(dirname(path).length + 1)}.shoal-lock`);
+    const lock = dir.path(`.${name}.shoal-lock`);
     const deadline = Date.now() + this.lockWaitMs;
     for (;;) {
       throwIfAborted(signal);
@@ -237,7 +233,7 @@ export class FsBlobStore implements BlobStore {
         // Created whole: written under a temp name, then linked (which fails if the lock exists),
         // so a lock is never seen without its owner, even if the writer dies mid-way.
         const tmp = `${lock}.${process.pid}.${randomBytes(4).toString('hex')}`;
-        await writeFile(tmp, `${hostname()} ${process.pid} ${new Date().toISOString()}\n`);
+        await writeFile(tmp, `${hostname()} ${process.pid} ${new Date().toISOString()}\n`, { flag: 'wx' });
         try {
           await link(tmp, lock);
         } finally {
@@ -257,7 +253,7 @@ export class FsBlobStore implements BlobStore {
         if (Date.now() > deadline) {
           throw preconditionFailed(
             key,
-            new Error(`another writer has held ${lock} for ${Math.round(age)} ms`),
+            new Error(`another writer has held the lock of "${key}" for ${Math.round(age)} ms`),
           );
         }
         await sleep(5 + Math.random() * 10);
@@ -272,11 +268,10 @@ export class FsBlobStore implements BlobStore {
 
   async delete(key: string, options: CallOptions = {}): Promise<void> {
     throwIfAborted(options.signal);
-    const path = await this.path(key);
     try {
-      await unlink(path);
+      await this.inDir(key, false, (dir, name) => unlink(dir.path(name)));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(e, key);
+      if (!(e instanceof ShoalError && e.code === 'BLOB_NOT_FOUND')) throw e;
     }
   }
 
@@ -284,30 +279,51 @@ export class FsBlobStore implements BlobStore {
     checkPrefix(prefix);
     throwIfAborted(options.signal);
     const cut = prefix.lastIndexOf('/');
-    const start = cut < 0 ? this.dir : join(this.dir, ...prefix.slice(0, cut).split('/'));
+    const dirs = cut < 0 ? [] : prefix.slice(0, cut).split('/');
     const out: string[] = [];
-    const walk = async (dir: string): Promise<void> => {
+    // Below the prefix's directory, each one is entered through its parent's handle and never
+    // through a link, so the walk stays inside the root even if entries are swapped meanwhile.
+    const walk = async (dir: RootedDir, at: string): Promise<void> => {
       throwIfAborted(options.signal);
-      let entries: import('node:fs').Dirent[];
-      try {
-        entries = await readdir(dir, { withFileTypes: true });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR')
-          return;
-        throw fsError(e, prefix);
-      }
+      const entries = await readdir(dir.self, { withFileTypes: true });
       for (const entry of entries) {
         if (entry.name.startsWith('.')) continue;
-        const full = join(dir, entry.name);
-        const key = relative(this.dir, full).split(sep).join('/');
+        const key = at === '' ? entry.name : `${at}/${entry.name}`;
         if (entry.isDirectory()) {
-          if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) await walk(full);
+          if (!key.startsWith(prefix) && !prefix.startsWith(`${key}/`)) continue;
+          let child: RootedDir;
+          try {
+            child = await this.root.enter(dir, entry.name, key, false);
+          } catch (e) {
+            const code = (e as NodeJS.ErrnoException).code;
+            if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') continue; // changed meanwhile
+            throw e;
+          }
+          try {
+            await walk(child, key);
+          } finally {
+            await child.close();
+          }
         } else if (entry.isFile() && key.startsWith(prefix)) {
           out.push(key);
         }
       }
     };
-    await walk(start);
+    let start: RootedDir;
+    try {
+      start = await this.root.openDir(dirs, prefix, false);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+      throw fsError(e, prefix, this.dir);
+    }
+    try {
+      await walk(start, dirs.join('/'));
+    } catch (e) {
+      throw fsError(e, prefix, this.dir);
+    } finally {
+      await start.close();
+    }
     return out.sort();
   }
 }

@@ -76,11 +76,15 @@ export interface ConsumerEvents {
   refresh: RefreshEvent;
   /** A refresh failed; the served state is unchanged. `fellBack` when a blob was routed around. */
   'refresh:failure': { readonly target: number; readonly error: ShoalError; readonly failures: number };
+  /** The target is the version already served: nothing to fetch. Ends a run of failures. */
+  'refresh:skip': { readonly version: number };
   /** A blob failed and will be routed around. */
   'blob:failure': { readonly key: string; readonly error: ShoalError };
   announcement: Announcement;
   /** Checking the announcement failed; the watcher goes on (with backoff on S3). */
   'watch:error': ShoalError;
+  /** The announcement was read (`ok`), or could not be (the error comes as `watch:error`). */
+  'announcement:check': { readonly ok: boolean };
 }
 
 /** Any consumer, whatever its schema. */
@@ -136,6 +140,7 @@ export class Consumer<S extends Schema = Schema> {
       });
       consumer.watcher = watcher;
       watcher.on('error', (e) => consumer.events.emit('watch:error', e));
+      watcher.on('check', (c) => consumer.events.emit('announcement:check', { ok: !c.failed }));
       watcher.on('announcement', (a) => {
         consumer.announced = a;
         consumer.events.emit('announcement', a);
@@ -161,6 +166,11 @@ export class Consumer<S extends Schema = Schema> {
     return this.announced;
   }
 
+  /** The version pinned by `open({ pin })` or `refreshTo`, served whatever is announced, until `unpin`. */
+  get pin(): number | undefined {
+    return this.pinned;
+  }
+
   /** Subscribes to an event; returns a function that unsubscribes. */
   on<K extends keyof ConsumerEvents>(event: K, listener: (payload: ConsumerEvents[K]) => void): () => void {
     return this.events.on(event, listener);
@@ -177,9 +187,19 @@ export class Consumer<S extends Schema = Schema> {
    */
   async refresh(): Promise<void> {
     if (!this.watcher) {
-      this.announced =
-        (await new StoreAnnouncer({ store: this.store, namespace: this.options.namespace }).read()) ??
-        this.announced;
+      let read: Announcement | undefined;
+      try {
+        read = await new StoreAnnouncer({ store: this.store, namespace: this.options.namespace }).read();
+      } catch (e) {
+        const error = isShoalError(e)
+          ? e
+          : new ShoalError('STORE_UNAVAILABLE', (e as Error).message, { cause: e });
+        this.events.emit('watch:error', error);
+        this.events.emit('announcement:check', { ok: false });
+        throw error;
+      }
+      this.announced = read ?? this.announced;
+      this.events.emit('announcement:check', { ok: true });
     }
     const target = this.target();
     if (target !== undefined) await this.refreshTo(target, false);
@@ -200,8 +220,15 @@ export class Consumer<S extends Schema = Schema> {
   }
 
   private async load(version: number): Promise<void> {
-    if (this.closing || this.current?.version === version) return;
+    if (this.closing) return;
     clearTimeout(this.retryTimer);
+    if (this.current?.version === version) {
+      // Back on target (an announcement put back, a pin to the version held): whatever failed
+      // before no longer stands between this consumer and what it should serve.
+      this.failuresInARow = 0;
+      this.events.emit('refresh:skip', { version });
+      return;
+    }
     const started = performance.now();
     const from = this.current;
     for (let attempt = 0; ; attempt++) {

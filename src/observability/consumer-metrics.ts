@@ -2,6 +2,11 @@
  * Prometheus metrics and status of a consumer (prom-client), fed by its typed events only.
  * In-memory statistics are bounded: counters, gauges, fixed-bucket histograms, and the last
  * refresh and last error only.
+ *
+ * The status says what the consumer knows, and no more: while the announcement cannot be
+ * read, the announced version is the last one read (with when), and the lag is unknown
+ * (`null`), not 0. The version a consumer should serve is its own pin, else the
+ * announcement's pin, else the announced version.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { AnyConsumer } from '../consumer/consumer.ts';
@@ -9,9 +14,19 @@ import type { AnyConsumer } from '../consumer/consumer.ts';
 /** What `/status` reports for a consumer. */
 export interface ConsumerStatus {
   readonly version: number;
+  /** The version pinned on this consumer (`pin`, `refreshTo`), served whatever is announced. */
+  readonly pinned: number | undefined;
+  /** The version of the last announcement read (see `announcementCheckedAt`). */
   readonly announcedVersion: number | undefined;
-  /** Milliseconds between the served version and the announced one (versions are times). */
-  readonly lagMs: number;
+  /** When the announcement was last read (ms since the epoch). */
+  readonly announcementCheckedAt: number;
+  /** The latest check of the announcement failed (`lastError` says why). */
+  readonly announcementCheckFailed: boolean;
+  /**
+   * Milliseconds the served version is behind the one it should serve (versions are times);
+   * `null` when that is unknown: the announcement cannot be read and no pin says what to serve.
+   */
+  readonly lagMs: number | null;
   readonly counts: Readonly<Record<string, number>>;
   readonly bytes: number;
   readonly lastRefresh:
@@ -23,12 +38,14 @@ export interface ConsumerStatus {
   readonly behindSince: number | undefined;
 }
 
+/** Consumer metrics registered on `registry`; `stop()` unsubscribes them from the consumer. */
 export interface ConsumerMetrics {
   readonly registry: Registry;
   readonly status: () => ConsumerStatus;
   stop(): void;
 }
 
+/** Registers the metrics of `consumer` on `registry`, kept from its events; `status()` is `/status`. */
 export function consumerMetrics(
   consumer: AnyConsumer,
   registry: Registry,
@@ -79,6 +96,11 @@ export function consumerMetrics(
     help: 'When a refresh last succeeded (or the state was loaded).',
     registers,
   });
+  const lastCheck = new Gauge({
+    name: `${prefix}announcement_checked_timestamp_seconds`,
+    help: 'When the announcement was last read.',
+    registers,
+  });
   for (const kind of ['snapshot', 'delta', 'reverse']) refreshes.inc({ outcome: 'success', kind }, 0);
   refreshes.inc({ outcome: 'failure', kind: 'any' }, 0);
 
@@ -86,6 +108,14 @@ export function consumerMetrics(
   let lastError: ConsumerStatus['lastError'];
   let failuresInARow = 0;
   let behindSince: number | undefined;
+  // The consumer read the announcement when it opened, just before this was made.
+  let checkedAt = Date.now();
+  let checkFailed = false;
+  /** The version the consumer should serve, as far as it knows. */
+  const target = () => {
+    const a = consumer.announcement;
+    return consumer.pin ?? a?.pinned ?? a?.version;
+  };
   const observeState = () => {
     const s = consumer.state;
     version.set(s.version);
@@ -95,13 +125,14 @@ export function consumerMetrics(
   const observeAnnouncement = () => {
     const a = consumer.announcement;
     if (a) announced.set(a.pinned ?? a.version);
-    const target = a?.pinned ?? a?.version;
-    if (target === undefined || target === consumer.version) behindSince = undefined;
+    const t = target();
+    if (t === undefined || t === consumer.version) behindSince = undefined;
     else behindSince ??= Date.now();
   };
   observeState();
   observeAnnouncement();
   lastSuccess.set(Date.now() / 1000);
+  lastCheck.set(checkedAt / 1000);
   const stops = [
     consumer.on('refresh', (e) => {
       refreshes.inc({ outcome: 'success', kind: e.kind });
@@ -117,8 +148,20 @@ export function consumerMetrics(
       refreshes.inc({ outcome: 'failure', kind: 'any' });
       lastError = { at: Date.now(), code: e.error.code, message: e.error.message };
       failuresInARow = e.failures;
+      observeAnnouncement();
+    }),
+    consumer.on('refresh:skip', () => {
+      failuresInARow = 0;
+      observeAnnouncement();
     }),
     consumer.on('announcement', () => observeAnnouncement()),
+    consumer.on('announcement:check', (e) => {
+      checkFailed = !e.ok;
+      if (e.ok) {
+        checkedAt = Date.now();
+        lastCheck.set(checkedAt / 1000);
+      }
+    }),
     consumer.on('blob:failure', (e) => {
       blobFailures.inc();
       lastError = { at: Date.now(), code: e.error.code, message: `${e.key}: ${e.error.message}` };
@@ -130,12 +173,15 @@ export function consumerMetrics(
   return {
     registry,
     status: () => {
-      const a = consumer.announcement;
-      const target = a?.pinned ?? a?.version;
+      const t = target();
+      const known = consumer.pin !== undefined || !checkFailed;
       return {
         version: consumer.version,
-        announcedVersion: a?.version,
-        lagMs: target === undefined ? 0 : Math.max(0, target - consumer.version),
+        pinned: consumer.pin,
+        announcedVersion: consumer.announcement?.version,
+        announcementCheckedAt: checkedAt,
+        announcementCheckFailed: checkFailed,
+        lagMs: !known ? null : t === undefined ? 0 : Math.max(0, t - consumer.version),
         counts: consumer.state.counts(),
         bytes: consumer.state.byteLength,
         lastRefresh,

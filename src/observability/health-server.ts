@@ -2,6 +2,10 @@
  * The health and metrics HTTP server for probes and scrapes: `/healthz` (alive), `/readyz`
  * (ready to serve, or 503 with the reason), `/metrics` (Prometheus text), `/status` (JSON).
  * It binds 127.0.0.1 unless told otherwise, and answers nothing else (404).
+ *
+ * Error messages carry filesystem paths (a store's root, a log directory, an OS error's
+ * path); what anyone who reaches the port can read should not map the host's disks, so
+ * `/status` and `/readyz` serve every absolute path as `<path>` unless `exposePaths` is set.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -34,6 +38,11 @@ export interface HealthServerOptions {
    * @default '127.0.0.1'
    */
   readonly host?: string;
+  /**
+   * Serve filesystem paths in `/status` and `/readyz` as they are, instead of as `<path>`.
+   * @default false
+   */
+  readonly exposePaths?: boolean;
 }
 
 /** A running health server. */
@@ -44,13 +53,30 @@ export interface HealthServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-const json = (v: unknown) => JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? x.toString() : x), 2);
+// An absolute path: `/a…` or `C:\a…`, whole between quotes (it may hold blanks), else starting
+// a string or after a blank, bracket or separator, up to the next of those. `//` is not one (a
+// URL's `//host` keeps its host), nor is a relative key such as `ns/x`.
+const QUOTED_PATH = /(['"`])(?:\/(?![\s/])|[A-Za-z]:\\)[^'"`]*\1/g;
+const BARE_PATH = /(?<=^|[\s([{=,:])(?:\/(?![\s/])|[A-Za-z]:\\)[^\s'"`)\]},]*/g;
+
+/** `text` with every absolute path replaced by `<path>`. */
+export function redactPaths(text: string): string {
+  return text.replace(QUOTED_PATH, '$1<path>$1').replace(BARE_PATH, '<path>');
+}
+
+const json = (v: unknown, redact: boolean) =>
+  JSON.stringify(
+    v,
+    (_, x) => (typeof x === 'bigint' ? x.toString() : redact && typeof x === 'string' ? redactPaths(x) : x),
+    2,
+  );
 
 /** Starts the server. */
 export async function serveHealth(
   source: HealthSource,
   options: HealthServerOptions = {},
 ): Promise<HealthServer> {
+  const redact = options.exposePaths !== true;
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const send = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
@@ -61,9 +87,10 @@ export async function serveHealth(
     if (path === '/healthz') return source.live() ? send(200, 'ok\n') : send(503, 'not alive\n');
     if (path === '/readyz') {
       const r = source.ready();
-      return r.ready ? send(200, 'ready\n') : send(503, `not ready: ${r.reason}\n`);
+      if (r.ready) return send(200, 'ready\n');
+      return send(503, `not ready: ${redact ? redactPaths(r.reason) : r.reason}\n`);
     }
-    if (path === '/status') return send(200, `${json(source.status())}\n`, 'application/json');
+    if (path === '/status') return send(200, `${json(source.status(), redact)}\n`, 'application/json');
     if (path === '/metrics') {
       source.registry.metrics().then(
         (text) => send(200, text, source.registry.contentType),
