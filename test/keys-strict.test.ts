@@ -104,3 +104,44 @@ describe('shoal inspect --records into a reader that stops early', () => {
     expect(stderr).not.toContain('EPIPE');
   });
 });
+
+describe('shoal inspect --records with 64-bit fields', () => {
+  it('prints bigints as decimal strings, which produce and consume read back', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-bigint-'));
+    dirs.push(dir);
+    const file = join(dir, 'p.snapshot');
+    const state = new StateBuilder(schema)
+      .add('P', { a: -1n, b: 'x', v: 1 })
+      .add('P', { a: 2n ** 63n - 1n, b: 'y', v: 2 })
+      .build({ version: 1 });
+    await writeFile(file, encodeSnapshot(state));
+    const tsx = pathToFileURL(join(import.meta.dirname, '../node_modules/tsx/dist/loader.mjs')).href;
+    const main = join(import.meta.dirname, '../src/cli/main.ts');
+    const stdout = await new Promise<string>((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        ['--import', tsx, main, 'inspect', file, '--records', '--type', 'P'],
+        {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
+      let text = '';
+      child.stdout.on('data', (c: Buffer) => (text += c.toString()));
+      child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`exit ${code}`))));
+    });
+    const records = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).record);
+    expect(records).toEqual([
+      { a: '-1', b: 'x', v: 1 },
+      { a: '9223372036854775807', b: 'y', v: 2 },
+    ]);
+    expect(
+      parseKey(state.type('P').type, encodeURIComponent(JSON.stringify({ a: records[0].a, b: 'x' }))),
+    ).toEqual({
+      a: -1n,
+      b: 'x',
+    });
+  });
+});

@@ -45,6 +45,10 @@ function keyPart(field: FieldSpec, raw: unknown): unknown {
     badKey(`key field "${field.name}" is an integer, got ${JSON.stringify(raw)}`);
   }
   if (field.kind === 'long' && field.bigint) {
+    // A JSON number past 2^53 was rounded by JSON.parse before we saw it.
+    if (typeof raw === 'number' && !Number.isSafeInteger(raw)) {
+      badKey(`key field "${field.name}" is a 64-bit integer: give it as a string, got ${raw}`);
+    }
     const n = BigInt(text);
     if (BigInt.asIntN(64, n) !== n) badKey(`key field "${field.name}" is a 64-bit integer, got ${text}`);
     return n;
@@ -94,7 +98,7 @@ export function parseKey(type: ObjectType, raw: string): unknown {
 }
 
 function lookup(consumer: AnyConsumer, path: string) {
-  const m = /^\/records\/([^/]+)\/(.+)$/.exec(path);
+  const m = /^\/records\/([^/]+)\/(.*)$/.exec(path);
   if (!m) return undefined;
   const json = (status: number, body: unknown) => ({
     status,
@@ -135,6 +139,12 @@ export async function consumeCommand(
   const pin = values.pin === undefined ? undefined : Number(values.pin);
   if (pin !== undefined && !Number.isSafeInteger(pin))
     throw new UsageError(`--pin needs a version, got "${values.pin}"`);
+  const maxStalenessMs =
+    values['max-staleness-ms'] === undefined ? undefined : Number(values['max-staleness-ms']);
+  if (maxStalenessMs !== undefined && !(Number.isSafeInteger(maxStalenessMs) && maxStalenessMs > 0))
+    throw new UsageError(
+      `--max-staleness-ms needs a positive whole number, got "${values['max-staleness-ms']}"`,
+    );
   const consumer = await Consumer.open({
     store: await openStoreFor(values.store),
     namespace: values.namespace,
@@ -147,8 +157,6 @@ export async function consumeCommand(
   consumer.on('refresh:failure', (e) =>
     process.stderr.write(`shoal: refresh to ${e.target} failed: ${e.error.code}: ${e.error.message}\n`),
   );
-  const maxStalenessMs =
-    values['max-staleness-ms'] === undefined ? undefined : Number(values['max-staleness-ms']);
   const server = await serveConsumerHealth(consumer, {
     port,
     host: values.host,

@@ -6,12 +6,15 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import {
   type AnyState,
+  type BlobStore,
   Consumer,
   decodeSnapshot,
   decodeVersionHeader,
   diffStates,
+  isShoalError,
   NamespaceLayout,
   type ObjectType,
+  ShoalError,
   StoreAnnouncer,
 } from '../index.ts';
 import { openStore, UsageError } from './produce-command.ts';
@@ -25,20 +28,21 @@ export const INSPECT_USAGE = `  inspect <snapshot-file> [--records] [--type <nam
       keys added, removed and modified per type between two versions (JSON)
 `;
 
+/**
+ * Bigints as decimal strings (what `shoal produce` reads back for a 64-bit field and `shoal
+ * consume` takes in a key), bytes as base64.
+ */
 const replacer = (_: string, v: unknown) =>
-  typeof v === 'bigint'
-    ? `0x${v.toString(16)}`
-    : v instanceof Uint8Array
-      ? Buffer.from(v).toString('base64')
-      : v;
+  typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v;
 const print = (v: unknown, indent?: number) =>
   process.stdout.write(`${JSON.stringify(v, replacer, indent)}\n`);
 
 function summary(state: AnyState) {
   return {
     version: state.version,
-    tag: state.tag,
-    checksum: state.checksum,
+    // Tags and checksums are 64-bit identifiers, shown in hex.
+    tag: `0x${state.tag.toString(16)}`,
+    checksum: `0x${state.checksum.toString(16)}`,
     bytes: state.byteLength,
     counts: state.counts(),
     schema: state.schema.types.map((t: ObjectType) => ({
@@ -52,6 +56,40 @@ function summary(state: AnyState) {
 function dump(state: AnyState, type: string | undefined): void {
   for (const t of type ? [state.type(type)] : state.types) {
     for (const view of t) print({ type: t.name, record: view.toObject() });
+  }
+}
+
+/**
+ * Refuses (`INVALID_KEY`) a namespace that nests with another in the store, such as `a` and
+ * `a/header`: their keys interleave (`a/header/<v>` is a header of `a` and a key under
+ * `a/header/`), so reading one would take the other's blobs for its own. Found from the keys
+ * under the namespace (one that belongs to the layout of a namespace above or below it) and
+ * from the announcements of the namespaces above it.
+ */
+async function refuseNested(store: BlobStore, namespace: string): Promise<void> {
+  const layout = new NamespaceLayout(namespace);
+  const segments = namespace.split('/');
+  const above = segments.slice(0, -1).map((_, i) => segments.slice(0, i + 1).join('/'));
+  const nested = (other: string) =>
+    new ShoalError(
+      'INVALID_KEY',
+      `namespace "${namespace}" nests with namespace "${other}" in this store, so their keys mix. Keep namespaces side by side ("a-header", not "a/header"), never one inside another.`,
+    );
+  for (const key of await store.list(layout.prefix)) {
+    if (layout.parse(key)) continue;
+    for (const other of above) if (new NamespaceLayout(other).parse(key)) throw nested(other);
+    const rest = key.slice(layout.prefix.length).split('/');
+    for (let i = 1; i < rest.length; i++) {
+      const other = `${namespace}/${rest.slice(0, i).join('/')}`;
+      if (new NamespaceLayout(other).parse(key)) throw nested(other);
+    }
+  }
+  for (const other of above) {
+    const announced = await store.head(new NamespaceLayout(other).announced).then(
+      () => true,
+      (e: unknown) => (isShoalError(e, 'BLOB_NOT_FOUND') ? false : Promise.reject(e)),
+    );
+    if (announced) throw nested(other);
   }
 }
 
@@ -93,6 +131,7 @@ export async function inspectCommand(args: string[]): Promise<number> {
     else print(summary(state), 2);
     return 0;
   }
+  await refuseNested(await openStore(values.store), values.namespace);
   if (values.version === undefined) {
     const store = await openStore(values.store);
     const layout = new NamespaceLayout(values.namespace);
@@ -129,6 +168,7 @@ export async function diffCommand(args: string[]): Promise<number> {
   });
   const from = versionArg(positionals[0], 'diff <from>');
   const to = versionArg(positionals[1], 'diff <to>');
+  await refuseNested(await openStore(values.store), values.namespace);
   const a = await loadVersion(values.store, values.namespace, from);
   const b = await loadVersion(values.store, values.namespace, to);
   print(diffStates(a, b), 2);
