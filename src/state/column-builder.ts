@@ -50,7 +50,12 @@ export function dictionaryPays(kind: ScalarKind, distinct: number, count: number
  * The encoding for the items of `kind`: a dictionary only when it pays (see `dictionaryPays`),
  * and when `slack` > 1, only when it would still pay with `slack` times its entries.
  */
-function chooseEncoding(kind: ScalarKind, items: readonly unknown[], layout: Layout, slack: number): Encoding {
+function chooseEncoding(
+  kind: ScalarKind,
+  items: readonly unknown[],
+  layout: Layout,
+  slack: number,
+): Encoding {
   const plain: Encoding = isVarKind(kind) ? 'var' : 'fixed';
   let count = 0;
   for (let i = 0; i < items.length; i++) if (items[i] !== ABSENT) count++;
