@@ -209,6 +209,21 @@ function mutate(bytes: Uint8Array, ms: readonly Mutation[]): Uint8Array {
   });
 }
 
+/** The builder with the records `pick(index, count)` chooses of each type upserted. */
+function withRecords(
+  b: StateBuilder,
+  records: Record<string, unknown>[][],
+  pick: (j: number, n: number) => boolean,
+): StateBuilder {
+  b.schema.types.forEach((t, i) => {
+    const rs = records[i]!;
+    rs.forEach((r, j) => {
+      if (pick(j, rs.length)) b.upsert(t.name, r as never);
+    });
+  });
+  return b;
+}
+
 /** Every record of `state` as `expected` gives it, keyed; and lookups by key agree. */
 function readAll(state: AnyState): string {
   const out: string[] = [];
@@ -230,11 +245,7 @@ describe('mutated blobs against the records written', () => {
         dataset(40),
         fc.array(mutation, { minLength: 1, maxLength: 3 }),
         ({ schema: s, records }, ms) => {
-          const b = new StateBuilder(s);
-          s.types.forEach((t, i) => {
-            for (const r of records[i]!) b.add(t.name, r as never);
-          });
-          const state = b.build({ version: 1 });
+          const state = withRecords(new StateBuilder(s), records, () => true).build({ version: 1 });
           const want = readAll(state);
           const bytes = mutate(encodeSnapshot(state), ms);
           tally.runs++;
@@ -273,18 +284,12 @@ describe('mutated blobs against the records written', () => {
         dataset(40),
         fc.array(mutation, { minLength: 1, maxLength: 3 }),
         ({ schema: s, records }, ms) => {
-          const b = new StateBuilder(s);
-          s.types.forEach((t, i) => {
-            for (const r of records[i]!.slice(0, Math.ceil(records[i]!.length / 2)))
-              b.add(t.name, r as never);
+          // The first half of each type's records, then the second half upserted.
+          const firstHalf = (j: number, n: number) => j < Math.ceil(n / 2);
+          const v1 = withRecords(new StateBuilder(s), records, firstHalf).build({ version: 1 });
+          const v2 = withRecords(StateBuilder.from(v1), records, (j, n) => !firstHalf(j, n)).build({
+            version: 2,
           });
-          const v1 = b.build({ version: 1 });
-          const nb = StateBuilder.from(v1);
-          s.types.forEach((t, i) => {
-            for (const r of records[i]!.slice(Math.ceil(records[i]!.length / 2)))
-              nb.upsert(t.name, r as never);
-          });
-          const v2 = nb.build({ version: 2 });
           const bytes = mutate(encodeDelta(v1, v2), ms);
           t2.runs++;
           let got: AnyState;
