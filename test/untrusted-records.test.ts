@@ -125,3 +125,78 @@ describe('field names every object inherits', () => {
     },
   );
 });
+
+describe('a caller that reuses or changes its object after upsert', () => {
+  const Row = t.object(
+    'Row',
+    { id: t.int(), s: t.string(), tags: t.list(t.string()), meta: t.json().optional() },
+    { primaryKey: 'id' },
+  );
+  for (const cycleThread of ['main', 'worker'] as const) {
+    it(`publishes what each upsert was given (cycleThread ${cycleThread})`, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'shoal-reuse-'));
+      dirs.push(dir);
+      const producer = await Producer.open({
+        store: new FsBlobStore({ dir: join(dir, 'store') }),
+        namespace: 'rows',
+        schema: t.schema([Row]),
+        walDir: join(dir, 'wal'),
+        fsync: false,
+        cycleThread,
+      });
+      try {
+        // One object, reused for every row, as a loop over a cursor does.
+        const r: { id: number; s: string; tags: string[]; meta?: unknown } = { id: 0, s: '', tags: [] };
+        const acks: Promise<void>[] = [];
+        for (let i = 1; i <= 3; i++) {
+          r.id = i;
+          r.s = `row ${i}`;
+          r.tags.push(`t${i}`);
+          r.meta = { n: i, nested: { list: [i] } };
+          acks.push(producer.upsert('Row', r));
+        }
+        // And changed into something invalid right after its last upsert.
+        (r as Record<string, unknown>).s = 12345;
+        (r.meta as { nested: { list: unknown[] } }).nested.list.push(Symbol('late'));
+        await Promise.all(acks);
+        expect((await producer.flush()).outcome).toBe('published');
+        expect([...producer.state!.type('Row')].map((v) => v.toObject())).toEqual([
+          { id: 1, s: 'row 1', tags: ['t1'], meta: { n: 1, nested: { list: [1] } } },
+          { id: 2, s: 'row 2', tags: ['t1', 't2'], meta: { n: 2, nested: { list: [2] } } },
+          { id: 3, s: 'row 3', tags: ['t1', 't2', 't3'], meta: { n: 3, nested: { list: [3] } } },
+        ]);
+      } finally {
+        await producer.close();
+      }
+    });
+  }
+
+  it('a getter that throws is refused with INVALID_RECORD by the call that brought it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-getter-'));
+    dirs.push(dir);
+    const producer = await Producer.open({
+      store: new FsBlobStore({ dir: join(dir, 'store') }),
+      namespace: 'rows',
+      schema: t.schema([Row]),
+      walDir: join(dir, 'wal'),
+      fsync: false,
+      cycleThread: 'main',
+    });
+    try {
+      const bad = {
+        id: 1,
+        tags: [],
+        get s(): string {
+          throw new Error('no');
+        },
+      };
+      const good = producer.upsert('Row', { id: 2, s: 'two', tags: [] });
+      await expect(producer.upsert('Row', bad)).rejects.toMatchObject({ code: 'INVALID_RECORD' });
+      await good;
+      expect((await producer.flush()).outcome).toBe('published');
+      expect(producer.state!.type('Row').size).toBe(1);
+    } finally {
+      await producer.close();
+    }
+  });
+});

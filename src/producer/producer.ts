@@ -22,7 +22,9 @@ import { applyRetention } from '../blob/retention.ts';
 import { isShoalError, ShoalError } from '../errors.ts';
 import {
   assertCompatible,
+  createKeyCopier,
   createKeyValidator,
+  createRecordCopier,
   createRecordValidator,
   type Infer,
   type KeyOf,
@@ -65,6 +67,14 @@ class StageError extends Error {
 /**
  * Any producer, whatever its schema: what functions that work on every producer take.
  */
+/** What an upsert's record or a delete's key of one type goes through before it is logged. */
+interface TypeChecks {
+  readonly record: RecordValidator;
+  readonly key: (key: unknown) => void;
+  readonly copyRecord: (record: unknown) => unknown;
+  readonly copyKey: (key: unknown) => unknown;
+}
+
 // biome-ignore lint/suspicious/noExplicitAny: the one place a producer of any schema is accepted.
 export type AnyProducer = Producer<any>;
 
@@ -76,7 +86,7 @@ export class Producer<S extends Schema = Schema> {
   private readonly events = new TypedEvents<ProducerEvents>();
   private readonly breaker: CircuitBreaker;
   /** Per type: the checks an upsert's record and a delete's key pass before they are logged. */
-  private readonly checks = new Map<string, { record: RecordValidator; key: (key: unknown) => void }>();
+  private readonly checks = new Map<string, TypeChecks>();
   private readonly wal: WriteAheadLog;
   private stages: CycleStages | undefined;
   private inFlight = 0;
@@ -111,7 +121,12 @@ export class Producer<S extends Schema = Schema> {
     this.sinceSnapshot = restored.sinceSnapshot;
     this.lastVersion = restored.announcement?.version ?? 0;
     for (const type of o.schema.types) {
-      this.checks.set(type.name, { record: createRecordValidator(type), key: createKeyValidator(type) });
+      this.checks.set(type.name, {
+        record: createRecordValidator(type),
+        key: createKeyValidator(type),
+        copyRecord: createRecordCopier(type),
+        copyKey: createKeyCopier(type),
+      });
     }
   }
 
@@ -158,7 +173,7 @@ export class Producer<S extends Schema = Schema> {
   }
 
   /** The checks of `type`; `UNKNOWN_TYPE` when the schema has no such type. */
-  private checksOf(type: string): { record: RecordValidator; key: (key: unknown) => void } {
+  private checksOf(type: string): TypeChecks {
     const c = this.checks.get(type);
     if (!c) this.o.schema.type(type);
     return c!;
@@ -213,11 +228,14 @@ export class Producer<S extends Schema = Schema> {
   }
 
   /** Checks an upsert's record or a delete's key, waits below the watermark, then logs it. */
-  private accept(op: 'upsert' | 'delete', type: string, value: unknown): Promise<void> {
+  private accept(op: 'upsert' | 'delete', type: string, given: unknown): Promise<void> {
     // Not async: the common path makes no promise of its own, only the log group's.
+    let value: unknown;
     try {
       this.checkOpen();
       const checks = this.checksOf(type);
+      // What is checked and logged is a copy: the caller may reuse its object at once.
+      value = op === 'upsert' ? checks.copyRecord(given) : checks.copyKey(given);
       if (op === 'upsert') checks.record(value);
       else checks.key(value);
     } catch (e) {

@@ -16,6 +16,7 @@ export {
   ObjectType,
   type ObjectTypeOptions,
 } from './object-type.ts';
+export { createKeyCopier, createRecordCopier } from './record-copier.ts';
 export {
   createKeyValidator,
   createRecordValidator,
