@@ -21,6 +21,7 @@ export {
   createKeyValidator,
   createRecordValidator,
   describeKey,
+  jsonProblem,
   type RecordValidator,
 } from './record-validator.ts';
 export { type Infer, type InferFields, type KeyOf, Schema, type TypeName, type TypeOf } from './schema.ts';

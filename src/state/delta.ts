@@ -307,12 +307,12 @@ export function applyDelta(state: AnyState, bytes: Uint8Array, options: ApplyDel
       corrupt(`the entry of ${type.name} is malformed`);
     const removed = reader.view(td.removed!, Uint32Array);
     const addedOrdinals = reader.view(td.added!, Uint32Array, td.count);
-    // A capacity is where the previous one ends or past the last added ordinal, never beyond:
-    // checked before anything of that size is allocated.
-    let end = prev.capacity;
-    for (const o of addedOrdinals) if (o >= end) end = o + 1;
+    // New ordinals are taken at the end one by one (ordinal-allocator.ts), so a capacity grows
+    // by at most the records added: checked before anything of that size is allocated, which
+    // bounds the memory an apply takes by the state's size plus the delta's.
+    const end = prev.capacity + td.count;
     if (td.capacity > end || td.capacity > MAX_CAPACITY || removed.length > prev.size)
-      corrupt(`the entry of ${type.name} declares ${td.capacity} ordinals for ${end}`);
+      corrupt(`the entry of ${type.name} declares ${td.capacity} ordinals; at most ${end} can follow`);
     const columns = readColumns(reader, type, td.columns!, td.count, options.scan !== false);
     const values = (field: FieldSpec) =>
       Array.from({ length: td.count! }, columnReaderOf(columns[field.index]!));

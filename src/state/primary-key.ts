@@ -289,7 +289,10 @@ export function insertOrdinal(table: Uint32Array, hash: number, ordinal: number)
     }
     if (++s === m) s = 0;
   }
-  throw new Error('shoal: the primary-key index is full (a bug: tables are rebuilt before that)');
+  throw new ShoalError(
+    'BLOB_CORRUPT',
+    'the primary-key index is full: the changes applied to it do not add up. Load the version from a snapshot.',
+  );
 }
 
 /** Replaces `ordinal` (whose key hashes to `hash`) in `table` with a tombstone; false when absent. */

@@ -6,12 +6,13 @@
  * the bytes are proven intact (`verifyChecksum` recomputes it when asked).
  */
 
+import { isUtf8 } from 'node:buffer';
 import { ShoalError } from '../errors.ts';
 import { BlobWriter, readBlob } from '../format/blob-envelope.ts';
-import { fromJSON, type Schema, type SchemaJson, toJSON } from '../schema/index.ts';
+import { fromJSON, jsonProblem, type Schema, type SchemaJson, toJSON } from '../schema/index.ts';
 import { recordSummer, sumRecords } from './checksum.ts';
-import { columnReader } from './column.ts';
-import { testBit } from './layout.ts';
+import { type Column, columnReader } from './column.ts';
+import { PAGE_MASK, PAGE_SHIFT, testBit } from './layout.ts';
 import { firstMisindexed, PrimaryKey } from './primary-key.ts';
 import { type AnyState, State } from './state.ts';
 import { readTypeSection, type TypeDescriptor, writeTypeSection } from './type-section.ts';
@@ -100,7 +101,7 @@ export function decodeSnapshot(bytes: Uint8Array, options: DecodeSnapshotOptions
   if (options.verify) {
     verifyChecksum(state);
     verifyIndexes(state);
-    verifyJson(state);
+    verifyValues(state);
   }
   return state;
 }
@@ -115,14 +116,50 @@ export function verifyIndexes(state: AnyState): void {
   }
 }
 
-/** Every json value decodes (`BLOB_CORRUPT` otherwise). */
-function verifyJson(state: AnyState): void {
+/**
+ * Every value is one a writer could have stored (`BLOB_CORRUPT` otherwise): strings are valid
+ * UTF-8 (invalid bytes would read as U+FFFD), and json values decode to what the record
+ * validator accepts (no Date, Set, cycle, `undefined` or other msgpack extension).
+ */
+function verifyValues(state: AnyState): void {
   for (const t of state.types) {
     const { columns, populated, capacity } = t.parts;
     for (const col of columns) {
+      if (col.valueKind === 'string') checkUtf8(col);
       if (col.valueKind !== 'json') continue;
       const read = columnReader(col);
-      for (let o = 0; o < capacity; o++) if (testBit(populated, o)) read(o);
+      const isList = col.spec.kind === 'list';
+      const present = col.present;
+      for (let o = 0; o < capacity; o++) {
+        if (!testBit(populated, o)) continue;
+        // An absent value is not checked; a present one that decodes to `undefined` is refused.
+        if (present && ((present[o >>> PAGE_SHIFT]![(o & PAGE_MASK) >>> 3]! >>> (o & 7)) & 1) === 0) continue;
+        const v = read(o);
+        for (const item of isList ? (v as unknown[]) : [v]) {
+          const problem = jsonProblem(item);
+          if (problem)
+            corrupt(`a json value of ${t.name}.${col.spec.name} is not one a writer stores (${problem})`);
+        }
+      }
+    }
+  }
+}
+
+function checkUtf8(col: Column): void {
+  const bad = () => corrupt(`a string of field ${col.spec.name} is not valid UTF-8`);
+  if (col.encoding === 'dict') {
+    const { heap, offsets, size } = col.dict!;
+    for (let c = 0; c < size; c++) if (!isUtf8(heap!.subarray(offsets![c]!, offsets![c + 1]!))) bad();
+    return;
+  }
+  const first = col.spec.kind === 'list' ? 1 : 0;
+  const offsets = col.parts[first]!;
+  const heaps = col.parts[first + 1]!;
+  for (let p = 0; p < offsets.length; p++) {
+    const o = offsets[p]!;
+    const heap = heaps[p] as Uint8Array;
+    for (let i = 0; i + 1 < o.length; i++) {
+      if (!isUtf8(heap.subarray(o[i] as number, o[i + 1] as number))) bad();
     }
   }
 }

@@ -260,6 +260,16 @@ function checkCodes(
   }
 }
 
+/**
+ * A `long` held as a double is a safe integer: the checksum hashes its two 32-bit halves, so
+ * 1 and 1.5 (or 0 and NaN) would hash alike and a changed value pass every check.
+ */
+function checkLongs(values: ArrayLike<number>): void {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isSafeInteger(values[i])) corrupt('a long value is not a safe integer');
+  }
+}
+
 /** Booleans stored as 0 or 1 only. */
 function checkBooleans(pages: readonly PartArray[]): void {
   for (const page of pages)
@@ -299,12 +309,9 @@ function readDict(
   if (d.values !== undefined) {
     if (d.values !== fixedType(kind, bigint))
       corrupt(`a ${kind} dictionary holds ${String(d.values)} values`);
-    return {
-      size: d.size,
-      values: reader.view(d.data, CTORS[d.values], d.size) as PartArray,
-      offsets: undefined,
-      heap: undefined,
-    };
+    const values = reader.view(d.data, CTORS[d.values], d.size) as PartArray;
+    if (kind === 'long' && !bigint) checkLongs(values as Float64Array);
+    return { size: d.size, values, offsets: undefined, heap: undefined };
   }
   if (d.offsets === undefined) corrupt(`a ${kind} dictionary has no offsets`);
   const offsets = reader.view(d.offsets, Uint32Array, d.size + 1);
@@ -369,6 +376,7 @@ export function readColumns(
     } else {
       const values = readPart(reader, cd.parts[k++], pages, items, [fixedType(kind, bigint)]);
       if (scan && kind === 'boolean') checkBooleans(values);
+      if (scan && kind === 'long' && !bigint) for (const page of values) checkLongs(page as Float64Array);
       parts.push(values);
     }
     const present = spec.optional

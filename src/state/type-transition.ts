@@ -42,8 +42,14 @@ function nextPopulated(
   const words = Math.ceil(capacity / 32);
   const populated = new Uint32Array(shared ? new SharedArrayBuffer(words * 4) : new ArrayBuffer(words * 4));
   populated.set(prev.populated.subarray(0, Math.min(words, prev.populated.length)));
+  // Past the next capacity (when it shrinks) removals are tracked apart from the bitset.
+  const removedPast = new Set<number>();
   for (const o of changes.removed) {
-    if (!testBit(prev.populated, o)) mismatch(name, `ordinal ${o} is removed but holds no record`);
+    // Within the capacity the next bitset is tested, so an ordinal removed twice is caught too.
+    const twice = o < words * 32 ? !testBit(populated, o) : removedPast.has(o);
+    if (o >= prev.capacity || !testBit(prev.populated, o) || twice)
+      mismatch(name, `ordinal ${o} is removed but holds no record (or is removed twice)`);
+    if (o >= words * 32) removedPast.add(o);
     populated[o >>> 5]! &= ~(1 << (o & 31));
   }
   if (capacity < prev.capacity) {

@@ -5,6 +5,8 @@
  */
 import { crc32 } from 'node:zlib';
 import { msgpack } from '../../src/format/msgpack.ts';
+import { decodeSnapshot } from '../../src/index.ts';
+import { combineSums, recordSummer, sumRecords } from '../../src/state/checksum.ts';
 
 const PREFIX = 16;
 const align8 = (n: number) => (n + 7) & ~7;
@@ -54,7 +56,12 @@ export function tamper(bytes: Uint8Array, edit: (blob: OpenBlob) => void): Uint8
   return closeBlob(blob);
 }
 
-type Ctor = Uint8ArrayConstructor | Uint16ArrayConstructor | Uint32ArrayConstructor | Int32ArrayConstructor;
+type Ctor =
+  | Uint8ArrayConstructor
+  | Uint16ArrayConstructor
+  | Uint32ArrayConstructor
+  | Int32ArrayConstructor
+  | Float64ArrayConstructor;
 
 /** Section `id` of an open blob, viewed as `C` (writes go into the body). */
 export function section<C extends Ctor>(blob: OpenBlob, id: number, C: C): InstanceType<C> {
@@ -65,4 +72,21 @@ export function section<C extends Ctor>(blob: OpenBlob, id: number, C: C): Insta
     blob.body.byteOffset + offset,
     length / C.BYTES_PER_ELEMENT,
   ) as InstanceType<C>;
+}
+
+/**
+ * The snapshot with its per-type sums and checksum recomputed from what its columns now hold:
+ * a tampered value that no checksum can catch, only `verify`'s value checks.
+ */
+export function resummed(bytes: Uint8Array): Uint8Array {
+  const state = decodeSnapshot(bytes);
+  const sums = state.types.map((t) =>
+    sumRecords(recordSummer(t.type, t.parts.columns), t.parts.populated, t.capacity),
+  );
+  return tamper(bytes, (blob) => {
+    sums.forEach((s, i) => {
+      blob.header.types[i].sums = [s.a, s.b];
+    });
+    blob.header.checksum = combineSums(sums);
+  });
 }

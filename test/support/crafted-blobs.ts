@@ -12,12 +12,13 @@ import {
   StateBuilder,
   t,
 } from '../../src/index.ts';
-import { type Header, section, tamper } from './blob-surgery.ts';
+import { type Header, resummed, section, tamper } from './blob-surgery.ts';
 
 const Movie = t.object(
   'Movie',
   {
     id: t.int(),
+    n: t.long(),
     title: t.string(),
     year: t.int(),
     tags: t.list(t.string()),
@@ -28,10 +29,12 @@ const Movie = t.object(
 export const schema = t.schema([Movie]);
 export const movie = (i: number) => ({
   id: i,
+  n: i * 1000,
   title: `Movie ${i}`,
   year: 1950 + (i % 7),
   tags: ['drama', `tag${i % 3}`],
-  meta: { i },
+  // Record 0's json is 6 bytes (a fixstr of 5), the size of a msgpack timestamp.
+  meta: i === 0 ? 'abcde' : { i },
 });
 
 export interface CraftedCase {
@@ -215,6 +218,69 @@ export function craftedCases(): CraftedCase[] {
       run: apply((b) => {
         section(b, b.header.types[0].added, Uint32Array)[0] = 5000;
       }),
+    },
+    {
+      name: 'a long stored as 1.5 (it hashes as 1)',
+      code: 'BLOB_CORRUPT',
+      run: snap((b) => {
+        const n = col(b.header, 'n');
+        section(b, n.parts[0].data, Float64Array)[3] = 1.5;
+      }),
+    },
+    {
+      name: 'a delta whose long is NaN (it hashes as 0)',
+      code: 'BLOB_CORRUPT',
+      run: apply((b) => {
+        section(b, col(b.header, 'n').parts[0].data, Float64Array)[0] = Number.NaN;
+      }),
+    },
+    {
+      name: 'a 500-byte delta adding one record at ordinal 2^26',
+      code: 'BLOB_CORRUPT',
+      run: apply((b) => {
+        section(b, b.header.types[0].added, Uint32Array)[0] = 2 ** 26;
+        b.header.types[0].capacity = 2 ** 26 + 1;
+      }),
+    },
+    {
+      name: 'a delta removing one ordinal twice',
+      code: 'BLOB_CORRUPT',
+      run: () => {
+        const two = encodeDelta(
+          v1,
+          StateBuilder.from(v1).remove('Movie', 3).remove('Movie', 4).build({ version: 3 }),
+        );
+        const crafted = tamper(two, (b) => {
+          const removed = section(b, b.header.types[0].removed, Uint32Array);
+          removed[1] = removed[0]!;
+        });
+        return applyDelta(v1, crafted);
+      },
+    },
+    {
+      name: 'a json value that decodes to a Date, sums recomputed (caught by verify)',
+      code: 'BLOB_CORRUPT',
+      run: () => {
+        const date = Uint8Array.from([0xd6, 0xff, 0, 0, 0, 0]); // msgpack timestamp 0
+        const crafted = resummed(
+          tamper(snapshot, (b) => {
+            section(b, col(b.header, 'meta').parts[1].data, Uint8Array).set(date, 0);
+          }),
+        );
+        return decodeSnapshot(crafted, { verify: true });
+      },
+    },
+    {
+      name: 'a string that is not UTF-8, sums recomputed (caught by verify)',
+      code: 'BLOB_CORRUPT',
+      run: () => {
+        const crafted = resummed(
+          tamper(snapshot, (b) => {
+            section(b, col(b.header, 'title').parts[1].data, Uint8Array)[0] = 0xff;
+          }),
+        );
+        return decodeSnapshot(crafted, { verify: true });
+      },
     },
     {
       name: 'a delta applied to a state it does not start from',
