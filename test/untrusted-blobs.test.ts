@@ -4,6 +4,8 @@
  * never a plain TypeError/RangeError, a hang, an abort or a wrong record.
  */
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
@@ -17,12 +19,15 @@ import {
   encodeDelta,
   encodeSnapshot,
   encodeVersionHeader,
+  FsBlobStore,
   isShoalError,
   MemoryBlobStore,
   NamespaceLayout,
+  Producer,
   planFromSnapshot,
   StateBuilder,
   StoreAnnouncer,
+  t,
 } from '../src/index.ts';
 import { dataset, expected, keyOf } from './support/arbitraries.ts';
 import { type Header, openBlob, tamper } from './support/blob-surgery.ts';
@@ -308,5 +313,50 @@ describe('mutated blobs against the records written', () => {
     console.log(
       `mutations: snapshots ${tally.runs} run, ${tally.refused} refused with a code, ${tally.intact} read back intact; deltas ${t2.runs} run, ${t2.refused} refused, ${t2.runs - t2.refused} intact`,
     );
+  });
+});
+
+describe('a consumer meeting a blob that does not fit', () => {
+  it('routes around a delta from another namespace (DELTA_ORIGIN_MISMATCH) to the snapshot', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-foreign-'));
+    try {
+      const store = new FsBlobStore({ dir: join(dir, 'store') });
+      const Item = t.object('Item', { id: t.int(), v: t.string() }, { primaryKey: 'id' });
+      const open = (namespace: string) =>
+        Producer.open({
+          store,
+          namespace,
+          schema: t.schema([Item]),
+          walDir: join(dir, `wal-${namespace}`),
+          fsync: false,
+          snapshotEvery: 1,
+          cycleThread: 'main',
+        });
+      const a = await open('a');
+      const b = await open('b');
+      await a.runCycle((w) => w.add('Item', { id: 1, v: 'a1' }));
+      await b.runCycle((w) => w.add('Item', { id: 1, v: 'b1' }));
+      const consumer = await Consumer.open({ store, namespace: 'a', watch: false });
+      const a1 = a.version!;
+      const b1 = b.version!;
+      await a.runCycle((w) => w.add('Item', { id: 1, v: 'a2' }));
+      await b.runCycle((w) => w.add('Item', { id: 1, v: 'b2' }));
+      // Namespace a's delta replaced by b's (a bad copy between buckets).
+      const la = new NamespaceLayout('a');
+      const lb = new NamespaceLayout('b');
+      await store.delete(la.delta(a1, a.version!));
+      await store.put(la.delta(a1, a.version!), await store.get(lb.delta(b1, b.version!)));
+      const failures: string[] = [];
+      consumer.on('blob:failure', (e) => failures.push(e.error.code));
+      await consumer.refresh();
+      expect(consumer.version).toBe(a.version);
+      expect(consumer.state.type('Item').get(1)?.v).toBe('a2');
+      expect(failures).toEqual(['DELTA_ORIGIN_MISMATCH']);
+      await consumer.close();
+      await a.close();
+      await b.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

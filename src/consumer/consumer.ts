@@ -276,11 +276,30 @@ export class Consumer<S extends Schema = Schema> {
         throw e;
       }
     };
+    // Whatever goes wrong decoding or applying a blob is that blob's fault: it is marked, so
+    // the next plan routes around it (another delta path, or a snapshot).
     const guard = <T>(key: string, fn: () => T): T => {
       try {
         return fn();
       } catch (e) {
-        if (isShoalError(e) && (e.code.startsWith('BLOB_') || e.code === 'CHECKSUM_MISMATCH'))
+        if (!isShoalError(e)) {
+          throw Object.assign(
+            new ShoalError(
+              'BLOB_CORRUPT',
+              `${key} could not be applied (${(e as Error)?.message ?? String(e)})`,
+              {
+                cause: e,
+              },
+            ),
+            { blobKey: key },
+          );
+        }
+        if (
+          e.code.startsWith('BLOB_') ||
+          e.code === 'CHECKSUM_MISMATCH' ||
+          e.code === 'DELTA_ORIGIN_MISMATCH' ||
+          e.code === 'SCHEMA_INCOMPATIBLE'
+        )
           throw Object.assign(e, { blobKey: key });
         throw e;
       }
@@ -301,9 +320,13 @@ export class Consumer<S extends Schema = Schema> {
       );
     }
     if (state.version !== plan.target.version || state.tag !== plan.target.tag) {
-      throw new ShoalError(
-        'CHECKSUM_MISMATCH',
-        `refreshing reached version ${state.version}, not ${plan.target.version}`,
+      // The last blob applied claims to reach the target but does not: route around it.
+      throw Object.assign(
+        new ShoalError(
+          'CHECKSUM_MISMATCH',
+          `refreshing reached version ${state.version}, not ${plan.target.version}`,
+        ),
+        { blobKey: plan.steps.at(-1) ?? plan.snapshot },
       );
     }
     if (this.options.schema) assertCompatible(state.schema, this.options.schema);
