@@ -423,6 +423,43 @@ describe('the write-ahead log', () => {
     await p.close();
   });
 
+  // Frames whose CRC is intact but whose payload is not a frame the log writes: each ends the
+  // segment's readable frames like a torn one, instead of a TypeError at open, a backlog of NaN
+  // or 2^31, or a cycle that fails forever.
+  it.each([
+    ['null', Uint8Array.from([0xc0])],
+    ['a byte that is never msgpack', Uint8Array.from([0xc1, 0xc1])],
+    ['a number', Uint8Array.from([0x05])],
+    ['an array claiming 2^32 - 1 entries', Uint8Array.from([0xdd, 0xff, 0xff, 0xff, 0xff, 0x90])],
+    [
+      'an entry whose type index is out of range',
+      new Packr({ useRecords: true }).pack([['Movie'], 6, movie(9)]),
+    ],
+  ])('opens past a frame with a valid CRC holding %s, replaying the frames before it', async (_, bad) => {
+    const walDir = await tempDir();
+    const frame = (payload: Uint8Array) => {
+      const head = Buffer.alloc(8);
+      head.writeUInt32LE(payload.byteLength, 0);
+      head.writeUInt32LE(crc32(payload), 4);
+      return Buffer.concat([head, payload]);
+    };
+    const good = new Packr({ useRecords: true, int64AsType: 'bigint' }).pack([
+      ['Movie'],
+      0,
+      movie(1),
+      0,
+      movie(2),
+    ]);
+    await writeFile(join(walDir, 'segment-0000000001.wal'), Buffer.concat([frame(good), frame(bad)]));
+    const p = await open(new FsBlobStore({ dir: await tempDir(), fsync: false }), walDir);
+    expect(p.pendingCount).toBe(2);
+    expect(await p.flush()).toMatchObject({ outcome: 'published' });
+    await p.upsert('Movie', movie(3));
+    expect(await p.flush()).toMatchObject({ outcome: 'published' });
+    expect(records(p)).toEqual([movie(1), movie(2), movie(3)]);
+    await p.close();
+  });
+
   it('refuses changes with WAL_FAILED once a write fails, keeping what it acknowledged', async () => {
     const walDir = await tempDir();
     const p = await open(new FsBlobStore({ dir: await tempDir(), fsync: false }), walDir);

@@ -67,31 +67,44 @@ const segmentName = (n: number) => `segment-${String(n).padStart(10, '0')}.wal`;
 const SEGMENT = /^segment-(\d{10})\.wal$/;
 const FRAME_HEAD = 8;
 
-/** A msgpack array header at `at`: the array's length and the header's size, or undefined. */
-function arrayHeader(bytes: Uint8Array, at: number): { length: number; size: number } | undefined {
-  const b = bytes[at]!;
-  if (b >= 0x90 && b <= 0x9f) return { length: b & 0x0f, size: 1 };
-  if (b === 0xdc) return { length: (bytes[at + 1]! << 8) | bytes[at + 2]!, size: 3 };
-  if (b === 0xdd) {
-    const length =
-      ((bytes[at + 1]! << 24) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 8) | bytes[at + 4]!) >>> 0;
-    return { length, size: 5 };
+/**
+ * The entries of a frame's decoded payload, or -1 when it is not a frame this log writes: a
+ * flat frame is `[names, code, value, code, value, ...]` (code = name index * 2 + delete bit);
+ * a frame of shoal 0.1's first log format is an array of `{ op, type, record | key }`.
+ */
+function entriesOf(flat: unknown): number {
+  if (!Array.isArray(flat)) return -1;
+  if (flat.length === 0) return 0;
+  const names = flat[0];
+  if (!Array.isArray(names)) {
+    for (const e of flat as WalEntry[]) {
+      if (typeof e !== 'object' || e === null || typeof e.type !== 'string') return -1;
+      if (e.op !== 'upsert' && e.op !== 'delete') return -1;
+    }
+    return flat.length;
   }
-  return undefined;
+  if (flat.length % 2 !== 1 || !names.every((n) => typeof n === 'string')) return -1;
+  for (let i = 1; i < flat.length; i += 2) {
+    const code = flat[i];
+    if (!Number.isInteger(code) || (code as number) < 0 || (code as number) >>> 1 >= names.length) return -1;
+  }
+  return (flat.length - 1) / 2;
+}
+
+/** A frame's payload decoded, or undefined when it does not decode. */
+function decodeFrame(payload: Uint8Array): unknown {
+  try {
+    return walCodec.unpack(payload);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
- * Entries in a frame's payload, from its array header: a flat frame starts with the array of
- * names; a frame of shoal 0.1's first log format is an array of entry objects.
+ * Whole, undamaged frames at the start of `bytes`: their extent and entry count. A frame is
+ * damaged when it is torn, fails its CRC, or (CRC intact) does not decode to a frame this log
+ * writes; the segment's readable frames end there.
  */
-function entryCount(payload: Uint8Array): number {
-  const outer = arrayHeader(payload, 0);
-  if (!outer) return (walCodec.unpack(payload) as unknown[]).length;
-  if (outer.length === 0) return 0;
-  return arrayHeader(payload, outer.size) ? (outer.length - 1) >>> 1 : outer.length;
-}
-
-/** Whole, undamaged frames at the start of `bytes`: their extent and entry count. */
 function scanFrames(bytes: Uint8Array): { readonly end: number; readonly count: number } {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 0;
@@ -101,7 +114,9 @@ function scanFrames(bytes: Uint8Array): { readonly end: number; readonly count: 
     if (length === 0 || at + FRAME_HEAD + length > bytes.byteLength) break;
     const payload = bytes.subarray(at + FRAME_HEAD, at + FRAME_HEAD + length);
     if (crc32(payload) !== dv.getUint32(at + 4, true)) break;
-    count += entryCount(payload);
+    const entries = entriesOf(decodeFrame(payload));
+    if (entries < 0) break;
+    count += entries;
     at += FRAME_HEAD + length;
   }
   return { end: at, count };
