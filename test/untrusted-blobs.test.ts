@@ -145,6 +145,21 @@ describe('crafted version headers and announcements', () => {
     );
   });
 
+  it('a header published at 1e300 ms: BLOB_CORRUPT (no RangeError from a Date)', async () => {
+    const store = new MemoryBlobStore();
+    await store.put(layout.header(5), header({ publishedAt: 1e300 }));
+    expect(await codeOfAsync(() => planFromSnapshot(store, layout, 5))).toBe('BLOB_CORRUPT');
+  });
+
+  it('a pin that is not a version: INVALID_OPTION, from open and from refreshTo', async () => {
+    const store = new MemoryBlobStore();
+    for (const pin of [-5, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(await codeOfAsync(() => Consumer.open({ store, namespace: 'n', watch: false, pin }))).toBe(
+        'INVALID_OPTION',
+      );
+    }
+  });
+
   it('a consumer meeting a self-referencing header rejects instead of looping', async () => {
     const store = new MemoryBlobStore();
     await store.put(layout.header(5), header({ previous: 5, snapshot: 3 }));

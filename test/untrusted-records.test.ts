@@ -200,3 +200,22 @@ describe('a caller that reuses or changes its object after upsert', () => {
     }
   });
 });
+
+describe('a float past the float range', () => {
+  it('is refused rather than stored as Infinity', () => {
+    const F = t.object('F', { id: t.int(), x: t.float() }, { primaryKey: 'id' });
+    let error: unknown;
+    try {
+      new StateBuilder(t.schema([F])).add('F', { id: 1, x: 1e39 });
+    } catch (e) {
+      error = e;
+    }
+    expect(isShoalError(error) && error.code).toBe('INVALID_RECORD');
+    const kept = new StateBuilder(t.schema([F]))
+      .add('F', { id: 1, x: 3.4e38 })
+      .add('F', { id: 2, x: Number.POSITIVE_INFINITY })
+      .build({ version: 1 });
+    expect(kept.type('F').get(1)?.x).toBe(Math.fround(3.4e38));
+    expect(kept.type('F').get(2)?.x).toBe(Number.POSITIVE_INFINITY);
+  });
+});

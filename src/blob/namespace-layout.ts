@@ -123,7 +123,11 @@ export function decodeVersionHeader(bytes: Uint8Array, key: string): VersionHead
     typeof h.checksum !== 'bigint' ||
     !bytesOk ||
     typeof h.counts !== 'object' ||
-    h.counts === null
+    h.counts === null ||
+    !Object.values(h.counts).every(isVersion) ||
+    // A time a Date can hold, and who published it.
+    !(typeof h.publishedAt === 'number' && Math.abs(h.publishedAt) <= 8.64e15) ||
+    typeof h.producer !== 'string'
   ) {
     throw new ShoalError('BLOB_CORRUPT', `the version header at "${key}" is malformed. Republish it.`);
   }

@@ -137,7 +137,7 @@ export async function consumeCommand(
   if (!Number.isSafeInteger(port) || port < 0)
     throw new UsageError(`--port needs a port number, got "${values.port}"`);
   const pin = values.pin === undefined ? undefined : Number(values.pin);
-  if (pin !== undefined && !Number.isSafeInteger(pin))
+  if (pin !== undefined && !(Number.isSafeInteger(pin) && pin >= 0))
     throw new UsageError(`--pin needs a version, got "${values.pin}"`);
   const maxStalenessMs =
     values['max-staleness-ms'] === undefined ? undefined : Number(values['max-staleness-ms']);

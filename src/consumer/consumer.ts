@@ -13,7 +13,7 @@ import { BroadcastChannel } from 'node:worker_threads';
 import { AnnouncementWatcher, type AnnouncementWatcherOptions } from '../blob/announcement-watcher.ts';
 import { type Announcement, StoreAnnouncer } from '../blob/announcer.ts';
 import type { BlobStore } from '../blob/blob-store.ts';
-import { NamespaceLayout } from '../blob/namespace-layout.ts';
+import { isVersion, NamespaceLayout } from '../blob/namespace-layout.ts';
 import { isShoalError, ShoalError } from '../errors.ts';
 import { assertCompatible, type Schema } from '../schema/index.ts';
 import { applyDelta } from '../state/delta.ts';
@@ -25,6 +25,16 @@ import { shareState } from '../state/state-handle.ts';
 import { TypedEvents } from '../typed-events.ts';
 import type { ShareHandle, ShareMessage } from './attached-consumer.ts';
 import { planRefresh, type RefreshPlan } from './refresh-planner.ts';
+
+/** A version to pin: a non-negative safe integer (`INVALID_OPTION` otherwise). */
+function checkPin(version: unknown, name: string): void {
+  if (!isVersion(version)) {
+    throw new ShoalError(
+      'INVALID_OPTION',
+      `${name} needs a version (a non-negative integer), got ${String(version)}`,
+    );
+  }
+}
 
 /** Options of {@link Consumer.open}. */
 export interface ConsumerOptions<S extends Schema = Schema> extends AnnouncementWatcherOptions {
@@ -114,6 +124,7 @@ export class Consumer<S extends Schema = Schema> {
     this.options = options;
     this.store = options.store;
     this.layout = new NamespaceLayout(options.namespace);
+    if (options.pin !== undefined) checkPin(options.pin, 'pin');
     this.pinned = options.pin;
   }
 
@@ -207,6 +218,11 @@ export class Consumer<S extends Schema = Schema> {
 
   /** Brings the state to `version` and pins it there (until `refreshTo` another or `unpin`). */
   refreshTo(version: number, pin = true): Promise<void> {
+    try {
+      checkPin(version, 'refreshTo');
+    } catch (e) {
+      return Promise.reject(e);
+    }
     if (pin) this.pinned = version;
     const run = this.refreshing.then(() => this.load(version));
     this.refreshing = run.catch(() => {});

@@ -181,7 +181,9 @@ export function consumerMetrics(
         announcedVersion: consumer.announcement?.version,
         announcementCheckedAt: checkedAt,
         announcementCheckFailed: checkFailed,
-        lagMs: !known ? null : t === undefined ? 0 : Math.max(0, t - consumer.version),
+        // Time behind, since the version to serve was first seen unserved: versions need not be
+        // timestamps, so their difference says nothing of time.
+        lagMs: !known ? null : behindSince === undefined ? 0 : Date.now() - behindSince,
         counts: consumer.state.counts(),
         bytes: consumer.state.byteLength,
         lastRefresh,

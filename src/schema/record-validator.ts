@@ -115,8 +115,13 @@ function scalarProblem(kind: FieldKind, bigint: boolean, value: unknown): string
         ? undefined
         : 'a safe integer (|n| < 2^53; use t.long({ bigint: true }))';
     case 'double':
-    case 'float':
       return typeof value === 'number' ? undefined : 'a number';
+    case 'float':
+      if (typeof value !== 'number') return 'a number';
+      // Rounding to 32 bits is what a float means; turning a finite value into Infinity is not.
+      return Number.isFinite(value) && !Number.isFinite(Math.fround(value))
+        ? 'a number within the float range (|x| < 3.4028235e38; use t.double())'
+        : undefined;
     case 'boolean':
       return typeof value === 'boolean' ? undefined : 'a boolean';
     case 'string':

@@ -272,6 +272,7 @@ export function applyDelta(state: AnyState, bytes: Uint8Array, options: ApplyDel
   if (typeof h.fromTag !== 'bigint' || typeof h.toTag !== 'bigint' || typeof h.toChecksum !== 'bigint') {
     corrupt('its tags or checksum are malformed');
   }
+  if (!isUint(h.fromVersion) || !isUint(h.toVersion)) corrupt('its versions are not versions');
   if (h.fromTag !== state.tag) {
     throw new ShoalError(
       'DELTA_ORIGIN_MISMATCH',

@@ -92,6 +92,7 @@ export function decodeSnapshot(bytes: Uint8Array, options: DecodeSnapshotOptions
     corrupt('its type list does not match its schema');
   if (typeof h.tag !== 'bigint' || typeof h.checksum !== 'bigint')
     corrupt('its tag or checksum is malformed');
+  if (!Number.isSafeInteger(h.version) || h.version < 0) corrupt('its version is not a version');
   const scan = options.scan !== false;
   const types = schema.types.map(
     (type, i) => new TypeState(readTypeSection(reader, type, h.types[i]!, scan)),

@@ -343,6 +343,7 @@ export function readColumns(
   const pages = pageCount(capacity);
   return type.fields.map((spec, i): Column => {
     const cd = descriptors[i]!;
+    if (typeof cd !== 'object' || cd === null) corrupt(`column ${i} of ${type.name} is not described`);
     if (cd.field !== spec.name) corrupt(`column ${i} of ${type.name} is not field ${spec.name}`);
     const isList = spec.kind === 'list';
     const kind = (isList ? spec.element!.kind : spec.kind) as ScalarKind;

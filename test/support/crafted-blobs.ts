@@ -283,6 +283,20 @@ export function craftedCases(): CraftedCase[] {
       },
     },
     {
+      name: 'a column descriptor that is null',
+      code: 'BLOB_CORRUPT',
+      run: snap((b) => {
+        b.header.types[0].columns[1] = null;
+      }),
+    },
+    {
+      name: 'a snapshot of version -5',
+      code: 'BLOB_CORRUPT',
+      run: snap((b) => {
+        b.header.version = -5;
+      }),
+    },
+    {
       name: 'a delta applied to a state it does not start from',
       code: 'DELTA_ORIGIN_MISMATCH',
       run: () => applyDelta(v2, delta),
