@@ -13,7 +13,7 @@ import { encodeSnapshot, isShoalError, StateBuilder, t } from '../src/index.ts';
 
 const P = t.object(
   'P',
-  { a: t.long({ bigint: true }), b: t.string(), v: t.int() },
+  { a: t.long({ bigint: true }), b: t.string(), v: t.int(), d: t.double().optional() },
   { primaryKey: ['a', 'b'] },
 );
 const S = t.object('S', { s: t.string(), v: t.int() }, { primaryKey: 's' });
@@ -111,8 +111,8 @@ describe('shoal inspect --records with 64-bit fields', () => {
     dirs.push(dir);
     const file = join(dir, 'p.snapshot');
     const state = new StateBuilder(schema)
-      .add('P', { a: -1n, b: 'x', v: 1 })
-      .add('P', { a: 2n ** 63n - 1n, b: 'y', v: 2 })
+      .add('P', { a: -1n, b: 'x', v: 1, d: Number.NaN })
+      .add('P', { a: 2n ** 63n - 1n, b: 'y', v: 2, d: Number.NEGATIVE_INFINITY })
       .build({ version: 1 });
     await writeFile(file, encodeSnapshot(state));
     const tsx = pathToFileURL(join(import.meta.dirname, '../node_modules/tsx/dist/loader.mjs')).href;
@@ -134,8 +134,8 @@ describe('shoal inspect --records with 64-bit fields', () => {
       .split('\n')
       .map((l) => JSON.parse(l).record);
     expect(records).toEqual([
-      { a: '-1', b: 'x', v: 1 },
-      { a: '9223372036854775807', b: 'y', v: 2 },
+      { a: '-1', b: 'x', v: 1, d: 'NaN' },
+      { a: '9223372036854775807', b: 'y', v: 2, d: '-Infinity' },
     ]);
     expect(
       parseKey(state.type('P').type, encodeURIComponent(JSON.stringify({ a: records[0].a, b: 'x' }))),

@@ -72,13 +72,13 @@ function fsError(error: unknown, key: string, dir: string): ShoalError {
   if (code === 'EACCES' || code === 'EPERM') {
     return new ShoalError(
       'STORE_FORBIDDEN',
-      `no permission for "${key}" in ${dir} (${code} on ${syscall}). Fix the directory's permissions.`,
+      `no permission for "${key}" in "${dir}" (${code} on ${syscall}). Fix the directory's permissions.`,
       { cause: error },
     );
   }
   return new ShoalError(
     'STORE_UNAVAILABLE',
-    `the filesystem failed on "${key}" in ${dir}: ${code ?? (error as Error).message}${syscall ? ` on ${syscall}` : ''}`,
+    `the filesystem failed on "${key}" in "${dir}": ${code ?? (error as Error).message}${syscall ? ` on ${syscall}` : ''}`,
     { cause: error },
   );
 }

@@ -109,7 +109,7 @@ export class FsRoot {
       if (!isInside(real, parent.root)) {
         throw new ShoalError(
           'INVALID_KEY',
-          `key "${key}" leads out of ${this.dir} through a symlink. Remove the link.`,
+          `key "${key}" leads out of "${this.dir}" through a symlink. Remove the link.`,
         );
       }
       return new RootedDir(handle, this.procfs ? `/proc/self/fd/${handle.fd}` : real, parent.root);
@@ -139,11 +139,11 @@ export class FsRoot {
       if (stats.nlink > 1) {
         throw new ShoalError(
           'INVALID_KEY',
-          `key "${key}" is a file with ${stats.nlink} hard links, so it may be a file from outside ${this.dir}; the store holds files with one link only. Copy the file instead of linking it.`,
+          `key "${key}" is a file with ${stats.nlink} hard links, so it may be a file from outside "${this.dir}"; the store holds files with one link only. Copy the file instead of linking it.`,
         );
       }
       if (!this.procfs && !isInside(await this.realPath(handle, path), dir.root)) {
-        throw new ShoalError('INVALID_KEY', `key "${key}" leads out of ${this.dir}. Remove the link.`);
+        throw new ShoalError('INVALID_KEY', `key "${key}" leads out of "${this.dir}". Remove the link.`);
       }
       return { handle, stats };
     } catch (e) {
@@ -176,7 +176,7 @@ export class FsRoot {
     if (held.dev !== named.dev || held.ino !== named.ino) {
       throw new ShoalError(
         'INVALID_KEY',
-        `a directory of ${this.dir} changed while it was opened (a symlink re-pointed?). Remove the link.`,
+        `a directory of "${this.dir}" changed while it was opened (a symlink re-pointed?). Remove the link.`,
       );
     }
     return real;

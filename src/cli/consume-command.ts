@@ -13,6 +13,7 @@ import {
   ShoalError,
 } from '../index.ts';
 import { serveConsumerHealth } from '../observability.ts';
+import { recordReplacer } from './json-output.ts';
 import { openStore, UsageError } from './produce-command.ts';
 
 export const CONSUME_USAGE = `  consume [options]
@@ -24,9 +25,6 @@ export const CONSUME_USAGE = `  consume [options]
       --pin <version>                      serve this version instead of the announced one
       --max-staleness-ms <ms>              not ready when this far behind the announcement (default 60000)
 `;
-
-const replacer = (_: string, v: unknown) =>
-  typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v;
 
 const INTEGER = /^-?(0|[1-9][0-9]*)$/;
 
@@ -102,7 +100,7 @@ function lookup(consumer: AnyConsumer, path: string) {
   if (!m) return undefined;
   const json = (status: number, body: unknown) => ({
     status,
-    body: `${JSON.stringify(body, replacer)}\n`,
+    body: `${JSON.stringify(body, recordReplacer)}\n`,
     type: 'application/json',
   });
   try {

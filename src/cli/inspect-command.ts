@@ -17,6 +17,7 @@ import {
   ShoalError,
   StoreAnnouncer,
 } from '../index.ts';
+import { recordReplacer } from './json-output.ts';
 import { openStore, UsageError } from './produce-command.ts';
 
 export const INSPECT_USAGE = `  inspect <snapshot-file> [--records] [--type <name>]
@@ -28,14 +29,8 @@ export const INSPECT_USAGE = `  inspect <snapshot-file> [--records] [--type <nam
       keys added, removed and modified per type between two versions (JSON)
 `;
 
-/**
- * Bigints as decimal strings (what `shoal produce` reads back for a 64-bit field and `shoal
- * consume` takes in a key), bytes as base64.
- */
-const replacer = (_: string, v: unknown) =>
-  typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? Buffer.from(v).toString('base64') : v;
 const print = (v: unknown, indent?: number) =>
-  process.stdout.write(`${JSON.stringify(v, replacer, indent)}\n`);
+  process.stdout.write(`${JSON.stringify(v, recordReplacer, indent)}\n`);
 
 function summary(state: AnyState) {
   return {
