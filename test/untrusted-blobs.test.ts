@@ -30,7 +30,7 @@ import {
   t,
 } from '../src/index.ts';
 import { dataset, expected, keyOf } from './support/arbitraries.ts';
-import { type Header, openBlob, tamper } from './support/blob-surgery.ts';
+import { type Header, openBlob, section, tamper } from './support/blob-surgery.ts';
 import { craftedCases, schema } from './support/crafted-blobs.ts';
 
 const codeOf = (run: () => unknown): string => {
@@ -370,6 +370,47 @@ describe('a consumer meeting a blob that does not fit', () => {
       await consumer.close();
       await a.close();
       await b.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a consumer with verifySnapshots', () => {
+  it('refuses a snapshot whose index was tampered with, which structure alone lets through', async () => {
+    const store = new MemoryBlobStore();
+    const Item = t.object('Item', { id: t.int(), v: t.string() }, { primaryKey: 'id' });
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-verify-'));
+    try {
+      const producer = await Producer.open({
+        store,
+        namespace: 'n',
+        schema: t.schema([Item]),
+        walDir: join(dir, 'wal'),
+        fsync: false,
+        cycleThread: 'main',
+      });
+      await producer.runCycle((w) => {
+        for (let i = 0; i < 100; i++) w.add('Item', { id: i, v: `v${i}` });
+      });
+      const key = new NamespaceLayout('n').snapshot(producer.version!);
+      await producer.close();
+      const tampered = tamper(await store.get(key), (b) => {
+        const index = section(b, b.header.types[0].index, Uint32Array);
+        const live = [...index.keys()].filter((s) => index[s] !== 0 && index[s] !== 0xffffffff);
+        const [x, y] = [live[0]!, live[live.length - 1]!];
+        [index[x], index[y]] = [index[y]!, index[x]!];
+      });
+      await store.delete(key);
+      await store.put(key, tampered);
+      await expect(
+        Consumer.open({ store, namespace: 'n', watch: false, verifySnapshots: true }),
+      ).rejects.toMatchObject({
+        code: 'BLOB_CORRUPT',
+      });
+      const trusting = await Consumer.open({ store, namespace: 'n', watch: false });
+      expect(trusting.state.type('Item').size).toBe(100);
+      await trusting.close();
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

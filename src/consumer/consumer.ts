@@ -67,6 +67,14 @@ export interface ConsumerOptions<S extends Schema = Schema> extends Announcement
    * @default 30000
    */
   readonly maxRetryDelayMs?: number;
+  /**
+   * Decode snapshots with `verify: true`: recompute their checksum, look every key up through
+   * the index and check every string and json value (about 0.5 s per million records here,
+   * against ~40 ms without). Deltas are always checked by checksum, and every blob's structure
+   * always.
+   * @default false
+   */
+  readonly verifySnapshots?: boolean;
   /** @internal Encoding thresholds of the columns deltas rebuild, for tests (see `Layout`). */
   readonly layout?: Partial<Layout>;
 }
@@ -324,7 +332,9 @@ export class Consumer<S extends Schema = Schema> {
     if (plan.kind === 'snapshot') {
       const key = plan.snapshot!;
       const bytes = await fetch(key);
-      state = guard(key, () => decodeSnapshot(bytes, { shared }));
+      state = guard(key, () =>
+        decodeSnapshot(bytes, { shared, verify: this.options.verifySnapshots === true }),
+      );
     } else {
       state = from!;
     }
