@@ -30,7 +30,7 @@ import {
   t,
 } from '../src/index.ts';
 import { dataset, expected, keyOf } from './support/arbitraries.ts';
-import { type Header, openBlob, section, tamper } from './support/blob-surgery.ts';
+import { type Header, section, tamper } from './support/blob-surgery.ts';
 import { craftedCases, schema } from './support/crafted-blobs.ts';
 
 const codeOf = (run: () => unknown): string => {

@@ -173,7 +173,6 @@ export function consumerMetrics(
   return {
     registry,
     status: () => {
-      const t = target();
       const known = consumer.pin !== undefined || !checkFailed;
       return {
         version: consumer.version,
