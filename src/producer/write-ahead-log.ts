@@ -320,7 +320,13 @@ export class WriteAheadLog {
       try {
         if (this.failure) throw this.failure;
         const fh = await file;
-        await fh.writev([head, payload]);
+        // A full disk may take part of a frame and report it: that group is not on disk, so
+        // it must not be acknowledged (the torn frame ends the segment at replay).
+        const { bytesWritten } = await fh.writev([head, payload]);
+        const expected = head.byteLength + payload.byteLength;
+        if (bytesWritten !== expected) {
+          throw new Error(`a short write: ${bytesWritten} of ${expected} bytes reached the disk (is it full?)`);
+        }
         if (this.fsync && constants.O_DSYNC === undefined) await fh.sync();
         ack.resolve();
       } catch (e) {

@@ -1,0 +1,91 @@
+/**
+ * The write-ahead log on a disk that fills up (a small tmpfs, mounted by the test: it runs as
+ * root in CI; elsewhere it is skipped with a message). A group that only partly reached the
+ * disk must not be acknowledged, and every acknowledged upsert must be published: by the
+ * running producer, and by a producer reopened on the log.
+ */
+import { execFileSync } from 'node:child_process';
+import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FsBlobStore, isShoalError, Producer, t } from '../src/index.ts';
+
+const Row = t.object('Row', { id: t.int(), body: t.string() }, { primaryKey: 'id' });
+const schema = t.schema([Row]);
+
+const dirs: string[] = [];
+const mounts: string[] = [];
+afterAll(async () => {
+  // Lazily: a failed test may leave a file open on it.
+  for (const m of mounts) execFileSync('umount', ['-l', m]);
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+/** Mounts a tmpfs of `size` at `dir`; false when this process may not mount. */
+function mountTmpfs(dir: string, size: string): boolean {
+  if (process.getuid?.() !== 0) return false;
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'ignore' });
+    mounts.push(dir);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('a write-ahead log whose disk fills up', () => {
+  it('acknowledges only what reached the disk, and every acknowledged upsert is published', async (ctx) => {
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-fullwal-'));
+    dirs.push(dir);
+    const walDir = join(dir, 'wal');
+    await mkdir(walDir);
+    if (!mountTmpfs(walDir, '256k')) {
+      ctx.skip('mounting a tmpfs needs root (CI runs as root): the full-disk test is skipped');
+      return;
+    }
+    const open = (wal: string, store: string) =>
+      Producer.open({
+        store: new FsBlobStore({ dir: join(dir, store), fsync: false }),
+        namespace: 'rows',
+        schema,
+        walDir: wal,
+        maxBatchDelayMs: 60_000,
+        maxBatchRecords: 1_000_000,
+        cycleThread: 'main',
+      });
+    const producer = await open(walDir, 'store');
+    const acked: number[] = [];
+    let failure: unknown;
+    // Groups of 50 upserts of 1.5 KB each: a group meets the end of the disk part-way.
+    for (let round = 0; failure === undefined && round < 100; round++) {
+      const ids = Array.from({ length: 50 }, (_, k) => round * 50 + k);
+      const outcomes = await Promise.allSettled(
+        ids.map((id) => producer.upsert('Row', { id, body: `${id}:${'x'.repeat(1500)}` })),
+      );
+      outcomes.forEach((o, k) => {
+        if (o.status === 'fulfilled') acked.push(ids[k]!);
+        else failure ??= o.reason;
+      });
+    }
+    expect(isShoalError(failure) && failure.code).toBe('WAL_FAILED');
+    expect(acked.length).toBeGreaterThan(0);
+    // The log as it is on the full disk, for a producer reopened elsewhere.
+    const copy = join(dir, 'wal-copy');
+    await cp(walDir, copy, { recursive: true });
+
+    // The running producer publishes every acknowledged upsert.
+    expect((await producer.flush()).outcome).toBe('published');
+    const published = new Set([...producer.state!.type('Row')].map((v) => v.id));
+    expect(acked.filter((id) => !published.has(id))).toEqual([]);
+    await producer.close().catch(() => {});
+
+    // So does a producer reopened on the log, into a fresh store.
+    const reopened = await open(copy, 'store2');
+    expect((await reopened.flush()).outcome).toBe('published');
+    const replayed = new Set([...reopened.state!.type('Row')].map((v) => v.id));
+    expect(acked.filter((id) => !replayed.has(id))).toEqual([]);
+    for (const v of reopened.state!.type('Row')) expect(v.body).toBe(`${v.id}:${'x'.repeat(1500)}`);
+    await reopened.close();
+  }, 60_000);
+});
