@@ -111,6 +111,8 @@ describe.each(subjects)('BlobStore conformance: $name', (subject) => {
       '.hidden',
       '',
       'a/',
+      // A 300-character segment: the filesystem's ENAMETOOLONG, refused up front on every store.
+      `ns/${'x'.repeat(300)}`,
     ]) {
       await expect(store.put(key, new Uint8Array([1])), key).rejects.toEqual(code('INVALID_KEY'));
       await expect(store.get(key), key).rejects.toEqual(code('INVALID_KEY'));
@@ -252,5 +254,14 @@ describe('FsBlobStore specifics', () => {
     await store.put('a/b', new Uint8Array([2]));
     const { readdir } = await import('node:fs/promises');
     expect(await readdir(join(dir, 'a'))).toEqual(['b']);
+  });
+});
+
+describe('a namespace too long for a filesystem', () => {
+  it('is refused as INVALID_KEY before any store call, not retried as transient', () => {
+    expect(() => new NamespaceLayout('n'.repeat(300))).toThrow(
+      expect.objectContaining({ code: 'INVALID_KEY' }),
+    );
+    expect(new NamespaceLayout('n'.repeat(200)).namespace.length).toBe(200);
   });
 });

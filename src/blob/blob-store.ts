@@ -42,6 +42,8 @@ export interface BlobStore {
   head(key: string, options?: CallOptions): Promise<BlobInfo>;
 }
 
+/** The longest segment of a key. */
+export const MAX_SEGMENT = 200;
 // A segment never starts with '.', so stores can keep hidden files (temp files, locks) beside blobs.
 const SEGMENT = /^[A-Za-z0-9_=+-][A-Za-z0-9._=+@-]*$/;
 
@@ -61,6 +63,9 @@ export function checkKey(key: string, what = 'key'): void {
   if (key.startsWith('/')) bad('is absolute');
   for (const segment of key.split('/')) {
     if (segment === '' || segment === '.' || segment === '..') bad('has an empty, "." or ".." segment');
+    // Filesystems take names of 255 bytes at most, and a store adds a little for its lock and
+    // temp files: refused here, on every store, rather than failing (and being retried) later.
+    if (segment.length > MAX_SEGMENT) bad(`has a segment longer than ${MAX_SEGMENT} characters`);
     if (!SEGMENT.test(segment))
       bad(
         `has a segment (${JSON.stringify(segment)}) that starts with "." or has characters other than letters, digits and . _ = + - @`,
