@@ -32,6 +32,7 @@ export type ShoalErrorCode =
   | 'CIRCUIT_OPEN'
   | 'CYCLE_FAILED'
   | 'WAL_FAILED'
+  | 'STORE_LOCKED'
   | 'CLOSED';
 
 /** An error raised by shoal. Branch on {@link ShoalError.code}. */

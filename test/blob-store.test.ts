@@ -238,11 +238,15 @@ describe('FsBlobStore specifics', () => {
     const old = new Date(Date.now() - 60_000);
     await utimes(lock, old, old);
     await store.put('ns/announced', new Uint8Array([1]), { ifNoneMatch: true });
-    await writeFile(lock, 'alive');
+    // A lock held by a process on another host (a container since restarted): it cannot be
+    // checked, so it is waited out, and the error says who holds it and what to do.
+    await writeFile(lock, 'other-host 4242 2026-12-01T10:00:00.000Z\n');
     const started = Date.now();
-    await expect(store.put('ns/announced', new Uint8Array([2]), { ifNoneMatch: true })).rejects.toEqual(
-      code('PRECONDITION_FAILED'),
-    );
+    const error = await store.put('ns/announced', new Uint8Array([2]), { ifMatch: '"x"' }).catch((e) => e);
+    expect(error).toEqual(code('STORE_LOCKED'));
+    expect(error.message).toContain('locked by other-host pid 4242 since 2026-12-01T10:00:00.000Z');
+    expect(error.message).toContain('staleLockMs');
+    expect(error.message).toContain(`delete "${lock}" or wait`);
     expect(Date.now() - started).toBeGreaterThanOrEqual(90);
     expect([...(await store.get('ns/announced'))]).toEqual([1]);
   });

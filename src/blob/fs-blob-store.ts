@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { link, lstat, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ShoalError } from '../errors.ts';
 import {
@@ -84,9 +84,17 @@ function fsError(error: unknown, key: string, dir: string): ShoalError {
 }
 
 /** True when `lock` was taken by a process of this host that no longer runs (a crashed writer). */
+/** Who holds a lock, as its file says: `<host> <pid> <ISO time>`. */
+async function lockOwner(lock: string): Promise<{ host: string; pid: string; since: string }> {
+  const [host = '?', pid = '?', since = '?'] = (await readFile(lock, 'utf8').catch(() => ''))
+    .trim()
+    .split(' ');
+  return { host, pid, since };
+}
+
 async function lockOwnerIsGone(lock: string): Promise<boolean> {
-  const [host, pid] = (await readFile(lock, 'utf8').catch(() => '')).split(' ');
-  if (host !== hostname() || !pid || Number(pid) === process.pid) return false;
+  const { host, pid } = await lockOwner(lock);
+  if (host !== hostname() || !/^\d+$/.test(pid) || Number(pid) === process.pid) return false;
   try {
     process.kill(Number(pid), 0);
     return false;
@@ -251,9 +259,12 @@ export class FsBlobStore implements BlobStore {
           continue;
         }
         if (Date.now() > deadline) {
-          throw preconditionFailed(
-            key,
-            new Error(`another writer has held the lock of "${key}" for ${Math.round(age)} ms`),
+          const owner = await lockOwner(lock);
+          const here = owner.host === hostname();
+          const file = join(this.dir, ...key.split('/').slice(0, -1), `.${name}.shoal-lock`);
+          throw new ShoalError(
+            'STORE_LOCKED',
+            `"${key}" is locked by ${owner.host} pid ${owner.pid} since ${owner.since} (${Math.round(age)} ms ago). A lock is taken over once it is ${this.staleLockMs} ms old (staleLockMs), or at once when its process on this host is gone${here ? '' : `; a process on another host cannot be checked: if ${owner.host} is gone (a restarted container), delete "${file}" or wait`}.`,
           );
         }
         await sleep(5 + Math.random() * 10);
