@@ -32,6 +32,7 @@ export type ShoalErrorCode =
   | 'CIRCUIT_OPEN'
   | 'CYCLE_FAILED'
   | 'WAL_FAILED'
+  | 'WAL_DAMAGED'
   | 'STORE_LOCKED'
   | 'CLOSED';
 

@@ -460,6 +460,50 @@ describe('the write-ahead log', () => {
     await p.close();
   });
 
+  it('replays every frame around a damaged one, reports what it lost, and keeps the segment', async () => {
+    const walDir = await tempDir();
+    const packr = new Packr({ useRecords: true, int64AsType: 'bigint' });
+    const frames: Buffer[] = [];
+    // 50 frames of 10 upserts each, as 50 acknowledged groups would be.
+    for (let f = 0; f < 50; f++) {
+      const flat: unknown[] = [['Movie']];
+      for (let k = 0; k < 10; k++) flat.push(0, movie(f * 10 + k));
+      const payload = packr.pack(flat);
+      const head = Buffer.alloc(8);
+      head.writeUInt32LE(payload.byteLength, 0);
+      head.writeUInt32LE(crc32(payload), 4);
+      frames.push(Buffer.concat([head, payload]));
+    }
+    // One flipped byte inside frame 25's payload.
+    frames[25]![40]! ^= 0x01;
+    const segment = join(walDir, 'segment-0000000001.wal');
+    await writeFile(segment, Buffer.concat(frames));
+    const p = await open(new FsBlobStore({ dir: await tempDir(), fsync: false }), walDir);
+    const warnings: string[] = [];
+    p.on('warning', (e) => warnings.push(e.message));
+    expect(p.pendingCount).toBe(490);
+    expect(p.logDamage).toEqual([
+      {
+        file: segment,
+        offset: frames.slice(0, 25).reduce((n, b) => n + b.length, 0),
+        bytes: frames[25]!.length,
+        changes: 10,
+      },
+    ]);
+    expect(await p.flush()).toMatchObject({ outcome: 'published' });
+    const ids = records(p).map((m) => m.id as number);
+    expect(ids).toHaveLength(490);
+    expect(ids.filter((id) => id >= 250 && id < 260)).toEqual([]);
+    expect(ids).toContain(260);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('10 change(s) lost');
+    // Published, the damaged segment is kept beside the log, never deleted.
+    expect((await readdir(walDir)).filter((n) => n.endsWith('.damaged'))).toEqual([
+      'segment-0000000001.wal.damaged',
+    ]);
+    await p.close();
+  });
+
   it('refuses changes with WAL_FAILED once a write fails, keeping what it acknowledged', async () => {
     const walDir = await tempDir();
     const p = await open(new FsBlobStore({ dir: await tempDir(), fsync: false }), walDir);

@@ -131,6 +131,7 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
   producer.on('cycle:failure', (e) =>
     process.stderr.write(`shoal: cycle failed at ${e.stage}: ${e.error.code}: ${e.error.message}\n`),
   );
+  producer.on('warning', (e) => process.stderr.write(`shoal: warning: ${e.message}\n`));
 
   const publish = async (): Promise<boolean> => {
     let input: Awaited<ReturnType<typeof readInput>>;

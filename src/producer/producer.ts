@@ -48,7 +48,7 @@ import { restoreAnnounced } from './restore.ts';
 import { buildRestated, type CycleWriter } from './stages/build-stage.ts';
 import { publishVersion } from './stages/publish-stage.ts';
 import { runValidators } from './stages/validate-stage.ts';
-import { WriteAheadLog } from './write-ahead-log.ts';
+import { type LogDamage, WriteAheadLog } from './write-ahead-log.ts';
 
 /** How a cycle ended. */
 export type CycleResult =
@@ -149,7 +149,28 @@ export class Producer<S extends Schema = Schema> {
     const wal = await WriteAheadLog.open({ dir: o.walDir, fsync: o.fsync });
     const producer = new Producer(o, wal, restored);
     if (wal.backlog > 0) producer.schedule(0);
+    // After open resolves, so that a listener added at once hears it.
+    if (wal.damage.length > 0) setImmediate(() => producer.reportLogDamage());
     return producer;
+  }
+
+  /**
+   * Damage found in the write-ahead log at open: runs of bytes between readable frames whose
+   * changes could not be replayed. The frames around them were replayed; the damaged segments
+   * are kept as `<segment>.damaged` once published, never deleted.
+   */
+  get logDamage(): readonly LogDamage[] {
+    return this.wal.damage;
+  }
+
+  private reportLogDamage(): void {
+    for (const d of this.wal.damage) {
+      const lost = d.changes === undefined ? 'an unknown number of changes' : `${d.changes} change(s)`;
+      this.events.emit('warning', {
+        message: `the write-ahead log is damaged: ${d.bytes} bytes at offset ${d.offset} of ${d.file} held no readable frame (${lost} lost); the frames around them were replayed, and the segment is kept as ${d.file}.damaged once published. Re-send the changes acknowledged around that time if you can.`,
+        error: new ShoalError('WAL_DAMAGED', `${lost} lost at offset ${d.offset} of ${d.file}`),
+      });
+    }
   }
 
   /** The last state this producer published or restored. */

@@ -25,7 +25,7 @@
  */
 
 import type { FileHandle } from 'node:fs/promises';
-import { constants, mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
+import { constants, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { ShoalError } from '../errors.ts';
@@ -100,26 +100,76 @@ function decodeFrame(payload: Uint8Array): unknown {
   }
 }
 
+/** A run of bytes in a segment that holds no readable frame, between readable ones. */
+export interface LogDamage {
+  /** The segment file. */
+  readonly file: string;
+  /** Where the damage starts, in bytes from the start of the segment, and how long it is. */
+  readonly offset: number;
+  readonly bytes: number;
+  /**
+   * Changes known to be lost: those of a frame whose header and payload are whole but fail
+   * their CRC; `undefined` when the damaged bytes cannot be read as frames at all.
+   */
+  readonly changes: number | undefined;
+}
+
+/** The frame at `at` when it is whole, intact and a frame this log writes: its size and entries. */
+function frameAt(bytes: Uint8Array, dv: DataView, at: number): { size: number; entries: number } | undefined {
+  if (at + FRAME_HEAD > bytes.byteLength) return undefined;
+  const length = dv.getUint32(at, true);
+  if (length === 0 || at + FRAME_HEAD + length > bytes.byteLength) return undefined;
+  const payload = bytes.subarray(at + FRAME_HEAD, at + FRAME_HEAD + length);
+  if (crc32(payload) !== dv.getUint32(at + 4, true)) return undefined;
+  const entries = entriesOf(decodeFrame(payload));
+  return entries < 0 ? undefined : { size: FRAME_HEAD + length, entries };
+}
+
+/** A readable frame of a segment: where it is and how many entries it holds. */
+interface Frame {
+  readonly at: number;
+  readonly size: number;
+  readonly entries: number;
+}
+
 /**
- * Whole, undamaged frames at the start of `bytes`: their extent and entry count. A frame is
- * damaged when it is torn, fails its CRC, or (CRC intact) does not decode to a frame this log
- * writes; the segment's readable frames end there.
+ * The readable frames of a segment, and its damage. Frames are self-delimiting and each has a
+ * CRC, so past a damaged one the scan resynchronises at the next offset where a whole, intact
+ * frame starts. Bytes after the last readable frame that hold none are a torn tail (a group
+ * whose write was cut short: never acknowledged), not damage.
  */
-function scanFrames(bytes: Uint8Array): { readonly end: number; readonly count: number } {
+export function scanSegment(
+  bytes: Uint8Array,
+  file = '',
+): { readonly frames: readonly Frame[]; readonly count: number; readonly damage: readonly LogDamage[] } {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let at = 0;
+  const frames: Frame[] = [];
+  const damage: LogDamage[] = [];
   let count = 0;
+  let at = 0;
   while (at + FRAME_HEAD <= bytes.byteLength) {
-    const length = dv.getUint32(at, true);
-    if (length === 0 || at + FRAME_HEAD + length > bytes.byteLength) break;
-    const payload = bytes.subarray(at + FRAME_HEAD, at + FRAME_HEAD + length);
-    if (crc32(payload) !== dv.getUint32(at + 4, true)) break;
-    const entries = entriesOf(decodeFrame(payload));
-    if (entries < 0) break;
-    count += entries;
-    at += FRAME_HEAD + length;
+    const frame = frameAt(bytes, dv, at);
+    if (frame) {
+      frames.push({ at, ...frame });
+      count += frame.entries;
+      at += frame.size;
+      continue;
+    }
+    let next = at + 1;
+    while (next + FRAME_HEAD <= bytes.byteLength && !frameAt(bytes, dv, next)) next++;
+    if (next + FRAME_HEAD > bytes.byteLength) break; // a torn tail
+    damage.push({ file, offset: at, bytes: next - at, changes: lostChanges(bytes, dv, at, next) });
+    at = next;
   }
-  return { end: at, count };
+  return { frames, count, damage };
+}
+
+/** The entries of a damaged frame at `at` that fills exactly up to `next` and still decodes. */
+function lostChanges(bytes: Uint8Array, dv: DataView, at: number, next: number): number | undefined {
+  const length = dv.getUint32(at, true);
+  if (at + FRAME_HEAD + length !== next) return undefined;
+  const entries = entriesOf(decodeFrame(bytes.subarray(at + FRAME_HEAD, next)));
+  return entries < 0 ? undefined : entries;
 }
 
 /** The bytes of segment files, in order (a file that is gone reads as empty). */
@@ -136,17 +186,13 @@ export async function readSegments(files: readonly string[]): Promise<Uint8Array
   return out;
 }
 
-/** Visits a segment's entries in order, up to its first torn or damaged frame. */
+/** Visits a segment's entries in order, in every readable frame (past damage too). */
 export function forEachEntry(
   segment: Uint8Array,
   visit: (op: WalEntry['op'], type: string, value: unknown) => void,
 ): void {
-  const { end } = scanFrames(segment);
-  const dv = new DataView(segment.buffer, segment.byteOffset, segment.byteLength);
-  for (let at = 0; at < end; ) {
-    const length = dv.getUint32(at, true);
-    const flat = walCodec.unpack(segment.subarray(at + FRAME_HEAD, at + FRAME_HEAD + length)) as unknown[];
-    at += FRAME_HEAD + length;
+  for (const { at, size } of scanSegment(segment).frames) {
+    const flat = walCodec.unpack(segment.subarray(at + FRAME_HEAD, at + size)) as unknown[];
     if (!Array.isArray(flat[0])) {
       // The first log format: one object per entry.
       for (const e of flat as WalEntry[]) visit(e.op, e.type, e.op === 'upsert' ? e.record : e.key);
@@ -217,6 +263,8 @@ export class WriteAheadLog {
   private idleWaiters: (() => void)[] = [];
   private failure: ShoalError | undefined;
   private closed = false;
+  /** Damage found in the segments at open: their files are kept, never trimmed. */
+  damage: readonly LogDamage[] = [];
 
   private constructor(dir: string, fsync: boolean, first: number, segment: number, file: FileHandle) {
     this.dir = dir;
@@ -239,12 +287,19 @@ export class WriteAheadLog {
       .map((m) => Number(m[1]))
       .sort((a, b) => a - b);
     let count = 0;
-    for (const n of segments) count += scanFrames(await readFile(join(options.dir, segmentName(n)))).count;
+    const damage: LogDamage[] = [];
+    for (const n of segments) {
+      const file = join(options.dir, segmentName(n));
+      const scan = scanSegment(await readFile(file), file);
+      count += scan.count;
+      damage.push(...scan.damage);
+    }
     const next = (segments.at(-1) ?? 0) + 1;
     const fsync = options.fsync ?? true;
     const file = await openSegment(options.dir, next, fsync);
     const wal = new WriteAheadLog(options.dir, fsync, segments[0] ?? next, next, file);
     wal.count = count;
+    wal.damage = damage;
     return wal;
   }
 
@@ -398,7 +453,12 @@ export class WriteAheadLog {
 
   /** Deletes the segments of a published batch. */
   async trim(batch: LogBatch): Promise<void> {
-    for (const file of batch.files) await unlink(file).catch(() => {});
+    const damaged = new Set(this.damage.map((d) => d.file));
+    for (const file of batch.files) {
+      // A damaged segment is kept, renamed out of the log, for whoever recovers what it lost.
+      if (damaged.has(file)) await rename(file, `${file}.damaged`).catch(() => {});
+      else await unlink(file).catch(() => {});
+    }
     this.first = Math.max(this.first, batch.segment + 1);
   }
 
