@@ -23,6 +23,8 @@ export interface Announcement {
   readonly pinned?: number;
   /** The version this announcement replaced (none for the first). */
   readonly replaces?: number;
+  /** The announced state's tag: tells a producer whether an announcement it finds is its own. */
+  readonly tag?: bigint;
 }
 
 /** The role that reads and writes a namespace's announcement. */
@@ -51,7 +53,8 @@ export function decodeAnnouncement(bytes: Uint8Array, key: string): Announcement
     a === null ||
     !isVersion(a.version) ||
     (a.pinned !== undefined && !isVersion(a.pinned)) ||
-    (a.replaces !== undefined && !isVersion(a.replaces))
+    (a.replaces !== undefined && !isVersion(a.replaces)) ||
+    (a.tag !== undefined && typeof a.tag !== 'bigint')
   ) {
     throw new ShoalError('BLOB_CORRUPT', `the announcement at "${key}" is malformed. Announce again.`);
   }

@@ -46,7 +46,7 @@ import {
 } from './producer-options.ts';
 import { restoreAnnounced } from './restore.ts';
 import { buildRestated, type CycleWriter } from './stages/build-stage.ts';
-import { publishVersion } from './stages/publish-stage.ts';
+import { publishVersion, removeBlobs } from './stages/publish-stage.ts';
 import { runValidators } from './stages/validate-stage.ts';
 import { type LogDamage, WriteAheadLog } from './write-ahead-log.ts';
 
@@ -361,6 +361,29 @@ export class Producer<S extends Schema = Schema> {
     return run;
   }
 
+  /**
+   * Announces `version` in place of the one announced. On a conflict, an announcement that is
+   * this cycle's own (a put whose answer was lost, retried) is success; another producer's
+   * means this version's blobs are left unreachable, so they are removed before it fails.
+   */
+  private async announce(version: number, tag: bigint, blobs: readonly string[]): Promise<void> {
+    try {
+      await this.announcer.announce({
+        version,
+        announcedAt: Date.now(),
+        producer: this.o.producerId,
+        tag,
+        ...(this.announcedVersion !== undefined ? { replaces: this.announcedVersion } : {}),
+      });
+    } catch (error) {
+      if (!isShoalError(error, 'ANNOUNCE_CONFLICT')) throw error;
+      const found = await this.announcer.read().catch(() => undefined);
+      if (found?.version === version && found.tag === tag) return;
+      await removeBlobs(this.o.store, blobs);
+      throw error;
+    }
+  }
+
   private async cycle(
     build: (version: number, stages: CycleStages) => Promise<State<S> | undefined>,
   ): Promise<CycleResult> {
@@ -418,15 +441,8 @@ export class Producer<S extends Schema = Schema> {
         retries: this.o.publishRetries,
         emit: this.events.emit.bind(this.events),
       };
-      await stage('publish', () => publishVersion(ctx, this.announcedVersion, encoded, header));
-      await stage('announce', () =>
-        this.announcer.announce({
-          version,
-          announcedAt: Date.now(),
-          producer: this.o.producerId,
-          ...(this.announcedVersion !== undefined ? { replaces: this.announcedVersion } : {}),
-        }),
-      );
+      const blobs = await stage('publish', () => publishVersion(ctx, this.announcedVersion, encoded, header));
+      await stage('announce', () => this.announce(version, next.tag, blobs));
       runner!.commit();
       this.current = next;
       this.header = header;

@@ -1,0 +1,133 @@
+/**
+ * Two producers whose cycles start together and pick the same version (the clock is the
+ * subject here, so it is fixed for the race): blobs are created, never overwritten, so exactly
+ * one cycle resolves, the other rejects with ANNOUNCE_CONFLICT and leaves nothing behind, the
+ * announced version loads and holds exactly the winner's records, and a live and a fresh
+ * consumer follow the winner's next version. On a filesystem, in memory, and on S3 semantics
+ * (s3rver behind the front that enforces If-None-Match / If-Match, as AWS S3 does).
+ */
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  type BlobStore,
+  Consumer,
+  decodeVersionHeader,
+  FsBlobStore,
+  isShoalError,
+  MemoryBlobStore,
+  NamespaceLayout,
+  Producer,
+  StoreAnnouncer,
+  t,
+} from '../src/index.ts';
+import { S3BlobStore } from '../src/s3.ts';
+import { BUCKET } from './support/s3-server.ts';
+import { useS3Front, useStores } from './support/stores.ts';
+
+const Item = t.object('Item', { id: t.int(), owner: t.string() }, { primaryKey: 'id' });
+const schema = t.schema([Item]);
+const { tempDir } = useStores('two-producers');
+const { s3, front } = useS3Front();
+
+const STORES: { name: string; make: () => Promise<BlobStore> }[] = [
+  { name: 'filesystem', make: async () => new FsBlobStore({ dir: await tempDir(), fsync: false }) },
+  { name: 'memory', make: async () => new MemoryBlobStore() },
+  {
+    name: 's3 (conditional writes enforced)',
+    make: async () =>
+      new S3BlobStore({
+        client: s3().client(front().endpoint),
+        bucket: BUCKET,
+        prefix: `race${Math.random().toString(36).slice(2)}`,
+      }),
+  },
+];
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+const ROUNDS = 20;
+
+describe.each(STORES)('two producers on one version: $name', ({ make }) => {
+  it(`one wins and one rejects, in ${ROUNDS} rounds; consumers follow the winner`, async () => {
+    const store = await make();
+    const tally = { a: 0, b: 0 };
+    for (let round = 0; round < ROUNDS; round++) {
+      const namespace = `ns${round}`;
+      const open = async (name: string) =>
+        Producer.open({
+          store,
+          namespace,
+          schema,
+          walDir: join(await tempDir(), 'wal'),
+          fsync: false,
+          cycleThread: 'main',
+          snapshotEvery: 1 + (round % 3),
+          producerId: name,
+        });
+      const a = await open('a');
+      await a.runCycle((w) => w.add('Item', { id: 0, owner: 'base' }));
+      const b = await open('b');
+      const live = await Consumer.open({ store, namespace, watch: false });
+      expect(b.version).toBe(a.version);
+
+      // Both cycles start in the same millisecond, so both choose the same version.
+      const now = Date.now() + 1000 + round;
+      vi.spyOn(Date, 'now').mockReturnValue(now);
+      const rows = (owner: string) => (w: { add(type: 'Item', r: { id: number; owner: string }): void }) => {
+        for (let id = 0; id < 20; id++) w.add('Item', { id, owner: `${owner}${round}` });
+      };
+      const [ra, rb] = await Promise.allSettled([a.runCycle(rows('a')), b.runCycle(rows('b'))]);
+      vi.restoreAllMocks();
+      const outcomes = [ra, rb].map((r) => r.status);
+      expect(outcomes.sort(), `round ${round}`).toEqual(['fulfilled', 'rejected']);
+      const loserError = (
+        ra.status === 'rejected' ? ra.reason : (rb as PromiseRejectedResult).reason
+      ) as unknown;
+      expect(isShoalError(loserError) && loserError.code, `round ${round}`).toBe('ANNOUNCE_CONFLICT');
+      const winner = ra.status === 'fulfilled' ? a : b;
+      const loser = winner === a ? b : a;
+      const owner = `${winner === a ? 'a' : 'b'}${round}`;
+      tally[winner === a ? 'a' : 'b']++;
+
+      // The announced version is the winner's, whole, loaded from nothing.
+      const announced = (await new StoreAnnouncer({ store, namespace }).read())!;
+      expect(announced.version).toBe(now);
+      expect(announced.version).toBe(winner.version);
+      const fresh = await Consumer.open({ store, namespace, watch: false });
+      expect([...fresh.state.type('Item')].map((v) => v.owner)).toEqual(Array(20).fill(owner));
+      // The version's header is the winner's, and the loser left no blob of its own.
+      const layout = new NamespaceLayout(namespace);
+      const header = decodeVersionHeader(await store.get(layout.header(now)), layout.header(now));
+      expect(header.tag).toBe(winner.state!.tag);
+      for (const key of await store.list(`${namespace}/`)) {
+        if (!key.includes(String(now).padStart(16, '0'))) continue;
+        expect(
+          key === layout.header(now) ||
+            key === layout.snapshot(now) ||
+            key === layout.delta(header.previous!, now) ||
+            key === layout.reverse(now, header.previous!),
+          key,
+        ).toBe(true);
+        if (key === layout.snapshot(now)) expect(header.snapshot).toBe(now);
+      }
+
+      // The winner goes on; a live consumer and a fresh one follow it.
+      await winner.runCycle((w) => {
+        for (let id = 0; id < 21; id++) w.add('Item', { id, owner: `${owner}-next` });
+      });
+      await live.refresh();
+      expect(live.version).toBe(winner.version);
+      expect(live.state.type('Item').get(20)?.owner).toBe(`${owner}-next`);
+      await fresh.refresh();
+      expect(fresh.version).toBe(winner.version);
+      await live.close();
+      await fresh.close();
+      await loser.close().catch(() => {});
+      await winner.close();
+    }
+    // Each side won some rounds, or the race was never a race: report it either way.
+    expect(tally.a + tally.b).toBe(ROUNDS);
+  }, 120_000);
+});
