@@ -53,6 +53,13 @@ export async function serveProducerHealth(
       live: () => true,
       ready: () => {
         const s = metrics.status();
+        if (producer.conflict) {
+          return {
+            ready: false,
+            reason:
+              'another producer announced in this namespace (ANNOUNCE_CONFLICT); this one publishes nothing more: reopen it to resume',
+          };
+        }
         if (s.failuresInARow >= maxFailed)
           return {
             ready: false,

@@ -1,11 +1,11 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FsBlobStore } from '../src/index.ts';
+import { FsBlobStore, fromJSON, Producer } from '../src/index.ts';
 import { loadVersion, recordsOf } from './support/load.ts';
 import { until } from './support/wait.ts';
 
@@ -230,4 +230,51 @@ describe('shoal produce', () => {
     );
     expect(JSON.parse(stdout)).toEqual({ native: false });
   });
+});
+
+describe('shoal produce --watch when another producer takes the namespace', () => {
+  it('stops and exits 1 with ANNOUNCE_CONFLICT instead of publishing orphans', async () => {
+    const cwd = await tempDir();
+    const input = join(cwd, 'movies.ndjson');
+    await copyFile(join(examples, 'movies.ndjson'), input);
+    const child: ChildProcess = spawn(
+      process.execPath,
+      [
+        '--import',
+        tsx,
+        main,
+        'produce',
+        '--schema',
+        join(examples, 'movies.schema.json'),
+        '--input',
+        input,
+        '--watch',
+        '--namespace',
+        'w',
+      ],
+      { cwd, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await until(() => stderr.includes('watching'), 15_000, 'watching');
+    // Another producer announces a newer version in the same namespace.
+    const store = new FsBlobStore({ dir: join(cwd, 'shoal-data') });
+    const schema = fromJSON(JSON.parse(await readFile(join(examples, 'movies.schema.json'), 'utf8')));
+    const other = await Producer.open({
+      store,
+      namespace: 'w',
+      schema,
+      walDir: join(cwd, 'other-wal'),
+      fsync: false,
+    });
+    await other.runCycle((w) => w.add('Movie', movie(9, 'other')));
+    await other.close();
+    await writeFile(input, ndjson([movie(1, 'changed')]));
+    expect(await exited).toBe(1);
+    expect(stderr).toContain('ANNOUNCE_CONFLICT');
+    expect(stdout.trim().split('\n')).toHaveLength(1); // the first version only
+  }, 60_000);
 });

@@ -11,6 +11,7 @@ import type { BlobStore } from '../src/blob/blob-store.ts';
 import { planFromSnapshot, readVersionHeader } from '../src/blob/chain-planner.ts';
 import { FsBlobStore } from '../src/blob/fs-blob-store.ts';
 import { NamespaceLayout } from '../src/blob/namespace-layout.ts';
+import { serveProducerHealth } from '../src/observability.ts';
 import { Producer } from '../src/producer/producer.ts';
 import { STAGES } from '../src/producer/producer-events.ts';
 import { t } from '../src/schema/index.ts';
@@ -155,8 +156,27 @@ describe('producer rules', () => {
       code: 'ANNOUNCE_CONFLICT',
     });
     expect((await new StoreAnnouncer({ store, namespace: 'movies' }).read())!.version).toBe(a.version);
+    // Having lost the namespace, b publishes nothing more (no cycle, no orphan blobs), refuses
+    // changes, and says so, until it is reopened.
+    expect(b.conflict?.code).toBe('ANNOUNCE_CONFLICT');
+    const keys = await store.list('movies/');
+    await expect(b.runCycle((w) => w.add('Movie', movie(4)))).rejects.toMatchObject({
+      code: 'ANNOUNCE_CONFLICT',
+      message: expect.stringContaining('reopen it'),
+    });
+    await expect(b.upsert('Movie', movie(5))).rejects.toMatchObject({ code: 'ANNOUNCE_CONFLICT' });
+    expect(await store.list('movies/')).toEqual(keys);
+    await using health = await serveProducerHealth(b, { port: 0 });
+    const ready = await fetch(`${health.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.text()).toContain('ANNOUNCE_CONFLICT');
     await a.close();
     await b.close();
+    // Reopened, it resumes from the announced version.
+    const again = await open(store, await tempDir());
+    expect(again.version).toBe(a.version);
+    expect((await again.runCycle((w) => w.add('Movie', movie(6)))).outcome).toBe('published');
+    await again.close();
   });
 
   it('flushes a batch once maxBatchRecords changes are pending', async () => {

@@ -162,6 +162,7 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
   };
 
   let code = 0;
+  const lost = new AbortController();
   try {
     if (!(await publish())) code = 1;
     if (values.watch && !signal.aborted) {
@@ -177,17 +178,27 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
           running = running.then(() =>
             publish().then(
               () => {},
-              (e) => void process.stderr.write(`shoal: ${(e as Error).message}\n`),
+              (e) => {
+                process.stderr.write(
+                  `shoal: ${isShoalError(e) ? `${e.code}: ` : ''}${(e as Error).message}\n`,
+                );
+                // Another producer owns the namespace now: stop, and say so with the exit code.
+                if (isShoalError(e, 'ANNOUNCE_CONFLICT')) lost.abort();
+              },
             ),
           );
         }, 100);
       });
       await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
       process.stderr.write(`shoal: watching ${values.input}\n`);
-      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      await new Promise<void>((resolve) => {
+        signal.addEventListener('abort', () => resolve(), { once: true });
+        lost.signal.addEventListener('abort', () => resolve(), { once: true });
+      });
       clearTimeout(timer);
       await watcher.close();
       await running;
+      if (lost.signal.aborted) code = 1;
     }
   } catch (e) {
     if (!isShoalError(e)) throw e;

@@ -98,6 +98,7 @@ export class Producer<S extends Schema = Schema> {
   private queue: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private flushSoon = false;
+  private lost: ShoalError | undefined;
   private pendingReported = false;
   private drainWaiters: (() => void)[] = [];
   private pushingBack = false;
@@ -212,11 +213,33 @@ export class Producer<S extends Schema = Schema> {
 
   private checkOpen(): void {
     if (this.closing) throw new ShoalError('CLOSED', 'the producer is closed; open a new one');
+    if (this.lost) throw this.lostError();
+  }
+
+  /**
+   * Set once another producer announced in this producer's namespace: its state is no longer
+   * the announced one, so it publishes nothing more (no cycle, no orphan blobs) and refuses
+   * changes, until it is reopened (which restores the announced version and replays its log).
+   */
+  get conflict(): ShoalError | undefined {
+    return this.lost;
+  }
+
+  private lostError(): ShoalError {
+    return new ShoalError(
+      'ANNOUNCE_CONFLICT',
+      `this producer lost namespace "${this.o.namespace}" to another producer (${this.lost!.message}). It publishes nothing more; reopen it to resume from the announced version (changes already acknowledged are in its log and will be replayed).`,
+      { cause: this.lost },
+    );
   }
 
   /** Re-states the whole dataset: `populate` adds every record of the next version. */
   runCycle(populate: (writer: CycleWriter) => void | Promise<void>): Promise<CycleResult> {
-    this.checkOpen();
+    try {
+      this.checkOpen();
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const shared = this.o.cycleThread === 'worker';
     return this.enqueue(() =>
       this.cycle(async (version, stages) => {
@@ -345,7 +368,7 @@ export class Producer<S extends Schema = Schema> {
         return result;
       } catch (e) {
         this.wal.giveBack(batch);
-        if (!this.closing) this.schedule(this.o.maxBatchDelayMs);
+        if (!this.closing && !this.lost) this.schedule(this.o.maxBatchDelayMs);
         throw e;
       } finally {
         this.inFlight = 0;
@@ -387,6 +410,7 @@ export class Producer<S extends Schema = Schema> {
   private async cycle(
     build: (version: number, stages: CycleStages) => Promise<State<S> | undefined>,
   ): Promise<CycleResult> {
+    if (this.lost) throw this.lostError();
     const version = Math.max(Date.now(), this.lastVersion + 1);
     const started = performance.now();
     const stages: Partial<Record<StageName, number>> = {};
@@ -485,6 +509,7 @@ export class Producer<S extends Schema = Schema> {
             { cause },
           );
       this.lastVersion = Math.max(this.lastVersion, version);
+      if (error.code === 'ANNOUNCE_CONFLICT') this.lost ??= error;
       this.events.emit('cycle:failure', {
         version,
         stage: failed.stage,
