@@ -542,54 +542,60 @@ describe('the write-ahead log', () => {
 });
 
 describe('durability', () => {
-  it('keeps every acknowledged change exactly once after a SIGKILL', async () => {
-    const dir = await tempDir();
-    const walDir = await tempDir();
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(import.meta.dirname, 'fixtures/crash-writer.ts'), dir, walDir],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    const acked = new Map<number, 'u' | 'd'>();
-    let last = '';
-    let buffer = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const lines = buffer.split('\n');
-      buffer = lines.pop()!;
-      for (const line of lines) {
-        const [op, id] = line.split(' ');
-        acked.set(Number(id), op as 'u' | 'd');
-        last = line;
+  // Ten runs, killed at different moments (after 150 to 3,000 acknowledged changes: before,
+  // during and after cycles of the batches the writer flushes).
+  it.each([150, 400, 700, 1000, 1300, 1600, 1900, 2200, 2600, 3000])(
+    'keeps every acknowledged change exactly once after a SIGKILL (after %i)',
+    async (killAt) => {
+      const dir = await tempDir();
+      const walDir = await tempDir();
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', join(import.meta.dirname, 'fixtures/crash-writer.ts'), dir, walDir],
+        {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
+      const acked = new Map<number, 'u' | 'd'>();
+      let last = '';
+      let buffer = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString();
+        const lines = buffer.split('\n');
+        buffer = lines.pop()!;
+        for (const line of lines) {
+          const [op, id] = line.split(' ');
+          acked.set(Number(id), op as 'u' | 'd');
+          last = line;
+        }
+      });
+      await until(() => acked.size >= killAt, 30_000, 'acknowledged changes');
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      const Item = t.object('Item', { id: t.int(), v: t.int() }, { primaryKey: 'id' });
+      const p = await Producer.open({
+        store: new FsBlobStore({ dir }),
+        namespace: 'crash',
+        schema: t.schema([Item]),
+        walDir,
+      });
+      await p.flush();
+      const items = p.state!.type('Item');
+      // The change in flight at the kill was not acknowledged, so it may or may not be in: after
+      // "u N" with N % 7 == 3, that is the delete of N - 1.
+      const [lastOp, lastId] = last.split(' ');
+      const inFlightDelete = lastOp === 'u' && Number(lastId) % 7 === 3 ? Number(lastId) - 1 : undefined;
+      for (const [id, op] of acked) {
+        if (id === inFlightDelete && !items.has(id)) continue;
+        if (op === 'u') expect(items.get(id)?.toObject(), `item ${id}`).toEqual({ id, v: id * 10 });
+        else expect(items.has(id), `deleted item ${id}`).toBe(false);
       }
-    });
-    await until(() => acked.size >= 1500, 30_000, 'acknowledged changes');
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
-    const Item = t.object('Item', { id: t.int(), v: t.int() }, { primaryKey: 'id' });
-    const p = await Producer.open({
-      store: new FsBlobStore({ dir }),
-      namespace: 'crash',
-      schema: t.schema([Item]),
-      walDir,
-    });
-    await p.flush();
-    const items = p.state!.type('Item');
-    // The change in flight at the kill was not acknowledged, so it may or may not be in: after
-    // "u N" with N % 7 == 3, that is the delete of N - 1.
-    const [lastOp, lastId] = last.split(' ');
-    const inFlightDelete = lastOp === 'u' && Number(lastId) % 7 === 3 ? Number(lastId) - 1 : undefined;
-    for (const [id, op] of acked) {
-      if (id === inFlightDelete && !items.has(id)) continue;
-      if (op === 'u') expect(items.get(id)?.toObject(), `item ${id}`).toEqual({ id, v: id * 10 });
-      else expect(items.has(id), `deleted item ${id}`).toBe(false);
-    }
-    // Nothing beyond what was (or was about to be) acknowledged, and no key twice.
-    const ids = [...items].map((v) => v.id);
-    expect(new Set(ids).size).toBe(ids.length);
-    expect(Math.max(...ids)).toBeLessThanOrEqual(Math.max(...acked.keys()) + 2);
-    await p.close();
-  }, 60_000);
+      // Nothing beyond what was (or was about to be) acknowledged, and no key twice.
+      const ids = [...items].map((v) => v.id);
+      expect(new Set(ids).size).toBe(ids.length);
+      expect(Math.max(...ids)).toBeLessThanOrEqual(Math.max(...acked.keys()) + 2);
+      await p.close();
+    },
+    60_000,
+  );
 });

@@ -380,7 +380,9 @@ export class WriteAheadLog {
         const { bytesWritten } = await fh.writev([head, payload]);
         const expected = head.byteLength + payload.byteLength;
         if (bytesWritten !== expected) {
-          throw new Error(`a short write: ${bytesWritten} of ${expected} bytes reached the disk (is it full?)`);
+          throw new Error(
+            `a short write: ${bytesWritten} of ${expected} bytes reached the disk (is it full?)`,
+          );
         }
         if (this.fsync && constants.O_DSYNC === undefined) await fh.sync();
         ack.resolve();
