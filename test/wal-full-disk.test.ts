@@ -89,3 +89,47 @@ describe('a write-ahead log whose disk fills up', () => {
     await reopened.close();
   }, 60_000);
 });
+
+describe('a store whose disk fills up while upserts keep coming', () => {
+  it('pushes back by bytes: the pending batch stays within highWatermarkBytes', async (ctx) => {
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-fullstore-'));
+    dirs.push(dir);
+    const storeDir = join(dir, 'store');
+    await mkdir(storeDir);
+    if (!mountTmpfs(storeDir, '512k')) {
+      ctx.skip('mounting a tmpfs needs root (CI runs as root): the full-store test is skipped');
+      return;
+    }
+    const highWatermarkBytes = 1024 * 1024;
+    const producer = await Producer.open({
+      store: new FsBlobStore({ dir: storeDir, fsync: false }),
+      namespace: 'rows',
+      schema,
+      walDir: join(dir, 'wal'),
+      fsync: false,
+      cycleThread: 'main',
+      maxBatchRecords: 200,
+      maxBatchDelayMs: 10,
+      publishRetries: 0,
+      backpressure: 'reject',
+      highWatermarkBytes,
+    });
+    let refused: unknown;
+    let peak = 0;
+    // 1.5 KB records, far more than the store's 512 KB disk holds: cycles fail, batches stay.
+    for (let id = 0; id < 5000 && refused === undefined; id++) {
+      try {
+        await producer.upsert('Row', { id, body: `${id}:${'x'.repeat(1500)}` });
+      } catch (e) {
+        refused = e;
+      }
+      peak = Math.max(peak, producer.pendingBytes);
+    }
+    expect(isShoalError(refused) && refused.code).toBe('BACKPRESSURE');
+    expect((refused as Error).message).toContain('highWatermarkBytes');
+    // Within the watermark, give or take the group logged as it was crossed.
+    expect(peak).toBeLessThan(highWatermarkBytes + 64 * 1024);
+    expect(producer.pendingBytes).toBeGreaterThanOrEqual(highWatermarkBytes / 2);
+    await producer.close().catch(() => {});
+  }, 60_000);
+});

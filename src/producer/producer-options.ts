@@ -62,6 +62,13 @@ export interface ProducerOptions<S extends Schema = Schema> {
    */
   readonly lowWatermark?: number;
   /**
+   * Past this many bytes of pending changes (as logged), upserts and deletes push back too,
+   * until they drop below half of it: a store that keeps failing (a full disk) cannot make the
+   * pending batch outgrow the log's disk.
+   * @default 268435456 (256 MiB)
+   */
+  readonly highWatermarkBytes?: number;
+  /**
    * How to push back: `wait` (the call resolves once below the low watermark) or `reject`
    * (`BACKPRESSURE`).
    * @default 'wait'
@@ -181,6 +188,7 @@ export function resolveProducerOptions<S extends Schema>(
     maxBatchDelayMs: positiveInt('maxBatchDelayMs', o.maxBatchDelayMs ?? 1000),
     highWatermark: high,
     lowWatermark: low,
+    highWatermarkBytes: positiveInt('highWatermarkBytes', o.highWatermarkBytes ?? 256 * 1024 * 1024),
     backpressure: o.backpressure ?? 'wait',
     validators: o.validators ?? [],
     publishRetries: o.publishRetries ?? 3,

@@ -90,6 +90,7 @@ export class Producer<S extends Schema = Schema> {
   private readonly wal: WriteAheadLog;
   private stages: CycleStages | undefined;
   private inFlight = 0;
+  private inFlightBytes = 0;
   private current: State<S> | undefined;
   private header: VersionHeader | undefined;
   private announcedVersion: number | undefined;
@@ -189,6 +190,21 @@ export class Producer<S extends Schema = Schema> {
     return this.wal.backlog + this.inFlight;
   }
 
+  /** Bytes of the pending changes, as logged (see `highWatermarkBytes`). */
+  get pendingBytes(): number {
+    return this.wal.backlogBytes + this.inFlightBytes;
+  }
+
+  /** Past a high watermark (count or bytes): push back. */
+  private overHigh(): boolean {
+    return this.pendingCount >= this.o.highWatermark || this.pendingBytes >= this.o.highWatermarkBytes;
+  }
+
+  /** Still above a low watermark (count or bytes): keep pushing back. */
+  private overLow(): boolean {
+    return this.pendingCount >= this.o.lowWatermark || this.pendingBytes >= this.o.highWatermarkBytes / 2;
+  }
+
   /** Subscribes to an event; returns a function that unsubscribes. */
   on<K extends keyof ProducerEvents>(event: K, listener: (payload: ProducerEvents[K]) => void): () => void {
     return this.events.on(event, listener);
@@ -285,7 +301,7 @@ export class Producer<S extends Schema = Schema> {
     } catch (e) {
       return Promise.reject(e);
     }
-    if (this.pendingCount < this.o.highWatermark) return this.log(op, type, value);
+    if (!this.overHigh()) return this.log(op, type, value);
     return this.admit().then(() => this.log(op, type, value));
   }
 
@@ -311,7 +327,7 @@ export class Producer<S extends Schema = Schema> {
   }
 
   private async admit(): Promise<void> {
-    if (this.pendingCount < this.o.highWatermark) return;
+    if (!this.overHigh()) return;
     if (!this.pushingBack) {
       this.pushingBack = true;
       this.events.emit('backpressure', { on: true, pending: this.pendingCount });
@@ -319,17 +335,17 @@ export class Producer<S extends Schema = Schema> {
     if (this.o.backpressure === 'reject') {
       throw new ShoalError(
         'BACKPRESSURE',
-        `${this.pendingCount} changes are waiting to be published (highWatermark ${this.o.highWatermark}). Retry after a while, or slow down.`,
+        `${this.pendingCount} changes (${this.pendingBytes} bytes) are waiting to be published (highWatermark ${this.o.highWatermark}, highWatermarkBytes ${this.o.highWatermarkBytes}). Retry after a while, or slow down.`,
       );
     }
     this.schedule(0);
-    while (this.pendingCount >= this.o.lowWatermark && !this.closing) {
+    while (this.overLow() && !this.closing) {
       await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
     }
   }
 
   private drained(): void {
-    if (this.pendingCount >= this.o.lowWatermark) return;
+    if (this.overLow()) return;
     if (this.pushingBack) {
       this.pushingBack = false;
       this.events.emit('backpressure', { on: false, pending: this.pendingCount });
@@ -358,6 +374,7 @@ export class Producer<S extends Schema = Schema> {
       const batch = await this.wal.take();
       if (!batch) return { outcome: 'skipped' } as const;
       this.inFlight = batch.count;
+      this.inFlightBytes = batch.bytes;
       try {
         const result = await this.cycle(async (version, stages) => {
           const built = await stages.buildFromLog(batch.files, version);
@@ -372,6 +389,7 @@ export class Producer<S extends Schema = Schema> {
         throw e;
       } finally {
         this.inFlight = 0;
+        this.inFlightBytes = 0;
         this.events.emit('pending', { count: this.pendingCount });
         this.drained();
       }

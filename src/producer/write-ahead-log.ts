@@ -46,8 +46,9 @@ export type WalEntry =
 export interface LogBatch {
   /** The segment files holding them, oldest first: read them with {@link readSegments}. */
   readonly files: readonly string[];
-  /** Entries in the batch. */
+  /** Entries in the batch, and the bytes of their frames. */
   readonly count: number;
+  readonly bytes: number;
   /** The last segment holding the batch's entries. */
   readonly segment: number;
 }
@@ -254,8 +255,9 @@ export class WriteAheadLog {
   private group: unknown[] = [[]];
   private groupNames = new Map<string, number>();
   private groupAck: Deferred | undefined;
-  /** Entries not yet taken into a cycle. */
+  /** Entries not yet taken into a cycle, and the bytes of their frames. */
   private count = 0;
+  private bytes = 0;
   /** Writes and closes, in order; one runs at a time. */
   private readonly jobs: (() => Promise<void>)[] = [];
   private writing = false;
@@ -287,11 +289,13 @@ export class WriteAheadLog {
       .map((m) => Number(m[1]))
       .sort((a, b) => a - b);
     let count = 0;
+    let bytes = 0;
     const damage: LogDamage[] = [];
     for (const n of segments) {
       const file = join(options.dir, segmentName(n));
       const scan = scanSegment(await readFile(file), file);
       count += scan.count;
+      for (const f of scan.frames) bytes += f.size;
       damage.push(...scan.damage);
     }
     const next = (segments.at(-1) ?? 0) + 1;
@@ -299,6 +303,7 @@ export class WriteAheadLog {
     const file = await openSegment(options.dir, next, fsync);
     const wal = new WriteAheadLog(options.dir, fsync, segments[0] ?? next, next, file);
     wal.count = count;
+    wal.bytes = bytes;
     wal.damage = damage;
     return wal;
   }
@@ -306,6 +311,11 @@ export class WriteAheadLog {
   /** Entries logged (or read back on open) and not yet taken into a cycle. */
   get backlog(): number {
     return this.count;
+  }
+
+  /** Bytes of the frames of the backlog (sealed groups; the group being collected is not counted yet). */
+  get backlogBytes(): number {
+    return this.bytes;
   }
 
   /** The segment being appended to. */
@@ -367,6 +377,7 @@ export class WriteAheadLog {
       );
       return;
     }
+    this.bytes += FRAME_HEAD + payload.byteLength;
     const head = Buffer.allocUnsafe(FRAME_HEAD);
     head.writeUInt32LE(payload.byteLength, 0);
     head.writeUInt32LE(crc32(payload), 4);
@@ -424,7 +435,9 @@ export class WriteAheadLog {
     this.seal();
     if (this.count === 0) return undefined;
     const count = this.count;
+    const bytes = this.bytes;
     this.count = 0;
+    this.bytes = 0;
     const from = this.first;
     const segment = this.segment;
     const old = this.file;
@@ -445,12 +458,13 @@ export class WriteAheadLog {
     await written.promise;
     const files: string[] = [];
     for (let n = from; n <= segment; n++) files.push(this.path(n));
-    return { files, count, segment };
+    return { files, count, bytes, segment };
   }
 
   /** Gives back a batch whose cycle failed: its segments stay, and the next `take` has it again. */
   giveBack(batch: LogBatch): void {
     this.count += batch.count;
+    this.bytes += batch.bytes;
   }
 
   /** Deletes the segments of a published batch. */
