@@ -1,8 +1,12 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AnnouncementWatcher } from '../src/blob/announcement-watcher.ts';
 import { StoreAnnouncer } from '../src/blob/announcer.ts';
 import type { RetryInfo } from '../src/blob/retry.ts';
 import { S3BlobStore } from '../src/blob/s3-blob-store.ts';
+import { Producer, t } from '../src/index.ts';
 import { BUCKET } from './support/s3-server.ts';
 import { useS3Front } from './support/stores.ts';
 import { until } from './support/wait.ts';
@@ -112,4 +116,64 @@ describe('S3 announcement watcher', () => {
     await watcher.close();
     await watcher.close();
   });
+});
+
+describe('one retry budget per operation', () => {
+  it('with S3 down, a cycle fails after the store’s own retries of one write, and a watcher check makes one request', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-budget-'));
+    try {
+      // The store's defaults (3 retries, 100 ms doubling), no producer retries on top.
+      const store = new S3BlobStore({
+        client: s3().client(front().endpoint),
+        bucket: BUCKET,
+        prefix: 'budget',
+      });
+      const Item = t.object('Item', { id: t.int() }, { primaryKey: 'id' });
+      const producer = await Producer.open({
+        store,
+        namespace: 'b',
+        schema: t.schema([Item]),
+        walDir: join(dir, 'wal'),
+        fsync: false,
+        cycleThread: 'main',
+      });
+      const watcher = new AnnouncementWatcher({
+        store,
+        namespace: 'b',
+        minIntervalMs: 10,
+        maxIntervalMs: 20,
+      });
+      const errors: unknown[] = [];
+      watcher.on('error', (e) => errors.push(e));
+      await watcher.start();
+
+      front().outage(true);
+      const before = front().requests.length;
+      await expect(producer.runCycle((w) => w.add('Item', { id: 1 }))).rejects.toEqual(
+        code('STORE_UNAVAILABLE'),
+      );
+      const puts = front()
+        .requests.slice(before)
+        .filter((r) => r.method === 'PUT');
+      // The first blob, tried 1 + 3 times; nothing after it.
+      expect(puts).toHaveLength(4);
+      expect(new Set(puts.map((r) => r.path)).size).toBe(1);
+
+      const failedBefore = errors.length;
+      const from = front().requests.length;
+      await until(() => errors.length >= failedBefore + 3, 5000, 'three failed checks');
+      const checks = errors.length - failedBefore;
+      const heads = front()
+        .requests.slice(from)
+        .filter((r) => r.method === 'HEAD').length;
+      // One request per failed check (give or take the check in flight).
+      expect(heads).toBeLessThanOrEqual(checks + 1);
+      await watcher.close();
+      front().outage(false);
+      await producer.close().catch(() => {});
+    } finally {
+      front().outage(false);
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });

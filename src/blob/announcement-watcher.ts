@@ -22,6 +22,8 @@ import { FsBlobStore } from './fs-blob-store.ts';
 import { MemoryBlobStore } from './memory-blob-store.ts';
 import { NamespaceLayout } from './namespace-layout.ts';
 
+const NO_RETRIES = { retries: 0 } as const;
+
 /** Options of {@link AnnouncementWatcher}. */
 export interface AnnouncementWatcherOptions {
   /**
@@ -187,12 +189,13 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
     let changed = false;
     let failed = false;
     try {
-      const info = await this.store.head(this.key).catch((e: unknown) => {
+      // No store retries: a failed check is retried by this watcher's own backoff.
+      const info = await this.store.head(this.key, NO_RETRIES).catch((e: unknown) => {
         if (isShoalError(e, 'BLOB_NOT_FOUND')) return undefined;
         throw e;
       });
       if (info && info.etag !== this.etag) {
-        const next = decodeAnnouncement(await this.store.get(this.key), this.key);
+        const next = decodeAnnouncement(await this.store.get(this.key, NO_RETRIES), this.key);
         this.etag = info.etag;
         const prev = this.latest;
         if (!prev || prev.version !== next.version || prev.pinned !== next.pinned) {

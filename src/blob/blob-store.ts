@@ -18,6 +18,13 @@ export interface BlobInfo {
 export interface CallOptions {
   /** Abandons the call (`ABORTED`). */
   readonly signal?: AbortSignal;
+  /**
+   * Retries of a transient failure for this call, instead of the store's own number (a caller
+   * that has a backoff of its own, like the announcement watcher, passes 0). Stores that never
+   * retry (filesystem, memory) ignore it.
+   * @default the store's `retries`
+   */
+  readonly retries?: number;
 }
 
 /** Options of {@link BlobStore.put}. */

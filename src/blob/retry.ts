@@ -6,11 +6,19 @@ import pRetry from 'p-retry';
 import { ShoalError } from '../errors.ts';
 import { aborted } from './blob-store.ts';
 
+/**
+ * Retries of a store call by default: with the backoff of 100, 200, 400 ms (each up to twice
+ * that, with jitter), a call that keeps failing gives up after at most 1.4 s of waiting plus
+ * its four attempts' own time.
+ */
+export const DEFAULT_RETRIES = 3;
+
 /** How a store retries. */
 export interface RetryOptions {
   /**
-   * Retries after the first attempt.
-   * @default 5
+   * Retries after the first attempt. This is the one retry budget of a store call: the
+   * producer and the watcher add none of their own on top.
+   * @default 3
    */
   readonly retries?: number;
   /**
@@ -20,7 +28,7 @@ export interface RetryOptions {
   readonly minDelayMs?: number;
   /**
    * The longest backoff delay.
-   * @default 5000
+   * @default 2000
    */
   readonly maxDelayMs?: number;
   /** Called on every failed attempt that will be retried (for metrics and logs). */
@@ -86,9 +94,9 @@ export async function withRetries<T>(
   let last: unknown;
   try {
     return await pRetry(() => attempt(options.signal), {
-      retries: options.retries ?? 5,
+      retries: options.retries ?? DEFAULT_RETRIES,
       minTimeout: options.minDelayMs ?? 100,
-      maxTimeout: options.maxDelayMs ?? 5000,
+      maxTimeout: options.maxDelayMs ?? 2000,
       factor: 2,
       randomize: true,
       ...(options.signal ? { signal: options.signal } : {}),
@@ -106,7 +114,7 @@ export async function withRetries<T>(
     if (isTransient(error)) {
       throw new ShoalError(
         'STORE_UNAVAILABLE',
-        `${operation} "${key}" kept failing after ${(options.retries ?? 5) + 1} attempts: ${(error as Error).message}. Check the store is reachable; the call can be tried again.`,
+        `${operation} "${key}" kept failing after ${(options.retries ?? DEFAULT_RETRIES) + 1} attempts: ${(error as Error).message}. Check the store is reachable; the call can be tried again.`,
         { cause: last ?? error },
       );
     }

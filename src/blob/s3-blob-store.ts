@@ -136,16 +136,18 @@ export class S3BlobStore implements BlobStore {
   private run<T>(
     operation: string,
     key: string,
-    signal: AbortSignal | undefined,
+    options: CallOptions,
     fn: (signal?: AbortSignal) => Promise<T>,
   ) {
+    const { signal, retries } = options;
     throwIfAborted(signal);
-    return withRetries(operation, key, (s) => fn(s), { ...this.retry, signal }, this.classify(key));
+    const retry = { ...this.retry, signal, ...(retries !== undefined ? { retries } : {}) };
+    return withRetries(operation, key, (s) => fn(s), retry, this.classify(key));
   }
 
   async get(key: string, options: CallOptions = {}): Promise<Uint8Array> {
     checkKey(key);
-    return this.run('get', key, options.signal, async (abortSignal) => {
+    return this.run('get', key, options, async (abortSignal) => {
       const out = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }),
         sig(abortSignal),
@@ -157,7 +159,7 @@ export class S3BlobStore implements BlobStore {
 
   async head(key: string, options: CallOptions = {}): Promise<BlobInfo> {
     checkKey(key);
-    return this.run('head', key, options.signal, async (abortSignal) => {
+    return this.run('head', key, options, async (abortSignal) => {
       const out = await this.client.send(
         new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }),
         sig(abortSignal),
@@ -169,7 +171,7 @@ export class S3BlobStore implements BlobStore {
   async put(key: string, bytes: Uint8Array, options: PutOptions = {}): Promise<BlobInfo> {
     checkKey(key);
     const conditional = options.ifMatch !== undefined || options.ifNoneMatch === true;
-    return this.run('put', key, options.signal, async (abortSignal) => {
+    return this.run('put', key, options, async (abortSignal) => {
       const params = {
         Bucket: this.bucket,
         Key: this.objectKey(key),
@@ -197,7 +199,7 @@ export class S3BlobStore implements BlobStore {
 
   async delete(key: string, options: CallOptions = {}): Promise<void> {
     checkKey(key);
-    await this.run('delete', key, options.signal, async (abortSignal) => {
+    await this.run('delete', key, options, async (abortSignal) => {
       await this.client.send(
         new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }),
         sig(abortSignal),
@@ -211,7 +213,7 @@ export class S3BlobStore implements BlobStore {
     const strip = this.prefix ? this.prefix.length + 1 : 0;
     let token: string | undefined;
     do {
-      const page = await this.run('list', prefix, options.signal, (abortSignal) =>
+      const page = await this.run('list', prefix, options, (abortSignal) =>
         this.client.send(
           new ListObjectsV2Command({
             Bucket: this.bucket,

@@ -83,8 +83,11 @@ export interface ProducerOptions<S extends Schema = Schema> {
   /** More checks of each cycle before publishing. */
   readonly validators?: readonly Validator[];
   /**
-   * Retries of each blob write (with exponential backoff and jitter), on top of the store's.
-   * @default 3
+   * Retries of each blob write (with exponential backoff and jitter) on top of the store's
+   * own (the S3 store retries 3 times by default). 0 keeps one retry budget per write, so a
+   * cycle with the store down fails within a few seconds; raise it for a store that does not
+   * retry by itself.
+   * @default 0
    */
   readonly publishRetries?: number;
   /**
@@ -191,7 +194,7 @@ export function resolveProducerOptions<S extends Schema>(
     highWatermarkBytes: positiveInt('highWatermarkBytes', o.highWatermarkBytes ?? 256 * 1024 * 1024),
     backpressure: o.backpressure ?? 'wait',
     validators: o.validators ?? [],
-    publishRetries: o.publishRetries ?? 3,
+    publishRetries: o.publishRetries ?? 0,
     breakerThreshold: positiveInt('breakerThreshold', o.breakerThreshold ?? 5),
     breakerCooldownMs: o.breakerCooldownMs ?? 30_000,
     keepSnapshots: positiveInt('keepSnapshots', o.keepSnapshots ?? 5),
