@@ -6,7 +6,10 @@
  * consumer follow the winner's next version. On a filesystem, in memory, and on S3 semantics
  * (s3rver behind the front that enforces If-None-Match / If-Match, as AWS S3 does).
  */
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   type BlobStore,
@@ -23,6 +26,7 @@ import {
 import { S3BlobStore } from '../src/s3.ts';
 import { BUCKET } from './support/s3-server.ts';
 import { useS3Front, useStores } from './support/stores.ts';
+import { until } from './support/wait.ts';
 
 const Item = t.object('Item', { id: t.int(), owner: t.string() }, { primaryKey: 'id' });
 const schema = t.schema([Item]);
@@ -130,4 +134,87 @@ describe.each(STORES)('two producers on one version: $name', ({ make }) => {
     // Each side won some rounds, or the race was never a race: report it either way.
     expect(tally.a + tally.b).toBe(ROUNDS);
   }, 120_000);
+});
+
+/** Runs one two-process round on `namespace`; both children take `version`. */
+async function processRound(storeSpec: object, store: BlobStore, namespace: string, version: number) {
+  const base = await Producer.open({
+    store,
+    namespace,
+    schema,
+    walDir: join(await tempDir(), 'wal'),
+    fsync: false,
+    cycleThread: 'main',
+  });
+  await base.runCycle((w) => w.add('Item', { id: 0, owner: 'base' }));
+  await base.close();
+  const go = join(await tempDir(), 'go');
+  const tsx = pathToFileURL(join(import.meta.dirname, '../node_modules/tsx/dist/loader.mjs')).href;
+  const script = join(import.meta.dirname, 'fixtures/race-producer.ts');
+  const children = await Promise.all(
+    ['a', 'b'].map(async (owner) => {
+      const walDir = join(await tempDir(), 'wal');
+      const child = spawn(
+        process.execPath,
+        ['--import', tsx, script, JSON.stringify(storeSpec), namespace, walDir, String(version), owner, go],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      return { owner, child, exited, out: () => out };
+    }),
+  );
+  await until(() => children.every((c) => c.out().includes('ready')), 30_000, 'both producers ready');
+  await writeFile(go, '');
+  await Promise.all(children.map((c) => c.exited));
+  return children.map((c) => ({ owner: c.owner, result: JSON.parse(c.out().trim().split('\n').at(-1)!) }));
+}
+
+describe.each([
+  { name: 'filesystem', spec: async () => ({ dir: await tempDir() }) },
+  {
+    name: 's3 (conditional writes enforced)',
+    spec: async () => ({
+      endpoint: front().endpoint,
+      bucket: BUCKET,
+      prefix: `p${Math.random().toString(36).slice(2)}`,
+    }),
+  },
+])('two producers in two processes on one version: $name', ({ spec }) => {
+  it(`one wins and one rejects, in ${ROUNDS} rounds`, async () => {
+    const storeSpec = await spec();
+    const store: BlobStore =
+      'dir' in storeSpec
+        ? new FsBlobStore({ dir: storeSpec.dir, fsync: false })
+        : new S3BlobStore({
+            client: s3().client(front().endpoint),
+            bucket: BUCKET,
+            prefix: storeSpec.prefix,
+          });
+    const wins = { a: 0, b: 0 };
+    // Five rounds at a time, each on a namespace of its own.
+    for (let first = 0; first < ROUNDS; first += 5) {
+      const rounds = Array.from({ length: 5 }, (_, k) => first + k);
+      const results = await Promise.all(
+        rounds.map((round) => processRound(storeSpec, store, `proc${round}`, Date.now() + 60_000 + round)),
+      );
+      for (const [k, outcomes] of results.entries()) {
+        const namespace = `proc${rounds[k]}`;
+        const winners = outcomes.filter((o) => o.result.outcome === 'published');
+        const losers = outcomes.filter((o) => o.result.error === 'ANNOUNCE_CONFLICT');
+        expect({ winners: winners.length, losers: losers.length }, namespace).toEqual({
+          winners: 1,
+          losers: 1,
+        });
+        const winner = winners[0]!.owner as 'a' | 'b';
+        wins[winner]++;
+        const fresh = await Consumer.open({ store, namespace, watch: false });
+        expect(fresh.version).toBe(winners[0]!.result.version);
+        expect([...fresh.state.type('Item')].map((v) => v.owner)).toEqual(Array(20).fill(winner));
+        await fresh.close();
+      }
+    }
+    expect(wins.a + wins.b).toBe(ROUNDS);
+  }, 240_000);
 });

@@ -128,13 +128,16 @@ export interface ProducerOptions<S extends Schema = Schema> {
   readonly beforeStage?: (stage: StageName) => void | Promise<void>;
   /** @internal Encoding thresholds of the states built, for tests (see `Layout`). */
   readonly layout?: Partial<Layout>;
+  /** @internal The clock versions are taken from (ms), for tests that make two producers collide. */
+  readonly clock?: () => number;
 }
 
 /** Options with every default filled in. */
 export type ResolvedProducerOptions<S extends Schema> = Required<
-  Omit<ProducerOptions<S>, 'maxRecordCountChange' | 'beforeStage' | 'layout'>
+  Omit<ProducerOptions<S>, 'maxRecordCountChange' | 'beforeStage' | 'layout' | 'clock'>
 > & {
   readonly layout: Partial<Layout> | undefined;
+  readonly clock: () => number;
   readonly maxRecordCountChange: number | undefined;
   readonly beforeStage: ((stage: StageName) => void | Promise<void>) | undefined;
 };
@@ -204,6 +207,7 @@ export function resolveProducerOptions<S extends Schema>(
     maxRecordCountChange: o.maxRecordCountChange,
     beforeStage: o.beforeStage,
     layout: o.layout && layoutOf(o.layout),
+    clock: o.clock ?? (() => Date.now()),
   };
   return out;
 }

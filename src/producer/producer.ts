@@ -429,7 +429,7 @@ export class Producer<S extends Schema = Schema> {
     build: (version: number, stages: CycleStages) => Promise<State<S> | undefined>,
   ): Promise<CycleResult> {
     if (this.lost) throw this.lostError();
-    const version = Math.max(Date.now(), this.lastVersion + 1);
+    const version = Math.max(this.o.clock(), this.lastVersion + 1);
     const started = performance.now();
     const stages: Partial<Record<StageName, number>> = {};
     const stage = async <T>(name: StageName, fn: () => T | Promise<T>): Promise<T> => {
