@@ -7,7 +7,7 @@ import { type Announcement, StoreAnnouncer } from '../src/blob/announcer.ts';
 import type { BlobStore } from '../src/blob/blob-store.ts';
 import { FsBlobStore } from '../src/blob/fs-blob-store.ts';
 import { MemoryBlobStore } from '../src/blob/memory-blob-store.ts';
-import { NamespaceLayout } from '../src/blob/namespace-layout.ts';
+import { encodeVersionHeader, NamespaceLayout } from '../src/blob/namespace-layout.ts';
 import { applyRetention } from '../src/blob/retention.ts';
 import { S3BlobStore } from '../src/blob/s3-blob-store.ts';
 import { BUCKET } from './support/s3-server.ts';
@@ -177,10 +177,28 @@ describe.each(subjects)('BlobStore conformance: $name', (subject) => {
   it('deletes, by retention, what the last K snapshots do not need', async () => {
     const layout = new NamespaceLayout('ret');
     const one = new Uint8Array([1]);
-    for (const v of [10, 20, 30, 40]) {
+    const header = (version: number, snapshot: number, previous?: number) =>
+      encodeVersionHeader({
+        version,
+        tag: 1n,
+        checksum: 1n,
+        snapshot,
+        ...(previous !== undefined ? { previous } : {}),
+        bytes: {},
+        counts: {},
+        publishedAt: 0,
+        producer: 'p',
+      });
+    for (const [v, prev] of [[10], [20, 10], [30, 20], [40, 30]] as [number, number?][]) {
       await store.put(layout.snapshot(v), one);
-      await store.put(layout.header(v), one);
+      await store.put(layout.header(v), header(v, v, prev));
     }
+    // A snapshot left by a producer that lost the race for version 50: its header (the
+    // winner's) names snapshot 40, so it must not count as one of the last K.
+    await store.put(layout.snapshot(50), one);
+    await store.put(layout.header(50), header(50, 40, 40));
+    await store.put(layout.delta(40, 50), one);
+    await store.put(layout.reverse(50, 40), one);
     for (const [a, b] of [
       [10, 20],
       [20, 30],
@@ -207,11 +225,15 @@ describe.each(subjects)('BlobStore conformance: $name', (subject) => {
       [
         layout.announced,
         layout.delta(30, 40),
+        layout.delta(40, 50),
         layout.header(30),
         layout.header(40),
+        layout.header(50),
         layout.reverse(40, 30),
+        layout.reverse(50, 40),
         layout.snapshot(30),
         layout.snapshot(40),
+        layout.snapshot(50),
       ].sort(),
     );
     expect(await applyRetention({ store, namespace: 'ret', keepSnapshots: 2 })).toEqual([]);

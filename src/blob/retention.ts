@@ -6,6 +6,7 @@
  */
 import { ShoalError } from '../errors.ts';
 import type { BlobStore, CallOptions } from './blob-store.ts';
+import { readVersionHeader } from './chain-planner.ts';
 import { NamespaceLayout } from './namespace-layout.ts';
 
 /** Options of {@link applyRetention}. */
@@ -28,9 +29,16 @@ export async function applyRetention(options: RetentionOptions): Promise<string[
   const call = options.signal ? { signal: options.signal } : {};
   const keys = await store.list(layout.prefix, call);
   const parsed = keys.map((key) => ({ key, p: layout.parse(key) }));
-  const snapshots = parsed
+  const listed = parsed
     .flatMap(({ p }) => (p?.kind === 'snapshot' ? [p.version] : []))
     .sort((a, b) => b - a);
+  // Only a snapshot its version's header names is part of the chain: another producer that
+  // lost a race for the version may have left one behind, which must not move the floor.
+  const snapshots: number[] = [];
+  for (const v of listed) {
+    const header = await readVersionHeader(store, layout, v, call).catch(() => undefined);
+    if (header?.snapshot === v) snapshots.push(v);
+  }
   if (snapshots.length <= k) return [];
   let floor = snapshots[k - 1]!;
   for (const v of options.protect ?? []) {
