@@ -480,6 +480,31 @@ describe('the write-ahead log', () => {
     await p.close();
   });
 
+  it('reports a damaged last frame (whole but unreadable), which is not a torn tail', async () => {
+    const walDir = await tempDir();
+    const packr = new Packr({ useRecords: true, int64AsType: 'bigint' });
+    const frames = [1, 2, 3].map((id) => {
+      const payload = packr.pack([['Movie'], 0, movie(id)]);
+      const head = Buffer.alloc(8);
+      head.writeUInt32LE(payload.byteLength, 0);
+      head.writeUInt32LE(crc32(payload), 4);
+      return Buffer.concat([head, payload]);
+    });
+    // A changed letter in the title: the payload still decodes, so its change can be counted.
+    frames[2]![frames[2]!.indexOf('m3 r0')]! = 'X'.charCodeAt(0);
+    const segment = join(walDir, 'segment-0000000001.wal');
+    await writeFile(segment, Buffer.concat(frames));
+    const p = await open(new FsBlobStore({ dir: await tempDir(), fsync: false }), walDir);
+    expect(p.logDamage).toHaveLength(1);
+    expect(p.logDamage[0]).toMatchObject({ file: segment, bytes: frames[2]!.length, changes: 1 });
+    expect(await p.flush()).toMatchObject({ outcome: 'published' });
+    expect(records(p)).toEqual([movie(1), movie(2)]);
+    expect((await readdir(walDir)).filter((n) => n.endsWith('.damaged'))).toEqual([
+      'segment-0000000001.wal.damaged',
+    ]);
+    await p.close();
+  });
+
   it('replays every frame around a damaged one, reports what it lost, and keeps the segment', async () => {
     const walDir = await tempDir();
     const packr = new Packr({ useRecords: true, int64AsType: 'bigint' });

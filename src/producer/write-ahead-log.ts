@@ -158,7 +158,21 @@ export function scanSegment(
     }
     let next = at + 1;
     while (next + FRAME_HEAD <= bytes.byteLength && !frameAt(bytes, dv, next)) next++;
-    if (next + FRAME_HEAD > bytes.byteLength) break; // a torn tail
+    if (next + FRAME_HEAD > bytes.byteLength) {
+      // No readable frame after it. A frame whose declared length runs past the end is a torn
+      // tail (a write cut short: never acknowledged); one that is whole but unreadable is damage.
+      const length = dv.getUint32(at, true);
+      if (length > 0 && at + FRAME_HEAD + length <= bytes.byteLength) {
+        const end = at + FRAME_HEAD + length;
+        damage.push({
+          file,
+          offset: at,
+          bytes: bytes.byteLength - at,
+          changes: lostChanges(bytes, dv, at, end),
+        });
+      }
+      break;
+    }
     damage.push({ file, offset: at, bytes: next - at, changes: lostChanges(bytes, dv, at, next) });
     at = next;
   }
