@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Announcement, StoreAnnouncer } from '../src/blob/announcer.ts';
@@ -272,6 +272,32 @@ describe('FsBlobStore specifics', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(90);
     expect([...(await store.get('ns/announced'))]).toEqual([1]);
   });
+
+  it('lets one writer through when several take over one stale lock at once', async () => {
+    const dir = await tempDir();
+    const stores = [0, 1, 2].map(
+      () => new FsBlobStore({ dir, staleLockMs: 1000, lockWaitMs: 500, fsync: false }),
+    );
+    await mkdir(join(dir, 'ns'), { recursive: true });
+    const lock = join(dir, 'ns', '.announced.shoal-lock');
+    let forks = 0;
+    for (let round = 0; round < 100; round++) {
+      const { etag } = await stores[0]!.put('ns/announced', new Uint8Array([round]));
+      // A lock left by a writer that crashed long ago, or by a process of this host that is gone.
+      await writeFile(lock, round % 2 ? 'crashed' : `${hostname()} 999999 2026-01-01T00:00:00.000Z\n`);
+      const old = new Date(Date.now() - 60_000);
+      await utimes(lock, old, old);
+      const outcomes = await Promise.allSettled(
+        stores.map((s, k) => s.put('ns/announced', new Uint8Array([100 + k]), { ifMatch: etag })),
+      );
+      const won = outcomes.filter((o) => o.status === 'fulfilled').length;
+      if (won !== 1) forks++;
+      for (const o of outcomes) {
+        if (o.status === 'rejected') expect(['PRECONDITION_FAILED', 'STORE_LOCKED']).toContain(o.reason.code);
+      }
+    }
+    expect(forks).toBe(0);
+  }, 60_000);
 
   it('leaves no temp files behind and lists none', async () => {
     const dir = await tempDir();

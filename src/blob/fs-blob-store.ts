@@ -92,6 +92,32 @@ async function lockOwner(lock: string): Promise<{ host: string; pid: string; sin
   return { host, pid, since };
 }
 
+/**
+ * Removes a lock judged stale (`ino` is the file judged), under a breaker file of its own: two
+ * writers may judge the same lock stale, and the second must not remove the fresh lock the
+ * first one's successor has taken meanwhile. A breaker left by a crash is itself stale after 5 s.
+ */
+async function breakStaleLock(lock: string, ino: number): Promise<void> {
+  const breaker = `${lock}.break`;
+  try {
+    await writeFile(breaker, `${hostname()} ${process.pid}\n`, { flag: 'wx' });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    const age = await stat(breaker).then(
+      (s) => Date.now() - s.mtimeMs,
+      () => 0,
+    );
+    if (age > 5000) await unlink(breaker).catch(() => {});
+    return;
+  }
+  try {
+    const now = await stat(lock).catch(() => undefined);
+    if (now?.ino === ino) await unlink(lock).catch(() => {});
+  } finally {
+    await unlink(breaker).catch(() => {});
+  }
+}
+
 async function lockOwnerIsGone(lock: string): Promise<boolean> {
   const { host, pid } = await lockOwner(lock);
   if (host !== hostname() || !/^\d+$/.test(pid) || Number(pid) === process.pid) return false;
@@ -235,6 +261,7 @@ export class FsBlobStore implements BlobStore {
   ): Promise<T> {
     const lock = dir.path(`.${name}.shoal-lock`);
     const deadline = Date.now() + this.lockWaitMs;
+    let mine: number | undefined;
     for (;;) {
       throwIfAborted(signal);
       try {
@@ -244,18 +271,17 @@ export class FsBlobStore implements BlobStore {
         await writeFile(tmp, `${hostname()} ${process.pid} ${new Date().toISOString()}\n`, { flag: 'wx' });
         try {
           await link(tmp, lock);
+          mine = (await stat(lock)).ino;
         } finally {
           await unlink(tmp).catch(() => {});
         }
         break;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        const age = await stat(lock).then(
-          (s) => Date.now() - s.mtimeMs,
-          () => 0,
-        );
-        if (age > this.staleLockMs || (await lockOwnerIsGone(lock))) {
-          await unlink(lock).catch(() => {});
+        const held = await stat(lock).catch(() => undefined);
+        const age = held ? Date.now() - held.mtimeMs : 0;
+        if (held && (age > this.staleLockMs || (await lockOwnerIsGone(lock)))) {
+          await breakStaleLock(lock, held.ino);
           continue;
         }
         if (Date.now() > deadline) {
@@ -273,7 +299,9 @@ export class FsBlobStore implements BlobStore {
     try {
       return await fn();
     } finally {
-      await unlink(lock).catch(() => {});
+      // Released only if it is still this writer's (one held past staleLockMs may be taken over).
+      const now = await stat(lock).catch(() => undefined);
+      if (now?.ino === mine) await unlink(lock).catch(() => {});
     }
   }
 
