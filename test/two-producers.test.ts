@@ -218,3 +218,46 @@ describe.each([
     expect(wins.a + wins.b).toBe(ROUNDS);
   }, 240_000);
 });
+
+describe('an announcement whose answer is lost', () => {
+  it('counts as made when the store holds it, so the producer goes on', async () => {
+    const inner = new MemoryBlobStore();
+    let loseNext = false;
+    // The write lands, then the answer is lost (as a timeout after the server wrote it would).
+    const store: BlobStore = {
+      get: (k, o) => inner.get(k, o),
+      head: (k, o) => inner.head(k, o),
+      list: (p, o) => inner.list(p, o),
+      delete: (k, o) => inner.delete(k, o),
+      put: async (k, b, o) => {
+        const info = await inner.put(k, b, o);
+        if (loseNext && k.endsWith('/announced')) {
+          loseNext = false;
+          throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+        }
+        return info;
+      },
+    };
+    const producer = await Producer.open({
+      store,
+      namespace: 'lost',
+      schema,
+      walDir: join(await tempDir(), 'wal'),
+      fsync: false,
+      cycleThread: 'main',
+    });
+    await producer.runCycle((w) => w.add('Item', { id: 1, owner: 'one' }));
+    loseNext = true;
+    expect((await producer.runCycle((w) => w.add('Item', { id: 1, owner: 'two' }))).outcome).toBe(
+      'published',
+    );
+    expect(producer.conflict).toBeUndefined();
+    expect((await producer.runCycle((w) => w.add('Item', { id: 1, owner: 'three' }))).outcome).toBe(
+      'published',
+    );
+    const consumer = await Consumer.open({ store, namespace: 'lost', watch: false });
+    expect(consumer.state.type('Item').get(1)?.owner).toBe('three');
+    await consumer.close();
+    await producer.close();
+  });
+});

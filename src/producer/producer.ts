@@ -403,9 +403,10 @@ export class Producer<S extends Schema = Schema> {
   }
 
   /**
-   * Announces `version` in place of the one announced. On a conflict, an announcement that is
-   * this cycle's own (a put whose answer was lost, retried) is success; another producer's
-   * means this version's blobs are left unreachable, so they are removed before it fails.
+   * Announces `version` in place of the one announced. On any failure, an announcement found
+   * to be this cycle's own (its write landed, its answer was lost) is success; on a conflict
+   * with another producer's, this version's blobs are left unreachable, so they are removed
+   * before it fails.
    */
   private async announce(version: number, tag: bigint, blobs: readonly string[]): Promise<void> {
     try {
@@ -417,10 +418,11 @@ export class Producer<S extends Schema = Schema> {
         ...(this.announcedVersion !== undefined ? { replaces: this.announcedVersion } : {}),
       });
     } catch (error) {
-      if (!isShoalError(error, 'ANNOUNCE_CONFLICT')) throw error;
+      // The write may have landed although its answer was lost (a timeout, a dropped
+      // connection, a retry that then met its own write): the announcement says whose it is.
       const found = await this.announcer.read().catch(() => undefined);
       if (found?.version === version && found.tag === tag) return;
-      await removeBlobs(this.o.store, blobs);
+      if (isShoalError(error, 'ANNOUNCE_CONFLICT')) await removeBlobs(this.o.store, blobs);
       throw error;
     }
   }
