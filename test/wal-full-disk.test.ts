@@ -133,3 +133,32 @@ describe('a store whose disk fills up while upserts keep coming', () => {
     await producer.close().catch(() => {});
   }, 60_000);
 });
+
+describe('a burst of large upserts within one turn of the event loop', () => {
+  it('is bounded by highWatermarkBytes too (the group being collected counts at once)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-burst-'));
+    dirs.push(dir);
+    const producer = await Producer.open({
+      store: new FsBlobStore({ dir: join(dir, 'store'), fsync: false }),
+      namespace: 'rows',
+      schema,
+      walDir: join(dir, 'wal'),
+      fsync: false,
+      cycleThread: 'main',
+      maxBatchDelayMs: 60_000,
+      backpressure: 'reject',
+      highWatermarkBytes: 1024 * 1024,
+    });
+    // 200 upserts of 100 KB each, none awaited before the next.
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 200 }, (_, id) => producer.upsert('Row', { id, body: 'x'.repeat(100_000) })),
+    );
+    const acked = outcomes.filter((o) => o.status === 'fulfilled').length;
+    const refused = outcomes.filter((o) => o.status === 'rejected' && isShoalError(o.reason, 'BACKPRESSURE'));
+    expect(refused.length).toBe(200 - acked);
+    // Within the watermark (the estimate counts strings at 3 bytes a character), not 20 MB.
+    expect(acked).toBeGreaterThan(0);
+    expect(acked * 100_000).toBeLessThanOrEqual(1024 * 1024);
+    await producer.close().catch(() => {});
+  });
+});

@@ -92,6 +92,19 @@ function entriesOf(flat: unknown): number {
   return (flat.length - 1) / 2;
 }
 
+/** About the bytes `value` takes in a frame (an upper estimate for strings and bytes). */
+function approximateSize(value: unknown, depth: number): number {
+  if (typeof value === 'string') return 5 + value.length * 3;
+  if (typeof value !== 'object' || value === null) return 9;
+  if (value instanceof Uint8Array) return 5 + value.byteLength;
+  if (depth > 64) return 9;
+  let n = 5;
+  if (Array.isArray(value)) for (const v of value) n += approximateSize(v, depth + 1);
+  else
+    for (const k in value) n += k.length + approximateSize((value as Record<string, unknown>)[k], depth + 1);
+  return n;
+}
+
 /** A frame's payload decoded, or undefined when it does not decode. */
 function decodeFrame(payload: Uint8Array): unknown {
   try {
@@ -272,6 +285,7 @@ export class WriteAheadLog {
   /** Entries not yet taken into a cycle, and the bytes of their frames. */
   private count = 0;
   private bytes = 0;
+  private groupBytes = 0;
   /** Writes and closes, in order; one runs at a time. */
   private readonly jobs: (() => Promise<void>)[] = [];
   private writing = false;
@@ -327,9 +341,12 @@ export class WriteAheadLog {
     return this.count;
   }
 
-  /** Bytes of the frames of the backlog (sealed groups; the group being collected is not counted yet). */
+  /**
+   * Bytes of the frames of the backlog: the sealed groups, plus an estimate of the group
+   * being collected (so a burst within one turn of the event loop counts at once).
+   */
   get backlogBytes(): number {
-    return this.bytes;
+    return this.bytes + this.groupBytes;
   }
 
   /** The segment being appended to. */
@@ -351,6 +368,7 @@ export class WriteAheadLog {
       (this.group[0] as string[]).push(type);
     }
     this.group.push(name * 2 + (op === 'delete' ? 1 : 0), value);
+    this.groupBytes += approximateSize(value, 0);
     this.count++;
     this.groupAck ??= deferred();
     if (!this.scheduled && !this.writing) {
@@ -368,6 +386,7 @@ export class WriteAheadLog {
     if (this.group.length === 1) return;
     const payloadValue = this.group;
     const ack = this.groupAck!;
+    this.groupBytes = 0;
     this.group = [[]];
     this.groupNames = new Map();
     this.groupAck = undefined;
