@@ -86,10 +86,8 @@ function fsError(error: unknown, key: string, dir: string): ShoalError {
 /** True when `lock` was taken by a process of this host that no longer runs (a crashed writer). */
 /** Who holds a lock, as its file says: `<host> <pid> <ISO time>`. */
 async function lockOwner(lock: string): Promise<{ host: string; pid: string; since: string }> {
-  const [host = '?', pid = '?', since = '?'] = (await readFile(lock, 'utf8').catch(() => ''))
-    .trim()
-    .split(' ');
-  return { host, pid, since };
+  const [host, pid, since] = (await readFile(lock, 'utf8').catch(() => '')).trim().split(' ');
+  return { host: host || 'an unknown writer', pid: pid || '?', since: since || '?' };
 }
 
 /**
