@@ -29,9 +29,7 @@ export async function applyRetention(options: RetentionOptions): Promise<string[
   const call = options.signal ? { signal: options.signal } : {};
   const keys = await store.list(layout.prefix, call);
   const parsed = keys.map((key) => ({ key, p: layout.parse(key) }));
-  const listed = parsed
-    .flatMap(({ p }) => (p?.kind === 'snapshot' ? [p.version] : []))
-    .sort((a, b) => b - a);
+  const listed = parsed.flatMap(({ p }) => (p?.kind === 'snapshot' ? [p.version] : [])).sort((a, b) => b - a);
   // Only a snapshot its version's header names is part of the chain: another producer that
   // lost a race for the version may have left one behind, which must not move the floor.
   const snapshots: number[] = [];
