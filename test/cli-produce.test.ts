@@ -27,6 +27,27 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
+/** `shoal produce --watch` of the example schema on `input`, namespace "w", as a child process. */
+const watchProducer = (cwd: string, input: string, ...extra: string[]): ChildProcess =>
+  spawn(
+    process.execPath,
+    [
+      '--import',
+      tsx,
+      main,
+      'produce',
+      '--schema',
+      join(examples, 'movies.schema.json'),
+      '--input',
+      input,
+      '--watch',
+      '--namespace',
+      'w',
+      ...extra,
+    ],
+    { cwd, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+
 const movie = (id: number, title: string) => ({ id, title, year: 2000 + id, tags: ['t'] });
 const ndjson = (rows: object[]) => `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`;
 
@@ -118,25 +139,7 @@ describe('shoal produce', () => {
     const cwd = await tempDir();
     const input = join(cwd, 'movies.ndjson');
     await copyFile(join(examples, 'movies.ndjson'), input);
-    const child: ChildProcess = spawn(
-      process.execPath,
-      [
-        '--import',
-        tsx,
-        main,
-        'produce',
-        '--schema',
-        join(examples, 'movies.schema.json'),
-        '--input',
-        input,
-        '--watch',
-        '--namespace',
-        'w',
-        '--health-port',
-        '0',
-      ],
-      { cwd, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = watchProducer(cwd, input, '--health-port', '0');
     const events: { version: number }[] = [];
     let stderr = '';
     child.stdout!.on('data', (c: Buffer) => {
@@ -237,23 +240,7 @@ describe('shoal produce --watch when another producer takes the namespace', () =
     const cwd = await tempDir();
     const input = join(cwd, 'movies.ndjson');
     await copyFile(join(examples, 'movies.ndjson'), input);
-    const child: ChildProcess = spawn(
-      process.execPath,
-      [
-        '--import',
-        tsx,
-        main,
-        'produce',
-        '--schema',
-        join(examples, 'movies.schema.json'),
-        '--input',
-        input,
-        '--watch',
-        '--namespace',
-        'w',
-      ],
-      { cwd, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = watchProducer(cwd, input);
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));

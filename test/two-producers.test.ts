@@ -47,6 +47,22 @@ const STORES: { name: string; make: () => Promise<BlobStore> }[] = [
   },
 ];
 
+/** A producer of the test's schema on `store`, with a fresh log. */
+const openProducer = async (
+  store: BlobStore,
+  namespace: string,
+  extra: Partial<Parameters<typeof Producer.open>[0]> = {},
+) =>
+  Producer.open({
+    store,
+    namespace,
+    schema,
+    walDir: join(await tempDir(), 'wal'),
+    fsync: false,
+    cycleThread: 'main',
+    ...extra,
+  });
+
 afterEach(() => {
   vi.restoreAllMocks();
 });
@@ -59,17 +75,8 @@ describe.each(STORES)('two producers on one version: $name', ({ make }) => {
     const tally = { a: 0, b: 0 };
     for (let round = 0; round < ROUNDS; round++) {
       const namespace = `ns${round}`;
-      const open = async (name: string) =>
-        Producer.open({
-          store,
-          namespace,
-          schema,
-          walDir: join(await tempDir(), 'wal'),
-          fsync: false,
-          cycleThread: 'main',
-          snapshotEvery: 1 + (round % 3),
-          producerId: name,
-        });
+      const open = (name: string) =>
+        openProducer(store, namespace, { snapshotEvery: 1 + (round % 3), producerId: name });
       const a = await open('a');
       await a.runCycle((w) => w.add('Item', { id: 0, owner: 'base' }));
       const b = await open('b');
@@ -138,14 +145,7 @@ describe.each(STORES)('two producers on one version: $name', ({ make }) => {
 
 /** Runs one two-process round on `namespace`; both children take `version`. */
 async function processRound(storeSpec: object, store: BlobStore, namespace: string, version: number) {
-  const base = await Producer.open({
-    store,
-    namespace,
-    schema,
-    walDir: join(await tempDir(), 'wal'),
-    fsync: false,
-    cycleThread: 'main',
-  });
+  const base = await openProducer(store, namespace);
   await base.runCycle((w) => w.add('Item', { id: 0, owner: 'base' }));
   await base.close();
   const go = join(await tempDir(), 'go');
@@ -238,14 +238,7 @@ describe('an announcement whose answer is lost', () => {
         return info;
       },
     };
-    const producer = await Producer.open({
-      store,
-      namespace: 'lost',
-      schema,
-      walDir: join(await tempDir(), 'wal'),
-      fsync: false,
-      cycleThread: 'main',
-    });
+    const producer = await openProducer(store, 'lost');
     await producer.runCycle((w) => w.add('Item', { id: 1, owner: 'one' }));
     loseNext = true;
     expect((await producer.runCycle((w) => w.add('Item', { id: 1, owner: 'two' }))).outcome).toBe(

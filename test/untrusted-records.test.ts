@@ -46,6 +46,20 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
+/** A producer of `schema` on a fresh store and log, removed after the file's tests. */
+async function openProducer(of: typeof schema | ReturnType<typeof t.schema>, cycleThread: 'main' | 'worker') {
+  const dir = await mkdtemp(join(tmpdir(), 'shoal-records-'));
+  dirs.push(dir);
+  return Producer.open({
+    store: new FsBlobStore({ dir: join(dir, 'store') }),
+    namespace: 'records',
+    schema: of,
+    walDir: join(dir, 'wal'),
+    fsync: false,
+    cycleThread,
+  });
+}
+
 describe('json values that cannot be stored as written', () => {
   it.each(BAD)('StateBuilder refuses %s with INVALID_RECORD', (_, make, says) => {
     let error: unknown;
@@ -74,16 +88,7 @@ describe('json values that cannot be stored as written', () => {
 
   for (const cycleThread of ['main', 'worker'] as const) {
     it(`Producer.upsert (cycleThread ${cycleThread}) rejects each, logs none, and publishes the good ones`, async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'shoal-records-'));
-      dirs.push(dir);
-      const producer = await Producer.open({
-        store: new FsBlobStore({ dir: join(dir, 'store') }),
-        namespace: 'docs',
-        schema,
-        walDir: join(dir, 'wal'),
-        fsync: false,
-        cycleThread,
-      });
+      const producer = await openProducer(schema, cycleThread);
       try {
         const good = producer.upsert('Doc', { id: 1, meta: { ok: true } });
         const outcomes = await Promise.allSettled(
@@ -134,16 +139,7 @@ describe('a caller that reuses or changes its object after upsert', () => {
   );
   for (const cycleThread of ['main', 'worker'] as const) {
     it(`publishes what each upsert was given (cycleThread ${cycleThread})`, async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'shoal-reuse-'));
-      dirs.push(dir);
-      const producer = await Producer.open({
-        store: new FsBlobStore({ dir: join(dir, 'store') }),
-        namespace: 'rows',
-        schema: t.schema([Row]),
-        walDir: join(dir, 'wal'),
-        fsync: false,
-        cycleThread,
-      });
+      const producer = await openProducer(t.schema([Row]), cycleThread);
       try {
         // One object, reused for every row, as a loop over a cursor does.
         const r: { id: number; s: string; tags: string[]; meta?: unknown } = { id: 0, s: '', tags: [] };
@@ -172,16 +168,7 @@ describe('a caller that reuses or changes its object after upsert', () => {
   }
 
   it('a getter that throws is refused with INVALID_RECORD by the call that brought it', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'shoal-getter-'));
-    dirs.push(dir);
-    const producer = await Producer.open({
-      store: new FsBlobStore({ dir: join(dir, 'store') }),
-      namespace: 'rows',
-      schema: t.schema([Row]),
-      walDir: join(dir, 'wal'),
-      fsync: false,
-      cycleThread: 'main',
-    });
+    const producer = await openProducer(t.schema([Row]), 'main');
     try {
       const bad = {
         id: 1,
