@@ -69,27 +69,15 @@ export function craftedCases(): CraftedCase[] {
   };
   const ghost = v1.type('Movie').ordinalOf(7);
   return [
-    {
-      name: 'a delta declaring capacity 2^27',
-      code: 'BLOB_CORRUPT',
-      run: apply((b) => {
-        b.header.types[0].capacity = 2 ** 27;
+    ...[27, 31, 40].map(
+      (bits): CraftedCase => ({
+        name: `a delta declaring capacity 2^${bits}`,
+        code: 'BLOB_CORRUPT',
+        run: apply((b) => {
+          b.header.types[0].capacity = 2 ** bits;
+        }),
       }),
-    },
-    {
-      name: 'a delta declaring capacity 2^31',
-      code: 'BLOB_CORRUPT',
-      run: apply((b) => {
-        b.header.types[0].capacity = 2 ** 31;
-      }),
-    },
-    {
-      name: 'a delta declaring capacity 2^40',
-      code: 'BLOB_CORRUPT',
-      run: apply((b) => {
-        b.header.types[0].capacity = 2 ** 40;
-      }),
-    },
+    ),
     {
       name: 'a snapshot declaring capacity 2^32 + 1,024',
       code: 'BLOB_CORRUPT',
