@@ -52,8 +52,11 @@ export {
   Schema,
   type SchemaIncompatibility,
   type SchemaJson,
+  type SchemaKey,
+  type SchemaRecord,
   schemaIncompatibilities,
   type TypeJson,
+  type TypeName,
   t,
   toJSON,
 } from './schema/index.ts';

@@ -26,12 +26,11 @@ import {
   createKeyValidator,
   createRecordCopier,
   createRecordValidator,
-  type Infer,
-  type KeyOf,
   type RecordValidator,
   type Schema,
+  type SchemaKey,
+  type SchemaRecord,
   type TypeName,
-  type TypeOf,
 } from '../schema/index.ts';
 import type { State } from '../state/state.ts';
 import { TypedEvents } from '../typed-events.ts';
@@ -64,9 +63,6 @@ class StageError extends Error {
   }
 }
 
-/**
- * Any producer, whatever its schema: what functions that work on every producer take.
- */
 /** What an upsert's record or a delete's key of one type goes through before it is logged. */
 interface TypeChecks {
   readonly record: RecordValidator;
@@ -75,6 +71,10 @@ interface TypeChecks {
   readonly copyKey: (key: unknown) => unknown;
 }
 
+/**
+ * Any producer, whatever its schema: what functions that work on every producer take. Its
+ * writes take any type name and plain-object records, checked at run time.
+ */
 // biome-ignore lint/suspicious/noExplicitAny: the one place a producer of any schema is accepted.
 export type AnyProducer = Producer<any>;
 
@@ -249,8 +249,11 @@ export class Producer<S extends Schema = Schema> {
     );
   }
 
-  /** Re-states the whole dataset: `populate` adds every record of the next version. */
-  runCycle(populate: (writer: CycleWriter) => void | Promise<void>): Promise<CycleResult> {
+  /**
+   * Re-states the whole dataset: `populate` adds every record of the next version, typed by
+   * the schema as `upsert` is.
+   */
+  runCycle(populate: (writer: CycleWriter<S>) => void | Promise<void>): Promise<CycleResult> {
     try {
       this.checkOpen();
     } catch (e) {
@@ -273,17 +276,17 @@ export class Producer<S extends Schema = Schema> {
     );
   }
 
-  /** Adds or replaces a record (see the class comment for what the promise means). */
-  upsert<N extends TypeName<S>>(type: N, record: Infer<TypeOf<S, N>>): Promise<void>;
-  upsert(type: string, record: unknown): Promise<void>;
-  upsert(type: string, record: unknown): Promise<void> {
+  /**
+   * Adds or replaces a record (see the class comment for what the promise means). Typed by the
+   * schema: `record` is `t.Infer` of the type named (any object for a schema known only at run
+   * time, see {@link SchemaRecord}); it is validated again at run time all the same.
+   */
+  upsert<N extends TypeName<S>>(type: N, record: SchemaRecord<S, N>): Promise<void> {
     return this.accept('upsert', type, record);
   }
 
-  /** Deletes the record with `key`. */
-  delete<N extends TypeName<S>>(type: N, key: KeyOf<TypeOf<S, N>>): Promise<void>;
-  delete(type: string, key: unknown): Promise<void>;
-  delete(type: string, key: unknown): Promise<void> {
+  /** Deletes the record with `key`: the key field's value, or an object of the key fields. */
+  delete<N extends TypeName<S>>(type: N, key: SchemaKey<S, N>): Promise<void> {
     return this.accept('delete', type, key);
   }
 

@@ -24,7 +24,16 @@ export {
   jsonProblem,
   type RecordValidator,
 } from './record-validator.ts';
-export { type Infer, type InferFields, type KeyOf, Schema, type TypeName, type TypeOf } from './schema.ts';
+export {
+  type Infer,
+  type InferFields,
+  type KeyOf,
+  Schema,
+  type SchemaKey,
+  type SchemaRecord,
+  type TypeName,
+  type TypeOf,
+} from './schema.ts';
 export {
   type FieldJson,
   fromJSON,

@@ -81,6 +81,29 @@ export type TypeName<S extends Schema> = S['types'][number]['name'];
 export type TypeOf<S extends Schema, N extends string> =
   string extends TypeName<S> ? ObjectType : Extract<S['types'][number], { name: N }>;
 
+/**
+ * True when a schema's type names are known only at run time (`Schema`, `fromJSON(...)`, a
+ * producer of any schema): its writes then take any type name, plain-object records and keys
+ * checked at run time only.
+ */
+export type IsWideSchema<S extends Schema> = string extends TypeName<S> ? true : false;
+
+/**
+ * The record a write of type `N` takes (`Producer.upsert`, `StateBuilder.add`, a cycle's
+ * `add`): `t.Infer` of that type, the same shape reads give, so an optional field is left out
+ * or `undefined` and a `bigint` long is a `bigint`. For a wide schema: any plain object.
+ */
+export type SchemaRecord<S extends Schema, N extends string> =
+  IsWideSchema<S> extends true ? Readonly<Record<string, unknown>> : Infer<TypeOf<S, N>>;
+
+/**
+ * The key a delete of type `N` takes (`Producer.delete`, `StateBuilder.remove`): the key
+ * field's value, or an object of exactly the key fields for a composite key; `never` for a
+ * type without a key. For a wide schema: `unknown`, checked at run time (`INVALID_KEY`).
+ */
+export type SchemaKey<S extends Schema, N extends string> =
+  IsWideSchema<S> extends true ? unknown : KeyOf<TypeOf<S, N>>;
+
 /** Declare a schema: `t.schema([Movie, Actor])`. */
 export function schema<const Types extends readonly ObjectType[]>(types: Types): Schema<Types> {
   return new Schema(types);

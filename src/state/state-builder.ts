@@ -15,13 +15,12 @@ import {
   createKeyValidator,
   createRecordValidator,
   describeKey,
-  type Infer,
-  type KeyOf,
   type ObjectType,
   type RecordValidator,
   type Schema,
+  type SchemaKey,
+  type SchemaRecord,
   type TypeName,
-  type TypeOf,
 } from '../schema/index.ts';
 import { type Layout, layoutOf } from './layout.ts';
 import { allocateOrdinals } from './ordinal-allocator.ts';
@@ -139,24 +138,24 @@ export class StateBuilder<S extends Schema = Schema> {
     return p!;
   }
 
-  /** Adds a record: `INVALID_RECORD` if it breaks the schema, `DUPLICATE_KEY` if this builder has its key already. */
-  add<N extends TypeName<S>>(typeName: N, record: Infer<TypeOf<S, N>>): this;
-  add(typeName: string, record: unknown): this;
-  add(typeName: string, record: unknown): this {
+  /**
+   * Adds a record: `INVALID_RECORD` if it breaks the schema, `DUPLICATE_KEY` if this builder
+   * has its key already. Typed by the schema ({@link SchemaRecord}); checked at run time too.
+   */
+  add<N extends TypeName<S>>(typeName: N, record: SchemaRecord<S, N>): this {
     return this.put(typeName, record, false);
   }
 
   /** Adds or replaces the record with this key. */
-  upsert<N extends TypeName<S>>(typeName: N, record: Infer<TypeOf<S, N>>): this;
-  upsert(typeName: string, record: unknown): this;
-  upsert(typeName: string, record: unknown): this {
+  upsert<N extends TypeName<S>>(typeName: N, record: SchemaRecord<S, N>): this {
     return this.put(typeName, record, true);
   }
 
-  /** Removes the record with `key` (from the previous state, or added to this builder). */
-  remove<N extends TypeName<S>>(typeName: N, key: KeyOf<TypeOf<S, N>>): this;
-  remove(typeName: string, key: unknown): this;
-  remove(typeName: string, key: unknown): this {
+  /**
+   * Removes the record with `key` (from the previous state, or added to this builder): the key
+   * field's value, or an object of the key fields ({@link SchemaKey}).
+   */
+  remove<N extends TypeName<S>>(typeName: N, key: SchemaKey<S, N>): this {
     const p = this.typePending(typeName);
     if (p.type.primaryKey.length === 0) {
       throw new ShoalError(

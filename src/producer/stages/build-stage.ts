@@ -2,16 +2,19 @@
  * Stage 1: the next state, from the whole dataset re-stated or from logged changes. A cycle
  * that changes nothing (same checksum, counts and schema) makes no version: `undefined`.
  */
-import { createKeyValidator, type Schema } from '../../schema/index.ts';
+import { createKeyValidator, type Schema, type SchemaRecord, type TypeName } from '../../schema/index.ts';
 import type { Layout } from '../../state/layout.ts';
 import { sameSchema } from '../../state/schema-evolution.ts';
 import type { AnyState, State } from '../../state/state.ts';
 import { StateBuilder } from '../../state/state-builder.ts';
 import { forEachEntry } from '../write-ahead-log.ts';
 
-/** Adds records of the whole next dataset. */
-export interface CycleWriter {
-  add(type: string, record: Readonly<Record<string, unknown>>): void;
+/**
+ * Adds records of the whole next dataset, typed by the schema as `StateBuilder.add` is (any
+ * type name and plain object for a schema known only at run time).
+ */
+export interface CycleWriter<S extends Schema = Schema> {
+  add<N extends TypeName<S>>(type: N, record: SchemaRecord<S, N>): void;
 }
 
 function unchanged(prev: AnyState | undefined, next: AnyState): boolean {
@@ -27,13 +30,14 @@ function unchanged(prev: AnyState | undefined, next: AnyState): boolean {
 export async function buildRestated<S extends Schema>(
   prev: State<S> | undefined,
   schema: S,
-  populate: (writer: CycleWriter) => void | Promise<void>,
+  populate: (writer: CycleWriter<S>) => void | Promise<void>,
   version: number,
   shared: boolean,
   layout?: Partial<Layout>,
 ): Promise<State<S> | undefined> {
   const builder = new StateBuilder(schema, prev ? { previous: prev } : {});
-  await populate({ add: (type, record) => void builder.add(type, record) });
+  const writer: CycleWriter<S> = { add: (type, record) => void builder.add(type, record) };
+  await populate(writer);
   const next = builder.build(layout ? { version, shared, layout } : { version, shared });
   return unchanged(prev, next) ? undefined : next;
 }
@@ -48,22 +52,23 @@ export interface ChangesBuild<S extends Schema> {
 /**
  * The next state from logged changes, applied in order (a later change of a key wins). An
  * entry that breaks the schema (logged before the schema changed) is dropped and reported.
+ * The schema is taken as known at run time only: entries are checked then, not by their types.
  */
-export function buildFromChanges<S extends Schema>(
-  prev: State<S> | undefined,
-  schema: S,
+export function buildFromChanges(
+  prev: State | undefined,
+  schema: Schema,
   segments: readonly Uint8Array[],
   version: number,
   shared: boolean,
   layout?: Partial<Layout>,
-): ChangesBuild<S> {
+): ChangesBuild<Schema> {
   const builder = prev ? StateBuilder.from(prev, schema) : new StateBuilder(schema);
   const keyValidators = new Map<string, (key: unknown) => void>();
   const dropped: string[] = [];
   const apply = (op: 'upsert' | 'delete', type: string, value: unknown) => {
     try {
       if (op === 'upsert') {
-        builder.upsert(type, value);
+        builder.upsert(type, value as Readonly<Record<string, unknown>>);
       } else {
         let validateKey = keyValidators.get(type);
         if (!validateKey) {
