@@ -8,6 +8,7 @@ import { msgpack } from '../src/format/msgpack.ts';
 import {
   type BlobStore,
   Consumer,
+  type CycleWriter,
   decodeVersionHeader,
   encodeVersionHeader,
   isShoalError,
@@ -137,10 +138,12 @@ describe.each(stores)('labels and metadata on the $name store', ({ make }) => {
 
 describe('what a producer may attach', () => {
   it('refuses a malformed label or metadata with INVALID_OPTION naming it, and publishes nothing', async () => {
-    const [{ make }] = stores;
+    const { make } = stores[0]!;
     const store = await make();
     await using producer = await openProducer(store);
-    const add = (w: { add(type: string, r: unknown): unknown }) => w.add('Movie', { id: 1, title: 'One' });
+    const add = (w: CycleWriter) => {
+      w.add('Movie', { id: 1, title: 'One' });
+    };
     const cases: [unknown, RegExp][] = [
       [{ label: '' }, /^label is empty\. A label is 1 to 128 characters/],
       [{ label: 'a\nb' }, /^label holds a control character/],
@@ -228,7 +231,7 @@ describe('version headers', () => {
   });
 
   it('a consumer refuses a version whose stored header was crafted', async () => {
-    const [{ make }] = stores;
+    const { make } = stores[0]!;
     const store = await make();
     await using producer = await openProducer(store);
     await producer.runCycle((w) => w.add('Movie', { id: 1, title: 'One' }), { label: 'good' });
