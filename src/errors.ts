@@ -34,6 +34,7 @@ export type ShoalErrorCode =
   | 'WAL_FAILED'
   | 'WAL_DAMAGED'
   | 'STORE_LOCKED'
+  | 'UNKNOWN_LABEL'
   | 'CLOSED';
 
 /** An error raised by shoal. Branch on {@link ShoalError.code}. */

@@ -12,6 +12,7 @@ export { type Announcement, type Announcer, StoreAnnouncer } from './blob/announ
 export type { BlobInfo, BlobStore, CallOptions, PutOptions } from './blob/blob-store.ts';
 export { type ChainPlan, planFromSnapshot, readVersionHeader } from './blob/chain-planner.ts';
 export { FsBlobStore, type FsBlobStoreOptions } from './blob/fs-blob-store.ts';
+export { findLabel, MAX_LABEL_WALK, resolveVersionRef } from './blob/label-resolver.ts';
 export { MemoryBlobStore } from './blob/memory-blob-store.ts';
 export {
   decodeVersionHeader,
@@ -22,6 +23,18 @@ export {
   type VersionHeader,
 } from './blob/namespace-layout.ts';
 export { applyRetention, type RetentionOptions } from './blob/retention.ts';
+export {
+  checkVersionMetadata,
+  LABEL_PREFIX,
+  MAX_LABEL_LENGTH,
+  MAX_METADATA_BYTES,
+  MAX_METADATA_ENTRIES,
+  type MetadataProblem,
+  metadataProblem,
+  parseVersionRef,
+  type VersionMetadata,
+  type VersionRef,
+} from './blob/version-metadata.ts';
 export { AttachedConsumer, attach, type ShareHandle } from './consumer/attached-consumer.ts';
 export {
   type AnyConsumer,
@@ -76,6 +89,7 @@ export {
   encodeSnapshot,
   readSnapshotHeader,
   type SnapshotHeader,
+  type SnapshotLabel,
   verifyChecksum,
 } from './state/snapshot.ts';
 export { type AnyState, State } from './state/state.ts';

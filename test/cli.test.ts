@@ -116,7 +116,11 @@ describe('shoal inspect and diff on a store', () => {
       );
       expect(records.map((r) => r.record).sort((a, b) => a.id - b.id)).toEqual(datasets[1]);
       const diff = JSON.parse((await cli('diff', ...store, String(versions[0]), String(versions[2]))).stdout);
-      expect(diff).toEqual({ Movie: { added: [3], removed: [1], modified: [2] } });
+      expect(diff).toEqual({
+        from: { version: versions[0] },
+        to: { version: versions[2] },
+        types: { Movie: { added: [3], removed: [1], modified: [2] } },
+      });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

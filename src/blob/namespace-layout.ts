@@ -11,6 +11,7 @@
 import { ShoalError } from '../errors.ts';
 import { msgpack } from '../format/msgpack.ts';
 import { checkKey } from './blob-store.ts';
+import { metadataProblem } from './version-metadata.ts';
 
 const DIGITS = 16;
 
@@ -83,7 +84,17 @@ export interface VersionHeader {
   /** When the version was published (ms since the epoch). */
   readonly publishedAt: number;
   readonly producer: string;
+  /** The producer's name for the version (`runCycle(populate, { label })`); absent in older headers. */
+  readonly label?: string;
+  /** The producer's key/values for the version; absent when none (and in older headers). */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
+
+/**
+ * The largest version header read: far above what a producer writes (counts per type, a label,
+ * at most 8 KiB of metadata), so a crafted one is refused before it is decoded.
+ */
+export const MAX_HEADER_BYTES = 1024 * 1024;
 
 /** A version (or a byte size): a non-negative safe integer. */
 export const isVersion = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
@@ -95,6 +106,12 @@ export function encodeVersionHeader(header: VersionHeader): Uint8Array {
 
 /** Decodes a version header; `BLOB_CORRUPT` when it is not one. */
 export function decodeVersionHeader(bytes: Uint8Array, key: string): VersionHeader {
+  if (bytes.byteLength > MAX_HEADER_BYTES) {
+    throw new ShoalError(
+      'BLOB_CORRUPT',
+      `the version header at "${key}" is ${bytes.byteLength} bytes, more than any producer writes (${MAX_HEADER_BYTES}). Republish it.`,
+    );
+  }
   let h: VersionHeader;
   try {
     h = msgpack.unpack(bytes) as VersionHeader;
@@ -130,6 +147,13 @@ export function decodeVersionHeader(bytes: Uint8Array, key: string): VersionHead
     typeof h.producer !== 'string'
   ) {
     throw new ShoalError('BLOB_CORRUPT', `the version header at "${key}" is malformed. Republish it.`);
+  }
+  const problem = metadataProblem(h.label, h.metadata);
+  if (problem) {
+    throw new ShoalError(
+      'BLOB_CORRUPT',
+      `the version header at "${key}" is malformed: its ${problem.option}${problem.detail}. Republish it.`,
+    );
   }
   return h;
 }

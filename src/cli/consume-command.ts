@@ -10,6 +10,7 @@ import {
   type FieldSpec,
   isShoalError,
   type ObjectType,
+  parseVersionRef,
   ShoalError,
 } from '../index.ts';
 import { serveConsumerHealth } from '../observability.ts';
@@ -22,7 +23,8 @@ export const CONSUME_USAGE = `  consume [options]
       --namespace <name>                   (default "default")
       --port <port>                        (default 8080; 0 picks a free one)
       --host <host>                        (default 127.0.0.1)
-      --pin <version>                      serve this version instead of the announced one
+      --pin <version | label>              serve this version instead of the announced one: a number,
+                                           or the newest version labelled so (label:<l> if all digits)
       --max-staleness-ms <ms>              not ready when this far behind the announcement (default 60000)
 `;
 
@@ -134,9 +136,15 @@ export async function consumeCommand(
   const port = Number(values.port);
   if (!Number.isSafeInteger(port) || port < 0)
     throw new UsageError(`--port needs a port number, got "${values.port}"`);
-  const pin = values.pin === undefined ? undefined : Number(values.pin);
-  if (pin !== undefined && !(Number.isSafeInteger(pin) && pin >= 0))
-    throw new UsageError(`--pin needs a version, got "${values.pin}"`);
+  const pin = values.pin;
+  if (pin !== undefined) {
+    try {
+      parseVersionRef(pin, '--pin');
+    } catch (e) {
+      if (!isShoalError(e, 'INVALID_OPTION')) throw e;
+      throw new UsageError(e.message);
+    }
+  }
   const maxStalenessMs =
     values['max-staleness-ms'] === undefined ? undefined : Number(values['max-staleness-ms']);
   if (maxStalenessMs !== undefined && !(Number.isSafeInteger(maxStalenessMs) && maxStalenessMs > 0))
@@ -149,8 +157,19 @@ export async function consumeCommand(
     ...(pin !== undefined ? { pin } : {}),
   });
   const out = (event: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(event)}\n`);
+  const about = (label: string | undefined, metadata: Readonly<Record<string, string>>) => ({
+    ...(label !== undefined ? { label } : {}),
+    ...(Object.keys(metadata).length > 0 ? { metadata } : {}),
+  });
   consumer.on('refresh', (e) =>
-    out({ event: 'refresh', from: e.from, to: e.to, kind: e.kind, ms: Math.round(e.durationMs) }),
+    out({
+      event: 'refresh',
+      from: e.from,
+      to: e.to,
+      ...about(e.label, e.metadata),
+      kind: e.kind,
+      ms: Math.round(e.durationMs),
+    }),
   );
   consumer.on('refresh:failure', (e) =>
     process.stderr.write(`shoal: refresh to ${e.target} failed: ${e.error.code}: ${e.error.message}\n`),
@@ -161,7 +180,12 @@ export async function consumeCommand(
     ...(maxStalenessMs !== undefined ? { maxStalenessMs } : {}),
     routes: (path) => lookup(consumer, path),
   });
-  out({ event: 'serving', url: server.url, version: consumer.version });
+  out({
+    event: 'serving',
+    url: server.url,
+    version: consumer.version,
+    ...about(consumer.label, consumer.metadata),
+  });
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   await consumer.close();
   await server.close();

@@ -12,8 +12,13 @@ import {
   decodeVersionHeader,
   diffStates,
   isShoalError,
+  metadataProblem,
   NamespaceLayout,
   type ObjectType,
+  parseVersionRef,
+  readSnapshotHeader,
+  readVersionHeader,
+  resolveVersionRef,
   ShoalError,
   StoreAnnouncer,
 } from '../index.ts';
@@ -21,20 +26,27 @@ import { recordReplacer } from './json-output.ts';
 import { openStore, UsageError } from './produce-command.ts';
 
 export const INSPECT_USAGE = `  inspect <snapshot-file> [--records] [--type <name>]
-  inspect --store <dir | s3://...> --namespace <name> [--version <v>] [--records] [--type <name>]
+  inspect --store <dir | s3://...> --namespace <name> [--version <v | label>] [--records] [--type <name>]
       a snapshot file, or a namespace: without --version, one JSON line per version (the
-      announced one marked); with it, that version's header and counts; --records dumps the
-      records as NDJSON instead
+      announced one marked, labels shown); with it, that version's header and counts; --records
+      dumps the records as NDJSON instead
   diff --store <dir | s3://...> --namespace <name> <from> <to>
-      keys added, removed and modified per type between two versions (JSON)
+      keys added, removed and modified per type between two versions or labels (JSON)
 `;
 
 const print = (v: unknown, indent?: number) =>
   process.stdout.write(`${JSON.stringify(v, recordReplacer, indent)}\n`);
 
-function summary(state: AnyState) {
+/** A label and metadata as the CLI shows them: each only when set. */
+const about = (h: { readonly label?: string; readonly metadata?: Readonly<Record<string, string>> }) => ({
+  ...(h.label !== undefined ? { label: h.label } : {}),
+  ...(h.metadata && Object.keys(h.metadata).length > 0 ? { metadata: h.metadata } : {}),
+});
+
+function summary(state: AnyState, labelled: ReturnType<typeof about> = {}) {
   return {
     version: state.version,
+    ...labelled,
     // Tags and checksums are 64-bit identifiers, shown in hex.
     tag: `0x${state.tag.toString(16)}`,
     checksum: `0x${state.checksum.toString(16)}`,
@@ -99,12 +111,53 @@ async function loadVersion(store: string, namespace: string, version: number): P
   return consumer.state;
 }
 
-const versionArg = (v: string | undefined, what: string): number => {
-  const n = Number(v);
-  if (v === undefined || !Number.isSafeInteger(n))
-    throw new UsageError(`${what} needs a version number, got "${v}"`);
-  return n;
-};
+/** A version or label argument that cannot name a version is bad usage. */
+function checkRef(ref: string, what: string): void {
+  try {
+    parseVersionRef(ref, what);
+  } catch (e) {
+    if (!isShoalError(e, 'INVALID_OPTION')) throw e;
+    throw new UsageError(e.message);
+  }
+}
+
+/** The header of the version a version number or label names (`UNKNOWN_LABEL` when none). */
+async function versionEnd(store: string, namespace: string, ref: string, what: string) {
+  checkRef(ref, what);
+  const opened = await openStore(store);
+  const version = await resolveVersionRef(opened, namespace, ref, what);
+  return readVersionHeader(opened, new NamespaceLayout(namespace), version).catch((e: unknown) => {
+    if (!isShoalError(e, 'BLOB_NOT_FOUND')) throw e;
+    throw new ShoalError(
+      'BLOB_NOT_FOUND',
+      `version ${version} of namespace "${namespace}" is not in the store (never published, or removed by retention). List the versions with \`shoal inspect --store ${store} --namespace ${namespace}\`.`,
+      { cause: e },
+    );
+  });
+}
+
+/** One end of a diff: its version, and its label and metadata when set. */
+const end = (h: {
+  readonly version: number;
+  readonly label?: string;
+  readonly metadata?: Readonly<Record<string, string>>;
+}) => ({
+  version: h.version,
+  ...about(h),
+});
+
+/** The label and metadata a snapshot file's header carries, checked as a version header's are. */
+function snapshotLabel(bytes: Uint8Array, file: string) {
+  const h = readSnapshotHeader(bytes);
+  const problem = metadataProblem(h.label, h.metadata);
+  if (problem) {
+    throw new ShoalError(
+      'BLOB_CORRUPT',
+      `${file}: the snapshot's ${problem.option}${problem.detail}. Republish the version.`,
+    );
+  }
+  return about(h);
+}
 
 export async function inspectCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -121,9 +174,10 @@ export async function inspectCommand(args: string[]): Promise<number> {
   if (!values.store) {
     const file = positionals[0];
     if (!file) throw new UsageError('inspect needs a snapshot file, or --store and --namespace');
-    const state = decodeSnapshot(await readFile(file));
+    const bytes = await readFile(file);
+    const state = decodeSnapshot(bytes);
     if (values.records) dump(state, values.type);
-    else print(summary(state), 2);
+    else print(summary(state, snapshotLabel(bytes, file)), 2);
     return 0;
   }
   await refuseNested(await openStore(values.store), values.namespace);
@@ -135,6 +189,7 @@ export async function inspectCommand(args: string[]): Promise<number> {
       const h = decodeVersionHeader(await store.get(key), key);
       print({
         version: h.version,
+        ...about(h),
         previous: h.previous,
         snapshot: h.snapshot === h.version,
         counts: h.counts,
@@ -146,9 +201,10 @@ export async function inspectCommand(args: string[]): Promise<number> {
     }
     return 0;
   }
-  const state = await loadVersion(values.store, values.namespace, versionArg(values.version, '--version'));
+  const end = await versionEnd(values.store, values.namespace, values.version, '--version');
+  const state = await loadVersion(values.store, values.namespace, end.version);
   if (values.records) dump(state, values.type);
-  else print(summary(state), 2);
+  else print(summary(state, about(end)), 2);
   return 0;
 }
 
@@ -161,11 +217,15 @@ export async function diffCommand(args: string[]): Promise<number> {
       namespace: { type: 'string', default: 'default' },
     },
   });
-  const from = versionArg(positionals[0], 'diff <from>');
-  const to = versionArg(positionals[1], 'diff <to>');
+  const [fromArg, toArg] = positionals;
+  if (fromArg === undefined || toArg === undefined) throw new UsageError('diff needs <from> and <to>');
+  checkRef(fromArg, 'diff <from>');
+  checkRef(toArg, 'diff <to>');
   await refuseNested(await openStore(values.store), values.namespace);
-  const a = await loadVersion(values.store, values.namespace, from);
-  const b = await loadVersion(values.store, values.namespace, to);
-  print(diffStates(a, b), 2);
+  const from = await versionEnd(values.store, values.namespace, fromArg, 'diff <from>');
+  const to = await versionEnd(values.store, values.namespace, toArg, 'diff <to>');
+  const a = await loadVersion(values.store, values.namespace, from.version);
+  const b = await loadVersion(values.store, values.namespace, to.version);
+  print({ from: end(from), to: end(to), types: diffStates(a, b) }, 2);
   return 0;
 }

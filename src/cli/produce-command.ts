@@ -8,12 +8,14 @@ import { parseArgs } from 'node:util';
 import { watch } from 'chokidar';
 import {
   type BlobStore,
+  checkVersionMetadata,
   FsBlobStore,
   fromJSON,
   isShoalError,
   Producer,
   type Schema,
   ShoalError,
+  type VersionMetadata,
 } from '../index.ts';
 import { serveProducerHealth } from '../observability.ts';
 import { type InputFormat, inputFiles, readInput } from './input-reader.ts';
@@ -26,6 +28,8 @@ export const PRODUCE_USAGE = `  produce --schema <file.json> --input <file | dir
       --format <ndjson|json|csv|msgpack>   (default: from the file extension, else ndjson)
       --on-invalid <skip|stop>             bad records: report and skip them, or stop (default stop)
       --watch                              publish again whenever the input changes
+      --label <label>                      name the version published (e.g. the source release 3.1.5)
+      --meta <key=value>                   a key/value the version carries (repeatable)
       --snapshot-every <n>                 a snapshot every n versions (default 10)
       --keep-snapshots <n>                 retention (default 5)
       --wal-dir <dir>                      write-ahead log directory (default .shoal/wal/<namespace>)
@@ -60,6 +64,27 @@ const count = (name: string, v: string | undefined): number | undefined => {
   return n;
 };
 
+/** What `--label` and `--meta key=value` (repeated) attach to each version published. */
+export function versionMetadataArgs(label: string | undefined, meta: readonly string[]): VersionMetadata {
+  const metadata: Record<string, string> = {};
+  for (const pair of meta) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--meta needs key=value, got "${pair}"`);
+    const key = pair.slice(0, eq);
+    if (Object.hasOwn(metadata, key)) throw new UsageError(`--meta ${key} is given twice`);
+    metadata[key] = pair.slice(eq + 1);
+  }
+  try {
+    return checkVersionMetadata(
+      { ...(label !== undefined ? { label } : {}), metadata },
+      { label: '--label', metadata: '--meta' },
+    );
+  } catch (e) {
+    if (!isShoalError(e, 'INVALID_OPTION')) throw e;
+    throw new UsageError(e.message);
+  }
+}
+
 /** The schema file: one that cannot be read is bad usage; an invalid one names the file. */
 async function readSchema(path: string): Promise<Schema> {
   let text: string;
@@ -88,6 +113,8 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
       format: { type: 'string' },
       'on-invalid': { type: 'string', default: 'stop' },
       watch: { type: 'boolean', default: false },
+      label: { type: 'string' },
+      meta: { type: 'string', multiple: true, default: [] },
       'snapshot-every': { type: 'string' },
       'keep-snapshots': { type: 'string' },
       'wal-dir': { type: 'string' },
@@ -100,6 +127,7 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
     throw new UsageError('--on-invalid is skip or stop');
   if (values.format && !['ndjson', 'json', 'csv', 'msgpack'].includes(values.format))
     throw new UsageError(`unknown --format ${values.format}`);
+  const about = versionMetadataArgs(values.label, values.meta);
   const schema = await readSchema(values.schema);
   const snapshotEvery = count('snapshot-every', values['snapshot-every']);
   const keepSnapshots = count('keep-snapshots', values['keep-snapshots']);
@@ -122,6 +150,8 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
     out({
       event: 'published',
       version: e.version,
+      ...(e.label !== undefined ? { label: e.label } : {}),
+      ...(Object.keys(e.metadata).length > 0 ? { metadata: e.metadata } : {}),
       snapshot: e.snapshot,
       counts: e.counts,
       ms: Math.round(e.durationMs),
@@ -157,7 +187,7 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
     }
     await producer.runCycle((w) => {
       for (const r of records) w.add(r.type, r.record);
-    });
+    }, about);
     return true;
   };
 

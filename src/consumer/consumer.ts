@@ -13,7 +13,9 @@ import { BroadcastChannel } from 'node:worker_threads';
 import { AnnouncementWatcher, type AnnouncementWatcherOptions } from '../blob/announcement-watcher.ts';
 import { type Announcement, StoreAnnouncer } from '../blob/announcer.ts';
 import type { BlobStore } from '../blob/blob-store.ts';
-import { isVersion, NamespaceLayout } from '../blob/namespace-layout.ts';
+import { findLabel } from '../blob/label-resolver.ts';
+import { NamespaceLayout, type VersionHeader } from '../blob/namespace-layout.ts';
+import { parseVersionRef, type VersionRef } from '../blob/version-metadata.ts';
 import { isShoalError, ShoalError } from '../errors.ts';
 import { assertCompatible, type Schema } from '../schema/index.ts';
 import { applyDelta } from '../state/delta.ts';
@@ -26,15 +28,7 @@ import { TypedEvents } from '../typed-events.ts';
 import type { ShareHandle, ShareMessage } from './attached-consumer.ts';
 import { planRefresh, type RefreshPlan } from './refresh-planner.ts';
 
-/** A version to pin: a non-negative safe integer (`INVALID_OPTION` otherwise). */
-function checkPin(version: unknown, name: string): void {
-  if (!isVersion(version)) {
-    throw new ShoalError(
-      'INVALID_OPTION',
-      `${name} needs a version (a non-negative integer), got ${String(version)}`,
-    );
-  }
-}
+const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
 
 /** Options of {@link Consumer.open}. */
 export interface ConsumerOptions<S extends Schema = Schema> extends AnnouncementWatcherOptions {
@@ -48,10 +42,11 @@ export interface ConsumerOptions<S extends Schema = Schema> extends Announcement
    */
   readonly watch?: boolean;
   /**
-   * Serve this version instead of the announced one (until `refreshTo`).
+   * Serve this version instead of the announced one (until `refreshTo`): a version number, or
+   * a label (the newest retained version carrying it; see `refreshTo`).
    * @default the announcement's pin, or its version
    */
-  readonly pin?: number;
+  readonly pin?: number | string;
   /**
    * Build states on SharedArrayBuffers.
    * @default false
@@ -83,6 +78,10 @@ export interface ConsumerOptions<S extends Schema = Schema> extends Announcement
 export interface RefreshEvent {
   readonly from: number | undefined;
   readonly to: number;
+  /** The label of the version reached, when its producer gave one. */
+  readonly label?: string;
+  /** The key/values of the version reached (`{}` when none). */
+  readonly metadata: Readonly<Record<string, string>>;
   readonly kind: RefreshPlan['kind'];
   readonly bytes: number;
   readonly durationMs: number;
@@ -117,6 +116,8 @@ export class Consumer<S extends Schema = Schema> {
   private readonly events = new TypedEvents<ConsumerEvents>();
   private readonly failedBlobs = new Set<string>();
   private current: State<S> | undefined;
+  private currentHeader: VersionHeader | undefined;
+  private pinRef: VersionRef | undefined;
   private watcher: AnnouncementWatcher | undefined;
   private pinned: number | undefined;
   private announced: Announcement | undefined;
@@ -132,8 +133,8 @@ export class Consumer<S extends Schema = Schema> {
     this.options = options;
     this.store = options.store;
     this.layout = new NamespaceLayout(options.namespace);
-    if (options.pin !== undefined) checkPin(options.pin, 'pin');
-    this.pinned = options.pin;
+    this.pinRef = options.pin === undefined ? undefined : parseVersionRef(options.pin, 'pin');
+    if (this.pinRef && 'version' in this.pinRef) this.pinned = this.pinRef.version;
   }
 
   /** Loads the announced version (or the pin) and starts watching. */
@@ -143,6 +144,15 @@ export class Consumer<S extends Schema = Schema> {
       store: options.store,
       namespace: options.namespace,
     }).read();
+    if (consumer.pinRef && 'label' in consumer.pinRef) {
+      const found = await findLabel(
+        options.store,
+        consumer.layout,
+        consumer.pinRef.label,
+        consumer.announced?.version,
+      );
+      consumer.pinned = found.version;
+    }
     const target = consumer.target();
     if (target === undefined) {
       throw new ShoalError(
@@ -178,6 +188,16 @@ export class Consumer<S extends Schema = Schema> {
   /** The version served now. */
   get version(): number {
     return this.current!.version;
+  }
+
+  /** The label of the version served, when its producer gave one. */
+  get label(): string | undefined {
+    return this.currentHeader?.label;
+  }
+
+  /** The key/values of the version served (`{}` when none). */
+  get metadata(): Readonly<Record<string, string>> {
+    return this.currentHeader?.metadata ?? NO_METADATA;
   }
 
   /** The latest announcement seen. */
@@ -224,17 +244,36 @@ export class Consumer<S extends Schema = Schema> {
     if (target !== undefined) await this.refreshTo(target, false);
   }
 
-  /** Brings the state to `version` and pins it there (until `refreshTo` another or `unpin`). */
-  refreshTo(version: number, pin = true): Promise<void> {
+  /**
+   * Brings the state to a version and pins it there (until `refreshTo` another or `unpin`).
+   * `ref` is a version number (a number, or a string of digits), or a label: the newest
+   * retained version carrying it, found by walking the version headers back from the
+   * announced version (`UNKNOWN_LABEL` when none does). A string is a label unless it is all
+   * digits; `label:` before it makes it a label whatever it is (`label:2024`).
+   */
+  refreshTo(ref: number | string, pin = true): Promise<void> {
+    let parsed: VersionRef;
     try {
-      checkPin(version, 'refreshTo');
+      parsed = parseVersionRef(ref, 'refreshTo');
     } catch (e) {
       return Promise.reject(e);
     }
-    if (pin) this.pinned = version;
-    const run = this.refreshing.then(() => this.load(version));
+    if (pin && 'version' in parsed) this.pinned = parsed.version;
+    const run = this.refreshing.then(async () => {
+      const version = 'version' in parsed ? parsed.version : await this.findLabel(parsed.label);
+      if (pin) this.pinned = version;
+      await this.load(version);
+    });
     this.refreshing = run.catch(() => {});
     return run;
+  }
+
+  /** The newest retained version carrying `label`, from the announcement read now. */
+  private async findLabel(label: string): Promise<number> {
+    const announced =
+      (await new StoreAnnouncer({ store: this.store, namespace: this.options.namespace }).read()) ??
+      this.announced;
+    return (await findLabel(this.store, this.layout, label, announced?.version)).version;
   }
 
   /** Follows the announcement again after a pin. */
@@ -261,10 +300,13 @@ export class Consumer<S extends Schema = Schema> {
         plan = await planRefresh(this.store, this.layout, from?.version, version, this.failedBlobs);
         const next = await this.apply(from, plan);
         this.current = next as unknown as State<S>;
+        this.currentHeader = plan.target;
         this.failuresInARow = 0;
         this.events.emit('refresh', {
           from: from?.version,
           to: next.version,
+          ...(plan.target.label !== undefined ? { label: plan.target.label } : {}),
+          metadata: plan.target.metadata ?? NO_METADATA,
           kind: plan.kind,
           bytes: plan.bytes,
           durationMs: performance.now() - started,

@@ -14,6 +14,10 @@ import type { AnyConsumer } from '../consumer/consumer.ts';
 /** What `/status` reports for a consumer. */
 export interface ConsumerStatus {
   readonly version: number;
+  /** The label of the version served, when its producer gave one (absent from the JSON otherwise). */
+  readonly label: string | undefined;
+  /** The key/values of the version served (`{}` when none). */
+  readonly metadata: Readonly<Record<string, string>>;
   /** The version pinned on this consumer (`pin`, `refreshTo`), served whatever is announced. */
   readonly pinned: number | undefined;
   /** The version of the last announcement read (see `announcementCheckedAt`). */
@@ -176,6 +180,8 @@ export function consumerMetrics(
       const known = consumer.pin !== undefined || !checkFailed;
       return {
         version: consumer.version,
+        label: consumer.label,
+        metadata: consumer.metadata,
         pinned: consumer.pin,
         announcedVersion: consumer.announcement?.version,
         announcementCheckedAt: checkedAt,

@@ -23,6 +23,8 @@ export interface ProducerStatus {
         readonly outcome: 'published' | 'skipped' | 'failed';
         readonly at: number;
         readonly version?: number;
+        /** The label of the version published, when it has one. */
+        readonly label?: string;
         readonly stage?: StageName;
         readonly error?: string;
       }
@@ -122,7 +124,12 @@ export function producerMetrics(
       for (const [type, n] of Object.entries(e.counts)) records.set({ type }, n);
       lastSuccess.set(Date.now() / 1000);
       update({
-        lastCycle: { outcome: 'published', at: Date.now(), version: e.version },
+        lastCycle: {
+          outcome: 'published',
+          at: Date.now(),
+          version: e.version,
+          ...(e.label !== undefined ? { label: e.label } : {}),
+        },
         failuresInARow: 0,
         counts: e.counts,
       });

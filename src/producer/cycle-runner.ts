@@ -10,6 +10,7 @@
  */
 import type { Schema } from '../schema/index.ts';
 import type { Layout } from '../state/layout.ts';
+import type { SnapshotLabel } from '../state/snapshot.ts';
 import type { AnyState, State } from '../state/state.ts';
 import { buildFromChanges, type ChangesBuild } from './stages/build-stage.ts';
 import { type EncodedVersion, encodeVersion } from './stages/encode-stage.ts';
@@ -26,8 +27,8 @@ export interface CycleStages {
   buildFromLog(files: readonly string[], version: number): Promise<ChangesBuild<Schema>>;
   /** Takes a next state built elsewhere (a re-stated cycle). */
   adopt(next: AnyState): MaybePromise<void>;
-  /** Encodes the next state's blobs (stage encode). */
-  encode(withSnapshot: boolean): MaybePromise<void>;
+  /** Encodes the next state's blobs (stage encode); a snapshot carries the version's label. */
+  encode(withSnapshot: boolean, about?: SnapshotLabel): MaybePromise<void>;
   /** Checks the blobs reproduce the states, then hands them over (stage integrity). */
   integrity(): MaybePromise<EncodedVersion>;
   /** The next state was announced: it becomes the base of the next cycle. */
@@ -76,8 +77,8 @@ export class CycleRunner implements CycleStages {
     return this.next;
   }
 
-  encode(withSnapshot: boolean): void {
-    this.encoded = encodeVersion(this.current, this.nextState(), withSnapshot);
+  encode(withSnapshot: boolean, about: SnapshotLabel = {}): void {
+    this.encoded = encodeVersion(this.current, this.nextState(), withSnapshot, about);
   }
 
   integrity(): EncodedVersion {

@@ -10,6 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { ShoalError, type ShoalErrorCode } from '../errors.ts';
 import { type Schema, type SchemaJson, toJSON } from '../schema/index.ts';
 import type { Layout } from '../state/layout.ts';
+import type { SnapshotLabel } from '../state/snapshot.ts';
 import type { AnyState, State } from '../state/state.ts';
 import { type StateHandle, shareState, stateFromHandle } from '../state/state-handle.ts';
 import type { CycleStages } from './cycle-runner.ts';
@@ -27,7 +28,7 @@ export interface CycleWorkerData {
 type Operation =
   | { readonly op: 'build'; readonly files: readonly string[]; readonly version: number }
   | { readonly op: 'adopt'; readonly handle: StateHandle }
-  | { readonly op: 'encode'; readonly withSnapshot: boolean }
+  | { readonly op: 'encode'; readonly withSnapshot: boolean; readonly about: SnapshotLabel }
   | { readonly op: 'integrity' }
   | { readonly op: 'commit' }
   | { readonly op: 'discard' };
@@ -148,8 +149,8 @@ export class CycleThread implements CycleStages {
     return this.request({ op: 'adopt', handle: shareState(next) });
   }
 
-  encode(withSnapshot: boolean): Promise<void> {
-    return this.request({ op: 'encode', withSnapshot });
+  encode(withSnapshot: boolean, about: SnapshotLabel = {}): Promise<void> {
+    return this.request({ op: 'encode', withSnapshot, about });
   }
 
   integrity(): Promise<EncodedVersion> {

@@ -40,7 +40,7 @@ async function answer(req: CycleRequest): Promise<{ value: unknown; transfer?: T
       runner.adopt(stateFromHandle(req.handle));
       return { value: undefined };
     case 'encode':
-      runner.encode(req.withSnapshot);
+      runner.encode(req.withSnapshot, req.about);
       return { value: undefined };
     case 'integrity': {
       const encoded: EncodedVersion = runner.integrity();

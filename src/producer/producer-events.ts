@@ -21,6 +21,10 @@ export interface ProducerEvents {
     readonly stages: Readonly<Partial<Record<StageName, number>>>;
     readonly counts: Readonly<Record<string, number>>;
     readonly snapshot: boolean;
+    /** The version's label, when the cycle was given one. */
+    readonly label?: string;
+    /** The version's key/values (`{}` when none). */
+    readonly metadata: Readonly<Record<string, string>>;
   };
   'cycle:skip': { readonly reason: string };
   'cycle:failure': {
@@ -30,7 +34,11 @@ export interface ProducerEvents {
     readonly durationMs: number;
   };
   published: { readonly key: string; readonly role: BlobRole; readonly bytes: number };
-  announced: { readonly version: number };
+  announced: {
+    readonly version: number;
+    readonly label?: string;
+    readonly metadata: Readonly<Record<string, string>>;
+  };
   backpressure: { readonly on: boolean; readonly pending: number };
   pending: { readonly count: number };
   retry: { readonly key: string; readonly attempt: number; readonly error: unknown };

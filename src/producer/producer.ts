@@ -19,6 +19,7 @@ import { hostname } from 'node:os';
 import { StoreAnnouncer } from '../blob/announcer.ts';
 import { NamespaceLayout, type VersionHeader } from '../blob/namespace-layout.ts';
 import { applyRetention } from '../blob/retention.ts';
+import { checkVersionMetadata, type VersionMetadata } from '../blob/version-metadata.ts';
 import { isShoalError, ShoalError } from '../errors.ts';
 import {
   assertCompatible,
@@ -51,8 +52,18 @@ import { type LogDamage, WriteAheadLog } from './write-ahead-log.ts';
 
 /** How a cycle ended. */
 export type CycleResult =
-  | { readonly outcome: 'published'; readonly version: number; readonly snapshot: boolean }
+  | {
+      readonly outcome: 'published';
+      readonly version: number;
+      readonly snapshot: boolean;
+      /** The label the version carries, when the cycle was given one. */
+      readonly label?: string;
+      /** The key/values the version carries (`{}` when none). */
+      readonly metadata: Readonly<Record<string, string>>;
+    }
   | { readonly outcome: 'skipped' };
+
+const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
 
 class StageError extends Error {
   constructor(
@@ -251,11 +262,18 @@ export class Producer<S extends Schema = Schema> {
 
   /**
    * Re-states the whole dataset: `populate` adds every record of the next version, typed by
-   * the schema as `upsert` is.
+   * the schema as `upsert` is. `about` labels that version (`{ label: '3.1.5', metadata:
+   * { commit: 'abc' } }`; `INVALID_OPTION` when malformed); a cycle that changes nothing makes
+   * no version, so its label names none.
    */
-  runCycle(populate: (writer: CycleWriter<S>) => void | Promise<void>): Promise<CycleResult> {
+  runCycle(
+    populate: (writer: CycleWriter<S>) => void | Promise<void>,
+    about?: VersionMetadata,
+  ): Promise<CycleResult> {
+    let checked: VersionMetadata;
     try {
       this.checkOpen();
+      checked = checkVersionMetadata(about);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -272,7 +290,7 @@ export class Producer<S extends Schema = Schema> {
         );
         if (next) await stages.adopt(next);
         return next;
-      }),
+      }, checked),
     );
   }
 
@@ -367,8 +385,20 @@ export class Producer<S extends Schema = Schema> {
     this.timer.unref();
   }
 
-  /** Publishes the pending changes now; resolves with the cycle's outcome. */
-  flush(): Promise<CycleResult> {
+  /**
+   * Publishes the pending changes now; resolves with the cycle's outcome. `about` labels the
+   * version this flush cuts (`INVALID_OPTION` when malformed): it holds every change
+   * acknowledged before the call that an earlier cycle did not take. With nothing pending
+   * the outcome is `skipped` and the label names no version. Versions cut by the batch timer
+   * or size carry no label.
+   */
+  flush(about?: VersionMetadata): Promise<CycleResult> {
+    let checked: VersionMetadata;
+    try {
+      checked = checkVersionMetadata(about);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     clearTimeout(this.timer);
     this.timer = undefined;
     this.flushSoon = true;
@@ -383,7 +413,7 @@ export class Producer<S extends Schema = Schema> {
           const built = await stages.buildFromLog(batch.files, version);
           for (const message of built.dropped) this.events.emit('warning', { message });
           return built.next as State<S> | undefined;
-        });
+        }, checked);
         await this.wal.trim(batch);
         return result;
       } catch (e) {
@@ -432,6 +462,7 @@ export class Producer<S extends Schema = Schema> {
 
   private async cycle(
     build: (version: number, stages: CycleStages) => Promise<State<S> | undefined>,
+    about: VersionMetadata,
   ): Promise<CycleResult> {
     if (this.lost) throw this.lostError();
     const version = Math.max(this.o.clock(), this.lastVersion + 1);
@@ -461,7 +492,7 @@ export class Producer<S extends Schema = Schema> {
         return { outcome: 'skipped' };
       }
       const withSnapshot = !prev || this.sinceSnapshot + 1 >= this.o.snapshotEvery;
-      await stage('encode', () => runner!.encode(withSnapshot));
+      await stage('encode', () => runner!.encode(withSnapshot, about));
       const encoded = await stage('integrity', () => runner!.integrity());
       await stage('validate', () =>
         runValidators(prev, next, this.o.maxRecordCountChange, this.o.validators),
@@ -480,7 +511,10 @@ export class Producer<S extends Schema = Schema> {
         counts: next.counts(),
         publishedAt: Date.now(),
         producer: this.o.producerId,
+        ...about,
       };
+      const label = about.label !== undefined ? { label: about.label } : {};
+      const metadata = about.metadata ?? NO_METADATA;
       const ctx = {
         store: this.o.store,
         layout: this.layout,
@@ -496,7 +530,7 @@ export class Producer<S extends Schema = Schema> {
       this.announcedVersion = version;
       this.lastVersion = version;
       this.sinceSnapshot = encoded.snapshot ? 0 : this.sinceSnapshot + 1;
-      this.events.emit('announced', { version });
+      this.events.emit('announced', { version, ...label, metadata });
       await stage('retain', async () => {
         try {
           await applyRetention({
@@ -518,8 +552,10 @@ export class Producer<S extends Schema = Schema> {
         stages,
         counts: next.counts(),
         snapshot: encoded.snapshot !== undefined,
+        ...label,
+        metadata,
       });
-      return { outcome: 'published', version, snapshot: encoded.snapshot !== undefined };
+      return { outcome: 'published', version, snapshot: encoded.snapshot !== undefined, ...label, metadata };
     } catch (e) {
       runner?.discard();
       const failed = e instanceof StageError ? e : new StageError('build', e);

@@ -26,10 +26,20 @@ export interface SnapshotHeader {
   readonly checksum: bigint;
   readonly createdAt: number;
   readonly types: readonly TypeDescriptor[];
+  /** The version's label, as its producer gave it (the version header holds it too). */
+  readonly label?: string;
+  /** The version's key/values, as its producer gave them (the version header holds them too). */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
-/** Encodes `state` as a snapshot blob. */
-export function encodeSnapshot(state: AnyState): Uint8Array {
+/** What a producer says about the version a snapshot holds (checked by the producer). */
+export interface SnapshotLabel {
+  readonly label?: string;
+  readonly metadata?: Readonly<Record<string, string>>;
+}
+
+/** Encodes `state` as a snapshot blob, with the version's label and metadata when given. */
+export function encodeSnapshot(state: AnyState, about: SnapshotLabel = {}): Uint8Array {
   const writer = new BlobWriter();
   const types = state.types.map((t) => writeTypeSection(writer, t.parts));
   const header: Omit<SnapshotHeader, 'createdAt'> & { createdAt: number } = {
@@ -39,6 +49,8 @@ export function encodeSnapshot(state: AnyState): Uint8Array {
     checksum: state.checksum,
     createdAt: Date.now(),
     types,
+    ...(about.label !== undefined ? { label: about.label } : {}),
+    ...(about.metadata !== undefined ? { metadata: about.metadata } : {}),
   };
   return writer.finish('snapshot', header as unknown as Record<string, unknown>);
 }

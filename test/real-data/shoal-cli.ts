@@ -100,7 +100,7 @@ export interface PrintedTypeDiff {
   readonly modified: unknown[];
 }
 
-/** `shoal diff <from> <to>`: per type, the keys added, removed and modified. */
+/** `shoal diff <from> <to>`: per type (its `types`), the keys added, removed and modified. */
 export async function diff(
   target: Target,
   from: number,
@@ -115,5 +115,6 @@ export async function diff(
     String(from),
     String(to),
   ]);
-  return { diff: JSON.parse(stdout) as Record<string, PrintedTypeDiff>, processMs: ms };
+  const printed = JSON.parse(stdout) as { types: Record<string, PrintedTypeDiff> };
+  return { diff: printed.types, processMs: ms };
 }

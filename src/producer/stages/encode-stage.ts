@@ -4,7 +4,7 @@
  */
 import { isShoalError } from '../../errors.ts';
 import { encodeDelta, encodeReverseDelta } from '../../state/delta.ts';
-import { encodeSnapshot } from '../../state/snapshot.ts';
+import { encodeSnapshot, type SnapshotLabel } from '../../state/snapshot.ts';
 import type { AnyState } from '../../state/state.ts';
 
 /** A version's encoded blobs. */
@@ -19,9 +19,10 @@ export function encodeVersion(
   prev: AnyState | undefined,
   next: AnyState,
   withSnapshot: boolean,
+  about: SnapshotLabel = {},
 ): EncodedVersion {
   const out: { snapshot?: Uint8Array; delta?: Uint8Array; reverse?: Uint8Array } = {};
-  if (withSnapshot || !prev) out.snapshot = encodeSnapshot(next);
+  if (withSnapshot || !prev) out.snapshot = encodeSnapshot(next, about);
   if (prev) {
     // The integrity stage checks both deltas against the states, record by record.
     out.delta = encodeDelta(prev, next, { trustLineage: true });
