@@ -7,6 +7,7 @@ import type { AnyConsumer } from './consumer/consumer.ts';
 import { ShoalError } from './errors.ts';
 import { type ConsumerMetrics, consumerMetrics } from './observability/consumer-metrics.ts';
 import { type HealthServer, type HealthServerOptions, serveHealth } from './observability/health-server.ts';
+import { processMetrics } from './observability/process-metrics.ts';
 import { type ProducerMetrics, producerMetrics } from './observability/producer-metrics.ts';
 import type { AnyProducer } from './producer/producer.ts';
 
@@ -21,6 +22,7 @@ export {
   type HealthSource,
   serveHealth,
 } from './observability/health-server.ts';
+export { processMetrics } from './observability/process-metrics.ts';
 export {
   type ProducerMetrics,
   type ProducerStatus,
@@ -39,6 +41,13 @@ export interface ProducerHealthOptions extends HealthServerOptions {
    * @default a new Registry
    */
   readonly registry?: Registry;
+  /**
+   * Also serve the process's memory and its limits (see `processMetrics`), which the shipped
+   * alerts and dashboard use. Turn it off when the registry given already has prom-client's
+   * default metrics (their names would clash).
+   * @default true
+   */
+  readonly processMetrics?: boolean;
 }
 
 /** Metrics and a health server for a producer; closing the server stops the metrics. */
@@ -46,7 +55,9 @@ export async function serveProducerHealth(
   producer: AnyProducer,
   options: ProducerHealthOptions = {},
 ): Promise<HealthServer & { metrics: ProducerMetrics }> {
-  const metrics = producerMetrics(producer, options.registry ?? new Registry());
+  const registry = options.registry ?? new Registry();
+  if (options.processMetrics !== false) processMetrics(registry);
+  const metrics = producerMetrics(producer, registry);
   const maxFailed = options.maxFailedCycles ?? 3;
   const server = await serveHealth(
     {
@@ -98,6 +109,13 @@ export interface ConsumerHealthOptions extends HealthServerOptions {
    * @default a new Registry
    */
   readonly registry?: Registry;
+  /**
+   * Also serve the process's memory and its limits (see `processMetrics`), which the shipped
+   * alerts and dashboard use. Turn it off when the registry given already has prom-client's
+   * default metrics (their names would clash).
+   * @default true
+   */
+  readonly processMetrics?: boolean;
   /** More routes (see `HealthSource.routes`). */
   readonly routes?: NonNullable<Parameters<typeof serveHealth>[0]['routes']>;
 }
@@ -126,7 +144,9 @@ export async function serveConsumerHealth(
 ): Promise<HealthServer & { metrics: ConsumerMetrics }> {
   const maxStaleness = positive('maxStalenessMs', options.maxStalenessMs, 60_000);
   const maxFailed = positive('maxFailedRefreshes', options.maxFailedRefreshes, 3);
-  const metrics = consumerMetrics(consumer, options.registry ?? new Registry());
+  const registry = options.registry ?? new Registry();
+  if (options.processMetrics !== false) processMetrics(registry);
+  const metrics = consumerMetrics(consumer, registry);
   let closed = false;
   void consumer.closed().then(() => {
     closed = true;

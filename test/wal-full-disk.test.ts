@@ -8,8 +8,10 @@ import { execFileSync } from 'node:child_process';
 import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FsBlobStore, isShoalError, Producer, t } from '../src/index.ts';
+import { producerMetrics } from '../src/observability.ts';
 
 const Row = t.object('Row', { id: t.int(), body: t.string() }, { primaryKey: 'id' });
 const schema = t.schema([Row]);
@@ -55,6 +57,8 @@ describe('a write-ahead log whose disk fills up', () => {
         cycleThread: 'main',
       });
     const producer = await open(walDir, 'store');
+    const registry = new Registry();
+    const metrics = producerMetrics(producer, registry);
     const acked: number[] = [];
     let failure: unknown;
     // Groups of 50 upserts of 1.5 KB each: a group meets the end of the disk part-way.
@@ -70,6 +74,13 @@ describe('a write-ahead log whose disk fills up', () => {
     }
     expect(isShoalError(failure) && failure.code).toBe('WAL_FAILED');
     expect(acked.length).toBeGreaterThan(0);
+    // What ShoalProducerWalFailed alerts on, counted once however many changes were refused.
+    const value = async (name: string) => (await registry.getSingleMetric(name)!.get()).values;
+    expect(await value('shoal_producer_wal_failed')).toMatchObject([{ value: 1 }]);
+    expect(await value('shoal_producer_errors_total')).toMatchObject([
+      { labels: { stage: 'wal', code: 'WAL_FAILED' }, value: 1 },
+    ]);
+    metrics.stop();
     // The log as it is on the full disk, for a producer reopened elsewhere.
     const copy = join(dir, 'wal-copy');
     await cp(walDir, copy, { recursive: true });

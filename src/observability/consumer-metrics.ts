@@ -105,6 +105,31 @@ export function consumerMetrics(
     help: 'When the announcement was last read.',
     registers,
   });
+  const announcedAt = new Gauge({
+    name: `${prefix}announced_timestamp_seconds`,
+    help: 'When the announced version was announced, by the announcement itself.',
+    registers,
+  });
+  const failures = new Gauge({
+    name: `${prefix}refresh_failures_in_a_row`,
+    help: 'Refreshes failed since the last one that succeeded or found nothing to do (readiness keys on it).',
+    registers,
+  });
+  const errors = new Counter({
+    name: `${prefix}errors_total`,
+    help: 'Errors by code, and where: a refresh that failed, a blob routed around, or watching the announcement.',
+    labelNames: ['where', 'code'],
+    registers,
+  });
+  // Read at each scrape: the lag grows while no event comes.
+  new Gauge({
+    name: `${prefix}lag_seconds`,
+    help: 'How long the served version has been behind the one to serve (its pin, else the announced one); 0 when on it.',
+    registers,
+    collect() {
+      this.set(behindSince === undefined ? 0 : (Date.now() - behindSince) / 1000);
+    },
+  });
   for (const kind of ['snapshot', 'delta', 'reverse']) refreshes.inc({ outcome: 'success', kind }, 0);
   refreshes.inc({ outcome: 'failure', kind: 'any' }, 0);
 
@@ -128,7 +153,10 @@ export function consumerMetrics(
   };
   const observeAnnouncement = () => {
     const a = consumer.announcement;
-    if (a) announced.set(a.pinned ?? a.version);
+    if (a) {
+      announced.set(a.pinned ?? a.version);
+      announcedAt.set(a.announcedAt / 1000);
+    }
     const t = target();
     if (t === undefined || t === consumer.version) behindSince = undefined;
     else behindSince ??= Date.now();
@@ -145,6 +173,7 @@ export function consumerMetrics(
       lastSuccess.set(Date.now() / 1000);
       lastRefresh = { at: Date.now(), to: e.to, kind: e.kind, durationMs: e.durationMs };
       failuresInARow = 0;
+      failures.set(0);
       observeState();
       observeAnnouncement();
     }),
@@ -152,10 +181,13 @@ export function consumerMetrics(
       refreshes.inc({ outcome: 'failure', kind: 'any' });
       lastError = { at: Date.now(), code: e.error.code, message: e.error.message };
       failuresInARow = e.failures;
+      failures.set(e.failures);
+      errors.inc({ where: 'refresh', code: e.error.code });
       observeAnnouncement();
     }),
     consumer.on('refresh:skip', () => {
       failuresInARow = 0;
+      failures.set(0);
       observeAnnouncement();
     }),
     consumer.on('announcement', () => observeAnnouncement()),
@@ -168,9 +200,11 @@ export function consumerMetrics(
     }),
     consumer.on('blob:failure', (e) => {
       blobFailures.inc();
+      errors.inc({ where: 'blob', code: e.error.code });
       lastError = { at: Date.now(), code: e.error.code, message: `${e.key}: ${e.error.message}` };
     }),
     consumer.on('watch:error', (e) => {
+      errors.inc({ where: 'watch', code: e.code });
       lastError = { at: Date.now(), code: e.code, message: `watching the announcement: ${e.message}` };
     }),
   ];

@@ -101,6 +101,27 @@ export function producerMetrics(
     help: 'The version this producer announced last.',
     registers,
   });
+  const pushingBack = new Gauge({
+    name: `${prefix}backpressure_active`,
+    help: 'Whether the producer is pushing back now (1) or not (0).',
+    registers,
+  });
+  const failuresInARow = new Gauge({
+    name: `${prefix}cycle_failures_in_a_row`,
+    help: 'Cycles failed since the last one that published or skipped (readiness keys on it).',
+    registers,
+  });
+  const errors = new Counter({
+    name: `${prefix}errors_total`,
+    help: 'Errors by code, and the cycle stage they failed (or "wal").',
+    labelNames: ['stage', 'code'],
+    registers,
+  });
+  const walFailed = new Gauge({
+    name: `${prefix}wal_failed`,
+    help: 'The write-ahead log failed (1): changes are refused until the producer is reopened.',
+    registers,
+  });
   for (const outcome of ['published', 'skipped', 'failed']) cycles.inc({ outcome }, 0);
 
   let status: ProducerStatus = {
@@ -133,10 +154,12 @@ export function producerMetrics(
         failuresInARow: 0,
         counts: e.counts,
       });
+      failuresInARow.set(0);
     }),
     producer.on('cycle:skip', () => {
       cycles.inc({ outcome: 'skipped' });
       update({ lastCycle: { outcome: 'skipped', at: Date.now() }, failuresInARow: 0 });
+      failuresInARow.set(0);
     }),
     producer.on('cycle:failure', (e) => {
       cycles.inc({ outcome: 'failed' });
@@ -150,6 +173,12 @@ export function producerMetrics(
         },
         failuresInARow: status.failuresInARow + 1,
       });
+      failuresInARow.set(status.failuresInARow);
+      errors.inc({ stage: e.stage, code: e.error.code });
+    }),
+    producer.on('wal:failure', (e) => {
+      walFailed.set(1);
+      errors.inc({ stage: 'wal', code: e.error.code });
     }),
     producer.on('published', (e) => blobBytes.inc({ kind: e.role }, e.bytes)),
     producer.on('announced', (e) => {
@@ -160,7 +189,10 @@ export function producerMetrics(
       pending.set(e.count);
       update({ pending: e.count });
     }),
-    producer.on('backpressure', (e) => e.on && backpressure.inc()),
+    producer.on('backpressure', (e) => {
+      if (e.on) backpressure.inc();
+      pushingBack.set(e.on ? 1 : 0);
+    }),
     producer.on('retry', () => retries.inc()),
     producer.on('breaker', (e) => {
       breaker.set(e.state === 'closed' ? 0 : e.state === 'half-open' ? 1 : 2);

@@ -43,5 +43,7 @@ export interface ProducerEvents {
   pending: { readonly count: number };
   retry: { readonly key: string; readonly attempt: number; readonly error: unknown };
   breaker: { readonly state: 'closed' | 'open' | 'half-open' };
+  /** The write-ahead log failed to write (`WAL_FAILED`): changes are refused until reopened. */
+  'wal:failure': { readonly error: ShoalError };
   warning: { readonly message: string; readonly error?: unknown };
 }

@@ -159,8 +159,13 @@ export class Producer<S extends Schema = Schema> {
       o.cycleThread === 'worker',
     );
     if (restored.state) assertCompatible(restored.state.schema, o.schema);
-    const wal = await WriteAheadLog.open({ dir: o.walDir, fsync: o.fsync });
-    const producer = new Producer(o, wal, restored);
+    let producer: Producer<S> | undefined;
+    const wal = await WriteAheadLog.open({
+      dir: o.walDir,
+      fsync: o.fsync,
+      onFailure: (error) => producer?.events.emit('wal:failure', { error }),
+    });
+    producer = new Producer(o, wal, restored);
     if (wal.backlog > 0) producer.schedule(0);
     // After open resolves, so that a listener added at once hears it.
     if (wal.damage.length > 0) setImmediate(() => producer.reportLogDamage());

@@ -62,6 +62,8 @@ export interface WriteAheadLogOptions {
    * @default true
    */
   readonly fsync?: boolean;
+  /** Told once, when the log first fails to write (every later change is refused with it). */
+  readonly onFailure?: (error: ShoalError) => void;
 }
 
 const segmentName = (n: number) => `segment-${String(n).padStart(10, '0')}.wal`;
@@ -292,6 +294,7 @@ export class WriteAheadLog {
   private scheduled = false;
   private idleWaiters: (() => void)[] = [];
   private failure: ShoalError | undefined;
+  private onFailure: ((error: ShoalError) => void) | undefined;
   private closed = false;
   /** Damage found in the segments at open: their files are kept, never trimmed. */
   damage: readonly LogDamage[] = [];
@@ -330,6 +333,7 @@ export class WriteAheadLog {
     const fsync = options.fsync ?? true;
     const file = await openSegment(options.dir, next, fsync);
     const wal = new WriteAheadLog(options.dir, fsync, segments[0] ?? next, next, file);
+    wal.onFailure = options.onFailure;
     wal.count = count;
     wal.bytes = bytes;
     wal.damage = damage;
@@ -431,11 +435,14 @@ export class WriteAheadLog {
         if (this.fsync && constants.O_DSYNC === undefined) await fh.sync();
         ack.resolve();
       } catch (e) {
-        this.failure ??= new ShoalError(
-          'WAL_FAILED',
-          `the write-ahead log in ${this.dir} could not be written (${(e as Error).message}). Changes are refused until the producer is reopened; acknowledged changes are safe.`,
-          { cause: e },
-        );
+        if (!this.failure) {
+          this.failure = new ShoalError(
+            'WAL_FAILED',
+            `the write-ahead log in ${this.dir} could not be written (${(e as Error).message}). Changes are refused until the producer is reopened; acknowledged changes are safe.`,
+            { cause: e },
+          );
+          this.onFailure?.(this.failure);
+        }
         ack.reject(this.failure);
       }
     });
