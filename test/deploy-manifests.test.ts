@@ -1,29 +1,36 @@
 /**
- * The deployment examples (deploy/kubernetes, deploy/compose) and the Dockerfile they run:
- * parsed by a real YAML parser, cross-checked with each other, and their containers' commands
- * run here as `shoal` child processes whose probe and healthcheck answers are asserted.
+ * The Kubernetes deployment example (deploy/kubernetes): parsed by a real YAML parser, its
+ * objects cross-checked with each other and with what the CLI serves, and its containers' args
+ * run here as `shoal` child processes, against an S3-compatible server, whose probe answers are
+ * asserted. test/deploy-compose.test.ts does the same for deploy/compose and the Dockerfile.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expandVars, flagValue, localArgs, runShoal } from './support/deploy.ts';
+import {
+  configMapVolume,
+  expandVars,
+  flagValue,
+  get,
+  HOST_FLAGS,
+  localArgs,
+  PORT_FLAGS,
+  runShoal,
+} from './support/deploy.ts';
 import {
   type Container,
-  composeDir,
-  composeFile,
   type K8sObject,
   kubernetesDir,
   kubernetesObjects,
   type PodSpec,
-  parseVolume,
   repo,
+  version,
 } from './support/manifests.ts';
 import { BUCKET, type S3Server, startS3 } from './support/s3-server.ts';
 
-const version = (JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string }).version;
 const dirs: string[] = [];
 const tempDir = async () => {
   const d = await mkdtemp(join(tmpdir(), 'shoal-deploy-'));
@@ -43,9 +50,6 @@ const CURRENT_APIS: Record<string, string> = {
   HorizontalPodAutoscaler: 'autoscaling/v2',
   Kustomization: 'kustomize.config.k8s.io/v1beta1',
 };
-/** The flags that name each command's serving port and bind address. */
-const PORT_FLAGS = ['--health-port', '--port'];
-const HOST_FLAGS = ['--health-host', '--host'];
 
 const objects = kubernetesObjects();
 const ofKind = (kind: string) => objects.filter((o) => o.kind === kind);
@@ -65,11 +69,6 @@ const sizedMemory = (o: K8sObject) => {
   const mib =
     (a('base-mib') + (a('records') * a('bytes-per-record') * a('copies')) / 2 ** 20) * a('headroom');
   return `${Math.ceil(mib / 64) * 64}Mi`;
-};
-
-const get = async (url: string) => {
-  const res = await fetch(url);
-  return { status: res.status, text: await res.text() };
 };
 
 describe('deploy/kubernetes', () => {
@@ -239,21 +238,25 @@ describe('deploy/kubernetes', () => {
       };
     };
 
-    /** Each mount of the container moved to a temp directory, ConfigMaps written out as the kubelet does. */
-    const mountsOf = async (deployment: string): Promise<Record<string, string>> => {
+    /**
+     * Each mount of the container moved to a temp directory, ConfigMaps laid out as the kubelet
+     * does; with a handle on each ConfigMap's volume, by ConfigMap name.
+     */
+    const mountsOf = async (deployment: string) => {
       const spec = pod(deployment);
       const moves: Record<string, string> = {};
+      const configMaps: Record<string, Awaited<ReturnType<typeof configMapVolume>>> = {};
       for (const m of spec.containers[0]!.volumeMounts ?? []) {
-        const dir = await tempDir();
-        const volume = spec.volumes!.find((v) => v.name === m.name)!;
-        if (volume.configMap) {
-          for (const [key, text] of Object.entries(named('ConfigMap', volume.configMap.name).data!)) {
-            await writeFile(join(dir, key), text);
-          }
+        moves[m.mountPath] = await tempDir();
+        const source = spec.volumes!.find((v) => v.name === m.name)!.configMap;
+        if (source) {
+          configMaps[source.name] = await configMapVolume(
+            moves[m.mountPath]!,
+            named('ConfigMap', source.name).data!,
+          );
         }
-        moves[m.mountPath] = dir;
       }
-      return moves;
+      return { moves, configMaps };
     };
 
     it('publishes the input and answers its probes; the consumer waits for a version, then serves it', async () => {
@@ -277,10 +280,11 @@ describe('deploy/kubernetes', () => {
 
       const producerSpec = container('shoal-producer');
       const producerEnv = envOf(producerSpec, prefix);
+      const { moves, configMaps } = await mountsOf('shoal-producer');
       const producer = runShoal(
         localArgs(
           producerSpec.args.map((a) => expandVars(a, producerEnv)),
-          await mountsOf('shoal-producer'),
+          moves,
           PORT_FLAGS,
           HOST_FLAGS,
         ),
@@ -313,138 +317,26 @@ describe('deploy/kubernetes', () => {
         status: 200,
         text: '{"id":2,"title":"Shoals","year":1968,"tags":["documentary","sea"]}\n',
       });
+
+      // `kubectl edit configmap shoal-input`: the kubelet swaps the files, --watch publishes the
+      // change, and the consumer follows it.
+      const input = named('ConfigMap', 'shoal-input').data!['movies.ndjson']!;
+      await configMaps['shoal-input']!.update({
+        'movies.ndjson': input.replace('"Shoals"', '"Shoals, restored"'),
+      });
+      // A second "published" line (the group is the last one).
+      const [, again] = await producer.waitFor(
+        'stdout',
+        /"event":"published"[\s\S]*(\{"event":"published".*\})\n/,
+      );
+      expect(JSON.parse(again!)).toMatchObject({ snapshot: false, counts: { Movie: 3 } });
+      await consumer.waitFor('stdout', /"event":"refresh"/);
+      expect((await get(`${url}/records/Movie/2`)).text).toBe(
+        '{"id":2,"title":"Shoals, restored","year":1968,"tags":["documentary","sea"]}\n',
+      );
       // SIGTERM, as the kubelet stops a pod: both finish and exit 0.
       expect(await consumer.stop()).toBe(0);
       expect(await producer.stop()).toBe(0);
     });
-  });
-});
-
-describe('deploy/compose', () => {
-  const compose = composeFile();
-  const { producer, consumer } = compose.services;
-
-  it('parses, and its services, volumes, ports and healthchecks agree', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['consumer', 'producer']);
-    expect(existsSync(join(resolve(composeDir, producer!.build!.context), 'Dockerfile'))).toBe(true);
-    for (const s of [producer!, consumer!]) expect(s.image).toBe(`shoal:${version}`);
-    expect(consumer!.depends_on).toEqual({ producer: { condition: 'service_healthy' } });
-
-    const named = new Set<string>();
-    for (const s of [producer!, consumer!]) {
-      for (const v of s.volumes.map(parseVolume)) {
-        if (v.source.startsWith('.')) expect(existsSync(resolve(composeDir, v.source)), v.source).toBe(true);
-        else named.add(v.source);
-      }
-    }
-    expect([...named].sort()).toEqual(Object.keys(compose.volumes).sort());
-
-    // Both sides on one store: the same named volume at the path of their --store.
-    const storeVolume = (s: typeof producer) =>
-      s!.volumes.map(parseVolume).find((v) => v.target === flagValue(s!.command, '--store'));
-    expect(storeVolume(producer)).toEqual({
-      source: 'store',
-      target: '/var/lib/shoal/data',
-      readOnly: false,
-    });
-    expect(storeVolume(consumer)).toEqual({ source: 'store', target: '/var/lib/shoal/data', readOnly: true });
-    expect(producer!.volumes.map(parseVolume).map((v) => v.target)).toContain(
-      flagValue(producer!.command, '--wal-dir'),
-    );
-    for (const v of producer!.volumes.map(parseVolume).filter((x) => x.source.startsWith('.'))) {
-      for (const flag of ['--schema', '--input']) {
-        const file = flagValue(producer!.command, flag)!;
-        if (file.startsWith(`${v.target}/`))
-          expect(existsSync(join(resolve(composeDir, v.source), file.slice(v.target.length)))).toBe(true);
-      }
-    }
-
-    for (const s of [producer!, consumer!]) {
-      const portFlag = PORT_FLAGS.find((f) => s.command.includes(f))!;
-      const port = flagValue(s.command, portFlag)!;
-      expect(flagValue(s.command, HOST_FLAGS[PORT_FLAGS.indexOf(portFlag)]!)).toBe('0.0.0.0');
-      expect(s.ports).toEqual([`127.0.0.1:${port}:${port}`]);
-      expect(s.healthcheck.test.slice(0, 3)).toEqual(['CMD', 'node', '-e']);
-      expect(s.healthcheck.test[3]).toContain(`'http://127.0.0.1:${port}/readyz'`);
-    }
-  });
-
-  it('runs its commands, and each healthcheck passes only once its service can be used', async () => {
-    const volumes: Record<string, string> = {};
-    for (const name of Object.keys(compose.volumes)) volumes[name] = await tempDir();
-    const movesOf = (s: typeof producer) =>
-      Object.fromEntries(
-        s!.volumes
-          .map(parseVolume)
-          .map((v) => [v.target, volumes[v.source] ?? resolve(composeDir, v.source)]),
-      );
-    /** The service's healthcheck, run with this Node against `port`; resolves with its exit code. */
-    const healthcheck = (s: typeof producer, port: string) => {
-      const portFlag = PORT_FLAGS.find((f) => s!.command.includes(f))!;
-      const script = s!.healthcheck.test[3]!.replaceAll(
-        `127.0.0.1:${flagValue(s!.command, portFlag)}/`,
-        `127.0.0.1:${port}/`,
-      );
-      return spawnSync(process.execPath, ['-e', script], { timeout: 10_000 }).status;
-    };
-    const portOf = (url: string) => new URL(url).port;
-    const run = (s: typeof producer, moves = movesOf(s)) =>
-      runShoal(localArgs(s!.command, moves, PORT_FLAGS, HOST_FLAGS));
-
-    // A producer that is up but has announced nothing (its input is invalid) is not healthy.
-    const bad = await tempDir();
-    await mkdir(join(bad, 'examples'));
-    await writeFile(
-      join(bad, 'examples/movies.schema.json'),
-      readFileSync(join(repo, 'examples/movies.schema.json')),
-    );
-    await writeFile(join(bad, 'examples/movies.ndjson'), '{"id": "one"}\n');
-    const stalled = run(producer, { ...movesOf(producer), '/etc/shoal/examples': join(bad, 'examples') });
-    const [, stalledUrl] = await stalled.waitFor('stderr', /health on (\S+)\n/);
-    await stalled.waitFor('stderr', /watching/);
-    expect((await get(`${stalledUrl}/readyz`)).status).toBe(200);
-    expect(healthcheck(producer, portOf(stalledUrl!))).toBe(1);
-    await stalled.stop();
-
-    const p = run(producer);
-    const [, producerUrl] = await p.waitFor('stderr', /health on (\S+)\n/);
-    await p.waitFor('stdout', /"event":"published"/);
-    expect(healthcheck(producer, portOf(producerUrl!))).toBe(0);
-
-    const c = run(consumer);
-    const [line] = await c.waitFor('stdout', /\{"event":"serving".*\}\n/);
-    const { url } = JSON.parse(line!) as { url: string };
-    expect(healthcheck(consumer, portOf(url))).toBe(0);
-    expect((await get(`${url}/records/Movie/1`)).status).toBe(200);
-    expect(await c.stop()).toBe(0);
-    // Nothing listening: the healthcheck fails rather than hangs.
-    expect(healthcheck(consumer, portOf(url))).toBe(1);
-    expect(await p.stop()).toBe(0);
-  });
-});
-
-describe('Dockerfile', () => {
-  const text = readFileSync(join(repo, 'Dockerfile'), 'utf8');
-  const final = text.slice(text.lastIndexOf('\nFROM '));
-
-  it('runs the built CLI as the node user, with the daemons’ write paths made its own', () => {
-    expect(final).toMatch(/^\nFROM node:\S+-slim\n/);
-    expect(final).toMatch(/\nUSER node\n/);
-    expect(final).toContain('\nENTRYPOINT ["node", "/app/dist/cli/main.js"]\n');
-    const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { bin: { shoal: string } };
-    expect(pkg.bin.shoal).toBe('dist/cli/main.js');
-    const build = JSON.parse(readFileSync(join(repo, 'tsconfig.build.json'), 'utf8'));
-    expect(build.compilerOptions).toMatchObject({ rootDir: 'src', outDir: 'dist' });
-    expect(existsSync(join(repo, 'src/cli/main.ts'))).toBe(true);
-    const owned = /RUN mkdir -p ((?:\S+ )+)&& chown -R node:node (\S+)\n/.exec(final);
-    expect(owned).not.toBeNull();
-    const made = owned![1]!.trim().split(' ');
-    // Compose's named volumes copy the image's mount point, ownership included, when first used.
-    for (const s of Object.values(composeFile().services)) {
-      for (const v of s.volumes.map(parseVolume).filter((x) => !x.source.startsWith('.') && !x.readOnly)) {
-        expect(made, v.target).toContain(v.target);
-        expect(v.target.startsWith(`${owned![2]}/`)).toBe(true);
-      }
-    }
   });
 });

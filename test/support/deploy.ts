@@ -8,6 +8,7 @@
  * too, so `on`, `yes` and friends come out as the cluster would read them.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { until } from './wait.ts';
@@ -23,6 +24,16 @@ export function parseYamlDocuments(text: string): unknown[] {
   const r = spawnSync(python, ['-c', LOAD_ALL], { input: text, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`not valid YAML: ${r.stderr.trim().split('\n').at(-1)}`);
   return JSON.parse(r.stdout) as unknown[];
+}
+
+/** The flags that name each command's serving port, and (at the same index) its bind address. */
+export const PORT_FLAGS = ['--health-port', '--port'];
+export const HOST_FLAGS = ['--health-host', '--host'];
+
+/** GET `url`: its status and body. */
+export async function get(url: string): Promise<{ status: number; text: string }> {
+  const res = await fetch(url);
+  return { status: res.status, text: await res.text() };
 }
 
 const tsx = pathToFileURL(join(import.meta.dirname, '../../node_modules/tsx/dist/loader.mjs')).href;
@@ -109,4 +120,33 @@ export function localArgs(
 export function flagValue(args: readonly string[], flag: string): string | undefined {
   const i = args.indexOf(flag);
   return i < 0 ? undefined : args[i + 1];
+}
+
+/**
+ * A ConfigMap volume as the kubelet lays it out (its atomic writer): the files in a timestamped
+ * directory, `..data` linking to it, and each key a link through `..data`. `update` swaps in new
+ * contents the same way: a new directory, then one rename of the `..data` link.
+ */
+export async function configMapVolume(
+  dir: string,
+  data: Readonly<Record<string, string>>,
+): Promise<{ update(data: Readonly<Record<string, string>>): Promise<void> }> {
+  let generation = 0;
+  let current: string | undefined;
+  const write = async (files: Readonly<Record<string, string>>) => {
+    const next = `..2026_12_01_00_00_00.${String(++generation).padStart(9, '0')}`;
+    await mkdir(join(dir, next));
+    for (const [key, text] of Object.entries(files)) await writeFile(join(dir, next, key), text);
+    await symlink(next, join(dir, '..data_tmp'));
+    await rename(join(dir, '..data_tmp'), join(dir, '..data'));
+    for (const key of Object.keys(files)) {
+      await symlink(join('..data', key), join(dir, key)).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EEXIST') throw e;
+      });
+    }
+    if (current) await rm(join(dir, current), { recursive: true });
+    current = next;
+  };
+  await write(data);
+  return { update: write };
 }

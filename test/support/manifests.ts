@@ -9,6 +9,9 @@ import { parseYamlDocuments } from './deploy.ts';
 export const repo = join(import.meta.dirname, '../..');
 export const kubernetesDir = join(repo, 'deploy/kubernetes');
 export const composeDir = join(repo, 'deploy/compose');
+/** The package's version, which the examples' image tags name. */
+export const version = (JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string })
+  .version;
 
 export interface HttpProbe {
   readonly httpGet: { readonly path: string; readonly port: string | number };
