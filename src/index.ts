@@ -22,6 +22,12 @@ export {
   type VersionHeader,
 } from './blob/namespace-layout.ts';
 export { applyRetention, type RetentionOptions } from './blob/retention.ts';
+export {
+  TUNING_PROFILES,
+  type TuningProfile,
+  type TuningProfileName,
+  tuningProfile,
+} from './blob/tuning-profiles.ts';
 export { AttachedConsumer, attach, type ShareHandle } from './consumer/attached-consumer.ts';
 export {
   type AnyConsumer,
