@@ -60,7 +60,11 @@ describe('tuning profiles', () => {
     ['throughput', 10_000],
   ] as const)('a watcher polling on the %s profile backs off from its interval', async (name, next) => {
     const s = new MemoryBlobStore();
-    await new StoreAnnouncer({ store: s, namespace: 'n' }).announce({ version: 1, producer: 'p' });
+    await new StoreAnnouncer({ store: s, namespace: 'n' }).announce({
+      version: 1,
+      producer: 'p',
+      announcedAt: Date.now(),
+    });
     const watcher = new AnnouncementWatcher({ store: s, namespace: 'n', profile: name, jitter: 0 });
     const checks: number[] = [];
     watcher.on('check', (c) => checks.push(c.intervalMs));

@@ -91,6 +91,8 @@ export interface PlanInput {
   /** An overload, as a multiple of the highest sustained rate, for the time to the watermark. @default 2 */
   readonly overload?: number;
   readonly prices?: Prices;
+  /** Options to plan with instead of the recommended ones (a tuning profile's, say). */
+  readonly options?: Partial<PlanOptions>;
 }
 
 /** The options `shoal plan` recommends, named as the producer's and watcher's options. */
@@ -258,8 +260,10 @@ export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): 
 
   // Batching: a version every cadence, its batch what arrives meanwhile (with room for bursts
   // of twice the rate before the count cuts a version early).
-  const maxBatchDelayMs = Math.round(clamp(input.cadenceMs, 50, 600_000));
-  const maxBatchRecords = Math.round(clamp(2 * rate * (maxBatchDelayMs / 1000), 1_000, 5_000_000));
+  const given = input.options ?? {};
+  const maxBatchDelayMs = given.maxBatchDelayMs ?? Math.round(clamp(input.cadenceMs, 50, 600_000));
+  const maxBatchRecords =
+    given.maxBatchRecords ?? Math.round(clamp(2 * rate * (maxBatchDelayMs / 1000), 1_000, 5_000_000));
   const cycle = (n: number) => deltaCycleMs(c, records, n);
 
   // Watermarks: "capacity" is the backlog the producer drains within `maxLagMs` at its drain
@@ -267,8 +271,10 @@ export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): 
   // batches (a cycle's batch and the one waiting).
   const drain = maxBatchRecords / (cycle(maxBatchRecords) / 1000);
   const capacity = drain * ((input.maxLagMs ?? 60_000) / 1000);
-  const highWatermark = Math.round(Math.max(2 * maxBatchRecords + 1, 0.8 * capacity));
-  const lowWatermark = Math.round(Math.max(maxBatchRecords, Math.min(0.6 * capacity, 0.75 * highWatermark)));
+  const highWatermark = given.highWatermark ?? Math.round(Math.max(2 * maxBatchRecords + 1, 0.8 * capacity));
+  const lowWatermark =
+    given.lowWatermark ??
+    Math.round(Math.max(maxBatchRecords, Math.min(0.6 * capacity, 0.75 * highWatermark)));
   const settings: BatchSettings = { maxBatchRecords, maxBatchDelayMs, highWatermark };
 
   const steady = simulateBatching(rate, cycle, settings);
@@ -280,15 +286,19 @@ export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): 
   // Snapshots: a new consumer reads a snapshot and at most snapshotEvery - 1 deltas; keep the
   // deltas after a snapshot under half its size. Retention keeps enough snapshots (and their
   // deltas) that a consumer down for `downtimeMs` still catches up by deltas.
-  const snapshotEvery = Math.round(clamp(snapshotBytes / (2 * Math.max(1, deltaBytes)), 2, 100));
+  const snapshotEvery =
+    given.snapshotEvery ?? Math.round(clamp(snapshotBytes / (2 * Math.max(1, deltaBytes)), 2, 100));
   const versionsInDowntime = (input.downtimeMs ?? 3_600_000) / intervalMs;
-  const keepSnapshots = Math.round(clamp(Math.ceil(versionsInDowntime / snapshotEvery) + 1, 2, 100));
+  const keepSnapshots =
+    given.keepSnapshots ?? Math.round(clamp(Math.ceil(versionsInDowntime / snapshotEvery) + 1, 2, 100));
 
   // Watchers: back to polling every quarter cadence after a version, at most every cadence
   // when quiet, and slow enough that the fleet stays under half of S3's per-prefix read rate.
   const fleetFloorMs = (input.consumers / (S3_READS_PER_PREFIX / 2)) * 1000;
-  const minIntervalMs = Math.ceil(clamp(Math.max(intervalMs / 4, fleetFloorMs), 200, 30_000));
-  const maxIntervalMs = Math.round(Math.max(minIntervalMs, clamp(intervalMs, 1_000, 60_000)));
+  const minIntervalMs =
+    given.minIntervalMs ?? Math.ceil(clamp(Math.max(intervalMs / 4, fleetFloorMs), 200, 30_000));
+  const maxIntervalMs =
+    given.maxIntervalMs ?? Math.round(Math.max(minIntervalMs, clamp(intervalMs, 1_000, 60_000)));
   const options: PlanOptions = {
     maxBatchRecords,
     maxBatchDelayMs,

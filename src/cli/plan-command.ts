@@ -12,6 +12,8 @@ import {
   NamespaceLayout,
   readSnapshotHeader,
   StoreAnnouncer,
+  TUNING_PROFILES,
+  type TuningProfileName,
 } from '../index.ts';
 import { calibrate } from './calibrate.ts';
 import {
@@ -36,6 +38,7 @@ export const PLAN_USAGE = `  plan [--records <Type=n>]... [--bytes-per-record <b
       --overload <x>                       the overload for the time to the watermark (default 2)
       --price-get <usd> --price-put <usd>  per 1,000 requests (default S3 Standard list prices)
       --price-storage <usd>                per GB-month (default 0.023)
+      --profile <throughput|balanced|latency>   plan with a tuning profile's options
       --calibrate [--sample <n>]           measure this machine's costs first (a few seconds)
       --json                               one JSON object instead of the table
 `;
@@ -214,6 +217,7 @@ export async function planCommand(args: string[]): Promise<number> {
       'price-get': { type: 'string' },
       'price-put': { type: 'string' },
       'price-storage': { type: 'string' },
+      profile: { type: 'string' },
       calibrate: { type: 'boolean', default: false },
       sample: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -241,7 +245,7 @@ export async function planCommand(args: string[]): Promise<number> {
     values['changes-per-version'] !== undefined
       ? positive('changes-per-version', values['changes-per-version'], 0) / (cadenceMs / 1000)
       : positive('changes-per-second', values['changes-per-second'], 100);
-  const input: PlanInput = {
+  let input: PlanInput = {
     types: measured.types,
     changesPerSecond,
     consumers: positive('consumers', values.consumers, 1),
@@ -255,6 +259,15 @@ export async function planCommand(args: string[]): Promise<number> {
       storagePerGbMonth: positive('price-storage', values['price-storage'], S3_LIST_PRICES.storagePerGbMonth),
     },
   };
+  if (values.profile !== undefined) {
+    const profile = TUNING_PROFILES[values.profile as TuningProfileName];
+    if (!Object.hasOwn(TUNING_PROFILES, values.profile) || !profile) {
+      throw new UsageError(
+        `--profile must be one of ${Object.keys(TUNING_PROFILES).join(', ')}, got "${values.profile}"`,
+      );
+    }
+    input = { ...input, options: profile };
+  }
   const sample = positive('sample', values.sample, 100_000);
   if (values.sample !== undefined && !values.calibrate)
     throw new UsageError('--sample goes with --calibrate');
