@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { blobBench } from './blob-bench.ts';
 import { consumerBench } from './consumer-bench.ts';
 import { deltaBench } from './delta-bench.ts';
+import { planBench } from './plan-bench.ts';
 import { producerBench } from './producer-bench.ts';
 import { snapshotBench } from './snapshot-bench.ts';
 
@@ -23,6 +24,7 @@ const sections: Record<string, (n: number, dir: string) => Promise<unknown>> = {
   blob: () => blobBench(),
   producer: (n) => producerBench(n),
   consumer: (n) => consumerBench(n),
+  plan: (n) => planBench(n),
 };
 
 const { values } = parseArgs({

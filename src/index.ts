@@ -24,6 +24,12 @@ export {
 } from './blob/namespace-layout.ts';
 export { applyRetention, type RetentionOptions } from './blob/retention.ts';
 export {
+  TUNING_PROFILES,
+  type TuningProfile,
+  type TuningProfileName,
+  tuningProfile,
+} from './blob/tuning-profiles.ts';
+export {
   checkVersionMetadata,
   LABEL_PREFIX,
   MAX_LABEL_LENGTH,

@@ -21,6 +21,7 @@ import type { BlobStore } from './blob-store.ts';
 import { FsBlobStore } from './fs-blob-store.ts';
 import { MemoryBlobStore } from './memory-blob-store.ts';
 import { NamespaceLayout } from './namespace-layout.ts';
+import { type TuningProfileName, tuningProfile } from './tuning-profiles.ts';
 
 const NO_RETRIES = { retries: 0 } as const;
 
@@ -51,6 +52,12 @@ export interface AnnouncementWatcherOptions {
    * @default 1000
    */
   readonly fallbackPollMs?: number;
+  /**
+   * A tuning profile: sets `minIntervalMs`, `maxIntervalMs` and `fallbackPollMs` together
+   * (README, "Tuning profiles"); options given here win over it.
+   * @default 'balanced' (the defaults above)
+   */
+  readonly profile?: TuningProfileName;
 }
 
 /** Events of a watcher, by name, with their payloads. */
@@ -90,9 +97,10 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
     this.store = options.store;
     this.key = layout.announced;
     const fs = options.store instanceof FsBlobStore;
-    const fallback = options.fallbackPollMs ?? 1000;
-    this.min = fs ? fallback : (options.minIntervalMs ?? 1000);
-    this.max = fs ? fallback : (options.maxIntervalMs ?? Math.max(30_000, this.min));
+    const profile = tuningProfile(options.profile);
+    const fallback = options.fallbackPollMs ?? profile.fallbackPollMs;
+    this.min = fs ? fallback : (options.minIntervalMs ?? profile.minIntervalMs);
+    this.max = fs ? fallback : (options.maxIntervalMs ?? Math.max(profile.maxIntervalMs, this.min));
     this.factor = options.backoffFactor ?? 2;
     this.jitter = options.jitter ?? 0.2;
     for (const [name, v] of [

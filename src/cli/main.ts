@@ -6,12 +6,13 @@
 import { isShoalError } from '../index.ts';
 import { CONSUME_USAGE, consumeCommand } from './consume-command.ts';
 import { diffCommand, INSPECT_USAGE, inspectCommand } from './inspect-command.ts';
+import { PLAN_USAGE, planCommand } from './plan-command.ts';
 import { PRODUCE_USAGE, produceCommand, UsageError } from './produce-command.ts';
 
 const USAGE = `usage: shoal <command> [options]
 
 commands:
-${PRODUCE_USAGE}${CONSUME_USAGE}${INSPECT_USAGE}
+${PRODUCE_USAGE}${CONSUME_USAGE}${INSPECT_USAGE}${PLAN_USAGE}
 options:
   -h, --help     show this help
 `;
@@ -24,6 +25,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'inspect') return inspectCommand(rest);
   if (command === 'diff') return diffCommand(rest);
+  if (command === 'plan') return planCommand(rest);
   if (command === 'produce' || command === 'consume') {
     // Long-running commands finish their work and exit 0 on SIGINT/SIGTERM.
     const stop = new AbortController();

@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path';
 import type { BlobStore } from '../blob/blob-store.ts';
+import { type TuningProfileName, tuningProfile } from '../blob/tuning-profiles.ts';
 import { ShoalError } from '../errors.ts';
 import type { Schema } from '../schema/index.ts';
 import { type Layout, layoutOf } from '../state/layout.ts';
@@ -124,6 +125,13 @@ export interface ProducerOptions<S extends Schema = Schema> {
    * @default `<hostname>:<pid>`
    */
   readonly producerId?: string;
+  /**
+   * A tuning profile: sets `maxBatchRecords`, `maxBatchDelayMs`, `highWatermark`,
+   * `lowWatermark` and `snapshotEvery` together (README, "Tuning profiles"); options given
+   * here win over it.
+   * @default 'balanced' (the defaults above)
+   */
+  readonly profile?: TuningProfileName;
   /** For fault drills and tests: runs before each stage; throwing fails that stage. */
   readonly beforeStage?: (stage: StageName) => void | Promise<void>;
   /** @internal Encoding thresholds of the states built, for tests (see `Layout`). */
@@ -158,8 +166,9 @@ export function resolveProducerOptions<S extends Schema>(
     throw new ShoalError('INVALID_OPTION', 'store must be a BlobStore');
   if (!o.schema?.types)
     throw new ShoalError('INVALID_OPTION', 'schema must be a schema made with t.schema([...])');
-  const high = positiveInt('highWatermark', o.highWatermark ?? 1_000_000);
-  const low = o.lowWatermark ?? Math.floor(high / 2);
+  const profile = tuningProfile(o.profile);
+  const high = positiveInt('highWatermark', o.highWatermark ?? profile.highWatermark);
+  const low = o.lowWatermark ?? (o.highWatermark === undefined ? profile.lowWatermark : Math.floor(high / 2));
   if (!Number.isSafeInteger(low) || low < 0 || low >= high) {
     throw new ShoalError(
       'INVALID_OPTION',
@@ -189,9 +198,9 @@ export function resolveProducerOptions<S extends Schema>(
     namespace: o.namespace,
     schema: o.schema,
     walDir: resolve(o.walDir ?? `.shoal/wal/${o.namespace}`),
-    snapshotEvery: positiveInt('snapshotEvery', o.snapshotEvery ?? 10),
-    maxBatchRecords: positiveInt('maxBatchRecords', o.maxBatchRecords ?? 10_000),
-    maxBatchDelayMs: positiveInt('maxBatchDelayMs', o.maxBatchDelayMs ?? 1000),
+    snapshotEvery: positiveInt('snapshotEvery', o.snapshotEvery ?? profile.snapshotEvery),
+    maxBatchRecords: positiveInt('maxBatchRecords', o.maxBatchRecords ?? profile.maxBatchRecords),
+    maxBatchDelayMs: positiveInt('maxBatchDelayMs', o.maxBatchDelayMs ?? profile.maxBatchDelayMs),
     highWatermark: high,
     lowWatermark: low,
     highWatermarkBytes: positiveInt('highWatermarkBytes', o.highWatermarkBytes ?? 256 * 1024 * 1024),
@@ -204,6 +213,7 @@ export function resolveProducerOptions<S extends Schema>(
     fsync: o.fsync ?? true,
     cycleThread: o.cycleThread ?? 'worker',
     producerId: o.producerId ?? hostId,
+    profile: o.profile ?? 'balanced',
     maxRecordCountChange: o.maxRecordCountChange,
     beforeStage: o.beforeStage,
     layout: o.layout && layoutOf(o.layout),

@@ -1,0 +1,389 @@
+/**
+ * The capacity model behind `shoal plan`: from a dataset's shape, its change rate, the fleet
+ * and the cadence, what a deployment will cost in bytes, memory, CPU time and store requests,
+ * and the options that fit. Every formula is written out here and in the README; the costs
+ * per record and per change come from a `Calibration` (measured on a reference machine, or on
+ * this one by `shoal plan --calibrate`), so the model itself is arithmetic plus one small
+ * simulation of the batching producer (where a closed form would hide the batching rules).
+ */
+
+/** Per-machine costs the model scales. Times in ms, sizes in bytes. */
+export interface Calibration {
+  /** Where these figures were measured. */
+  readonly source: string;
+  /** Bytes per record of the sample the figures were measured on. */
+  readonly sampleBytesPerRecord?: number;
+  /** The producer's own thread per acknowledged change (copy, validate, pack, log). */
+  readonly ackMsPerChange: number;
+  /** A delta cycle: fixed cost (publish, fsync, announce, retention). */
+  readonly cycleMsFixed: number;
+  /** A delta cycle: per record held in the state (index copy, checksum upkeep). */
+  readonly cycleMsPerRecord: number;
+  /** A delta cycle: per change in the batch (build, encode, integrity). */
+  readonly cycleMsPerChange: number;
+  /** A snapshot version: extra time per record (encode and check the whole state). */
+  readonly snapshotMsPerRecord: number;
+  /** Delta bytes per change, as a share of the bytes per record. */
+  readonly deltaBytesPerChange: number;
+  /** Reverse-delta bytes per change, as a share of the bytes per record. */
+  readonly reverseBytesPerChange: number;
+  /** Write-ahead-log bytes per pending change, as a share of the bytes per record. */
+  readonly logBytesPerChange: number;
+  /** A consumer process's resident memory before its state (Node, shoal, HTTP server). */
+  readonly consumerBaseBytes: number;
+  /** Resident bytes per byte of snapshot held by a consumer. */
+  readonly residentPerSnapshotByte: number;
+  /** Bytes a delta refresh copies per record of the state (the primary-key index). */
+  readonly refreshBytesPerRecord: number;
+  /** Consumer refresh time: fixed, per record, per change. */
+  readonly refreshMsFixed: number;
+  readonly refreshMsPerRecord: number;
+  readonly refreshMsPerChange: number;
+}
+
+/**
+ * Measured by `shoal plan --calibrate --sample 100000` on the 2-core reference machine of the
+ * README's benchmarks (Movie records, 43 bytes each), taken as the median of five runs.
+ */
+export const REFERENCE_CALIBRATION: Calibration = {
+  source: 'reference machine (README benchmarks, 2 cores, Node 20)',
+  ackMsPerChange: 0.0018,
+  cycleMsFixed: 25,
+  cycleMsPerRecord: 0.00012,
+  cycleMsPerChange: 0.012,
+  snapshotMsPerRecord: 0.0021,
+  deltaBytesPerChange: 0.85,
+  reverseBytesPerChange: 1.05,
+  logBytesPerChange: 1.4,
+  consumerBaseBytes: 60e6,
+  residentPerSnapshotByte: 1.0,
+  refreshBytesPerRecord: 7,
+  refreshMsFixed: 5,
+  refreshMsPerRecord: 0.00002,
+  refreshMsPerChange: 0.004,
+};
+
+/** S3 Standard list prices (us-east-1), per 1,000 requests and per GB-month. */
+export interface Prices {
+  readonly getPer1000: number;
+  readonly putPer1000: number;
+  readonly storagePerGbMonth: number;
+}
+export const S3_LIST_PRICES: Prices = { getPer1000: 0.0004, putPer1000: 0.005, storagePerGbMonth: 0.023 };
+
+export interface PlanInput {
+  /** Records per type and bytes per record in a snapshot. */
+  readonly types: readonly {
+    readonly name: string;
+    readonly records: number;
+    readonly bytesPerRecord: number;
+  }[];
+  /** Changes (upserts and deletes) per second the producer receives. */
+  readonly changesPerSecond: number;
+  /** Consumers following the namespace. */
+  readonly consumers: number;
+  /** The wanted time between versions (ms): how fresh consumers should be. */
+  readonly cadenceMs: number;
+  /** How long a consumer may be down and still catch up by deltas (ms). @default 1 hour */
+  readonly downtimeMs?: number;
+  /** How far behind the producer may fall before pushing back (ms of its drain rate). @default 60 s */
+  readonly maxLagMs?: number;
+  /** An overload, as a multiple of the highest sustained rate, for the time to the watermark. @default 2 */
+  readonly overload?: number;
+  readonly prices?: Prices;
+  /** Options to plan with instead of the recommended ones (a tuning profile's, say). */
+  readonly options?: Partial<PlanOptions>;
+}
+
+/** The options `shoal plan` recommends, named as the producer's and watcher's options. */
+export interface PlanOptions {
+  readonly maxBatchRecords: number;
+  readonly maxBatchDelayMs: number;
+  readonly highWatermark: number;
+  readonly lowWatermark: number;
+  readonly snapshotEvery: number;
+  readonly keepSnapshots: number;
+  readonly minIntervalMs: number;
+  readonly maxIntervalMs: number;
+}
+
+/** The settings the batching simulation runs under. */
+export interface BatchSettings {
+  readonly maxBatchRecords: number;
+  readonly maxBatchDelayMs: number;
+  readonly highWatermark: number;
+}
+
+export interface Plan {
+  readonly records: number;
+  readonly snapshotBytes: number;
+  readonly changesPerVersion: number;
+  readonly deltaBytes: number;
+  readonly reverseDeltaBytes: number;
+  readonly consumerMemory: {
+    readonly steadyBytes: number;
+    readonly deltaRefreshBytes: number;
+    readonly snapshotRefreshBytes: number;
+  };
+  readonly consumerRefreshMs: number;
+  readonly producer: {
+    readonly deltaCycleMs: number;
+    readonly snapshotCycleMs: number;
+    /** Share of one core the cycle worker keeps busy. */
+    readonly cpuCores: number;
+    readonly memoryBytes: number;
+    /** The highest change rate the producer sustains under the recommended options. */
+    readonly maxSustainedChangesPerSecond: number;
+    /** The same, under the defaults. */
+    readonly maxSustainedAtDefaults: number;
+    /** At `overload` × the sustained rate, the time until `highWatermark` pushes back. */
+    readonly overloadChangesPerSecond: number;
+    readonly msToHighWatermark: number | null;
+  };
+  readonly requests: {
+    readonly versionsPerMinute: number;
+    readonly perMinute: {
+      readonly get: number;
+      readonly head: number;
+      readonly put: number;
+      readonly list: number;
+    };
+    /** HEAD + GET per second on the announcement's prefix, peak when versions arrive. */
+    readonly announcementReadsPerSecond: number;
+    readonly storageBytes: number;
+    readonly monthlyCost: { readonly requests: number; readonly storage: number };
+  };
+  readonly options: PlanOptions;
+  readonly warnings: readonly string[];
+}
+
+/** Option defaults of the producer and the S3 watcher (the model plans against these). */
+export const DEFAULT_SETTINGS: PlanOptions = {
+  maxBatchRecords: 10_000,
+  maxBatchDelayMs: 1_000,
+  highWatermark: 1_000_000,
+  lowWatermark: 500_000,
+  snapshotEvery: 10,
+  keepSnapshots: 5,
+  minIntervalMs: 1_000,
+  maxIntervalMs: 30_000,
+};
+
+/** S3 serves about 5,500 GET/HEAD per second per prefix; plan to half of it. */
+const S3_READS_PER_PREFIX = 5_500;
+const MINUTES_PER_MONTH = 43_800;
+
+const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x));
+
+/** A delta cycle of `changes` changes over a state of `records` records (ms). */
+export function deltaCycleMs(c: Calibration, records: number, changes: number): number {
+  return c.cycleMsFixed + c.cycleMsPerRecord * records + c.cycleMsPerChange * changes;
+}
+
+/**
+ * The batching producer under a steady `rate` (changes/s), as a fluid simulation of its rules:
+ * a cycle takes every change pending when it starts; the next starts when the previous has
+ * ended and either `maxBatchRecords` are waiting or `maxBatchDelayMs` has passed since the
+ * first of them; pending (in a cycle or waiting) pushes back at `highWatermark`. Returns when
+ * that first happens (ms from the start, or null within `horizonMs`) and the steady batch.
+ */
+export function simulateBatching(
+  rate: number,
+  cycleMs: (changes: number) => number,
+  s: BatchSettings,
+  horizonMs = 3_600_000,
+): { msToHighWatermark: number | null; batch: number; intervalMs: number } {
+  const perMs = rate / 1000;
+  let start = 0; // when the cycle in flight took its batch; arrivals since then are waiting
+  let batch = 0;
+  let interval = 0;
+  for (let cycles = 0; start < horizonMs && cycles < 1_000_000; cycles++) {
+    const took = batch;
+    const end = start + (took > 0 ? cycleMs(took) : 0);
+    // Pending peaks just before the cycle's announce: its batch plus everything since it began.
+    const peak = took + perMs * (end - start);
+    if (peak >= s.highWatermark) {
+      const t = start + (s.highWatermark - took) / perMs;
+      return { msToHighWatermark: Math.max(0, t), batch: took, intervalMs: end - start };
+    }
+    const byCount = start + s.maxBatchRecords / perMs;
+    const byDelay = start + s.maxBatchDelayMs; // the first change after `start` arrives at once
+    const next = Math.max(end, Math.min(byCount, byDelay));
+    const nextBatch = perMs * (next - start);
+    interval = next - start;
+    // Converged: the same batch again is the steady state.
+    if (took > 0 && Math.abs(nextBatch - took) < 1e-6 * Math.max(1, took)) {
+      return { msToHighWatermark: null, batch: took, intervalMs: interval };
+    }
+    start = next;
+    batch = nextBatch;
+  }
+  return { msToHighWatermark: null, batch, intervalMs: interval };
+}
+
+/** The highest rate (changes/s) at which pending never reaches the high watermark. */
+export function maxSustainedRate(c: Calibration, records: number, s: BatchSettings): number {
+  const ackLimit = 1 / c.ackMsPerChange / 1e-3;
+  const cycle = (n: number) => deltaCycleMs(c, records, n);
+  if (simulateBatching(ackLimit, cycle, s).msToHighWatermark === null) return ackLimit;
+  let lo = 0;
+  let hi = ackLimit;
+  for (let i = 0; i < 50; i++) {
+    const mid = (lo + hi) / 2;
+    if (simulateBatching(mid, cycle, s).msToHighWatermark === null) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * A consumer's S3 requests for one version `cadenceMs` after the previous: the watcher's
+ * HEADs (back at `minIntervalMs` after a version, doubling to `maxIntervalMs`), one GET of
+ * the announcement, the version headers the planner reads (back to the snapshot: half the
+ * snapshot interval on average), one delta.
+ */
+export function consumerRequestsPerVersion(o: PlanOptions, cadenceMs: number) {
+  let heads = 1; // the poll that sees the new version
+  for (let t = 0, i = o.minIntervalMs; t + i < cadenceMs; t += i, i = Math.min(o.maxIntervalMs, i * 2))
+    heads++;
+  return { head: heads, get: 1 + (o.snapshotEvery + 1) / 2 + 1 };
+}
+
+/** The whole plan. */
+export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): Plan {
+  const prices = input.prices ?? S3_LIST_PRICES;
+  const records = input.types.reduce((n, t) => n + t.records, 0);
+  const snapshotBytes = input.types.reduce((n, t) => n + t.records * t.bytesPerRecord, 0);
+  const bytesPerRecord = records > 0 ? snapshotBytes / records : 0;
+  const rate = input.changesPerSecond;
+  const warnings: string[] = [];
+
+  // Batching: a version every cadence, its batch what arrives meanwhile (with room for bursts
+  // of twice the rate before the count cuts a version early).
+  const given = input.options ?? {};
+  const maxBatchDelayMs = given.maxBatchDelayMs ?? Math.round(clamp(input.cadenceMs, 50, 600_000));
+  const maxBatchRecords =
+    given.maxBatchRecords ?? Math.round(clamp(2 * rate * (maxBatchDelayMs / 1000), 1_000, 5_000_000));
+  const cycle = (n: number) => deltaCycleMs(c, records, n);
+
+  // Watermarks: "capacity" is the backlog the producer drains within `maxLagMs` at its drain
+  // rate (batches of maxBatchRecords); high at 0.8 of it and low at 0.6, never below two
+  // batches (a cycle's batch and the one waiting).
+  const drain = maxBatchRecords / (cycle(maxBatchRecords) / 1000);
+  const capacity = drain * ((input.maxLagMs ?? 60_000) / 1000);
+  const highWatermark = given.highWatermark ?? Math.round(Math.max(2 * maxBatchRecords + 1, 0.8 * capacity));
+  const lowWatermark =
+    given.lowWatermark ??
+    Math.round(Math.max(maxBatchRecords, Math.min(0.6 * capacity, 0.75 * highWatermark)));
+  const settings: BatchSettings = { maxBatchRecords, maxBatchDelayMs, highWatermark };
+
+  const steady = simulateBatching(rate, cycle, settings);
+  const changesPerVersion = Math.max(1, steady.batch || rate * (maxBatchDelayMs / 1000));
+  const intervalMs = steady.intervalMs || maxBatchDelayMs;
+  const deltaBytes = changesPerVersion * bytesPerRecord * c.deltaBytesPerChange;
+  const reverseDeltaBytes = changesPerVersion * bytesPerRecord * c.reverseBytesPerChange;
+
+  // Snapshots: a new consumer reads a snapshot and at most snapshotEvery - 1 deltas; keep the
+  // deltas after a snapshot under half its size. Retention keeps enough snapshots (and their
+  // deltas) that a consumer down for `downtimeMs` still catches up by deltas.
+  const snapshotEvery =
+    given.snapshotEvery ?? Math.round(clamp(snapshotBytes / (2 * Math.max(1, deltaBytes)), 2, 100));
+  const versionsInDowntime = (input.downtimeMs ?? 3_600_000) / intervalMs;
+  const keepSnapshots =
+    given.keepSnapshots ?? Math.round(clamp(Math.ceil(versionsInDowntime / snapshotEvery) + 1, 2, 100));
+
+  // Watchers: back to polling every quarter cadence after a version, at most every cadence
+  // when quiet, and slow enough that the fleet stays under half of S3's per-prefix read rate.
+  const fleetFloorMs = (input.consumers / (S3_READS_PER_PREFIX / 2)) * 1000;
+  const minIntervalMs =
+    given.minIntervalMs ?? Math.ceil(clamp(Math.max(intervalMs / 4, fleetFloorMs), 200, 30_000));
+  const maxIntervalMs =
+    given.maxIntervalMs ?? Math.round(Math.max(minIntervalMs, clamp(intervalMs, 1_000, 60_000)));
+  const options: PlanOptions = {
+    maxBatchRecords,
+    maxBatchDelayMs,
+    highWatermark,
+    lowWatermark,
+    snapshotEvery,
+    keepSnapshots,
+    minIntervalMs,
+    maxIntervalMs,
+  };
+
+  const dCycle = cycle(changesPerVersion);
+  const sCycle = dCycle + c.snapshotMsPerRecord * records;
+  const meanCycle = dCycle + (c.snapshotMsPerRecord * records) / snapshotEvery;
+  const sustained = maxSustainedRate(c, records, settings);
+  const sustainedAtDefaults = maxSustainedRate(c, records, DEFAULT_SETTINGS);
+  const overloadRate = sustained * (input.overload ?? 2);
+  const overloaded = simulateBatching(overloadRate, cycle, settings);
+  if (rate > sustained) {
+    warnings.push(
+      `${Math.round(rate)} changes/s is past the ${Math.round(sustained)}/s this producer sustains: pending changes grow until backpressure. Shard the namespace or lengthen the cadence.`,
+    );
+  }
+
+  const touchedPages = (n: number) => {
+    const pages = Math.max(1, records / 1024);
+    return pages * (1 - Math.exp(-n / pages));
+  };
+  const resident = snapshotBytes * c.residentPerSnapshotByte;
+  const steadyBytes = c.consumerBaseBytes + resident;
+  const copied = touchedPages(changesPerVersion) * 1024 * bytesPerRecord;
+  const deltaRefreshBytes = steadyBytes + deltaBytes + c.refreshBytesPerRecord * records + copied;
+  const snapshotRefreshBytes = steadyBytes + resident;
+
+  const perVersion = consumerRequestsPerVersion(options, intervalMs);
+  const versionsPerMinute = 60_000 / intervalMs;
+  const putsPerVersion = 4 + 1 / snapshotEvery; // delta, reverse, header, announcement (+ snapshot)
+  const perMinute = {
+    head: input.consumers * perVersion.head * versionsPerMinute,
+    get: input.consumers * perVersion.get * versionsPerMinute + versionsPerMinute,
+    put: putsPerVersion * versionsPerMinute,
+    list: versionsPerMinute, // retention lists the headers after each announce
+  };
+  const announcementReadsPerSecond = input.consumers / (minIntervalMs / 1000);
+  if (announcementReadsPerSecond > S3_READS_PER_PREFIX / 2) {
+    warnings.push(
+      `${Math.round(announcementReadsPerSecond)} reads/s of the announcement is past half of S3's ~${S3_READS_PER_PREFIX}/s per prefix: raise minIntervalMs.`,
+    );
+  }
+  const deltasKept = keepSnapshots * snapshotEvery;
+  const storageBytes = keepSnapshots * snapshotBytes + deltasKept * (deltaBytes + reverseDeltaBytes);
+  const requestCost =
+    ((perMinute.get + perMinute.head) / 1000) * prices.getPer1000 +
+    ((perMinute.put + perMinute.list) / 1000) * prices.putPer1000;
+
+  return {
+    records,
+    snapshotBytes,
+    changesPerVersion,
+    deltaBytes,
+    reverseDeltaBytes,
+    consumerMemory: { steadyBytes, deltaRefreshBytes, snapshotRefreshBytes },
+    consumerRefreshMs:
+      c.refreshMsFixed + c.refreshMsPerRecord * records + c.refreshMsPerChange * changesPerVersion,
+    producer: {
+      deltaCycleMs: dCycle,
+      snapshotCycleMs: sCycle,
+      cpuCores: Math.min(1, meanCycle / intervalMs),
+      memoryBytes: c.consumerBaseBytes + 2 * resident + highWatermark * bytesPerRecord * c.logBytesPerChange,
+      maxSustainedChangesPerSecond: sustained,
+      maxSustainedAtDefaults: sustainedAtDefaults,
+      overloadChangesPerSecond: overloadRate,
+      msToHighWatermark: overloaded.msToHighWatermark,
+    },
+    requests: {
+      versionsPerMinute,
+      perMinute,
+      announcementReadsPerSecond,
+      storageBytes,
+      monthlyCost: {
+        requests: requestCost * MINUTES_PER_MONTH,
+        storage: (storageBytes / 1e9) * prices.storagePerGbMonth,
+      },
+    },
+    options,
+    warnings,
+  };
+}

@@ -1,0 +1,284 @@
+/**
+ * `shoal plan`: capacity planning. Takes a dataset's shape (given, or measured from a snapshot
+ * file or a namespace), a change rate, a fleet size and a cadence; prints sizes, memory,
+ * cycle times, the sustained rate before backpressure, store requests and their monthly cost,
+ * and the options that fit (capacity-model.ts has the formulas).
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import {
+  decodeVersionHeader,
+  isShoalError,
+  NamespaceLayout,
+  readSnapshotHeader,
+  StoreAnnouncer,
+  TUNING_PROFILES,
+  type TuningProfileName,
+} from '../index.ts';
+import { calibrate } from './calibrate.ts';
+import {
+  type Calibration,
+  type Plan,
+  type PlanInput,
+  plan,
+  REFERENCE_CALIBRATION,
+  S3_LIST_PRICES,
+} from './capacity-model.ts';
+import { openStore, UsageError } from './produce-command.ts';
+
+export const PLAN_USAGE = `  plan [--records <Type=n>]... [--bytes-per-record <b | Type=b>]... [options]
+  plan --snapshot <file> | --store <dir | s3://...> --namespace <name> [options]
+      capacity planning: sizes, memory, cycle time, sustained change rate, store requests and
+      cost, and the options that fit; the dataset's shape given, or measured
+      --changes-per-second <n> | --changes-per-version <n>   the change rate (default 100/s)
+      --consumers <n>                      consumers following the namespace (default 1)
+      --cadence <duration>                 wanted time between versions (default 1s)
+      --downtime <duration>                how long a consumer may be down and catch up (default 1h)
+      --max-lag <duration>                 backlog before backpressure, in drain time (default 60s)
+      --overload <x>                       the overload for the time to the watermark (default 2)
+      --price-get <usd> --price-put <usd>  per 1,000 requests (default S3 Standard list prices)
+      --price-storage <usd>                per GB-month (default 0.023)
+      --profile <throughput|balanced|latency>   plan with a tuning profile's options
+      --calibrate [--sample <n>]           measure this machine's costs first (a few seconds)
+      --json                               one JSON object instead of the table
+`;
+
+/** `500ms`, `30s`, `5m`, `1h`, or a number of milliseconds. */
+function duration(name: string, v: string | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v);
+  if (!m) throw new UsageError(`--${name} needs a duration such as 500ms, 30s, 5m or 1h, got "${v}"`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 'ms') as 'ms'];
+  const ms = Number(m[1]) * unit;
+  if (ms <= 0) throw new UsageError(`--${name} must be more than 0, got "${v}"`);
+  return ms;
+}
+
+function positive(name: string, v: string | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || v.trim() === '') {
+    throw new UsageError(`--${name} needs a number ≥ 0, got "${v}"`);
+  }
+  return n;
+}
+
+/** `Type=n` pairs (or, for `bytes-per-record`, a bare number for every type). */
+function pairs(name: string, list: readonly string[]): Map<string | undefined, number> {
+  const out = new Map<string | undefined, number>();
+  for (const item of list) {
+    const eq = item.lastIndexOf('=');
+    const type = eq < 0 ? undefined : item.slice(0, eq);
+    if (type === '' || (type === undefined && name === 'records')) {
+      throw new UsageError(`--${name} needs Type=<number>, got "${item}"`);
+    }
+    out.set(type, positive(name, item.slice(eq + 1), 0));
+  }
+  return out;
+}
+
+/** Records and bytes per type, from the flags. */
+function givenShape(records: readonly string[], bytes: readonly string[]): PlanInput['types'] {
+  const counts = pairs('records', records);
+  const sizes = pairs('bytes-per-record', bytes);
+  if (counts.size === 0) {
+    throw new UsageError(
+      'plan needs the dataset: --records <Type=n> (with --bytes-per-record), --snapshot or --store',
+    );
+  }
+  return [...counts].map(([name, n]) => {
+    const b = sizes.get(name) ?? sizes.get(undefined);
+    if (b === undefined)
+      throw new UsageError(`--bytes-per-record has no size for ${name}: pass ${name}=<bytes> or one for all`);
+    return { name: name!, records: n, bytesPerRecord: b };
+  });
+}
+
+/** Splits `bytes` over the types by their record counts. */
+const byCounts = (counts: Readonly<Record<string, number>>, bytes: number): PlanInput['types'] => {
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  return Object.entries(counts).map(([name, records]) => ({
+    name,
+    records,
+    bytesPerRecord: total > 0 ? bytes / total : 0,
+  }));
+};
+
+interface Measured {
+  readonly types: PlanInput['types'];
+  /** From a namespace: the median time between its recent versions. */
+  readonly cadenceMs?: number;
+}
+
+async function measureNamespace(spec: string, namespace: string): Promise<Measured> {
+  const store = await openStore(spec);
+  const layout = new NamespaceLayout(namespace);
+  const announced = await new StoreAnnouncer({ store, namespace }).read();
+  if (!announced) {
+    throw new UsageError(
+      `namespace "${namespace}" has no announced version in ${spec}: pass --records instead`,
+    );
+  }
+  const header = async (v: number) => {
+    const key = layout.header(v);
+    return decodeVersionHeader(await store.get(key), key);
+  };
+  const head = await header(announced.version);
+  const snap = await header(head.snapshot);
+  const recent = [head];
+  while (recent.length < 11 && recent.at(-1)!.previous !== undefined) {
+    try {
+      recent.push(await header(recent.at(-1)!.previous!));
+    } catch (error) {
+      if (isShoalError(error, 'BLOB_NOT_FOUND')) break; // retention took it
+      throw error;
+    }
+  }
+  const gaps = recent.slice(1).map((h, i) => recent[i]!.publishedAt - h.publishedAt);
+  gaps.sort((a, b) => a - b);
+  const snapRecords = Object.values(snap.counts).reduce((a, b) => a + b, 0);
+  const perRecord = snapRecords > 0 ? (snap.bytes.snapshot ?? 0) / snapRecords : 0;
+  const total = Object.values(head.counts).reduce((a, b) => a + b, 0);
+  return {
+    types: byCounts(head.counts, perRecord * total),
+    ...(gaps.length ? { cadenceMs: Math.max(1, gaps[Math.floor(gaps.length / 2)]!) } : {}),
+  };
+}
+
+const MB = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
+const n0 = (x: number) => Math.round(x).toLocaleString('en');
+const msText = (x: number) => (x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : `${x.toFixed(1)} ms`);
+const usd = (x: number) => `$${x.toFixed(2)}`;
+
+function table(p: Plan, input: PlanInput, c: Calibration): string {
+  const rows: [string, string][] = [
+    ['records', n0(p.records)],
+    ['snapshot', MB(p.snapshotBytes)],
+    ['changes per version', n0(p.changesPerVersion)],
+    ['delta (and reverse delta)', `${MB(p.deltaBytes)} (${MB(p.reverseDeltaBytes)})`],
+    ['consumer memory, steady', MB(p.consumerMemory.steadyBytes)],
+    ['  during a delta refresh', MB(p.consumerMemory.deltaRefreshBytes)],
+    ['  during a snapshot refresh', MB(p.consumerMemory.snapshotRefreshBytes)],
+    ['consumer refresh (delta)', msText(p.consumerRefreshMs)],
+    ['producer delta cycle', msText(p.producer.deltaCycleMs)],
+    ['producer snapshot cycle', msText(p.producer.snapshotCycleMs)],
+    ['producer CPU (cycle worker)', `${(p.producer.cpuCores * 100).toFixed(0)}% of a core`],
+    ['producer memory', MB(p.producer.memoryBytes)],
+    [
+      'sustained changes/s before backpressure',
+      `${n0(p.producer.maxSustainedChangesPerSecond)} (defaults: ${n0(p.producer.maxSustainedAtDefaults)})`,
+    ],
+    [
+      `time to highWatermark at ${n0(p.producer.overloadChangesPerSecond)}/s`,
+      p.producer.msToHighWatermark === null ? 'never' : msText(p.producer.msToHighWatermark),
+    ],
+    ['versions per minute', p.requests.versionsPerMinute.toFixed(1)],
+    [
+      `store requests per minute (${n0(input.consumers)} consumers)`,
+      `GET ${n0(p.requests.perMinute.get)}, HEAD ${n0(p.requests.perMinute.head)}, PUT ${n0(p.requests.perMinute.put)}, LIST ${n0(p.requests.perMinute.list)}`,
+    ],
+    ['announcement reads/s, peak', n0(p.requests.announcementReadsPerSecond)],
+    ['storage kept', MB(p.requests.storageBytes)],
+    [
+      'monthly cost (requests + storage)',
+      `${usd(p.requests.monthlyCost.requests)} + ${usd(p.requests.monthlyCost.storage)}`,
+    ],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  const options = Object.entries(p.options).map(([k, v]) => `  ${k}: ${v}`);
+  return [
+    ...rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`),
+    '',
+    'recommended options:',
+    ...options,
+    ...(p.warnings.length ? ['', ...p.warnings.map((w) => `warning: ${w}`)] : []),
+    '',
+    `costs per record and change: ${c.source}`,
+    '',
+  ].join('\n');
+}
+
+export async function planCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      records: { type: 'string', multiple: true, default: [] },
+      'bytes-per-record': { type: 'string', multiple: true, default: [] },
+      snapshot: { type: 'string' },
+      store: { type: 'string' },
+      namespace: { type: 'string', default: 'default' },
+      'changes-per-second': { type: 'string' },
+      'changes-per-version': { type: 'string' },
+      consumers: { type: 'string' },
+      cadence: { type: 'string' },
+      downtime: { type: 'string' },
+      'max-lag': { type: 'string' },
+      overload: { type: 'string' },
+      'price-get': { type: 'string' },
+      'price-put': { type: 'string' },
+      'price-storage': { type: 'string' },
+      profile: { type: 'string' },
+      calibrate: { type: 'boolean', default: false },
+      sample: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const sources = [values.records.length > 0, values.snapshot !== undefined, values.store !== undefined];
+  if (sources.filter(Boolean).length > 1) {
+    throw new UsageError('plan takes one dataset: --records, --snapshot or --store');
+  }
+  let measured: Measured;
+  if (values.snapshot !== undefined) {
+    const bytes = await readFile(values.snapshot);
+    const counts = Object.fromEntries(readSnapshotHeader(bytes).types.map((t) => [t.name, t.size]));
+    measured = { types: byCounts(counts, bytes.byteLength) };
+  } else if (values.store !== undefined) {
+    measured = await measureNamespace(values.store, values.namespace);
+  } else {
+    measured = { types: givenShape(values.records, values['bytes-per-record']) };
+  }
+  const cadenceMs = duration('cadence', values.cadence, measured.cadenceMs ?? 1000);
+  if (values['changes-per-second'] !== undefined && values['changes-per-version'] !== undefined) {
+    throw new UsageError('give --changes-per-second or --changes-per-version, not both');
+  }
+  const changesPerSecond =
+    values['changes-per-version'] !== undefined
+      ? positive('changes-per-version', values['changes-per-version'], 0) / (cadenceMs / 1000)
+      : positive('changes-per-second', values['changes-per-second'], 100);
+  let input: PlanInput = {
+    types: measured.types,
+    changesPerSecond,
+    consumers: positive('consumers', values.consumers, 1),
+    cadenceMs,
+    downtimeMs: duration('downtime', values.downtime, 3_600_000),
+    maxLagMs: duration('max-lag', values['max-lag'], 60_000),
+    overload: positive('overload', values.overload, 2),
+    prices: {
+      getPer1000: positive('price-get', values['price-get'], S3_LIST_PRICES.getPer1000),
+      putPer1000: positive('price-put', values['price-put'], S3_LIST_PRICES.putPer1000),
+      storagePerGbMonth: positive('price-storage', values['price-storage'], S3_LIST_PRICES.storagePerGbMonth),
+    },
+  };
+  if (values.profile !== undefined) {
+    const profile = TUNING_PROFILES[values.profile as TuningProfileName];
+    if (!Object.hasOwn(TUNING_PROFILES, values.profile) || !profile) {
+      throw new UsageError(
+        `--profile must be one of ${Object.keys(TUNING_PROFILES).join(', ')}, got "${values.profile}"`,
+      );
+    }
+    input = { ...input, options: profile };
+  }
+  const sample = positive('sample', values.sample, 100_000);
+  if (values.sample !== undefined && !values.calibrate)
+    throw new UsageError('--sample goes with --calibrate');
+  if (!Number.isSafeInteger(sample) || sample < 1000)
+    throw new UsageError(`--sample needs a whole number ≥ 1000, got "${values.sample}"`);
+  const calibration = values.calibrate ? await calibrate(sample) : REFERENCE_CALIBRATION;
+  const result = plan(input, calibration);
+  process.stdout.write(
+    values.json
+      ? `${JSON.stringify({ input, calibration, plan: result }, null, 2)}\n`
+      : table(result, input, calibration),
+  );
+  return 0;
+}

@@ -1,0 +1,278 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type Calibration,
+  consumerRequestsPerVersion,
+  DEFAULT_SETTINGS,
+  deltaCycleMs,
+  maxSustainedRate,
+  plan,
+  REFERENCE_CALIBRATION,
+  simulateBatching,
+} from '../src/cli/capacity-model.ts';
+import { encodeSnapshot, FsBlobStore, Producer, StateBuilder, t } from '../src/index.ts';
+
+const run = promisify(execFile);
+const main = join(import.meta.dirname, '../src/cli/main.ts');
+const cli = (...args: string[]) =>
+  run(process.execPath, ['--conditions=shoal-source', '--import', 'tsx', main, ...args]).then(
+    (r) => ({ code: 0, ...r }),
+    (e: { code: number; stdout: string; stderr: string }) => ({
+      code: e.code,
+      stdout: e.stdout,
+      stderr: e.stderr,
+    }),
+  );
+
+/** A calibration with round figures, so expectations can be worked out by hand. */
+const ROUND: Calibration = {
+  ...REFERENCE_CALIBRATION,
+  source: 'test',
+  ackMsPerChange: 0.001, // 1M acknowledged changes/s
+  cycleMsFixed: 100,
+  cycleMsPerRecord: 0,
+  cycleMsPerChange: 0.01, // 100k changes/s once batches are large
+};
+
+describe('the batching simulation', () => {
+  const cycle = (c: number) => deltaCycleMs(ROUND, 0, c);
+
+  it('settles on the batch that back-to-back cycles reach, below the drain rate', () => {
+    // At r changes/ms, back-to-back cycles converge to C = r·a / (1 − r·b).
+    const r = 50; // per ms: 50k/s
+    const settings = { maxBatchRecords: 1, maxBatchDelayMs: 1, highWatermark: 1e9 };
+    const s = simulateBatching(r * 1000, cycle, settings);
+    expect(s.msToHighWatermark).toBeNull();
+    expect(s.batch).toBeCloseTo((r * 100) / (1 - r * 0.01), 0); // 10,000
+    expect(s.intervalMs).toBeCloseTo(200, 3);
+  });
+
+  it('waits for maxBatchDelayMs when cycles are quicker than the delay', () => {
+    const s = simulateBatching(1000, cycle, {
+      maxBatchRecords: 1e9,
+      maxBatchDelayMs: 5000,
+      highWatermark: 1e9,
+    });
+    expect(s.intervalMs).toBe(5000);
+    expect(s.batch).toBe(5000);
+  });
+
+  it('reaches the high watermark past the drain rate, when the backlog passes it', () => {
+    // 200k/s against a 100k/s drain: pending grows by ~100 per ms.
+    const s = simulateBatching(200_000, cycle, {
+      maxBatchRecords: 10_000,
+      maxBatchDelayMs: 1000,
+      highWatermark: 1e6,
+    });
+    expect(s.msToHighWatermark).not.toBeNull();
+    expect(s.msToHighWatermark!).toBeGreaterThan(4_000); // at least 1e6 / 200 per ms
+    expect(s.msToHighWatermark!).toBeLessThan(12_000); // at most 1e6 / 100 per ms, plus a cycle
+  });
+
+  it('finds the highest sustained rate just under the drain rate the watermark allows', () => {
+    const settings = { maxBatchRecords: 10_000, maxBatchDelayMs: 1000, highWatermark: 1e6 };
+    const max = maxSustainedRate(ROUND, 0, settings);
+    // Pending peaks at C + r·T(C) = C + C (back to back) = 2C; 2C = 1e6 gives r = C / T(C).
+    const c = 5e5;
+    expect(max).toBeCloseTo(c / (cycle(c) / 1000), -2);
+    expect(simulateBatching(max * 1.01, cycle, settings).msToHighWatermark).not.toBeNull();
+    expect(simulateBatching(max * 0.99, cycle, settings).msToHighWatermark).toBeNull();
+  });
+});
+
+describe('the plan', () => {
+  it('counts the watcher requests of one version at the defaults', () => {
+    // Polls 1, 2, 4, 8, 16 s after a version (at 1, 3, 7, 15, 31 s), then the one that sees
+    // the next at 60 s; headers back to the snapshot (half of 10, plus one), the announcement,
+    // the delta.
+    expect(consumerRequestsPerVersion(DEFAULT_SETTINGS, 60_000)).toEqual({ head: 6, get: 7.5 });
+    expect(consumerRequestsPerVersion(DEFAULT_SETTINGS, 1000)).toEqual({ head: 1, get: 7.5 });
+  });
+
+  it('sizes blobs and memory from the shape, and recommends options from the rates', () => {
+    const p = plan(
+      {
+        types: [
+          { name: 'Movie', records: 1_000_000, bytesPerRecord: 40 },
+          { name: 'Actor', records: 500_000, bytesPerRecord: 20 },
+        ],
+        changesPerSecond: 1_000,
+        consumers: 100,
+        cadenceMs: 10_000,
+      },
+      ROUND,
+    );
+    expect(p.records).toBe(1_500_000);
+    expect(p.snapshotBytes).toBe(50_000_000);
+    expect(p.changesPerVersion).toBeCloseTo(10_000, 0);
+    const perRecord = 50_000_000 / 1_500_000;
+    expect(p.deltaBytes).toBeCloseTo(10_000 * perRecord * ROUND.deltaBytesPerChange, 0);
+    expect(p.consumerMemory.steadyBytes).toBe(
+      ROUND.consumerBaseBytes + 50_000_000 * ROUND.residentPerSnapshotByte,
+    );
+    expect(p.consumerMemory.snapshotRefreshBytes).toBe(p.consumerMemory.steadyBytes + 50_000_000);
+    expect(p.producer.deltaCycleMs).toBeCloseTo(100 + 0.01 * 10_000, 6);
+    expect(p.options.maxBatchDelayMs).toBe(10_000);
+    expect(p.options.maxBatchRecords).toBe(20_000);
+    expect(p.options.lowWatermark / p.options.highWatermark).toBeCloseTo(0.75, 2);
+    // snapshotEvery: deltas after a snapshot stay under half of it.
+    expect(p.options.snapshotEvery).toBe(Math.round(50_000_000 / (2 * p.deltaBytes)));
+    // An hour of downtime at a version per 10 s is 360 versions.
+    expect(p.options.keepSnapshots).toBe(Math.ceil(360 / p.options.snapshotEvery) + 1);
+    expect(p.warnings).toEqual([]);
+    // Requests: HEAD and GET per consumer per version, at 6 versions a minute.
+    const perVersion = consumerRequestsPerVersion(p.options, 10_000);
+    expect(p.requests.perMinute.head).toBeCloseTo(100 * perVersion.head * 6, 6);
+    const cost =
+      (((p.requests.perMinute.get + p.requests.perMinute.head) / 1000) * 0.0004 +
+        ((p.requests.perMinute.put + p.requests.perMinute.list) / 1000) * 0.005) *
+      43_800;
+    expect(p.requests.monthlyCost.requests).toBeCloseTo(cost, 6);
+  });
+
+  it('warns when the change rate is past what the producer sustains, or the fleet past S3', () => {
+    const shape = [{ name: 'T', records: 1000, bytesPerRecord: 10 }];
+    const over = plan({ types: shape, changesPerSecond: 5e6, consumers: 1e6, cadenceMs: 1000 }, ROUND);
+    expect(over.warnings).toHaveLength(2);
+    expect(over.warnings[0]).toMatch(/^5000000 changes\/s is past the \d+\/s this producer sustains/);
+    // Even at the longest interval (30 s), a million consumers read the announcement too often.
+    expect(over.warnings[1]).toMatch(/^33333 reads\/s of the announcement is past half of S3/);
+    // Ten thousand consumers fit by polling less often: no warning, and under half of S3's rate.
+    const fleet = plan({ types: shape, changesPerSecond: 100, consumers: 10_000, cadenceMs: 1000 }, ROUND);
+    expect(fleet.warnings).toEqual([]);
+    expect(fleet.options.minIntervalMs).toBe(Math.ceil((10_000 / 2750) * 1000));
+    expect(fleet.requests.announcementReadsPerSecond).toBeLessThanOrEqual(2_750);
+  });
+});
+
+describe('shoal plan', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shoal-plan-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('prints the plan of a given shape as JSON', async () => {
+    const { code, stdout } = await cli(
+      'plan',
+      '--records',
+      'Movie=1000000',
+      '--bytes-per-record',
+      '43',
+      '--changes-per-second',
+      '2000',
+      '--consumers',
+      '1000',
+      '--cadence',
+      '60s',
+      '--json',
+    );
+    expect(code).toBe(0);
+    const out = JSON.parse(stdout);
+    expect(out.input).toMatchObject({ changesPerSecond: 2000, consumers: 1000, cadenceMs: 60_000 });
+    expect(out.plan.snapshotBytes).toBe(43_000_000);
+    expect(out.plan.options.maxBatchDelayMs).toBe(60_000);
+    expect(out.plan.options.maxBatchRecords).toBe(240_000);
+    expect(out.calibration.source).toMatch(/reference machine/);
+  });
+
+  it('prints a table by default, naming the recommended options', async () => {
+    const { code, stdout } = await cli('plan', '--records', 'Movie=1000', '--bytes-per-record', 'Movie=50');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^records +1,000$/m);
+    expect(stdout).toMatch(/^snapshot +0\.1 MB$/m);
+    expect(stdout).toMatch(/^ {2}highWatermark: \d+$/m);
+  });
+
+  it('measures the shape of a snapshot file and of an announced namespace', async () => {
+    const A = t.object('A', { id: t.int(), name: t.string() }, { primaryKey: 'id' });
+    const B = t.object('B', { id: t.int() }, { primaryKey: 'id' });
+    const schema = t.schema([A, B]);
+    const builder = new StateBuilder(schema);
+    for (let i = 0; i < 300; i++) builder.add('A', { id: i, name: `name ${i}` });
+    for (let i = 0; i < 100; i++) builder.add('B', { id: i });
+    const bytes = encodeSnapshot(builder.build({ version: 1, tag: 1n }));
+    const file = join(dir, 'x.snapshot');
+    await writeFile(file, bytes);
+    const fromFile = JSON.parse((await cli('plan', '--snapshot', file, '--json')).stdout);
+    expect(fromFile.input.types.map((x: { name: string; records: number }) => [x.name, x.records])).toEqual([
+      ['A', 300],
+      ['B', 100],
+    ]);
+    expect(fromFile.plan.snapshotBytes).toBeCloseTo(bytes.byteLength, 6);
+
+    const producer = await Producer.open({
+      store: new FsBlobStore({ dir: join(dir, 'store') }),
+      namespace: 'ns',
+      schema,
+      walDir: join(dir, 'wal'),
+      fsync: false,
+    });
+    await producer.runCycle((w) => {
+      for (let i = 0; i < 300; i++) w.add('A', { id: i, name: `name ${i}` });
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    await producer.upsert('B', { id: 1 });
+    await producer.flush();
+    await producer.close();
+    const fromStore = JSON.parse(
+      (await cli('plan', '--store', join(dir, 'store'), '--namespace', 'ns', '--json')).stdout,
+    );
+    expect(fromStore.input.types.map((x: { name: string; records: number }) => [x.name, x.records])).toEqual([
+      ['A', 300],
+      ['B', 1],
+    ]);
+    // The cadence is measured from the two versions' publish times.
+    expect(fromStore.input.cadenceMs).toBeGreaterThan(0);
+  });
+
+  it('calibrates on this machine when asked', async () => {
+    const { code, stdout } = await cli(
+      'plan',
+      '--records',
+      'M=10000',
+      '--bytes-per-record',
+      '43',
+      '--calibrate',
+      '--sample',
+      '4000',
+      '--json',
+    );
+    expect(code).toBe(0);
+    const { calibration } = JSON.parse(stdout);
+    expect(calibration.source).toMatch(/calibrated on this machine \(4,000 sample records\)/);
+    for (const k of [
+      'ackMsPerChange',
+      'cycleMsPerChange',
+      'snapshotMsPerRecord',
+      'deltaBytesPerChange',
+      'consumerBaseBytes',
+    ]) {
+      expect(calibration[k], k).toBeGreaterThan(0);
+    }
+    expect(calibration.sampleBytesPerRecord).toBeGreaterThan(10);
+  });
+
+  it.each([
+    [['plan'], /plan needs the dataset/],
+    [
+      ['plan', '--records', 'M=10', '--bytes-per-record', '4', '--cadence', '5x'],
+      /--cadence needs a duration/,
+    ],
+    [['plan', '--records', 'M=10'], /--bytes-per-record has no size for M/],
+    [['plan', '--records', '10', '--bytes-per-record', '4'], /--records needs Type=<number>/],
+    [
+      ['plan', '--records', 'M=10', '--bytes-per-record', '4', '--sample', '100'],
+      /--sample goes with --calibrate/,
+    ],
+  ])('refuses bad usage with exit 2: %j', async (args, message) => {
+    const { code, stderr } = await cli(...args);
+    expect(code).toBe(2);
+    expect(stderr.split('\n')[0]).toMatch(message);
+    expect(stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+});
