@@ -133,7 +133,7 @@ describe('consumer health under faults', () => {
       lagMs: null,
       lastError: { code: 'STORE_FORBIDDEN' },
     });
-    expect(Date.now() - s.announcementCheckedAt).toBeGreaterThan(300);
+    expect(Date.now() - s.announcementCheckedAt!).toBeGreaterThan(300);
     expect(JSON.stringify(s)).not.toContain(cwd);
 
     await chmod(namespaceDir, 0o755);
