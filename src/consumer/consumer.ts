@@ -173,18 +173,21 @@ export class Consumer<S extends Schema = Schema> {
     try {
       const watcher = await this.startWatcher();
       if (watcher.current) return;
-      this.events.emit('waiting', {
-        namespace,
-        since,
-        namespaces: await listNamespaces(this.store).catch(() => undefined),
-      });
       const signals = [this.stopping.signal, ...(this.options.signal ? [this.options.signal] : [])];
-      await waitForFirstAnnouncement(watcher, {
+      const waited = waitForFirstAnnouncement(watcher, {
         store: this.store,
         namespace,
         signal: AbortSignal.any(signals),
         timeoutMs,
       });
+      // Listing a large store takes a while: the wait (and its timeout) runs meanwhile, and
+      // `waiting` is said only if it still is.
+      void listNamespaces(this.store)
+        .catch(() => undefined)
+        .then((namespaces) => {
+          if (this.waitStarted === since) this.events.emit('waiting', { namespace, since, namespaces });
+        });
+      await waited;
     } catch (e) {
       if (this.closing) throw new ShoalError('CLOSED', 'the consumer was closed before it loaded a version');
       throw e;
