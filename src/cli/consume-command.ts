@@ -48,17 +48,16 @@ export function parseDuration(flag: string, text: string): number {
   return ms;
 }
 
-/** Words for the namespaces a store holds, or for why that is unknown. */
-async function namespacesThere(store: BlobStore): Promise<string> {
-  try {
-    const names = await listNamespaces(store);
-    return names.length === 0
+/** Words for the namespaces a store holds (`undefined`: it could not be listed). */
+const there = (names: readonly string[] | undefined): string =>
+  names === undefined
+    ? 'the store could not be listed'
+    : names.length === 0
       ? 'no namespace is announced there yet'
       : `announced there: ${names.join(', ')}`;
-  } catch (e) {
-    return `the store could not be listed: ${(e as Error).message}`;
-  }
-}
+
+const namespacesThere = async (store: BlobStore): Promise<string> =>
+  there(await listNamespaces(store).catch(() => undefined));
 
 const INTEGER = /^-?(0|[1-9][0-9]*)$/;
 
@@ -203,14 +202,8 @@ export async function consumeCommand(
     routes: (path) => lookup(consumer, path),
   });
   consumer.on('waiting', (e) => {
-    const there =
-      e.namespaces === undefined
-        ? 'the store could not be listed'
-        : e.namespaces.length === 0
-          ? 'no namespace is announced there yet'
-          : `announced there: ${e.namespaces.join(', ')}`;
     process.stderr.write(
-      `shoal: waiting for the first version of namespace "${namespace}" in store ${values.store} (${there}); not ready until then\n`,
+      `shoal: waiting for the first version of namespace "${namespace}" in store ${values.store} (${there(e.namespaces)}); not ready until then\n`,
     );
     out({ event: 'waiting', url: server.url, namespace });
   });
@@ -224,11 +217,13 @@ export async function consumeCommand(
       throw new ShoalError(
         'BLOB_NOT_FOUND',
         `nothing is announced in namespace "${namespace}" in store ${values.store} (${await namespacesThere(store)}). Check --namespace, or start the producer first (without --no-wait, shoal consume waits for it).`,
+        { cause: e },
       );
     if (isShoalError(e, 'NO_VERSION_ANNOUNCED'))
       throw new ShoalError(
         'NO_VERSION_ANNOUNCED',
         `nothing was announced in namespace "${namespace}" in store ${values.store} within ${values['wait-timeout']} (${await namespacesThere(store)}). Check --namespace and that the producer runs, or raise --wait-timeout (0 waits forever).`,
+        { cause: e },
       );
     throw e;
   }
