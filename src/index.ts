@@ -22,6 +22,7 @@ export {
   padVersion,
   type VersionHeader,
 } from './blob/namespace-layout.ts';
+export { listNamespaces } from './blob/namespace-list.ts';
 export { applyRetention, type RetentionOptions } from './blob/retention.ts';
 export {
   TUNING_PROFILES,
@@ -48,6 +49,7 @@ export {
   type ConsumerEvents,
   type ConsumerOptions,
   type RefreshEvent,
+  type WaitForFirstVersion,
 } from './consumer/consumer.ts';
 export { isShoalError, ShoalError, type ShoalErrorCode } from './errors.ts';
 export { type AnyProducer, type CycleResult, Producer } from './producer/producer.ts';

@@ -131,7 +131,9 @@ const positive = (name: string, v: number | undefined, fallback: number): number
 /**
  * Metrics and a health server for a consumer; closing the server stops the metrics.
  *
- * Ready, in this order: not after `maxFailedRefreshes` failed refreshes in a row (a refresh
+ * Ready, in this order: not before a first version is loaded (the consumer may be served
+ * from `Consumer.create`, before `start()`, and waits there while nothing is announced with
+ * `waitForFirstVersion`); not after `maxFailedRefreshes` failed refreshes in a row (a refresh
  * that succeeds, or a check that finds the consumer already on its target, ends the run);
  * always while serving its own pin (a fleet pinned for a rollback stays in rotation, whatever
  * is announced or readable); not while the announcement fails to read and was last read more
@@ -156,13 +158,22 @@ export async function serveConsumerHealth(
       live: () => !closed,
       ready: () => {
         const s = metrics.status();
+        if (s.version === null) {
+          return {
+            ready: false,
+            reason:
+              s.waitingSince !== undefined
+                ? `waiting for the first version of namespace "${s.namespace}": nothing is announced there yet`
+                : `no version of namespace "${s.namespace}" is loaded yet`,
+          };
+        }
         if (s.failuresInARow >= maxFailed)
           return {
             ready: false,
             reason: `${s.failuresInARow} refreshes failed in a row (last: ${s.lastError?.code})`,
           };
         if (s.pinned !== undefined && s.version === s.pinned) return { ready: true };
-        if (s.announcementCheckFailed && Date.now() - s.announcementCheckedAt > maxStaleness) {
+        if (s.announcementCheckFailed && Date.now() - (s.announcementCheckedAt ?? 0) > maxStaleness) {
           return {
             ready: false,
             reason: `the announcement has not been read for over ${maxStaleness} ms (last: ${s.lastError?.code}); version ${s.version} may be stale`,

@@ -1,14 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FsBlobStore, Producer, t } from '../src/index.ts';
+import { spawnConsume } from './support/consume-process.ts';
 import { until } from './support/wait.ts';
 
-const tsx = pathToFileURL(join(import.meta.dirname, '../node_modules/tsx/dist/loader.mjs')).href;
-const main = join(import.meta.dirname, '../src/cli/main.ts');
 const dirs: string[] = [];
 afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
@@ -39,21 +36,11 @@ describe('shoal consume', () => {
       w.add('Movie', { id: 1, title: 'One' });
       w.add('Movie', { id: 2, title: 'Two' });
     });
-    const child: ChildProcess = spawn(
-      process.execPath,
-      ['--import', tsx, main, 'consume', '--namespace', 'movies', '--port', '0'],
-      {
-        cwd,
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    const events: Record<string, unknown>[] = [];
-    child.stdout!.on('data', (c: Buffer) => {
-      for (const line of c.toString().split('\n').filter(Boolean)) events.push(JSON.parse(line));
-    });
-    await until(() => events.length > 0, 15_000, 'serving');
-    const url = events[0]!.url as string;
-    expect(events[0]).toMatchObject({ event: 'serving', version: producer.version });
+    const child = spawnConsume(cwd, ['--namespace', 'movies', '--port', '0']);
+    const serving = await child.event('serving');
+    const url = serving.url as string;
+    expect(serving).toMatchObject({ event: 'serving', version: producer.version });
+    const events = child.events;
     const get = async (path: string) => {
       const res = await fetch(`${url}${path}`);
       return { status: res.status, text: await res.text() };
@@ -79,9 +66,7 @@ describe('shoal consume', () => {
       counts: { Movie: 2 },
     });
     expect(status.bytes).toBeGreaterThan(0);
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect(await child.stop()).toBe(0);
     await producer.close();
   }, 60_000);
 });

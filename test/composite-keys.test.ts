@@ -8,7 +8,7 @@
  * Every record must be found by its key, a wrong key must find nothing, and a one-record change
  * must diff as one modified record.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,8 +26,8 @@ import {
   t,
   toJSON,
 } from '../src/index.ts';
+import { spawnConsume } from './support/consume-process.ts';
 import { loadVersion } from './support/load.ts';
-import { until } from './support/wait.ts';
 
 const C = t.object('C', { country: t.string(), name: t.string() }, { primaryKey: ['country', 'name'] });
 const R = t.object('R', { region: t.int(), id: t.int(), v: t.string() }, { primaryKey: ['region', 'id'] });
@@ -173,22 +173,11 @@ describe('composite keys through the CLI', () => {
     );
     expect(diff).toEqual({ R: oneModified.R });
 
-    const child: ChildProcess = spawn(
-      process.execPath,
-      ['--import', tsx, main, 'consume', '--namespace', 'geo', '--port', '0'],
-      {
-        cwd,
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
+    const child = spawnConsume(cwd, ['--namespace', 'geo', '--port', '0']);
     try {
-      const events: Record<string, unknown>[] = [];
-      child.stdout!.on('data', (c: Buffer) => {
-        for (const line of c.toString().split('\n').filter(Boolean)) events.push(JSON.parse(line));
-      });
-      await until(() => events.length > 0, 15_000, 'serving');
-      expect(events[0]).toMatchObject({ event: 'serving', version: versions[1] });
-      const url = events[0]!.url as string;
+      const serving = await child.event('serving');
+      expect(serving).toMatchObject({ event: 'serving', version: versions[1] });
+      const url = serving.url as string;
       const get = async (key: object | string) => {
         const res = await fetch(
           `${url}/records/R/${encodeURIComponent(typeof key === 'string' ? key : JSON.stringify(key))}`,
@@ -219,7 +208,7 @@ describe('composite keys through the CLI', () => {
         expect(res.body.error).toBe('INVALID_KEY');
       }
     } finally {
-      child.kill('SIGTERM');
+      await child.stop();
     }
   }, 90_000);
 });

@@ -3,18 +3,15 @@
  * `/readyz` and `/status` answer when the announcement cannot be read, after a bogus
  * announcement is put back, while serving a pin, and what they say about paths.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { chmod, cp, mkdir, mkdtemp, rename, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Consumer, FsBlobStore, Producer, StoreAnnouncer, t } from '../src/index.ts';
 import type { ConsumerStatus } from '../src/observability/consumer-metrics.ts';
 import { serveConsumerHealth } from '../src/observability.ts';
+import { spawnConsume } from './support/consume-process.ts';
 
-const tsx = pathToFileURL(join(import.meta.dirname, '../node_modules/tsx/dist/loader.mjs')).href;
-const main = join(import.meta.dirname, '../src/cli/main.ts');
 const Movie = t.object('Movie', { id: t.int(), title: t.string() }, { primaryKey: 'id' });
 const schema = t.schema([Movie]);
 
@@ -65,32 +62,9 @@ const produce = async (dir: string) =>
 
 /** `shoal consume` in a child process (as `user` when given); resolves once it serves. */
 async function consume(cwd: string, args: string[], user: { uid?: number; gid?: number } = {}) {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ['--import', tsx, main, 'consume', '--namespace', 'movies', '--port', '0', ...args],
-    { cwd, stdio: ['ignore', 'pipe', 'pipe'], ...user },
-  );
-  const events: Record<string, unknown>[] = [];
-  let stderr = '';
-  child.stdout!.on('data', (c: Buffer) => {
-    for (const line of c.toString().split('\n').filter(Boolean)) events.push(JSON.parse(line));
-  });
-  child.stderr!.on('data', (c: Buffer) => {
-    stderr += c.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await eventually(
-    async () => events.length > 0 || child.exitCode !== null,
-    Boolean,
-    'shoal consume to serve',
-    20_000,
-  );
-  if (events.length === 0) throw new Error(`shoal consume exited: ${stderr}`);
-  const stop = async () => {
-    child.kill('SIGTERM');
-    return exited;
-  };
-  return { url: events[0]!.url as string, version: events[0]!.version as number, stop };
+  const child = spawnConsume(cwd, ['--namespace', 'movies', '--port', '0', ...args], user);
+  const serving = await child.event('serving');
+  return { url: serving.url as string, version: serving.version as number, stop: child.stop };
 }
 
 describe('consumer health under faults', () => {
@@ -133,7 +107,7 @@ describe('consumer health under faults', () => {
       lagMs: null,
       lastError: { code: 'STORE_FORBIDDEN' },
     });
-    expect(Date.now() - s.announcementCheckedAt).toBeGreaterThan(300);
+    expect(Date.now() - s.announcementCheckedAt!).toBeGreaterThan(300);
     expect(JSON.stringify(s)).not.toContain(cwd);
 
     await chmod(namespaceDir, 0o755);

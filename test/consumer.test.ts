@@ -87,7 +87,8 @@ describe.each(stores)('consumer on $name', ({ make }) => {
     expect(status.lastError?.code).toBe('BLOB_TRUNCATED');
     const metrics = await (await fetch(`${health.url}/metrics`)).text();
     expect(metrics).toContain('shoal_consumer_blob_failures_total 1');
-    expect(metrics).toContain('shoal_consumer_refreshes_total{outcome="success",kind="snapshot"} 1');
+    // The first load and the fall-back to a snapshot.
+    expect(metrics).toContain('shoal_consumer_refreshes_total{outcome="success",kind="snapshot"} 2');
     expect(refreshes.map((r) => [r.from, r.to, r.kind])).toEqual([[v1, v2, 'snapshot']]);
     expect(refreshes[0]!.types).toEqual({ Movie: { added: [], removed: [], modified: [1] } });
     expect(consumer.state.type('Movie').get(1)?.title).toBe('one, revised');
@@ -160,7 +161,8 @@ describe('consumer errors', () => {
       Consumer.open({ store: new FsBlobStore({ dir: await tempDir() }), namespace: 'none', watch: false }),
     ).rejects.toMatchObject({
       code: 'BLOB_NOT_FOUND',
-      message: expect.stringContaining('Start the producer first'),
+      message:
+        'nothing is announced in namespace "none" yet (no namespace is announced in this store). Check the namespace, start its producer first, or open with waitForFirstVersion.',
     });
   });
 });

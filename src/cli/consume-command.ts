@@ -2,13 +2,19 @@
  * `shoal consume`: keep a namespace's state current and serve it read-only over HTTP:
  * `GET /records/<type>/<key>` (JSON; 404 when absent) beside `/healthz`, `/readyz`, `/metrics`
  * and `/status`. One JSON line per refresh on stdout.
+ *
+ * The HTTP server starts before the first load, so probes are answered from the start: a
+ * service deployed with its producer waits (not ready) for the first version instead of
+ * crash-looping, unless `--no-wait`.
  */
 import { parseArgs } from 'node:util';
 import {
   type AnyConsumer,
+  type BlobStore,
   Consumer,
   type FieldSpec,
   isShoalError,
+  listNamespaces,
   type ObjectType,
   parseVersionRef,
   ShoalError,
@@ -26,7 +32,34 @@ export const CONSUME_USAGE = `  consume [options]
       --pin <version | label>              serve this version instead of the announced one: a number,
                                            or the newest version labelled so (label:<l> if all digits)
       --max-staleness-ms <ms>              not ready when this far behind the announcement (default 60000)
+      --wait-timeout <duration>            when nothing is announced yet, wait this long for a first
+                                           version (not ready meanwhile): 30s, 5m, 1h; 0 waits forever (default 0)
+      --no-wait                            fail at once when nothing is announced
 `;
+
+const DURATION = /^(0|[1-9][0-9]*)(ms|s|m|h)$/;
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+/** A `--wait-timeout`: a whole number and a unit (ms, s, m, h), or 0 for no limit. */
+export function parseDuration(flag: string, text: string): number {
+  if (text === '0') return 0;
+  const m = DURATION.exec(text);
+  const ms = m ? Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS] : Number.NaN;
+  if (!Number.isSafeInteger(ms))
+    throw new UsageError(`${flag} needs a duration such as 30s, 5m or 1h (0 for no limit), got "${text}"`);
+  return ms;
+}
+
+/** Words for the namespaces a store holds (`undefined`: it could not be listed). */
+const there = (names: readonly string[] | undefined): string =>
+  names === undefined
+    ? 'the store could not be listed'
+    : names.length === 0
+      ? 'no namespace is announced there yet'
+      : `announced there: ${names.join(', ')}`;
+
+const namespacesThere = async (store: BlobStore): Promise<string> =>
+  there(await listNamespaces(store).catch(() => undefined));
 
 const INTEGER = /^-?(0|[1-9][0-9]*)$/;
 
@@ -113,6 +146,7 @@ function lookup(consumer: AnyConsumer, path: string) {
       : json(404, { error: 'NOT_FOUND', message: `no ${m[1]} with key ${decodeURIComponent(m[2]!)}` });
   } catch (e) {
     if (isShoalError(e) && e.code === 'UNKNOWN_TYPE') return json(404, { error: e.code, message: e.message });
+    if (isShoalError(e) && e.code === 'NOT_LOADED') return json(503, { error: e.code, message: e.message });
     return json(400, { error: isShoalError(e) ? e.code : 'BAD_KEY', message: (e as Error).message });
   }
 }
@@ -131,6 +165,8 @@ export async function consumeCommand(
       host: { type: 'string', default: '127.0.0.1' },
       pin: { type: 'string' },
       'max-staleness-ms': { type: 'string' },
+      'wait-timeout': { type: 'string' },
+      'no-wait': { type: 'boolean' },
     },
   });
   const port = Number(values.port);
@@ -151,9 +187,18 @@ export async function consumeCommand(
     throw new UsageError(
       `--max-staleness-ms needs a positive whole number, got "${values['max-staleness-ms']}"`,
     );
-  const consumer = await Consumer.open({
-    store: await openStoreFor(values.store),
-    namespace: values.namespace,
+  const noWait = values['no-wait'] === true;
+  if (noWait && values['wait-timeout'] !== undefined)
+    throw new UsageError('--no-wait and --wait-timeout contradict each other: give one');
+  const waitMs =
+    values['wait-timeout'] === undefined ? 0 : parseDuration('--wait-timeout', values['wait-timeout']);
+  const store = await openStoreFor(values.store);
+  const namespace = values.namespace;
+  const consumer = Consumer.create({
+    store,
+    namespace,
+    signal,
+    waitForFirstVersion: noWait ? false : waitMs === 0 ? true : { timeoutMs: waitMs },
     ...(pin !== undefined ? { pin } : {}),
   });
   const out = (event: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(event)}\n`);
@@ -161,6 +206,40 @@ export async function consumeCommand(
     ...(label !== undefined ? { label } : {}),
     ...(Object.keys(metadata).length > 0 ? { metadata } : {}),
   });
+  // Readiness is served from the start: 503 while waiting for or loading the first version.
+  const server = await serveConsumerHealth(consumer, {
+    port,
+    host: values.host,
+    ...(maxStalenessMs !== undefined ? { maxStalenessMs } : {}),
+    routes: (path) => lookup(consumer, path),
+  });
+  consumer.on('waiting', (e) => {
+    process.stderr.write(
+      `shoal: waiting for the first version of namespace "${namespace}" in store ${values.store} (${there(e.namespaces)}); not ready until then\n`,
+    );
+    out({ event: 'waiting', url: server.url, namespace });
+  });
+  try {
+    await consumer.start();
+  } catch (e) {
+    await server.close();
+    await consumer.close();
+    if (signal.aborted && isShoalError(e) && (e.code === 'ABORTED' || e.code === 'CLOSED')) return 0;
+    if (consumer.announcement === undefined && isShoalError(e, 'BLOB_NOT_FOUND'))
+      throw new ShoalError(
+        'BLOB_NOT_FOUND',
+        `nothing is announced in namespace "${namespace}" in store ${values.store} (${await namespacesThere(store)}). Check --namespace, or start the producer first (without --no-wait, shoal consume waits for it).`,
+        { cause: e },
+      );
+    if (isShoalError(e, 'NO_VERSION_ANNOUNCED'))
+      throw new ShoalError(
+        'NO_VERSION_ANNOUNCED',
+        `nothing was announced in namespace "${namespace}" in store ${values.store} within ${values['wait-timeout']} (${await namespacesThere(store)}). Check --namespace and that the producer runs, or raise --wait-timeout (0 waits forever).`,
+        { cause: e },
+      );
+    throw e;
+  }
+  // The first load is reported by "serving"; later refreshes and failures one line each.
   consumer.on('refresh', (e) =>
     out({
       event: 'refresh',
@@ -174,19 +253,16 @@ export async function consumeCommand(
   consumer.on('refresh:failure', (e) =>
     process.stderr.write(`shoal: refresh to ${e.target} failed: ${e.error.code}: ${e.error.message}\n`),
   );
-  const server = await serveConsumerHealth(consumer, {
-    port,
-    host: values.host,
-    ...(maxStalenessMs !== undefined ? { maxStalenessMs } : {}),
-    routes: (path) => lookup(consumer, path),
-  });
   out({
     event: 'serving',
     url: server.url,
     version: consumer.version,
     ...about(consumer.label, consumer.metadata),
   });
-  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  await new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    signal.addEventListener('abort', () => resolve(), { once: true });
+  });
   await consumer.close();
   await server.close();
   return 0;

@@ -10,71 +10,30 @@
  */
 
 import { BroadcastChannel } from 'node:worker_threads';
-import { AnnouncementWatcher, type AnnouncementWatcherOptions } from '../blob/announcement-watcher.ts';
+import { AnnouncementWatcher } from '../blob/announcement-watcher.ts';
 import { type Announcement, StoreAnnouncer } from '../blob/announcer.ts';
-import type { BlobStore } from '../blob/blob-store.ts';
+import { aborted, type BlobStore } from '../blob/blob-store.ts';
 import { findLabel } from '../blob/label-resolver.ts';
 import { NamespaceLayout, type VersionHeader } from '../blob/namespace-layout.ts';
+import { listNamespaces } from '../blob/namespace-list.ts';
 import { parseVersionRef, type VersionRef } from '../blob/version-metadata.ts';
 import { isShoalError, ShoalError } from '../errors.ts';
-import { assertCompatible, type Schema } from '../schema/index.ts';
-import { applyDelta } from '../state/delta.ts';
-import type { Layout } from '../state/layout.ts';
-import { decodeSnapshot } from '../state/snapshot.ts';
-import type { AnyState, State } from '../state/state.ts';
+import type { Schema } from '../schema/index.ts';
+import type { State } from '../state/state.ts';
 import { diffStates, type TypeDiff } from '../state/state-diff.ts';
 import { shareState } from '../state/state-handle.ts';
 import { TypedEvents } from '../typed-events.ts';
 import type { ShareHandle, ShareMessage } from './attached-consumer.ts';
+import { type ConsumerOptions, waitOption } from './consumer-options.ts';
+import { nothingAnnounced, waitForFirstAnnouncement } from './first-version-wait.ts';
+import { applyPlan } from './plan-applier.ts';
 import { planRefresh, type RefreshPlan } from './refresh-planner.ts';
+
+export type { ConsumerOptions, WaitForFirstVersion } from './consumer-options.ts';
 
 const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
 
-/** Options of {@link Consumer.open}. */
-export interface ConsumerOptions<S extends Schema = Schema> extends AnnouncementWatcherOptions {
-  readonly store: BlobStore;
-  readonly namespace: string;
-  /** The schema the caller reads with; the served schema must be compatible with it. */
-  readonly schema?: S;
-  /**
-   * Follow new announcements.
-   * @default true
-   */
-  readonly watch?: boolean;
-  /**
-   * Serve this version instead of the announced one (until `refreshTo`): a version number, or
-   * a label (the newest retained version carrying it; see `refreshTo`).
-   * @default the announcement's pin, or its version
-   */
-  readonly pin?: number | string;
-  /**
-   * Build states on SharedArrayBuffers.
-   * @default false
-   */
-  readonly sharedMemory?: boolean;
-  /**
-   * The first wait before retrying a failed refresh; it doubles up to `maxRetryDelayMs`.
-   * @default 500
-   */
-  readonly retryDelayMs?: number;
-  /**
-   * The longest wait between retries of a failed refresh.
-   * @default 30000
-   */
-  readonly maxRetryDelayMs?: number;
-  /**
-   * Decode snapshots with `verify: true`: recompute their checksum, look every key up through
-   * the index and check every string and json value (about 0.5 s per million records here,
-   * against ~40 ms without). Deltas are always checked by checksum, and every blob's structure
-   * always.
-   * @default false
-   */
-  readonly verifySnapshots?: boolean;
-  /** @internal Encoding thresholds of the columns deltas rebuild, for tests (see `Layout`). */
-  readonly layout?: Partial<Layout>;
-}
-
-/** What a refresh changed. */
+/** What a refresh changed. The first load is a refresh too, `from` nothing. */
 export interface RefreshEvent {
   readonly from: number | undefined;
   readonly to: number;
@@ -83,6 +42,7 @@ export interface RefreshEvent {
   /** The key/values of the version reached (`{}` when none). */
   readonly metadata: Readonly<Record<string, string>>;
   readonly kind: RefreshPlan['kind'];
+  /** Bytes of the snapshot and deltas fetched and applied to reach `to`. */
   readonly bytes: number;
   readonly durationMs: number;
   readonly types: Readonly<Record<string, TypeDiff>>;
@@ -102,13 +62,27 @@ export interface ConsumerEvents {
   'watch:error': ShoalError;
   /** The announcement was read (`ok`), or could not be (the error comes as `watch:error`). */
   'announcement:check': { readonly ok: boolean };
+  /**
+   * `start()` found nothing announced and waits for a first version (`waitForFirstVersion`).
+   * `namespaces`: those announced in the store (a mistyped namespace is the usual cause), or
+   * `undefined` when the store could not be listed.
+   */
+  waiting: {
+    readonly namespace: string;
+    readonly since: number;
+    readonly namespaces: readonly string[] | undefined;
+  };
 }
 
 /** Any consumer, whatever its schema. */
 // biome-ignore lint/suspicious/noExplicitAny: the one place a consumer of any schema is accepted.
 export type AnyConsumer = Consumer<any>;
 
-/** Holds the current state of a namespace. Create with {@link Consumer.open}. */
+/**
+ * Holds the current state of a namespace. Create with {@link Consumer.open}; or with
+ * {@link Consumer.create} and then {@link Consumer.start}, to hand the consumer to a health
+ * server before it has loaded anything.
+ */
 export class Consumer<S extends Schema = Schema> {
   private readonly store: BlobStore;
   private readonly layout: NamespaceLayout;
@@ -124,6 +98,13 @@ export class Consumer<S extends Schema = Schema> {
   private refreshing: Promise<void> = Promise.resolve();
   private retryTimer: NodeJS.Timeout | undefined;
   private failuresInARow = 0;
+  private readonly wait: { readonly timeoutMs: number | undefined } | undefined;
+  private starting: Promise<void> | undefined;
+  /** Announcements start refreshes only once the first load is done. */
+  private started = false;
+  private waitStarted: number | undefined;
+  private last: RefreshEvent | undefined;
+  private readonly stopping = new AbortController();
   private closing: Promise<void> | undefined;
   private channel: BroadcastChannel | undefined;
   private closedResolve!: () => void;
@@ -135,59 +116,127 @@ export class Consumer<S extends Schema = Schema> {
     this.layout = new NamespaceLayout(options.namespace);
     this.pinRef = options.pin === undefined ? undefined : parseVersionRef(options.pin, 'pin');
     if (this.pinRef && 'version' in this.pinRef) this.pinned = this.pinRef.version;
+    this.wait = waitOption(options.waitForFirstVersion);
   }
 
-  /** Loads the announced version (or the pin) and starts watching. */
+  /** Loads the announced version (or the pin) and starts watching: `create(options).start()`. */
   static async open<S extends Schema>(options: ConsumerOptions<S>): Promise<Consumer<S>> {
-    const consumer = new Consumer(options);
-    consumer.announced = await new StoreAnnouncer({
-      store: options.store,
-      namespace: options.namespace,
-    }).read();
-    if (consumer.pinRef && 'label' in consumer.pinRef) {
-      const found = await findLabel(
-        options.store,
-        consumer.layout,
-        consumer.pinRef.label,
-        consumer.announced?.version,
-      );
-      consumer.pinned = found.version;
-    }
-    const target = consumer.target();
-    if (target === undefined) {
-      throw new ShoalError(
-        'BLOB_NOT_FOUND',
-        `nothing is announced in namespace "${options.namespace}" yet. Start the producer first, or open later.`,
-      );
-    }
-    await consumer.load(target);
-    if (options.watch !== false) {
-      const watcher = new AnnouncementWatcher({
-        ...options,
-        store: options.store,
-        namespace: options.namespace,
-      });
-      consumer.watcher = watcher;
-      watcher.on('error', (e) => consumer.events.emit('watch:error', e));
-      watcher.on('check', (c) => consumer.events.emit('announcement:check', { ok: !c.failed }));
-      watcher.on('announcement', (a) => {
-        consumer.announced = a;
-        consumer.events.emit('announcement', a);
-        void consumer.refresh().catch(() => {});
-      });
-      await watcher.start();
-    }
-    return consumer;
+    return Consumer.create(options).start();
   }
 
-  /** The state served now. */
+  /** A consumer that has loaded nothing yet (no I/O; options are checked): call {@link start}. */
+  static create<S extends Schema>(options: ConsumerOptions<S>): Consumer<S> {
+    return new Consumer(options);
+  }
+
+  /**
+   * Loads the announced version (or the pin), waiting for a first one if so told
+   * (`waitForFirstVersion`), and starts watching. Resolves with this consumer once it is
+   * loaded. When it rejects, the consumer is closed: create another to try again. Calling it
+   * again gives the same outcome.
+   */
+  async start(): Promise<this> {
+    this.starting ??= this.startOnce().catch(async (e: unknown) => {
+      await this.close().catch(() => {});
+      throw e;
+    });
+    await this.starting;
+    return this;
+  }
+
+  private async startOnce(): Promise<void> {
+    const { signal } = this.options;
+    const stopped = () => {
+      if (this.closing) throw new ShoalError('CLOSED', 'the consumer was closed before it loaded a version');
+      if (signal?.aborted) throw aborted(signal.reason);
+    };
+    stopped();
+    this.announced = await new StoreAnnouncer({ store: this.store, namespace: this.options.namespace }).read(
+      signal ? { signal } : {},
+    );
+    this.events.emit('announcement:check', { ok: true });
+    if (this.target() === undefined) {
+      if (!this.wait) {
+        throw await nothingAnnounced(this.store, this.options.namespace);
+      }
+      await this.waitForFirstVersion(this.wait.timeoutMs);
+      stopped();
+      if (this.options.watch === false) {
+        await this.watcher?.close();
+        this.watcher = undefined;
+      }
+    }
+    if (this.pinRef && 'label' in this.pinRef) {
+      const found = await findLabel(this.store, this.layout, this.pinRef.label, this.announced?.version);
+      this.pinned = found.version;
+    }
+    const run = this.load(this.target()!);
+    this.refreshing = run.catch(() => {});
+    await run;
+    stopped();
+    this.started = true;
+    if (this.options.watch === false) return;
+    if (!this.watcher) await this.startWatcher();
+    else if (this.target() !== this.current!.version) void this.refresh().catch(() => {});
+  }
+
+  private async waitForFirstVersion(timeoutMs: number | undefined): Promise<void> {
+    const namespace = this.options.namespace;
+    const since = Date.now();
+    this.waitStarted = since;
+    try {
+      const watcher = await this.startWatcher();
+      if (watcher.current) return;
+      const signals = [this.stopping.signal, ...(this.options.signal ? [this.options.signal] : [])];
+      const waited = waitForFirstAnnouncement(watcher, {
+        store: this.store,
+        namespace,
+        signal: AbortSignal.any(signals),
+        timeoutMs,
+      });
+      // Listing a large store takes a while: the wait (and its timeout) runs meanwhile, and
+      // `waiting` is said only if it still is.
+      void listNamespaces(this.store)
+        .catch(() => undefined)
+        .then((namespaces) => {
+          if (this.waitStarted === since) this.events.emit('waiting', { namespace, since, namespaces });
+        });
+      await waited;
+    } catch (e) {
+      if (this.closing) throw new ShoalError('CLOSED', 'the consumer was closed before it loaded a version');
+      throw e;
+    } finally {
+      this.waitStarted = undefined;
+    }
+  }
+
+  private async startWatcher(): Promise<AnnouncementWatcher> {
+    const watcher = new AnnouncementWatcher({
+      ...this.options,
+      store: this.store,
+      namespace: this.options.namespace,
+    });
+    this.watcher = watcher;
+    watcher.on('error', (e) => this.events.emit('watch:error', e));
+    watcher.on('check', (c) => this.events.emit('announcement:check', { ok: !c.failed }));
+    watcher.on('announcement', (a) => {
+      this.announced = a;
+      this.events.emit('announcement', a);
+      if (this.started) void this.refresh().catch(() => {});
+    });
+    await watcher.start();
+    return watcher;
+  }
+
+  /** The state served now; `NOT_LOADED` before the first version is loaded (see {@link loaded}). */
   get state(): State<S> {
-    return this.current!;
+    if (!this.current) throw this.notLoaded();
+    return this.current;
   }
 
-  /** The version served now. */
+  /** The version served now; `NOT_LOADED` before the first version is loaded. */
   get version(): number {
-    return this.current!.version;
+    return this.state.version;
   }
 
   /** The label of the version served, when its producer gave one. */
@@ -198,6 +247,39 @@ export class Consumer<S extends Schema = Schema> {
   /** The key/values of the version served (`{}` when none). */
   get metadata(): Readonly<Record<string, string>> {
     return this.currentHeader?.metadata ?? NO_METADATA;
+  }
+
+  /** A version is loaded: `state` and `version` can be read. */
+  get loaded(): boolean {
+    return this.current !== undefined;
+  }
+
+  /** The namespace followed. */
+  get namespace(): string {
+    return this.options.namespace;
+  }
+
+  /** Since when `start()` has waited for a first version to be announced (ms since the epoch), while it does. */
+  get waitingSince(): number | undefined {
+    return this.waitStarted;
+  }
+
+  /** The last successful refresh (the first load, to begin with). */
+  get lastRefresh(): RefreshEvent | undefined {
+    return this.last;
+  }
+
+  private notLoaded(): ShoalError {
+    const why =
+      this.waitStarted !== undefined
+        ? 'it waits for the first version to be announced'
+        : this.starting
+          ? 'it is loading the first version, or failed to'
+          : 'call start() first';
+    return new ShoalError(
+      'NOT_LOADED',
+      `the consumer of namespace "${this.options.namespace}" has no version loaded yet (${why}). Await open() or start() before reading, or check consumer.loaded.`,
+    );
   }
 
   /** The latest announcement seen. */
@@ -298,20 +380,26 @@ export class Consumer<S extends Schema = Schema> {
       let plan: RefreshPlan | undefined;
       try {
         plan = await planRefresh(this.store, this.layout, from?.version, version, this.failedBlobs);
-        const next = await this.apply(from, plan);
+        const { state: next, bytes } = await applyPlan(this.store, from, plan, {
+          shared: this.options.sharedMemory === true,
+          verifySnapshots: this.options.verifySnapshots === true,
+          ...(this.options.layout ? { layout: this.options.layout } : {}),
+          ...(this.options.schema ? { schema: this.options.schema } : {}),
+        });
         this.current = next as unknown as State<S>;
         this.currentHeader = plan.target;
         this.failuresInARow = 0;
-        this.events.emit('refresh', {
+        this.last = {
           from: from?.version,
           to: next.version,
           ...(plan.target.label !== undefined ? { label: plan.target.label } : {}),
           metadata: plan.target.metadata ?? NO_METADATA,
           kind: plan.kind,
-          bytes: plan.bytes,
+          bytes,
           durationMs: performance.now() - started,
           types: from ? diffStates(from, next) : {},
-        });
+        };
+        this.events.emit('refresh', this.last);
         return;
       } catch (e) {
         const error = isShoalError(e)
@@ -330,75 +418,6 @@ export class Consumer<S extends Schema = Schema> {
         throw error;
       }
     }
-  }
-
-  private async apply(from: AnyState | undefined, plan: RefreshPlan): Promise<AnyState> {
-    const shared = this.options.sharedMemory === true;
-    const fetch = async (key: string) => {
-      try {
-        return await this.store.get(key);
-      } catch (e) {
-        if (isShoalError(e, 'BLOB_NOT_FOUND')) throw Object.assign(e, { blobKey: key });
-        throw e;
-      }
-    };
-    // Whatever goes wrong decoding or applying a blob is that blob's fault: it is marked, so
-    // the next plan routes around it (another delta path, or a snapshot).
-    const guard = <T>(key: string, fn: () => T): T => {
-      try {
-        return fn();
-      } catch (e) {
-        if (!isShoalError(e)) {
-          throw Object.assign(
-            new ShoalError(
-              'BLOB_CORRUPT',
-              `${key} could not be applied (${(e as Error)?.message ?? String(e)})`,
-              {
-                cause: e,
-              },
-            ),
-            { blobKey: key },
-          );
-        }
-        if (
-          e.code.startsWith('BLOB_') ||
-          e.code === 'CHECKSUM_MISMATCH' ||
-          e.code === 'DELTA_ORIGIN_MISMATCH' ||
-          e.code === 'SCHEMA_INCOMPATIBLE'
-        )
-          throw Object.assign(e, { blobKey: key });
-        throw e;
-      }
-    };
-    let state: AnyState;
-    if (plan.kind === 'snapshot') {
-      const key = plan.snapshot!;
-      const bytes = await fetch(key);
-      state = guard(key, () =>
-        decodeSnapshot(bytes, { shared, verify: this.options.verifySnapshots === true }),
-      );
-    } else {
-      state = from!;
-    }
-    for (const key of plan.steps) {
-      const bytes = await fetch(key);
-      const base = state;
-      state = guard(key, () =>
-        applyDelta(base, bytes, this.options.layout ? { shared, layout: this.options.layout } : { shared }),
-      );
-    }
-    if (state.version !== plan.target.version || state.tag !== plan.target.tag) {
-      // The last blob applied claims to reach the target but does not: route around it.
-      throw Object.assign(
-        new ShoalError(
-          'CHECKSUM_MISMATCH',
-          `refreshing reached version ${state.version}, not ${plan.target.version}`,
-        ),
-        { blobKey: plan.steps.at(-1) ?? plan.snapshot },
-      );
-    }
-    if (this.options.schema) assertCompatible(state.schema, this.options.schema);
-    return state;
   }
 
   private scheduleRetry(): void {
@@ -451,6 +470,7 @@ export class Consumer<S extends Schema = Schema> {
   /** Stops watching and retrying. Idempotent; the last state stays readable. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.stopping.abort();
       clearTimeout(this.retryTimer);
       this.channel?.close();
       try {

@@ -3,27 +3,36 @@
  * In-memory statistics are bounded: counters, gauges, fixed-bucket histograms, and the last
  * refresh and last error only.
  *
+ * A consumer may be watched before it has loaded anything (created, waiting for a first
+ * version, loading it): the status then says so (`version: null`, `waitingSince`), and the
+ * first load counts as a refresh like any other. Attached to a consumer already open, the
+ * metrics count the refresh that produced the state it serves (its first load, usually).
+ *
  * The status says what the consumer knows, and no more: while the announcement cannot be
  * read, the announced version is the last one read (with when), and the lag is unknown
  * (`null`), not 0. The version a consumer should serve is its own pin, else the
  * announcement's pin, else the announced version.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { AnyConsumer } from '../consumer/consumer.ts';
+import type { AnyConsumer, RefreshEvent } from '../consumer/consumer.ts';
 
 /** What `/status` reports for a consumer. */
 export interface ConsumerStatus {
-  readonly version: number;
+  readonly namespace: string;
+  /** The version served; `null` until the first one is loaded. */
+  readonly version: number | null;
   /** The label of the version served, when its producer gave one (absent from the JSON otherwise). */
   readonly label: string | undefined;
   /** The key/values of the version served (`{}` when none). */
   readonly metadata: Readonly<Record<string, string>>;
+  /** While nothing is announced yet: since when the consumer has waited for a first version. */
+  readonly waitingSince: number | undefined;
   /** The version pinned on this consumer (`pin`, `refreshTo`), served whatever is announced. */
   readonly pinned: number | undefined;
   /** The version of the last announcement read (see `announcementCheckedAt`). */
   readonly announcedVersion: number | undefined;
-  /** When the announcement was last read (ms since the epoch). */
-  readonly announcementCheckedAt: number;
+  /** When the announcement was last read (ms since the epoch); unset before the first read. */
+  readonly announcementCheckedAt: number | undefined;
   /** The latest check of the announcement failed (`lastError` says why). */
   readonly announcementCheckFailed: boolean;
   /**
@@ -137,8 +146,8 @@ export function consumerMetrics(
   let lastError: ConsumerStatus['lastError'];
   let failuresInARow = 0;
   let behindSince: number | undefined;
-  // The consumer read the announcement when it opened, just before this was made.
-  let checkedAt = Date.now();
+  // A consumer that has loaded read the announcement when it opened, just before this was made.
+  let checkedAt = consumer.loaded ? Date.now() : undefined;
   let checkFailed = false;
   /** The version the consumer should serve, as far as it knows. */
   const target = () => {
@@ -146,6 +155,7 @@ export function consumerMetrics(
     return consumer.pin ?? a?.pinned ?? a?.version;
   };
   const observeState = () => {
+    if (!consumer.loaded) return;
     const s = consumer.state;
     version.set(s.version);
     for (const [type, n] of Object.entries(s.counts())) records.set({ type }, n);
@@ -158,25 +168,26 @@ export function consumerMetrics(
       announcedAt.set(a.announcedAt / 1000);
     }
     const t = target();
-    if (t === undefined || t === consumer.version) behindSince = undefined;
+    if (t === undefined || !consumer.loaded || t === consumer.version) behindSince = undefined;
     else behindSince ??= Date.now();
   };
+  const onRefresh = (e: RefreshEvent, at = Date.now()) => {
+    refreshes.inc({ outcome: 'success', kind: e.kind });
+    seconds.observe(e.durationMs / 1000);
+    fetched.inc(e.bytes);
+    lastSuccess.set(at / 1000);
+    lastRefresh = { at, to: e.to, kind: e.kind, durationMs: e.durationMs };
+    failuresInARow = 0;
+    failures.set(0);
+    observeState();
+    observeAnnouncement();
+  };
+  if (consumer.lastRefresh) onRefresh(consumer.lastRefresh);
   observeState();
   observeAnnouncement();
-  lastSuccess.set(Date.now() / 1000);
-  lastCheck.set(checkedAt / 1000);
+  if (checkedAt !== undefined) lastCheck.set(checkedAt / 1000);
   const stops = [
-    consumer.on('refresh', (e) => {
-      refreshes.inc({ outcome: 'success', kind: e.kind });
-      seconds.observe(e.durationMs / 1000);
-      fetched.inc(e.bytes);
-      lastSuccess.set(Date.now() / 1000);
-      lastRefresh = { at: Date.now(), to: e.to, kind: e.kind, durationMs: e.durationMs };
-      failuresInARow = 0;
-      failures.set(0);
-      observeState();
-      observeAnnouncement();
-    }),
+    consumer.on('refresh', (e) => onRefresh(e)),
     consumer.on('refresh:failure', (e) => {
       refreshes.inc({ outcome: 'failure', kind: 'any' });
       lastError = { at: Date.now(), code: e.error.code, message: e.error.message };
@@ -211,11 +222,14 @@ export function consumerMetrics(
   return {
     registry,
     status: () => {
-      const known = consumer.pin !== undefined || !checkFailed;
+      const known = consumer.loaded && (consumer.pin !== undefined || !checkFailed);
+      const state = consumer.loaded ? consumer.state : undefined;
       return {
-        version: consumer.version,
-        label: consumer.label,
+        namespace: consumer.namespace,
+        version: state?.version ?? null,
+        label: consumer.loaded ? consumer.label : undefined,
         metadata: consumer.metadata,
+        waitingSince: consumer.waitingSince,
         pinned: consumer.pin,
         announcedVersion: consumer.announcement?.version,
         announcementCheckedAt: checkedAt,
@@ -223,8 +237,8 @@ export function consumerMetrics(
         // Time behind, since the version to serve was first seen unserved: versions need not be
         // timestamps, so their difference says nothing of time.
         lagMs: !known ? null : behindSince === undefined ? 0 : Date.now() - behindSince,
-        counts: consumer.state.counts(),
-        bytes: consumer.state.byteLength,
+        counts: state?.counts() ?? {},
+        bytes: state?.byteLength ?? 0,
         lastRefresh,
         lastError,
         failuresInARow,

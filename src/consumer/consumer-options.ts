@@ -1,0 +1,99 @@
+/**
+ * The options of `Consumer.open` / `Consumer.create`, documented and checked in one place.
+ */
+import type { AnnouncementWatcherOptions } from '../blob/announcement-watcher.ts';
+import type { BlobStore } from '../blob/blob-store.ts';
+import { ShoalError } from '../errors.ts';
+import type { Schema } from '../schema/index.ts';
+import type { Layout } from '../state/layout.ts';
+
+/** How long `start()` waits for a first version when nothing is announced yet. */
+export interface WaitForFirstVersion {
+  /**
+   * Give up after this many milliseconds (`NO_VERSION_ANNOUNCED`).
+   * @default no limit: wait until a version is announced, the signal aborts, or `close()`
+   */
+  readonly timeoutMs?: number;
+}
+
+/** Options of {@link Consumer.open}. */
+export interface ConsumerOptions<S extends Schema = Schema> extends AnnouncementWatcherOptions {
+  readonly store: BlobStore;
+  readonly namespace: string;
+  /** The schema the caller reads with; the served schema must be compatible with it. */
+  readonly schema?: S;
+  /**
+   * Follow new announcements.
+   * @default true
+   */
+  readonly watch?: boolean;
+  /**
+   * Serve this version instead of the announced one (until `refreshTo`): a version number, or
+   * a label (the newest retained version carrying it; see `refreshTo`).
+   * @default the announcement's pin, or its version
+   */
+  readonly pin?: number | string;
+  /**
+   * When nothing is announced yet: `false` rejects at once (`BLOB_NOT_FOUND`); `true` or
+   * `{ timeoutMs }` watches the announcement and loads the first version announced. While it
+   * waits, the consumer is not `loaded` and its health reports not ready, so a service can
+   * start (and answer probes) before its producer has published anything.
+   * @default false
+   */
+  readonly waitForFirstVersion?: boolean | WaitForFirstVersion;
+  /**
+   * Abandons opening (`ABORTED`): the wait for a first version, or the load between its
+   * steps. It has no effect once the consumer is open; `close()` stops it then.
+   */
+  readonly signal?: AbortSignal;
+  /**
+   * Build states on SharedArrayBuffers.
+   * @default false
+   */
+  readonly sharedMemory?: boolean;
+  /**
+   * The first wait before retrying a failed refresh; it doubles up to `maxRetryDelayMs`.
+   * @default 500
+   */
+  readonly retryDelayMs?: number;
+  /**
+   * The longest wait between retries of a failed refresh.
+   * @default 30000
+   */
+  readonly maxRetryDelayMs?: number;
+  /**
+   * Decode snapshots with `verify: true`: recompute their checksum, look every key up through
+   * the index and check every string and json value (about 0.5 s per million records here,
+   * against ~40 ms without). Deltas are always checked by checksum, and every blob's structure
+   * always.
+   * @default false
+   */
+  readonly verifySnapshots?: boolean;
+  /** @internal Encoding thresholds of the columns deltas rebuild, for tests (see `Layout`). */
+  readonly layout?: Partial<Layout>;
+}
+
+/**
+ * `waitForFirstVersion` as what it means: `undefined` to reject at once, else the timeout
+ * (`undefined` for none). `INVALID_OPTION` for anything else.
+ */
+export function waitOption(
+  value: ConsumerOptions['waitForFirstVersion'],
+): { readonly timeoutMs: number | undefined } | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return { timeoutMs: undefined };
+  if (typeof value !== 'object' || value === null) {
+    throw new ShoalError(
+      'INVALID_OPTION',
+      `waitForFirstVersion must be true, false or { timeoutMs }, got ${String(value)}`,
+    );
+  }
+  const { timeoutMs } = value;
+  if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+    throw new ShoalError(
+      'INVALID_OPTION',
+      `waitForFirstVersion.timeoutMs must be a positive number of milliseconds (leave it out to wait without a limit), got ${String(timeoutMs)}`,
+    );
+  }
+  return { timeoutMs };
+}
