@@ -171,7 +171,7 @@ describe('composite keys through the CLI', () => {
     const diff = JSON.parse(
       (await cli(cwd, 'diff', '--namespace', 'geo', String(versions[0]), String(versions[1]))).stdout,
     );
-    expect(diff).toEqual({ R: oneModified.R });
+    expect(diff.types).toEqual({ R: oneModified.R });
 
     const child = spawnConsume(cwd, ['--namespace', 'geo', '--port', '0']);
     try {

@@ -271,12 +271,12 @@ describe('deploy/kubernetes', () => {
         );
       const consumerEnv = envOf(consumerSpec, prefix);
 
-      // Before the producer's first version the consumer cannot start: the kubelet restarts it.
-      const early = runShoal(consumerArgs(consumerEnv), consumerEnv);
-      expect(await early.exited).toBe(1);
-      expect(early.stderr().trimEnd().split('\n').at(-1)).toBe(
-        'shoal: BLOB_NOT_FOUND: nothing is announced in namespace "movies" yet. Start the producer first, or open later.',
-      );
+      // Started before the producer's first version, the consumer waits: alive, not ready.
+      const consumer = runShoal(consumerArgs(consumerEnv), consumerEnv);
+      const [waiting] = await consumer.waitFor('stdout', /\{"event":"waiting".*\}\n/);
+      const waitingUrl = (JSON.parse(waiting!) as { url: string }).url;
+      expect((await get(`${waitingUrl}${consumerSpec.livenessProbe!.httpGet.path}`)).status).toBe(200);
+      expect((await get(`${waitingUrl}${consumerSpec.readinessProbe!.httpGet.path}`)).status).toBe(503);
 
       const producerSpec = container('shoal-producer');
       const producerEnv = envOf(producerSpec, prefix);
@@ -303,8 +303,8 @@ describe('deploy/kubernetes', () => {
       // A probe path the server does not serve would fail every probe: the check above means something.
       expect((await get(`${producerUrl}/ready`)).status).toBe(404);
 
-      const consumer = runShoal(consumerArgs(consumerEnv), consumerEnv);
-      const [line] = await consumer.waitFor('stdout', /\{"event":"serving".*\}\n/);
+      // It polls S3 with backoff (1 s doubling, at most 30 s), so it sees the version within 30 s.
+      const [line] = await consumer.waitFor('stdout', /\{"event":"serving".*\}\n/, 45_000);
       const { url, version: served } = JSON.parse(line!) as { url: string; version: number };
       expect(served).toBe(JSON.parse(published!).version);
       for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe'] as const) {
