@@ -50,6 +50,15 @@ import { publishVersion, removeBlobs } from './stages/publish-stage.ts';
 import { runValidators } from './stages/validate-stage.ts';
 import { type LogDamage, WriteAheadLog } from './write-ahead-log.ts';
 
+/** Options of {@link Producer.runCycle}. */
+export interface RunCycleOptions<S extends Schema = Schema> {
+  /**
+   * The types the cycle re-states; every other type keeps the records of the last version.
+   * @default every type of the schema
+   */
+  readonly types?: readonly TypeName<S>[];
+}
+
 /** How a cycle ended. */
 export type CycleResult =
   | { readonly outcome: 'published'; readonly version: number; readonly snapshot: boolean }
@@ -249,10 +258,18 @@ export class Producer<S extends Schema = Schema> {
     );
   }
 
-  /** Re-states the whole dataset: `populate` adds every record of the next version. */
-  runCycle(populate: (writer: CycleWriter) => void | Promise<void>): Promise<CycleResult> {
+  /**
+   * Re-states the whole dataset: `populate` adds every record of the next version. With
+   * `options.types`, only those types are re-stated; the others keep the records of the last
+   * version (adding one of theirs rejects with `INVALID_RECORD`).
+   */
+  runCycle(
+    populate: (writer: CycleWriter) => void | Promise<void>,
+    options: RunCycleOptions<S> = {},
+  ): Promise<CycleResult> {
     try {
       this.checkOpen();
+      for (const name of options.types ?? []) this.o.schema.type(name);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -266,6 +283,7 @@ export class Producer<S extends Schema = Schema> {
           version,
           shared,
           this.o.layout,
+          options.types,
         );
         if (next) await stages.adopt(next);
         return next;
