@@ -52,10 +52,11 @@ export {
   type WaitForFirstVersion,
 } from './consumer/consumer.ts';
 export { isShoalError, ShoalError, type ShoalErrorCode } from './errors.ts';
-export { type AnyProducer, type CycleResult, Producer } from './producer/producer.ts';
+export { type AnyProducer, type CycleResult, Producer, type RunCycleOptions } from './producer/producer.ts';
 export { type BlobRole, type ProducerEvents, STAGES, type StageName } from './producer/producer-events.ts';
 export type { ProducerOptions, Validator } from './producer/producer-options.ts';
 export type { CycleWriter } from './producer/stages/build-stage.ts';
+export { validators } from './producer/validators.ts';
 export type { LogDamage } from './producer/write-ahead-log.ts';
 export {
   assertCompatible,

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,16 +6,11 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FsBlobStore, fromJSON, Producer } from '../src/index.ts';
+import { cli, examples, spawnCli, tsx } from './support/cli.ts';
 import { loadVersion, recordsOf } from './support/load.ts';
 import { until } from './support/wait.ts';
 
 const run = promisify(execFile);
-// The children run in temp directories, so tsx is named by path rather than resolved from cwd.
-const tsx = pathToFileURL(join(import.meta.dirname, '../node_modules/tsx/dist/loader.mjs')).href;
-const main = join(import.meta.dirname, '../src/cli/main.ts');
-const examples = join(import.meta.dirname, '../examples');
-const cli = (cwd: string, ...args: string[]) =>
-  run(process.execPath, ['--import', tsx, main, ...args], { cwd });
 
 const dirs: string[] = [];
 const tempDir = async () => {
@@ -27,26 +22,23 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-/** `shoal produce --watch` of the example schema on `input`, namespace "w", as a child process. */
-const watchProducer = (cwd: string, input: string, ...extra: string[]): ChildProcess =>
-  spawn(
-    process.execPath,
-    [
-      '--import',
-      tsx,
-      main,
-      'produce',
-      '--schema',
-      join(examples, 'movies.schema.json'),
-      '--input',
-      input,
-      '--watch',
-      '--namespace',
-      'w',
-      ...extra,
-    ],
-    { cwd, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+/**
+ * `shoal produce --watch` of the example schema on `input`, namespace "w", as a child process;
+ * its rewrites shrink the dataset, so the shrink guards are off.
+ */
+const watchProducer = (cwd: string, input: string, ...extra: string[]) =>
+  spawnCli(cwd, [
+    'produce',
+    '--schema',
+    join(examples, 'movies.schema.json'),
+    '--input',
+    input,
+    '--watch',
+    '--namespace',
+    'w',
+    '--allow-shrink',
+    ...extra,
+  ]);
 
 const movie = (id: number, title: string) => ({ id, title, year: 2000 + id, tags: ['t'] });
 const ndjson = (rows: object[]) => `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`;

@@ -22,7 +22,7 @@ export function readCsv(
 ): void {
   const report = (line: number, message: string) => problems.push({ file, line, message });
   if (!type) {
-    report(1, 'CSV input needs --type');
+    report(1, 'CSV input needs a type: --type, --type-of, or a file named for its type');
     return;
   }
   const before = problems.length;

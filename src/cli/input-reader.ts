@@ -1,7 +1,7 @@
 /**
  * Reading producer input for `shoal produce`: NDJSON, a JSON array, CSV, or a msgpack stream,
- * from a file, every such file of a directory, or stdin. Each record is a plain record (of
- * `--type`, or the schema's only type) or an envelope `{ "type": ..., "record": ... }`. This
+ * from a file, every such file of a directory, or stdin. Each record is a plain record (of its
+ * file's type: input-types.ts) or an envelope `{ "type": ..., "record": ... }`. This
  * module walks the files, decodes text and hands each record to validation; the formats and
  * the conversion of values live beside it (exact-json-parser.ts, csv-parser.ts,
  * csv-record-reader.ts, msgpack-record-reader.ts, field-value-converter.ts).
@@ -21,6 +21,7 @@
 import { isUtf8 } from 'node:buffer';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
+import { addAbortSignal } from 'node:stream';
 import { createRecordValidator, type ObjectType, type RecordValidator, type Schema } from '../index.ts';
 import { readCsv } from './csv-record-reader.ts';
 import { JsonNumber, parseJson } from './exact-json-parser.ts';
@@ -42,13 +43,26 @@ const BY_EXTENSION: Record<string, InputFormat> = {
   '.mp': 'msgpack',
 };
 
+/** How many records are read between two progress reports. */
+export const PROGRESS_EVERY = 100_000;
+
+/** A file's format: `format` if given, else by its extension, else NDJSON. */
+export const formatOf = (file: string, format?: InputFormat): InputFormat =>
+  format ?? BY_EXTENSION[extname(file)] ?? 'ndjson';
+
 /** Reading options. */
 export interface ReadOptions {
   readonly schema: Schema;
-  readonly type?: string;
+  /**
+   * The type of each file's plain records (input-types.ts decides it).
+   * @default none: every record must be an envelope
+   */
+  readonly fileTypes?: ReadonlyMap<string, string | undefined>;
   readonly format?: InputFormat;
-  /** Called every 100,000 records. */
+  /** Called every {@link PROGRESS_EVERY} records. */
   readonly onProgress?: (records: number) => void;
+  /** Stops reading (stdin too): the read rejects with the signal's `AbortError`. */
+  readonly signal?: AbortSignal;
 }
 
 /** The files an input path names. */
@@ -62,10 +76,12 @@ export async function inputFiles(input: string): Promise<string[]> {
     .map((name) => join(input, name));
 }
 
-async function readAll(file: string): Promise<Buffer> {
-  if (file !== '-') return readFile(file);
+async function readAll(file: string, signal: AbortSignal | undefined): Promise<Buffer> {
+  if (file !== '-') return readFile(file, signal ? { signal } : {});
+  // Destroying stdin on abort ends the wait for a writer that never closes it.
+  const stdin = signal ? addAbortSignal(signal, process.stdin) : process.stdin;
   const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
+  for await (const c of stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
 }
 
@@ -109,7 +125,7 @@ export async function readInput(
   options: ReadOptions,
 ): Promise<{ records: InputRecord[]; problems: InputProblem[] }> {
   const { schema } = options;
-  const defaultType = options.type ?? (schema.types.length === 1 ? schema.types[0]!.name : undefined);
+  let defaultType: string | undefined;
   const validators = new Map<string, RecordValidator>(
     schema.types.map((t) => [t.name, createRecordValidator(t)]),
   );
@@ -122,7 +138,7 @@ export async function readInput(
     try {
       if (!typeName)
         throw new Error(
-          'the schema has several types: give --type, or records as {"type": ..., "record": ...}',
+          'the schema has several types: give --type or --type-of, or records as {"type": ..., "record": ...}',
         );
       if (!schema.has(typeName)) throw new Error(`the schema has no type "${typeName}"`);
       type = schema.type(typeName);
@@ -136,7 +152,7 @@ export async function readInput(
         seen.add(key);
       }
       records.push({ type: typeName, record });
-      if (records.length % 100_000 === 0) options.onProgress?.(records.length);
+      if (records.length % PROGRESS_EVERY === 0) options.onProgress?.(records.length);
     } catch (e) {
       let message = (e as Error).message;
       if (e instanceof FieldProblem && type) {
@@ -164,8 +180,10 @@ export async function readInput(
   };
 
   for (const file of files) {
-    const format = options.format ?? BY_EXTENSION[extname(file)] ?? 'ndjson';
-    const bytes = await readAll(file);
+    options.signal?.throwIfAborted();
+    defaultType = options.fileTypes?.get(file);
+    const format = formatOf(file, options.format);
+    const bytes = await readAll(file, options.signal);
     if (format === 'msgpack') {
       readMsgpack(file, bytes, takeItem, problems);
       continue;

@@ -3,6 +3,7 @@
  * The `shoal` command. It uses the public API only, and is the one place that handles
  * process concerns: arguments, exit codes, output streams.
  */
+import { constants } from 'node:os';
 import { isShoalError } from '../index.ts';
 import { CONSUME_USAGE, consumeCommand } from './consume-command.ts';
 import { diffCommand, INSPECT_USAGE, inspectCommand } from './inspect-command.ts';
@@ -27,11 +28,16 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'diff') return diffCommand(rest);
   if (command === 'plan') return planCommand(rest);
   if (command === 'produce' || command === 'consume') {
-    // Long-running commands finish their work and exit 0 on SIGINT/SIGTERM.
+    // The first SIGINT/SIGTERM asks the command to stop (its reason is the signal's name): it
+    // finishes the cycle in flight. A second one exits at once, with 128 + its number.
     const stop = new AbortController();
-    const onSignal = () => stop.abort();
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    const onSignal = (name: NodeJS.Signals) => {
+      if (!stop.signal.aborted) return stop.abort(name);
+      process.stderr.write(`shoal: ${name} while stopping: exiting at once\n`);
+      process.exit(128 + constants.signals[name]);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     try {
       return await (command === 'produce'
         ? produceCommand(rest, stop.signal)

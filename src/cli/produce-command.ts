@@ -2,8 +2,19 @@
  * `shoal produce`: publish the input as versions of a namespace. Once, or with `--watch` on
  * every change of the input (debounced). Prints one JSON line per cycle on stdout; reports
  * bad records (file:line) and progress on stderr.
+ *
+ * What it refuses to lose quietly:
+ * - A cycle re-states only the types the input names (its records' types, and the type each
+ *   file is of); the others keep the announced version's records. `--replace-all` re-states
+ *   every type.
+ * - A version that empties a type, or shrinks one by more than `--max-shrink`, is refused by
+ *   the producer's validators (`--allow-shrink` turns them off); an input with no records is
+ *   not published (`--allow-empty`).
+ * - A signal before a cycle starts publishes nothing (exit 128 + the signal's number); one
+ *   during a cycle lets it finish; main.ts exits at once on a second.
  */
 import { readFile } from 'node:fs/promises';
+import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
 import { watch } from 'chokidar';
 import {
@@ -15,16 +26,28 @@ import {
   Producer,
   type Schema,
   ShoalError,
+  type Validator,
   type VersionMetadata,
+  validators,
 } from '../index.ts';
 import { serveProducerHealth } from '../observability.ts';
-import { type InputFormat, inputFiles, readInput } from './input-reader.ts';
+import { type InputFormat, inputFiles, PROGRESS_EVERY, readInput } from './input-reader.ts';
+import { fileTypes } from './input-types.ts';
+import { UsageError } from './usage-error.ts';
 
 export const PRODUCE_USAGE = `  produce --schema <file.json> --input <file | dir | -> [options]
       publish the input as a new version of a namespace (again on each change with --watch)
       --store <dir | s3://bucket/prefix>   where blobs go (default ./shoal-data)
       --namespace <name>                   (default "default")
       --type <name>                        type of plain records (default: the schema's only type)
+      --type-of <file>=<type>              type of one file's records (repeatable); a CSV file
+                                           named for a type (City.csv) is of that type
+      --replace-all                        re-state every type: types absent from the input are
+                                           emptied (default: only the types the input names)
+      --max-shrink <share>                 refuse a version that loses more than this share of a
+                                           type's records (default 0.25)
+      --allow-shrink                       publish even a version that empties or shrinks a type
+      --allow-empty                        publish an input that holds no records
       --format <ndjson|json|csv|msgpack>   (default: from the file extension, else ndjson)
       --on-invalid <skip|stop>             bad records: report and skip them, or stop (default stop)
       --watch                              publish again whenever the input changes
@@ -37,8 +60,7 @@ export const PRODUCE_USAGE = `  produce --schema <file.json> --input <file | dir
       --health-host <host>                 the address to bind the health server (default 127.0.0.1)
 `;
 
-/** A usage mistake: exit code 2. */
-export class UsageError extends Error {}
+export { UsageError } from './usage-error.ts';
 
 /** The store a `--store` flag names: a directory, or `s3://bucket/prefix`. */
 export async function openStore(spec: string): Promise<BlobStore> {
@@ -101,6 +123,48 @@ async function readSchema(path: string): Promise<Schema> {
   }
 }
 
+/** `--max-shrink`: a share of a type's records, 0 to 1. */
+function share(v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !(n >= 0 && n <= 1)) {
+    throw new UsageError(`--max-shrink needs a share between 0 and 1 (0.25 = 25%), got "${v}"`);
+  }
+  return n;
+}
+
+/** `validate`, its refusals ending with the flag that lets such a version through. */
+function withHint(validate: Validator, hint: string): Validator {
+  const hinted: Validator = async (context) => {
+    const reason = await validate(context);
+    return typeof reason === 'string' ? `${reason} (${hint})` : reason;
+  };
+  // The validate stage names a refusal by the validator's function name.
+  Object.defineProperty(hinted, 'name', { value: validate.name });
+  return hinted;
+}
+
+/** The guards of every cycle, unless `--allow-shrink`. */
+function guards(maxShrink: number, allowShrink: boolean): Validator[] {
+  if (allowShrink) return [];
+  const out = [withHint(validators.noEmptyTypes(), 'pass --allow-shrink to publish it anyway')];
+  if (maxShrink < 1) {
+    out.push(
+      withHint(
+        validators.maxShrink(maxShrink),
+        'pass --max-shrink with a larger share, or --allow-shrink, to publish it anyway',
+      ),
+    );
+  }
+  return out;
+}
+
+/** The exit code of a command stopped by `signal` (128 + its number, as a shell reports it). */
+const signalExit = (signal: unknown): number =>
+  128 + (constants.signals[signal as NodeJS.Signals] ?? constants.signals.SIGINT);
+
+/** How one reading and publishing of the input ended. */
+type Outcome = 'done' | 'refused' | 'interrupted';
+
 export async function produceCommand(args: string[], signal: AbortSignal): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -110,7 +174,12 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
       store: { type: 'string', default: './shoal-data' },
       namespace: { type: 'string', default: 'default' },
       type: { type: 'string' },
+      'type-of': { type: 'string', multiple: true },
       format: { type: 'string' },
+      'replace-all': { type: 'boolean', default: false },
+      'max-shrink': { type: 'string', default: '0.25' },
+      'allow-shrink': { type: 'boolean', default: false },
+      'allow-empty': { type: 'boolean', default: false },
       'on-invalid': { type: 'string', default: 'stop' },
       watch: { type: 'boolean', default: false },
       label: { type: 'string' },
@@ -123,19 +192,34 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
     },
   });
   if (!values.schema || !values.input) throw new UsageError('produce needs --schema and --input');
+  const inputPath = values.input;
   if (values['on-invalid'] !== 'skip' && values['on-invalid'] !== 'stop')
     throw new UsageError('--on-invalid is skip or stop');
   if (values.format && !['ndjson', 'json', 'csv', 'msgpack'].includes(values.format))
     throw new UsageError(`unknown --format ${values.format}`);
   const about = versionMetadataArgs(values.label, values.meta);
+  const format = values.format as InputFormat | undefined;
+  const maxShrink = share(values['max-shrink']);
   const schema = await readSchema(values.schema);
   const snapshotEvery = count('snapshot-every', values['snapshot-every']);
   const keepSnapshots = count('keep-snapshots', values['keep-snapshots']);
   const healthPort = count('health-port', values['health-port']);
+  // The files and their types are checked before the producer opens: a mistake there is usage.
+  const files = async () => {
+    let list: string[];
+    try {
+      list = await inputFiles(inputPath);
+    } catch (e) {
+      throw new UsageError(`cannot read --input ${inputPath}: ${(e as Error).message}`);
+    }
+    return { list, types: fileTypes(list, schema, { type: values.type, typeOf: values['type-of'], format }) };
+  };
+  await files();
   const producer = await Producer.open({
     store: await openStore(values.store),
     namespace: values.namespace,
     schema,
+    validators: guards(maxShrink, values['allow-shrink']),
     ...(values['wal-dir'] ? { walDir: values['wal-dir'] } : {}),
     ...(snapshotEvery ? { snapshotEvery } : {}),
     ...(keepSnapshots ? { keepSnapshots } : {}),
@@ -145,7 +229,15 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
       ? await serveProducerHealth(producer, { port: healthPort, host: values['health-host'] })
       : undefined;
   if (health) process.stderr.write(`shoal: health on ${health.url}\n`);
+  /** This command's cycle while it runs: its version once started, the types it re-states. */
+  let cycling: { version?: number; restated: readonly string[] | 'all'; large: boolean } | undefined;
   const out = (event: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(event)}\n`);
+  producer.on('cycle:start', (e) => {
+    if (!cycling) return;
+    cycling.version = e.version;
+    // An input large enough to report reading progress reports the cycle's start too.
+    if (cycling.large) process.stderr.write(`shoal: publishing version ${e.version}\n`);
+  });
   producer.on('cycle:success', (e) =>
     out({
       event: 'published',
@@ -154,51 +246,89 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
       ...(Object.keys(e.metadata).length > 0 ? { metadata: e.metadata } : {}),
       snapshot: e.snapshot,
       counts: e.counts,
+      ...(cycling ? { restated: cycling.restated } : {}),
       ms: Math.round(e.durationMs),
     }),
   );
   producer.on('cycle:skip', (e) => out({ event: 'skipped', reason: e.reason }));
-  producer.on('cycle:failure', (e) =>
-    process.stderr.write(`shoal: cycle failed at ${e.stage}: ${e.error.code}: ${e.error.message}\n`),
-  );
+  producer.on('cycle:failure', (e) => {
+    // The failure of this command's own cycle is reported once, by whoever awaits it.
+    if (!cycling)
+      process.stderr.write(`shoal: cycle failed at ${e.stage}: ${e.error.code}: ${e.error.message}\n`);
+  });
   producer.on('warning', (e) => process.stderr.write(`shoal: warning: ${e.message}\n`));
+  const onSignal = () => {
+    if (!cycling) return;
+    const which = cycling.version === undefined ? 'the version' : `version ${cycling.version}`;
+    process.stderr.write(
+      `shoal: ${String(signal.reason)}: finishing ${which} first (send it again to exit at once)\n`,
+    );
+  };
+  signal.addEventListener('abort', onSignal, { once: true });
 
-  const publish = async (): Promise<boolean> => {
+  const publish = async (): Promise<Outcome> => {
+    const { list, types } = await files();
     let input: Awaited<ReturnType<typeof readInput>>;
     try {
-      input = await readInput(await inputFiles(values.input!), {
+      input = await readInput(list, {
         schema,
-        ...(values.type ? { type: values.type } : {}),
-        ...(values.format ? { format: values.format as InputFormat } : {}),
+        fileTypes: types,
+        ...(format ? { format } : {}),
+        signal,
         onProgress: (n) => process.stderr.write(`shoal: read ${n.toLocaleString('en')} records\n`),
       });
     } catch (e) {
+      if (signal.aborted) return 'interrupted';
       // A file that is missing or unreadable (the reader reports everything inside a file).
       if (typeof (e as NodeJS.ErrnoException).syscall !== 'string') throw e;
-      throw new UsageError(`cannot read --input ${values.input}: ${(e as Error).message}`);
+      throw new UsageError(`cannot read --input ${inputPath}: ${(e as Error).message}`);
     }
     const { records, problems } = input;
     for (const p of problems) process.stderr.write(`${p.file}:${p.line}: ${p.message}\n`);
+    if (signal.aborted) return 'interrupted';
     if (problems.length > 0 && values['on-invalid'] === 'stop') {
       process.stderr.write(
         `shoal: INVALID_RECORD: ${problems.length} invalid record(s); nothing published. Fix them, or pass --on-invalid skip.\n`,
       );
-      return false;
+      return 'refused';
     }
-    await producer.runCycle((w) => {
-      for (const r of records) w.add(r.type, r.record);
-    }, about);
-    return true;
+    if (records.length === 0 && !values['allow-empty']) {
+      process.stderr.write(
+        `shoal: EMPTY_INPUT: ${inputPath} holds no records; nothing published. Pass --allow-empty to publish it anyway.\n`,
+      );
+      return 'refused';
+    }
+    const named = new Set([...records.map((r) => r.type), ...types.values()]);
+    const restated = values['replace-all']
+      ? undefined
+      : schema.types.map((t) => t.name).filter((name) => named.has(name));
+    cycling = { restated: restated ?? 'all', large: records.length >= PROGRESS_EVERY };
+    try {
+      await producer.runCycle(
+        (w) => {
+          for (const r of records) w.add(r.type, r.record);
+        },
+        { ...about, ...(restated ? { types: restated } : {}) },
+      );
+    } finally {
+      cycling = undefined;
+    }
+    return 'done';
   };
 
   let code = 0;
   const lost = new AbortController();
   try {
-    if (!(await publish())) code = 1;
+    const first = await publish();
+    if (first === 'interrupted') {
+      process.stderr.write(`shoal: ${String(signal.reason)}: stopped before publishing; nothing published\n`);
+      return signalExit(signal.reason);
+    }
+    if (first === 'refused') code = 1;
     if (values.watch && !signal.aborted) {
       let timer: NodeJS.Timeout | undefined;
       let running = Promise.resolve();
-      const watcher = watch(values.input, {
+      const watcher = watch(inputPath, {
         ignoreInitial: true,
         awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 10 },
       });
@@ -220,7 +350,7 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
         }, 100);
       });
       await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
-      process.stderr.write(`shoal: watching ${values.input}\n`);
+      process.stderr.write(`shoal: watching ${inputPath}\n`);
       await new Promise<void>((resolve) => {
         signal.addEventListener('abort', () => resolve(), { once: true });
         lost.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -235,6 +365,7 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
     process.stderr.write(`shoal: ${e.code}: ${e.message}\n`);
     code = 1;
   } finally {
+    signal.removeEventListener('abort', onSignal);
     await producer.close();
     await health?.close();
   }

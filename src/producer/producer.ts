@@ -50,6 +50,15 @@ import { publishVersion, removeBlobs } from './stages/publish-stage.ts';
 import { runValidators } from './stages/validate-stage.ts';
 import { type LogDamage, WriteAheadLog } from './write-ahead-log.ts';
 
+/** Options of {@link Producer.runCycle}: the version's label and metadata, and what it re-states. */
+export interface RunCycleOptions<S extends Schema = Schema> extends VersionMetadata {
+  /**
+   * The types the cycle re-states; every other type keeps the records of the last version.
+   * @default every type of the schema
+   */
+  readonly types?: readonly TypeName<S>[];
+}
+
 /** How a cycle ended. */
 export type CycleResult =
   | {
@@ -267,18 +276,24 @@ export class Producer<S extends Schema = Schema> {
 
   /**
    * Re-states the whole dataset: `populate` adds every record of the next version, typed by
-   * the schema as `upsert` is. `about` labels that version (`{ label: '3.1.5', metadata:
+   * the schema as `upsert` is. With `options.types`, only those types are re-stated; the others
+   * keep the records of the last version (adding one of theirs rejects with `INVALID_RECORD`).
+   * `options.label` and `options.metadata` label that version (`{ label: '3.1.5', metadata:
    * { commit: 'abc' } }`; `INVALID_OPTION` when malformed); a cycle that changes nothing makes
    * no version, so its label names none.
    */
   runCycle(
     populate: (writer: CycleWriter<S>) => void | Promise<void>,
-    about?: VersionMetadata,
+    options: RunCycleOptions<S> = {},
   ): Promise<CycleResult> {
     let checked: VersionMetadata;
     try {
       this.checkOpen();
-      checked = checkVersionMetadata(about);
+      checked = checkVersionMetadata({
+        ...(options.label !== undefined ? { label: options.label } : {}),
+        ...(options.metadata !== undefined ? { metadata: options.metadata } : {}),
+      });
+      for (const name of options.types ?? []) this.o.schema.type(name);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -292,6 +307,7 @@ export class Producer<S extends Schema = Schema> {
           version,
           shared,
           this.o.layout,
+          options.types,
         );
         if (next) await stages.adopt(next);
         return next;

@@ -3,7 +3,7 @@
  * - `new StateBuilder(schema)`: a state from scratch, records at ordinals in the order added;
  * - `new StateBuilder(schema, { previous })`: the whole next dataset is added; records equal to
  *   the previous state's keep their ordinals, the rest are changes, and previous records not
- *   added again are removed;
+ *   added again are removed (with `keep`, the types it names stay as they were instead);
  * - `StateBuilder.from(previous)`: the next state is the previous one plus `upsert`s and
  *   `remove`s.
  * A modified record is a removal plus an addition at a new ordinal (as in Hollow), so deltas
@@ -59,6 +59,13 @@ export interface StateBuilderOptions {
    * @default none: the state is built from scratch
    */
   readonly previous?: AnyState;
+  /**
+   * Types whose previous records stay as they are (a cycle that re-states only the other
+   * types); adding a record of one is refused (`INVALID_RECORD`). Without `previous`, a kept
+   * type is empty.
+   * @default none: every type is re-stated
+   */
+  readonly keep?: readonly string[];
 }
 
 /** A pending removal of `key`. */
@@ -101,10 +108,13 @@ export class StateBuilder<S extends Schema = Schema> {
   private readonly previous: AnyState | undefined;
   private mode: Mode;
   private readonly pending: Map<string, TypePending>;
+  private readonly keep: ReadonlySet<string>;
 
   constructor(schema: S, options: StateBuilderOptions = {}) {
     this.schema = schema;
     this.previous = options.previous;
+    for (const name of options.keep ?? []) schema.type(name);
+    this.keep = new Set(options.keep);
     this.mode = options.previous ? 'restate' : 'fresh';
     this.pending = new Map(
       schema.types.map((type) => [
@@ -170,6 +180,12 @@ export class StateBuilder<S extends Schema = Schema> {
 
   private put(typeName: string, record: unknown, replace: boolean): this {
     const p = this.typePending(typeName);
+    if (this.keep.has(typeName)) {
+      throw new ShoalError(
+        'INVALID_RECORD',
+        `${typeName} keeps its previous records in this build, so none can be added. Re-state ${typeName} too, or add no ${typeName} record.`,
+      );
+    }
     p.validate(record);
     const r = record as Readonly<Record<string, unknown>>;
     if (p.type.primaryKey.length === 0) {
@@ -206,8 +222,10 @@ export class StateBuilder<S extends Schema = Schema> {
             this.schema,
           );
       types = base.map((parts) => {
-        const changes = this.changesOf(new TypeState(parts), this.pending.get(parts.type.name)!);
-        if (changes.removed.length === 0 && changes.added.length === 0) {
+        const changes = this.keep.has(parts.type.name)
+          ? undefined
+          : this.changesOf(new TypeState(parts), this.pending.get(parts.type.name)!);
+        if (!changes || (changes.removed.length === 0 && changes.added.length === 0)) {
           return parts.ghosts.length === 0 ? parts : { ...parts, ghosts: new Uint32Array(0) };
         }
         return transitionType(parts, changes, shared, layout);

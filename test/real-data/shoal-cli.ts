@@ -55,7 +55,8 @@ export interface Target {
 
 /**
  * `shoal produce` of `inputDir` (a schema file and NDJSON files). Every version gets a
- * snapshot as well as the delta from the one before, so both can be read and measured.
+ * snapshot as well as the delta from the one before, so both can be read and measured. Each
+ * release re-states the whole dataset (`--replace-all`): a type it lacks is emptied.
  */
 export async function produce(target: Target, schemaFile: string, inputDir: string): Promise<Published> {
   const { stdout, ms } = await shoal(target.cwd, [
@@ -70,6 +71,7 @@ export async function produce(target: Target, schemaFile: string, inputDir: stri
     target.namespace,
     '--wal-dir',
     target.walDir,
+    '--replace-all',
     '--snapshot-every',
     '1',
     '--keep-snapshots',

@@ -26,7 +26,10 @@ function unchanged(prev: AnyState | undefined, next: AnyState): boolean {
   );
 }
 
-/** The next state from `populate`, which adds every record of the next dataset. */
+/**
+ * The next state from `populate`, which adds every record of the next dataset, or with
+ * `types`, every record of those types (the others keep `prev`'s records).
+ */
 export async function buildRestated<S extends Schema>(
   prev: State<S> | undefined,
   schema: S,
@@ -34,8 +37,11 @@ export async function buildRestated<S extends Schema>(
   version: number,
   shared: boolean,
   layout?: Partial<Layout>,
+  types?: readonly string[],
 ): Promise<State<S> | undefined> {
-  const builder = new StateBuilder(schema, prev ? { previous: prev } : {});
+  for (const name of types ?? []) schema.type(name);
+  const keep = types ? schema.types.map((t) => t.name).filter((name) => !types.includes(name)) : [];
+  const builder = new StateBuilder(schema, { ...(prev ? { previous: prev } : {}), keep });
   const writer: CycleWriter<S> = { add: (type, record) => void builder.add(type, record) };
   await populate(writer);
   const next = builder.build(layout ? { version, shared, layout } : { version, shared });

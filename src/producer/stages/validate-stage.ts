@@ -1,5 +1,6 @@
 /**
- * Stage 4: validators. The record-count limit, then custom checks over (prev, next, diff).
+ * Stage 4: validators. The record-count limit, then the validators given (validators.ts has
+ * ready-made ones) over (prev, next, diff), in order.
  * A refusal is `VALIDATION_FAILED` naming the check and its reason; nothing is published.
  */
 import { ShoalError } from '../../errors.ts';
@@ -35,12 +36,14 @@ export async function runValidators(
   if (validators.length === 0) return;
   const diff = prev ? diffStates(prev, next) : {};
   for (const [i, validate] of validators.entries()) {
+    // A named function names itself in the refusal (the ready-made validators are named).
+    const name = validate.name || `validator ${i}`;
     let reason: unknown;
     try {
       reason = await validate({ prev, next, diff });
     } catch (e) {
-      refuse(`validator ${i} threw: ${(e as Error).message}`, e);
+      refuse(`${name} threw: ${(e as Error).message}`, e);
     }
-    if (typeof reason === 'string') refuse(`validator ${i}: ${reason}`);
+    if (typeof reason === 'string') refuse(`${name}: ${reason}`);
   }
 }
