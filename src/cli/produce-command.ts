@@ -16,6 +16,7 @@ import {
   ShoalError,
 } from '../index.ts';
 import { serveProducerHealth } from '../observability.ts';
+import { failureLine, rethrowAsFileError } from './cli-errors.ts';
 import { type InputFormat, inputFiles, readInput } from './input-reader.ts';
 
 export const PRODUCE_USAGE = `  produce --schema <file.json> --input <file | dir | -> [options]
@@ -60,14 +61,9 @@ const count = (name: string, v: string | undefined): number | undefined => {
   return n;
 };
 
-/** The schema file: one that cannot be read is bad usage; an invalid one names the file. */
+/** The schema file: one that cannot be read fails with the OS's code; an invalid one names the file. */
 async function readSchema(path: string): Promise<Schema> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new UsageError(`cannot read --schema ${path}: ${(e as Error).message}`);
-  }
+  const text = await readFile(path, 'utf8').catch((e: unknown) => rethrowAsFileError(`--schema ${path}`, e));
   try {
     return fromJSON(text);
   } catch (e) {
@@ -128,9 +124,18 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
     }),
   );
   producer.on('cycle:skip', (e) => out({ event: 'skipped', reason: e.reason }));
-  producer.on('cycle:failure', (e) =>
-    process.stderr.write(`shoal: cycle failed at ${e.stage}: ${e.error.code}: ${e.error.message}\n`),
-  );
+  // A failed cycle is reported here, with its stage; the same error then rejects runCycle, and
+  // is not printed twice.
+  const reported = new WeakSet<object>();
+  producer.on('cycle:failure', (e) => {
+    reported.add(e.error);
+    process.stderr.write(
+      `shoal: cycle failed at ${e.stage}: ${failureLine(e.error).slice('shoal: '.length)}\n`,
+    );
+  });
+  const report = (e: unknown) => {
+    if (!reported.has(e as object)) process.stderr.write(`${failureLine(e)}\n`);
+  };
   producer.on('warning', (e) => process.stderr.write(`shoal: warning: ${e.message}\n`));
 
   const publish = async (): Promise<boolean> => {
@@ -144,8 +149,7 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
       });
     } catch (e) {
       // A file that is missing or unreadable (the reader reports everything inside a file).
-      if (typeof (e as NodeJS.ErrnoException).syscall !== 'string') throw e;
-      throw new UsageError(`cannot read --input ${values.input}: ${(e as Error).message}`);
+      rethrowAsFileError(`--input ${values.input}`, e);
     }
     const { records, problems } = input;
     for (const p of problems) process.stderr.write(`${p.file}:${p.line}: ${p.message}\n`);
@@ -179,9 +183,7 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
             publish().then(
               () => {},
               (e) => {
-                process.stderr.write(
-                  `shoal: ${isShoalError(e) ? `${e.code}: ` : ''}${(e as Error).message}\n`,
-                );
+                report(e);
                 // Another producer owns the namespace now: stop, and say so with the exit code.
                 if (isShoalError(e, 'ANNOUNCE_CONFLICT')) lost.abort();
               },
@@ -202,7 +204,7 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
     }
   } catch (e) {
     if (!isShoalError(e)) throw e;
-    process.stderr.write(`shoal: ${e.code}: ${e.message}\n`);
+    report(e);
     code = 1;
   } finally {
     await producer.close();
