@@ -66,6 +66,10 @@ describe('shoal <command> --help', () => {
       code: 2,
       stderr: `shoal: Unknown option '--bogus'\nSee 'shoal produce --help'.\n`,
     });
+    expect(await runCli(['inspect', '--store', 's3://'])).toMatchObject({
+      code: 2,
+      stderr: `shoal: --store s3:// is not of the form s3://<bucket>[/<prefix>]\nSee 'shoal inspect --help'.\n`,
+    });
     expect(await runCli(['inspect', '--version'])).toMatchObject({
       code: 2,
       stderr: `shoal: Option '--version <value>' argument missing\nSee 'shoal inspect --help'.\n`,
@@ -99,6 +103,18 @@ describe('files that cannot be read', () => {
       code: 1,
       stderr: 'shoal: EISDIR: cannot read .: illegal operation on a directory\n',
     });
+  });
+
+  it('SHOAL_DEBUG=1 adds the stack after the same line, for a bug report', async () => {
+    const cwd = await tempDir();
+    const { code, stderr } = await runCli(['inspect', 'nope.snapshot'], {
+      cwd,
+      env: { ...process.env, SHOAL_DEBUG: '1' },
+    });
+    expect(code).toBe(1);
+    const [first, ...rest] = stderr.split('\n');
+    expect(first).toBe('shoal: ENOENT: cannot read nope.snapshot: no such file or directory');
+    expect(rest.join('\n')).toMatch(/^Error: cannot read nope\.snapshot[\s\S]*\n +at /);
   });
 
   it('garbage is one line too: a schema that is not JSON, a snapshot that is not a blob', async () => {
@@ -242,6 +258,19 @@ describe('stores that are not there', () => {
       stderr:
         'shoal: BLOB_NOT_FOUND: no blob at "s3://no-such-bucket/some/prefix/movies/header/": the bucket "no-such-bucket" does not exist. Check the bucket name, and the client\'s region and endpoint.\n',
     });
+  });
+
+  it("shows the AWS SDK's Node version warning only when asked to", async () => {
+    const args = ['inspect', '--store', 's3://no-such-bucket', '--namespace', 'movies'];
+    const env = { ...s3Env(s3().endpoint), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'false' };
+    const asked = await runCli(args, { cwd: await tempDir(), env });
+    expect(asked.code).toBe(1);
+    // The SDK warns only on a Node older than the one its later releases need (22).
+    const warns = Number(process.versions.node.split('.')[0]) < 22;
+    expect(asked.stderr.includes('NodeVersionSupportWarning')).toBe(warns);
+    expect(asked.stderr.trim().split('\n').at(-1)).toMatch(
+      /^shoal: BLOB_NOT_FOUND: no blob at "s3:\/\/no-such-bucket\//,
+    );
   });
 
   it('missing AWS credentials are STORE_UNAVAILABLE saying so', async () => {

@@ -40,7 +40,8 @@ export class UsageError extends Error {}
 /** The store a `--store` flag names: a directory, or `s3://bucket/prefix`. */
 export async function openStore(spec: string): Promise<BlobStore> {
   if (!spec.startsWith('s3://')) return new FsBlobStore({ dir: spec });
-  const url = new URL(spec);
+  const url = URL.canParse(spec) ? new URL(spec) : undefined;
+  if (!url?.hostname) throw new UsageError(`--store ${spec} is not of the form s3://<bucket>[/<prefix>]`);
   const { S3BlobStore } = await import('../s3.ts');
   const endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
   return new S3BlobStore({
