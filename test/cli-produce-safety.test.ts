@@ -234,9 +234,8 @@ describe('shoal produce on SIGINT and SIGTERM', () => {
     it(`${signal} while the input is still being read publishes nothing and exits ${code}`, async () => {
       const cwd = await tempDir();
       const child = spawnCli(
-        cwd,
         ['produce', '--schema', join(examples, 'movies.schema.json'), '--input', '-', '--health-port', '0'],
-        'pipe',
+        { cwd },
       );
       const { seen, exited } = watchChild(child);
       // stdin stays open: the command is reading it when the signal comes.
@@ -266,13 +265,9 @@ describe('shoal produce on SIGINT and SIGTERM', () => {
     });
     const start = async () => {
       const cwd = await tempDir();
-      const child = spawnCli(cwd, [
-        'produce',
-        '--schema',
-        join(examples, 'movies.schema.json'),
-        '--input',
-        big,
-      ]);
+      const child = spawnCli(['produce', '--schema', join(examples, 'movies.schema.json'), '--input', big], {
+        cwd,
+      });
       const watched = watchChild(child);
       await until(() => /publishing version \d+/.test(watched.seen.stderr), 50_000, 'the cycle to start');
       const version = Number(/publishing version (\d+)/.exec(watched.seen.stderr)![1]);

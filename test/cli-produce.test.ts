@@ -27,18 +27,21 @@ afterAll(async () => {
  * its rewrites shrink the dataset, so the shrink guards are off.
  */
 const watchProducer = (cwd: string, input: string, ...extra: string[]) =>
-  spawnCli(cwd, [
-    'produce',
-    '--schema',
-    join(examples, 'movies.schema.json'),
-    '--input',
-    input,
-    '--watch',
-    '--namespace',
-    'w',
-    '--allow-shrink',
-    ...extra,
-  ]);
+  spawnCli(
+    [
+      'produce',
+      '--schema',
+      join(examples, 'movies.schema.json'),
+      '--input',
+      input,
+      '--watch',
+      '--namespace',
+      'w',
+      '--allow-shrink',
+      ...extra,
+    ],
+    { cwd },
+  );
 
 const movie = (id: number, title: string) => ({ id, title, year: 2000 + id, tags: ['t'] });
 const ndjson = (rows: object[]) => `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`;

@@ -156,7 +156,7 @@ describe('schema JSON form', () => {
           types: [{ name: 'M', fields: [{ name: 'a', kind: 'char' }] }],
         }),
       ).message,
-    ).toContain('types[0].fields[0]: kind "char" is not one of');
+    ).toContain('types[0] ("M").fields[0] ("a"): kind "char" is not one of');
   });
 });
 

@@ -61,13 +61,37 @@ export class FsRoot {
   constructor(readonly dir: string) {}
 
   /**
+   * A root that is a file (a `--store` pointing at one) fails every call: a read finds no blob
+   * (`BLOB_NOT_FOUND`), a write cannot be made (`STORE_UNAVAILABLE`), each saying why rather
+   * than passing on the bare `ENOTDIR` / `EEXIST`.
+   */
+  private async rootError(error: unknown, key: string, create: boolean): Promise<unknown> {
+    const code = errno(error);
+    if (code !== 'ENOTDIR' && code !== 'EEXIST') return error;
+    const isFile = await stat(this.dir).then(
+      (s) => !s.isDirectory(),
+      () => false,
+    );
+    if (!isFile) return error;
+    const why = `the store's directory "${this.dir}" is a file. Point the store at a directory.`;
+    return create
+      ? new ShoalError('STORE_UNAVAILABLE', `cannot write "${key}": ${why}`, { cause: error })
+      : new ShoalError('BLOB_NOT_FOUND', `no blob at "${key}": ${why}`, { cause: error });
+  }
+
+  /**
    * Opens the root, then `segments` one by one under it (made when missing if `create`); each
    * may be a symlink as long as it resolves inside the root. Rejects with the filesystem's
    * error (`ENOENT` when a directory is missing) or `INVALID_KEY` when a step leads out.
    */
   async openDir(segments: readonly string[], key: string, create: boolean): Promise<RootedDir> {
-    if (create) await mkdir(this.dir, { recursive: true });
-    const handle = await open(this.dir, DIRECTORY);
+    let handle: FileHandle;
+    try {
+      if (create) await mkdir(this.dir, { recursive: true });
+      handle = await open(this.dir, DIRECTORY);
+    } catch (e) {
+      throw await this.rootError(e, key, create);
+    }
     let dir: RootedDir;
     try {
       const root = await this.realPath(handle, this.dir);

@@ -113,7 +113,22 @@ export class S3BlobStore implements BlobStore {
       if (error instanceof ShoalError) return error;
       const s = status(error);
       const name = (error as Error).name;
+      if (name === 'NoSuchBucket') {
+        return new ShoalError(
+          'BLOB_NOT_FOUND',
+          `no blob at "s3://${this.bucket}/${this.objectKey(key)}": the bucket "${this.bucket}" does not exist. Check the bucket name, and the client's region and endpoint.`,
+          { cause: error },
+        );
+      }
       if (s === 404 || name === 'NoSuchKey' || name === 'NotFound') return notFound(key, error);
+      // The SDK found no credentials before sending anything: no request will pass until some are given.
+      if (name === 'CredentialsProviderError') {
+        return new ShoalError(
+          'STORE_UNAVAILABLE',
+          `no AWS credentials for "s3://${this.bucket}/${this.objectKey(key)}" (${(error as Error).message}). Give the client credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or another source of the AWS SDK's default chain.`,
+          { cause: error },
+        );
+      }
       if (s === 412 || name === 'PreconditionFailed') return preconditionFailed(key, error);
       if (s === 403) {
         return new ShoalError(

@@ -119,6 +119,16 @@ function describeKey(type: ObjectType, source: unknown): string {
     .join(', ');
 }
 
+/**
+ * A valid record's key as a user writes it: `9`, `"abc"`, or a composite key as JSON
+ * (`{"country":"FR","id":7}`, a bigint part as its digits). Distinct keys give distinct texts.
+ */
+function keyText(type: ObjectType, record: Record<string, unknown>): string {
+  const part = (v: unknown) => (typeof v === 'bigint' ? String(v) : JSON.stringify(v));
+  if (!type.compositeKey) return part(record[type.primaryKey[0]!]);
+  return `{${type.primaryKey.map((k) => `${JSON.stringify(k)}:${part(record[k])}`).join(',')}}`;
+}
+
 /** Reads and validates every record of `files`; problems are collected, not thrown. */
 export async function readInput(
   files: readonly string[],
@@ -145,7 +155,7 @@ export async function readInput(
       const record = build(type) as Record<string, unknown>;
       validators.get(typeName)!(record);
       if (type.primaryKey.length > 0) {
-        const key = JSON.stringify(type.primaryKey.map((k) => String(record[k])));
+        const key = keyText(type, record);
         const seen = seenKeys.get(typeName)!;
         if (seen.has(key))
           throw new Error(`${typeName} key ${key} appears twice in the input (DUPLICATE_KEY)`);

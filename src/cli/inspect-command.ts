@@ -22,16 +22,23 @@ import {
   ShoalError,
   StoreAnnouncer,
 } from '../index.ts';
+import { rethrowAsFileError } from './cli-errors.ts';
 import { recordReplacer } from './json-output.ts';
 import { openStore, UsageError } from './produce-command.ts';
 
 export const INSPECT_USAGE = `  inspect <snapshot-file> [--records] [--type <name>]
-  inspect --store <dir | s3://...> --namespace <name> [--version <v | label>] [--records] [--type <name>]
+  inspect [--store <dir | s3://...>] [--namespace <name>] [--version <v | label>] [--records] [--type <name>]
       a snapshot file, or a namespace: without --version, one JSON line per version (the
       announced one marked, labels shown); with it, that version's header and counts; --records
       dumps the records as NDJSON instead
-  diff --store <dir | s3://...> --namespace <name> <from> <to>
+      --store <dir | s3://bucket/prefix>   (default ./shoal-data)
+      --namespace <name>                   (default "default")
+`;
+
+export const DIFF_USAGE = `  diff [--store <dir | s3://...>] [--namespace <name>] <from> <to>
       keys added, removed and modified per type between two versions or labels (JSON)
+      --store <dir | s3://bucket/prefix>   (default ./shoal-data)
+      --namespace <name>                   (default "default")
 `;
 
 const print = (v: unknown, indent?: number) =>
@@ -159,6 +166,9 @@ function snapshotLabel(bytes: Uint8Array, file: string) {
   return about(h);
 }
 
+/** Where `--store` points when it is not given, as for every other command. */
+const DEFAULT_STORE = './shoal-data';
+
 export async function inspectCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -171,21 +181,28 @@ export async function inspectCommand(args: string[]): Promise<number> {
       version: { type: 'string' },
     },
   });
-  if (!values.store) {
-    const file = positionals[0];
-    if (!file) throw new UsageError('inspect needs a snapshot file, or --store and --namespace');
-    const bytes = await readFile(file);
+  const file = positionals[0];
+  if (positionals.length > 1)
+    throw new UsageError(`inspect takes one snapshot file, got ${positionals.length}`);
+  if (file !== undefined) {
+    if (values.store !== undefined || values.version !== undefined)
+      throw new UsageError('inspect takes a snapshot file or --store/--version, not both');
+    const bytes = await readFile(file).catch((e: unknown) => rethrowAsFileError(file, e));
     const state = decodeSnapshot(bytes);
     if (values.records) dump(state, values.type);
     else print(summary(state, snapshotLabel(bytes, file)), 2);
     return 0;
   }
-  await refuseNested(await openStore(values.store), values.namespace);
+  const storeSpec = values.store ?? DEFAULT_STORE;
+  const store = await openStore(storeSpec);
+  const layout = new NamespaceLayout(values.namespace);
   if (values.version === undefined) {
-    const store = await openStore(values.store);
-    const layout = new NamespaceLayout(values.namespace);
+    // Headers first: the first call then names what a listing reads ("…/header/") when the
+    // store itself is missing (a bucket that does not exist).
+    const headers = await store.list(`${layout.prefix}header/`);
+    await refuseNested(store, values.namespace);
     const announced = await new StoreAnnouncer({ store, namespace: values.namespace }).read();
-    for (const key of await store.list(`${layout.prefix}header/`)) {
+    for (const key of headers) {
       const h = decodeVersionHeader(await store.get(key), key);
       print({
         version: h.version,
@@ -201,8 +218,9 @@ export async function inspectCommand(args: string[]): Promise<number> {
     }
     return 0;
   }
-  const end = await versionEnd(values.store, values.namespace, values.version, '--version');
-  const state = await loadVersion(values.store, values.namespace, end.version);
+  await refuseNested(store, values.namespace);
+  const end = await versionEnd(storeSpec, values.namespace, values.version, '--version');
+  const state = await loadVersion(storeSpec, values.namespace, end.version);
   if (values.records) dump(state, values.type);
   else print(summary(state, about(end)), 2);
   return 0;
@@ -213,7 +231,7 @@ export async function diffCommand(args: string[]): Promise<number> {
     args,
     allowPositionals: true,
     options: {
-      store: { type: 'string', default: './shoal-data' },
+      store: { type: 'string', default: DEFAULT_STORE },
       namespace: { type: 'string', default: 'default' },
     },
   });

@@ -4,25 +4,59 @@
  * process concerns: arguments, exit codes, output streams.
  */
 import { constants } from 'node:os';
-import { isShoalError } from '../index.ts';
+import { failureLine } from './cli-errors.ts';
 import { CONSUME_USAGE, consumeCommand } from './consume-command.ts';
-import { diffCommand, INSPECT_USAGE, inspectCommand } from './inspect-command.ts';
+import { DIFF_USAGE, diffCommand, INSPECT_USAGE, inspectCommand } from './inspect-command.ts';
 import { PLAN_USAGE, planCommand } from './plan-command.ts';
 import { PRODUCE_USAGE, produceCommand, UsageError } from './produce-command.ts';
+
+const COMMANDS: Readonly<Record<string, string>> = {
+  produce: PRODUCE_USAGE,
+  consume: CONSUME_USAGE,
+  inspect: INSPECT_USAGE,
+  diff: DIFF_USAGE,
+  plan: PLAN_USAGE,
+};
 
 const USAGE = `usage: shoal <command> [options]
 
 commands:
-${PRODUCE_USAGE}${CONSUME_USAGE}${INSPECT_USAGE}${PLAN_USAGE}
+${Object.values(COMMANDS).join('')}
 options:
-  -h, --help     show this help
+  -h, --help     show this help (after a command: that command's help)
+
+exit codes: 0 done, 1 failed (stderr says why, one line: "shoal: <CODE>: <message>"), 2 bad usage
 `;
+
+const commandUsage = (command: string) => `usage: shoal ${COMMANDS[command]!.trimStart()}`;
+
+/** Whether `args` ask for help: `-h` or `--help` anywhere before a `--`. */
+function asksForHelp(args: readonly string[]): boolean {
+  const end = args.indexOf('--');
+  return (end < 0 ? args : args.slice(0, end)).some((a) => a === '-h' || a === '--help');
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (!command || command === '-h' || command === '--help') {
+  if (!command) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  if (command === '-h' || command === '--help') {
     process.stdout.write(USAGE);
-    return command ? 0 : 2;
+    return 0;
+  }
+  if (command === 'help') {
+    const about = rest[0];
+    if (about !== undefined && !Object.hasOwn(COMMANDS, about))
+      throw new UsageError(`unknown command "${about}"`);
+    process.stdout.write(about === undefined ? USAGE : commandUsage(about));
+    return 0;
+  }
+  if (!Object.hasOwn(COMMANDS, command)) throw new UsageError(`unknown command "${command}"`);
+  if (asksForHelp(rest)) {
+    process.stdout.write(commandUsage(command));
+    return 0;
   }
   if (command === 'inspect') return inspectCommand(rest);
   if (command === 'diff') return diffCommand(rest);
@@ -50,31 +84,45 @@ async function main(argv: string[]): Promise<number> {
   throw new UsageError(`unknown command "${command}"`);
 }
 
+/** node:util parseArgs' own errors are usage errors too; its messages run on with advice. */
+function usageMessage(error: unknown): string | undefined {
+  if (error instanceof UsageError) return error.message;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== 'string' || !code.startsWith('ERR_PARSE_ARGS_')) return undefined;
+  return (error as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+}
+
+// The AWS SDK warns on stderr, in nine lines, that its releases from 2027 on need Node 22: noise
+// in a CLI's one-line errors, and nothing a user of `shoal` can act on. Set the variable to
+// "false" to see it.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 // A reader that stops early (`shoal inspect --records | head`) closes the pipe: that is the end
 // of the output, not a failure.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  process.stderr.write(`shoal: cannot write the output: ${error.message}\n`);
+  process.stderr.write(`shoal: ${error.code ?? 'EIO'}: cannot write the output: ${error.message}\n`);
   process.exit(1);
 });
 
-main(process.argv.slice(2)).then(
+const argv = process.argv.slice(2);
+main(argv).then(
   (code) => {
     process.exitCode = code;
   },
   (error: unknown) => {
-    if (
-      error instanceof UsageError ||
-      (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
-    ) {
-      process.stderr.write(`shoal: ${(error as Error).message}\n\n${USAGE}`);
+    const usage = usageMessage(error);
+    if (usage !== undefined) {
+      const command = argv[0] !== undefined && Object.hasOwn(COMMANDS, argv[0]) ? argv[0] : undefined;
+      const help = command ? `shoal ${command} --help` : 'shoal --help';
+      process.stderr.write(`shoal: ${usage}\nSee '${help}'.\n`);
       process.exitCode = 2;
-    } else if (isShoalError(error)) {
-      process.stderr.write(`shoal: ${error.code}: ${error.message}\n`);
-      process.exitCode = 1;
-    } else {
-      process.stderr.write(`shoal: ${(error as Error).stack ?? String(error)}\n`);
-      process.exitCode = 1;
+      return;
     }
+    process.stderr.write(`${failureLine(error)}\n`);
+    if (process.env.SHOAL_DEBUG === '1' && error instanceof Error && error.stack) {
+      process.stderr.write(`${error.stack}\n`);
+    }
+    process.exitCode = 1;
   },
 );

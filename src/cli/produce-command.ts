@@ -31,6 +31,7 @@ import {
   validators,
 } from '../index.ts';
 import { serveProducerHealth } from '../observability.ts';
+import { failureLine, rethrowAsFileError } from './cli-errors.ts';
 import { type InputFormat, inputFiles, PROGRESS_EVERY, readInput } from './input-reader.ts';
 import { fileTypes } from './input-types.ts';
 import { UsageError } from './usage-error.ts';
@@ -65,7 +66,8 @@ export { UsageError } from './usage-error.ts';
 /** The store a `--store` flag names: a directory, or `s3://bucket/prefix`. */
 export async function openStore(spec: string): Promise<BlobStore> {
   if (!spec.startsWith('s3://')) return new FsBlobStore({ dir: spec });
-  const url = new URL(spec);
+  const url = URL.canParse(spec) ? new URL(spec) : undefined;
+  if (!url?.hostname) throw new UsageError(`--store ${spec} is not of the form s3://<bucket>[/<prefix>]`);
   const { S3BlobStore } = await import('../s3.ts');
   const endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
   return new S3BlobStore({
@@ -107,14 +109,9 @@ export function versionMetadataArgs(label: string | undefined, meta: readonly st
   }
 }
 
-/** The schema file: one that cannot be read is bad usage; an invalid one names the file. */
+/** The schema file: one that cannot be read fails with the OS's code; an invalid one names the file. */
 async function readSchema(path: string): Promise<Schema> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new UsageError(`cannot read --schema ${path}: ${(e as Error).message}`);
-  }
+  const text = await readFile(path, 'utf8').catch((e: unknown) => rethrowAsFileError(`--schema ${path}`, e));
   try {
     return fromJSON(text);
   } catch (e) {
@@ -206,12 +203,9 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
   const healthPort = count('health-port', values['health-port']);
   // The files and their types are checked before the producer opens: a mistake there is usage.
   const files = async () => {
-    let list: string[];
-    try {
-      list = await inputFiles(inputPath);
-    } catch (e) {
-      throw new UsageError(`cannot read --input ${inputPath}: ${(e as Error).message}`);
-    }
+    const list = await inputFiles(inputPath).catch((e: unknown) =>
+      rethrowAsFileError(`--input ${inputPath}`, e),
+    );
     return { list, types: fileTypes(list, schema, { type: values.type, typeOf: values['type-of'], format }) };
   };
   await files();
@@ -253,9 +247,13 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
   producer.on('cycle:skip', (e) => out({ event: 'skipped', reason: e.reason }));
   producer.on('cycle:failure', (e) => {
     // The failure of this command's own cycle is reported once, by whoever awaits it.
-    if (!cycling)
-      process.stderr.write(`shoal: cycle failed at ${e.stage}: ${e.error.code}: ${e.error.message}\n`);
+    if (!cycling) {
+      process.stderr.write(
+        `shoal: cycle failed at ${e.stage}: ${failureLine(e.error).slice('shoal: '.length)}\n`,
+      );
+    }
   });
+  const report = (e: unknown) => process.stderr.write(`${failureLine(e)}\n`);
   producer.on('warning', (e) => process.stderr.write(`shoal: warning: ${e.message}\n`));
   const onSignal = () => {
     if (!cycling) return;
@@ -280,8 +278,7 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
     } catch (e) {
       if (signal.aborted) return 'interrupted';
       // A file that is missing or unreadable (the reader reports everything inside a file).
-      if (typeof (e as NodeJS.ErrnoException).syscall !== 'string') throw e;
-      throw new UsageError(`cannot read --input ${inputPath}: ${(e as Error).message}`);
+      rethrowAsFileError(`--input ${inputPath}`, e);
     }
     const { records, problems } = input;
     for (const p of problems) process.stderr.write(`${p.file}:${p.line}: ${p.message}\n`);
@@ -339,9 +336,7 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
             publish().then(
               () => {},
               (e) => {
-                process.stderr.write(
-                  `shoal: ${isShoalError(e) ? `${e.code}: ` : ''}${(e as Error).message}\n`,
-                );
+                report(e);
                 // Another producer owns the namespace now: stop, and say so with the exit code.
                 if (isShoalError(e, 'ANNOUNCE_CONFLICT')) lost.abort();
               },
@@ -362,7 +357,7 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
     }
   } catch (e) {
     if (!isShoalError(e)) throw e;
-    process.stderr.write(`shoal: ${e.code}: ${e.message}\n`);
+    report(e);
     code = 1;
   } finally {
     signal.removeEventListener('abort', onSignal);

@@ -64,11 +64,52 @@ const SCALARS: ReadonlySet<string> = new Set([
 ]);
 
 function invalid(where: string, what: string): never {
-  throw new ShoalError('INVALID_SCHEMA', `schema JSON ${where}: ${what}`);
+  throw new ShoalError('INVALID_SCHEMA', `schema JSON${where ? ` ${where}` : ''}: ${what}`);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The keys each level of the JSON form may hold. */
+const KNOWN_KEYS = {
+  schema: ['format', 'types'],
+  type: ['name', 'primaryKey', 'fields'],
+  field: ['name', 'kind', 'optional', 'bigint', 'element'],
+  element: ['kind', 'bigint'],
+} as const;
+
+/** Edit distance between two short strings (insertions, deletions, substitutions, swaps). */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * Refuses a key the JSON form does not define: a misspelt `"optinal": true` would otherwise be
+ * ignored and the field silently made required.
+ */
+function refuseUnknownKeys(object: Record<string, unknown>, known: readonly string[], where: string): void {
+  for (const key of Object.keys(object)) {
+    if (known.includes(key)) continue;
+    const lower = key.toLowerCase();
+    const [nearest] = known
+      .map((k) => ({ k, d: distance(lower, k.toLowerCase()) }))
+      .filter(({ k, d }) => d <= Math.max(1, Math.floor(k.length / 3)))
+      .sort((x, y) => x.d - y.d);
+    const hint = nearest ? ` (did you mean "${nearest.k}"?)` : '';
+    invalid(where, `unknown key ${JSON.stringify(key)}${hint}. Known keys here: ${known.join(', ')}.`);
+  }
 }
 
 function scalarType(kind: unknown, bigint: unknown, where: string): FieldType<unknown, false> {
@@ -84,6 +125,7 @@ function scalarType(kind: unknown, bigint: unknown, where: string): FieldType<un
 export function fromJSON(json: unknown): Schema {
   const doc = typeof json === 'string' ? parseText(json) : json;
   if (!isRecord(doc)) invalid('', 'expected an object with "format" and "types"');
+  refuseUnknownKeys(doc, KNOWN_KEYS.schema, '');
   if (doc.format !== SCHEMA_JSON_FORMAT) {
     invalid('', `"format" must be "${SCHEMA_JSON_FORMAT}", got ${JSON.stringify(doc.format)}`);
   }
@@ -92,13 +134,19 @@ export function fromJSON(json: unknown): Schema {
     const where = `types[${i}]`;
     if (!isRecord(raw)) invalid(where, 'expected an object');
     if (typeof raw.name !== 'string') invalid(where, '"name" must be a string');
-    if (!Array.isArray(raw.fields)) invalid(where, '"fields" must be a list');
+    const typeWhere = `${where} (${JSON.stringify(raw.name)})`;
+    refuseUnknownKeys(raw, KNOWN_KEYS.type, typeWhere);
+    if (!Array.isArray(raw.fields)) invalid(typeWhere, '"fields" must be a list');
     // A Map, not an object literal: `shape["__proto__"] = ...` would set the prototype and drop
     // the field without a word; Object.fromEntries makes it an own key, which ObjectType refuses.
     const shape = new Map<string, FieldType>();
     raw.fields.forEach((f: unknown, j: number) => {
-      const fw = `${where}.fields[${j}]`;
-      if (!isRecord(f) || typeof f.name !== 'string') invalid(fw, 'expected an object with a string "name"');
+      if (!isRecord(f) || typeof f.name !== 'string') {
+        invalid(`${typeWhere}.fields[${j}]`, 'expected an object with a string "name"');
+      }
+      const fw = `${typeWhere}.fields[${j}] (${JSON.stringify(f.name)})`;
+      refuseUnknownKeys(f, KNOWN_KEYS.field, fw);
+      if (f.element !== undefined && f.kind !== 'list') invalid(fw, '"element" applies to list fields only');
       if (shape.has(f.name)) invalid(fw, `field "${f.name}" is declared twice`);
       let type: FieldType =
         f.kind === 'list' ? listOf(f.element, `${fw}.element`) : scalarType(f.kind, f.bigint, fw);
@@ -113,7 +161,7 @@ export function fromJSON(json: unknown): Schema {
       typeof pk !== 'string' &&
       !(Array.isArray(pk) && pk.every((k) => typeof k === 'string'))
     ) {
-      invalid(where, '"primaryKey" must be a field name or a list of field names');
+      invalid(typeWhere, '"primaryKey" must be a field name or a list of field names');
     }
     return new ObjectType(
       raw.name,
@@ -126,6 +174,7 @@ export function fromJSON(json: unknown): Schema {
 
 function listOf(element: unknown, where: string): FieldType {
   if (!isRecord(element)) invalid(where, 'a list field needs an "element" object with a "kind"');
+  refuseUnknownKeys(element, KNOWN_KEYS.element, where);
   return new FieldType('list', false, scalarType(element.kind, element.bigint, where));
 }
 
@@ -134,7 +183,9 @@ function parseText(text: string): unknown {
     // A byte-order mark, as some editors write one, is not part of the JSON.
     return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (cause) {
-    throw new ShoalError('INVALID_SCHEMA', `schema JSON is not valid JSON: ${(cause as Error).message}`, {
+    // JSON.parse quotes the text around the fault, newlines and all: one line is what a CLI prints.
+    const reason = (cause as Error).message.replace(/\s+/g, ' ');
+    throw new ShoalError('INVALID_SCHEMA', `schema JSON is not valid JSON: ${reason}`, {
       cause,
     });
   }
