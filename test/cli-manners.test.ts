@@ -240,7 +240,7 @@ describe('stores that are not there', () => {
     expect(produced.code).toBe(1);
     // A failed cycle is reported once, with its stage.
     expect(produced.stderr).toMatch(
-      /^shoal: cycle failed at publish: STORE_UNAVAILABLE: cannot write "default\/snapshot\/\d{16}": the store's directory ".*a-file" is a file\. Point the store at a directory\.\n$/,
+      /^shoal: STORE_UNAVAILABLE: cannot write "default\/snapshot\/\d{16}": the store's directory ".*a-file" is a file\. Point the store at a directory\.\n$/,
     );
   });
 

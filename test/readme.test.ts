@@ -147,6 +147,7 @@ describe("the README's CLI section", () => {
       [/s3:\/\/bucket\/prefix/g, () => `s3://shoal-test/${prefix}`],
       [/--health-port 9464/g, () => '--health-port 0'],
       [/--port 8080/g, () => '--port 0'],
+      [/--port 8081/g, () => '--port 0'],
     ];
     const checks: {
       readonly name: string;
@@ -192,13 +193,45 @@ describe("the README's CLI section", () => {
         },
       },
       {
+        name: 'produce a labelled version',
+        matches: /^produce .*--namespace movies --label 3\.1\.5 --meta commit=abc123$/,
+        async check({ argv, cwd }) {
+          // A version is made only when something changed.
+          await appendFile(
+            join(cwd, 'movies.ndjson'),
+            '{"id": 5, "title": "Reef", "year": 1995, "tags": []}\n',
+          );
+          const r = await runCli(argv, { cwd });
+          expect(r).toMatchObject({ code: 0, stderr: '' });
+          const [published] = lines(r.stdout);
+          expect(published).toMatchObject({
+            event: 'published',
+            label: '3.1.5',
+            metadata: { commit: 'abc123' },
+            counts: { Movie: 5 },
+          });
+          versions.push(published.version);
+        },
+      },
+      {
+        name: 'consume pinned to a label',
+        matches: /^consume --namespace movies --pin 3\.1\.5 --port \d+$/,
+        async check({ argv, cwd }) {
+          const p = started(argv, { cwd });
+          await until(() => p.out.stdout.includes('"serving"'), 20_000, 'serving');
+          expect(lines(p.out.stdout).at(-1)).toMatchObject({ version: versions[2], label: '3.1.5' });
+          p.child.kill('SIGTERM');
+          expect(await p.exited).toBe(0);
+        },
+      },
+      {
         name: 'consume, and the paths its comment names',
         matches: /^consume --namespace movies --port \d+$/,
         async check({ argv, cwd }) {
           const p = started(argv, { cwd });
           await until(() => p.out.stdout.includes('"serving"'), 20_000, 'serving');
           const { url, version } = lines(p.out.stdout).at(-1);
-          expect(version).toBe(versions[1]);
+          expect(version).toBe(versions.at(-1));
           const paths = /consume .*# GET (.*)$/m.exec(cli)![1]!.split(', ');
           expect(paths).toEqual(['/records/Movie/2', '/healthz', '/readyz', '/metrics', '/status']);
           for (const path of paths) expect((await fetch(`${url}${path}`)).status, path).toBe(200);
@@ -218,7 +251,8 @@ describe("the README's CLI section", () => {
           expect(r).toMatchObject({ code: 0, stderr: '' });
           const listed = lines(r.stdout);
           expect(listed.map((v) => v.version)).toEqual(versions);
-          expect(listed.map((v) => v.announced ?? false)).toEqual([false, true]);
+          expect(listed.map((v) => v.announced ?? false)).toEqual([false, false, true]);
+          expect(listed.map((v) => v.label)).toEqual([undefined, undefined, '3.1.5']);
         },
       },
       {
@@ -241,7 +275,11 @@ describe("the README's CLI section", () => {
         async check({ argv, cwd }) {
           const r = await runCli(argv, { cwd });
           expect(r).toMatchObject({ code: 0, stderr: '' });
-          expect(JSON.parse(r.stdout)).toEqual({ Movie: { added: [4], removed: [], modified: [] } });
+          expect(JSON.parse(r.stdout)).toEqual({
+            from: { version: versions[0] },
+            to: { version: versions[1] },
+            types: { Movie: { added: [4], removed: [], modified: [] } },
+          });
         },
       },
       {
