@@ -20,6 +20,7 @@ import {
   ShoalError,
 } from '../index.ts';
 import { serveConsumerHealth } from '../observability.ts';
+import { type CliLog, createLog } from './cli-log.ts';
 import { recordReplacer } from './json-output.ts';
 import { openStore, UsageError } from './produce-command.ts';
 
@@ -154,7 +155,7 @@ function lookup(consumer: AnyConsumer, path: string) {
 export async function consumeCommand(
   args: string[],
   signal: AbortSignal,
-  openStoreFor = openStore,
+  log: CliLog = createLog('text'),
 ): Promise<number> {
   const { values } = parseArgs({
     args,
@@ -192,7 +193,7 @@ export async function consumeCommand(
     throw new UsageError('--no-wait and --wait-timeout contradict each other: give one');
   const waitMs =
     values['wait-timeout'] === undefined ? 0 : parseDuration('--wait-timeout', values['wait-timeout']);
-  const store = await openStoreFor(values.store);
+  const store = await openStore(values.store);
   const namespace = values.namespace;
   const consumer = Consumer.create({
     store,
@@ -214,8 +215,11 @@ export async function consumeCommand(
     routes: (path) => lookup(consumer, path),
   });
   consumer.on('waiting', (e) => {
-    process.stderr.write(
-      `shoal: waiting for the first version of namespace "${namespace}" in store ${values.store} (${there(e.namespaces)}); not ready until then\n`,
+    log.write(
+      'info',
+      'waiting',
+      `shoal: waiting for the first version of namespace "${namespace}" in store ${values.store} (${there(e.namespaces)}); not ready until then`,
+      { namespace, ...(e.namespaces ? { namespaces: e.namespaces } : {}) },
     );
     out({ event: 'waiting', url: server.url, namespace });
   });
@@ -251,7 +255,16 @@ export async function consumeCommand(
     }),
   );
   consumer.on('refresh:failure', (e) =>
-    process.stderr.write(`shoal: refresh to ${e.target} failed: ${e.error.code}: ${e.error.message}\n`),
+    log.write(
+      'error',
+      'refresh-failed',
+      `shoal: refresh to ${e.target} failed: ${e.error.code}: ${e.error.message}`,
+      {
+        version: e.target,
+        code: e.error.code,
+        failures: e.failures,
+      },
+    ),
   );
   out({
     event: 'serving',

@@ -5,6 +5,7 @@
  */
 import { constants } from 'node:os';
 import { failureLine } from './cli-errors.ts';
+import { type CliLog, createLog, takeLogFormat } from './cli-log.ts';
 import { CONSUME_USAGE, consumeCommand } from './consume-command.ts';
 import { DIFF_USAGE, diffCommand, INSPECT_USAGE, inspectCommand } from './inspect-command.ts';
 import { PLAN_USAGE, planCommand } from './plan-command.ts';
@@ -36,8 +37,13 @@ function asksForHelp(args: readonly string[]): boolean {
   return (end < 0 ? args : args.slice(0, end)).some((a) => a === '-h' || a === '--help');
 }
 
+/** Where the command's stderr lines go; `--log-format` sets its format once it is read. */
+let log: CliLog = createLog('text');
+
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
+  const [command, ...given] = argv;
+  const { format, rest } = takeLogFormat(given);
+  log = createLog(format);
   if (!command) {
     process.stderr.write(USAGE);
     return 2;
@@ -67,15 +73,15 @@ async function main(argv: string[]): Promise<number> {
     const stop = new AbortController();
     const onSignal = (name: NodeJS.Signals) => {
       if (!stop.signal.aborted) return stop.abort(name);
-      process.stderr.write(`shoal: ${name} while stopping: exiting at once\n`);
+      log.write('warn', 'signal', `shoal: ${name} while stopping: exiting at once`, { signal: name });
       process.exit(128 + constants.signals[name]);
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
       return await (command === 'produce'
-        ? produceCommand(rest, stop.signal)
-        : consumeCommand(rest, stop.signal));
+        ? produceCommand(rest, stop.signal, log)
+        : consumeCommand(rest, stop.signal, log));
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -115,11 +121,13 @@ main(argv).then(
     if (usage !== undefined) {
       const command = argv[0] !== undefined && Object.hasOwn(COMMANDS, argv[0]) ? argv[0] : undefined;
       const help = command ? `shoal ${command} --help` : 'shoal --help';
-      process.stderr.write(`shoal: ${usage}\nSee '${help}'.\n`);
+      if (log.format === 'json') log.write('error', 'usage', `shoal: ${usage}`, { help });
+      else process.stderr.write(`shoal: ${usage}\nSee '${help}'.\n`);
       process.exitCode = 2;
       return;
     }
-    process.stderr.write(`${failureLine(error)}\n`);
+    const code = (error as { code?: unknown }).code;
+    log.write('error', 'failed', failureLine(error), typeof code === 'string' ? { code } : {});
     if (process.env.SHOAL_DEBUG === '1' && error instanceof Error && error.stack) {
       process.stderr.write(`${error.stack}\n`);
     }

@@ -32,6 +32,7 @@ import {
 } from '../index.ts';
 import { serveProducerHealth } from '../observability.ts';
 import { failureLine, rethrowAsFileError } from './cli-errors.ts';
+import { type CliLog, createLog } from './cli-log.ts';
 import { type InputFormat, inputFiles, PROGRESS_EVERY, readInput } from './input-reader.ts';
 import { fileTypes } from './input-types.ts';
 import { UsageError } from './usage-error.ts';
@@ -162,7 +163,11 @@ const signalExit = (signal: unknown): number =>
 /** How one reading and publishing of the input ended. */
 type Outcome = 'done' | 'refused' | 'interrupted';
 
-export async function produceCommand(args: string[], signal: AbortSignal): Promise<number> {
+export async function produceCommand(
+  args: string[],
+  signal: AbortSignal,
+  log: CliLog = createLog('text'),
+): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
@@ -222,7 +227,7 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
     healthPort !== undefined
       ? await serveProducerHealth(producer, { port: healthPort, host: values['health-host'] })
       : undefined;
-  if (health) process.stderr.write(`shoal: health on ${health.url}\n`);
+  if (health) log.write('info', 'health', `shoal: health on ${health.url}`, { url: health.url });
   /** This command's cycle while it runs: its version once started, the types it re-states. */
   let cycling: { version?: number; restated: readonly string[] | 'all'; large: boolean } | undefined;
   const out = (event: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(event)}\n`);
@@ -230,7 +235,9 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
     if (!cycling) return;
     cycling.version = e.version;
     // An input large enough to report reading progress reports the cycle's start too.
-    if (cycling.large) process.stderr.write(`shoal: publishing version ${e.version}\n`);
+    if (cycling.large) {
+      log.write('info', 'publishing', `shoal: publishing version ${e.version}`, { version: e.version });
+    }
   });
   producer.on('cycle:success', (e) =>
     out({
@@ -248,18 +255,35 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
   producer.on('cycle:failure', (e) => {
     // The failure of this command's own cycle is reported once, by whoever awaits it.
     if (!cycling) {
-      process.stderr.write(
-        `shoal: cycle failed at ${e.stage}: ${failureLine(e.error).slice('shoal: '.length)}\n`,
+      log.write(
+        'error',
+        'cycle-failed',
+        `shoal: cycle failed at ${e.stage}: ${failureLine(e.error).slice('shoal: '.length)}`,
+        { version: e.version, stage: e.stage, code: e.error.code, durationMs: Math.round(e.durationMs) },
       );
     }
   });
-  const report = (e: unknown) => process.stderr.write(`${failureLine(e)}\n`);
-  producer.on('warning', (e) => process.stderr.write(`shoal: warning: ${e.message}\n`));
+  const report = (e: unknown) =>
+    log.write('error', 'failed', failureLine(e), isShoalError(e) ? { code: e.code } : {});
+  producer.on('warning', (e) =>
+    log.write(
+      'warn',
+      'warning',
+      `shoal: warning: ${e.message}`,
+      isShoalError(e.error) ? { code: e.error.code } : {},
+    ),
+  );
   const onSignal = () => {
     if (!cycling) return;
     const which = cycling.version === undefined ? 'the version' : `version ${cycling.version}`;
-    process.stderr.write(
-      `shoal: ${String(signal.reason)}: finishing ${which} first (send it again to exit at once)\n`,
+    log.write(
+      'warn',
+      'signal',
+      `shoal: ${String(signal.reason)}: finishing ${which} first (send it again to exit at once)`,
+      {
+        signal: String(signal.reason),
+        ...(cycling.version !== undefined ? { version: cycling.version } : {}),
+      },
     );
   };
   signal.addEventListener('abort', onSignal, { once: true });
@@ -273,7 +297,8 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
         fileTypes: types,
         ...(format ? { format } : {}),
         signal,
-        onProgress: (n) => process.stderr.write(`shoal: read ${n.toLocaleString('en')} records\n`),
+        onProgress: (n) =>
+          log.write('info', 'progress', `shoal: read ${n.toLocaleString('en')} records`, { records: n }),
       });
     } catch (e) {
       if (signal.aborted) return 'interrupted';
@@ -281,17 +306,29 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
       rethrowAsFileError(`--input ${inputPath}`, e);
     }
     const { records, problems } = input;
-    for (const p of problems) process.stderr.write(`${p.file}:${p.line}: ${p.message}\n`);
+    for (const p of problems) {
+      log.write('warn', 'invalid-record', `${p.file}:${p.line}: ${p.message}`, {
+        file: p.file,
+        line: p.line,
+        code: 'INVALID_RECORD',
+      });
+    }
     if (signal.aborted) return 'interrupted';
     if (problems.length > 0 && values['on-invalid'] === 'stop') {
-      process.stderr.write(
-        `shoal: INVALID_RECORD: ${problems.length} invalid record(s); nothing published. Fix them, or pass --on-invalid skip.\n`,
+      log.write(
+        'error',
+        'refused',
+        `shoal: INVALID_RECORD: ${problems.length} invalid record(s); nothing published. Fix them, or pass --on-invalid skip.`,
+        { code: 'INVALID_RECORD', records: problems.length },
       );
       return 'refused';
     }
     if (records.length === 0 && !values['allow-empty']) {
-      process.stderr.write(
-        `shoal: EMPTY_INPUT: ${inputPath} holds no records; nothing published. Pass --allow-empty to publish it anyway.\n`,
+      log.write(
+        'error',
+        'refused',
+        `shoal: EMPTY_INPUT: ${inputPath} holds no records; nothing published. Pass --allow-empty to publish it anyway.`,
+        { code: 'EMPTY_INPUT' },
       );
       return 'refused';
     }
@@ -318,10 +355,18 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
   try {
     const first = await publish();
     if (first === 'interrupted') {
-      process.stderr.write(`shoal: ${String(signal.reason)}: stopped before publishing; nothing published\n`);
+      log.write(
+        'warn',
+        'interrupted',
+        `shoal: ${String(signal.reason)}: stopped before publishing; nothing published`,
+        {
+          signal: String(signal.reason),
+        },
+      );
       return signalExit(signal.reason);
     }
-    if (first === 'refused') code = 1;
+    // Watching, a refused input is fixed by the next change; only a one-shot run fails by it.
+    if (first === 'refused' && !values.watch) code = 1;
     if (values.watch && !signal.aborted) {
       let timer: NodeJS.Timeout | undefined;
       let running = Promise.resolve();
@@ -345,7 +390,7 @@ export async function produceCommand(args: string[], signal: AbortSignal): Promi
         }, 100);
       });
       await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
-      process.stderr.write(`shoal: watching ${inputPath}\n`);
+      log.write('info', 'watching', `shoal: watching ${inputPath}`, { input: inputPath });
       await new Promise<void>((resolve) => {
         signal.addEventListener('abort', () => resolve(), { once: true });
         lost.signal.addEventListener('abort', () => resolve(), { once: true });
