@@ -16,6 +16,12 @@ options:
   -h, --help     show this help
 `;
 
+// The command owns its process, so it (and never the library) may set the environment. On Node 20
+// the AWS SDK warns, on the first S3 client, that its releases from January 2027 need Node 22:
+// news for whoever pins shoal's SDK, not for someone running `shoal produce`. An explicit setting
+// (`=false` to see it) is kept.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '-h' || command === '--help') {
