@@ -40,6 +40,12 @@ function asksForHelp(args: readonly string[]): boolean {
 /** Where the command's stderr lines go; `--log-format` sets its format once it is read. */
 let log: CliLog = createLog('text');
 
+// The command owns its process, so it (and never the library) may set the environment. On Node 20
+// the AWS SDK warns, on the first S3 client, that its releases from January 2027 need Node 22:
+// news for whoever pins shoal's SDK, not for someone running `shoal produce`. An explicit setting
+// (`=false` to see it) is kept.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...given] = argv;
   const { format, rest } = takeLogFormat(given);
@@ -97,11 +103,6 @@ function usageMessage(error: unknown): string | undefined {
   if (typeof code !== 'string' || !code.startsWith('ERR_PARSE_ARGS_')) return undefined;
   return (error as Error).message.replace(/\. To specify a positional argument.*$/s, '');
 }
-
-// The AWS SDK warns on stderr, in nine lines, that its releases from 2027 on need Node 22: noise
-// in a CLI's one-line errors, and nothing a user of `shoal` can act on. Set the variable to
-// "false" to see it.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 // A reader that stops early (`shoal inspect --records | head`) closes the pipe: that is the end
 // of the output, not a failure.

@@ -43,7 +43,7 @@ export function popcount(x: number): number {
 
 /**
  * The thresholds that choose a column's encoding. The defaults are the only ones shoal uses;
- * tests inject small ones (through an `@internal` option of the builder, the delta functions,
+ * tests inject small ones (through an internal option of the builder, the delta functions,
  * the producer and the consumer) so that a few records reach every encoding. A blob never
  * depends on them: decoding reads the encoding and widths each part declares.
  */
