@@ -129,7 +129,7 @@ describe('shoal consume before anything is announced', () => {
     const bare = spawnConsume(cwd, ['--wait-timeout', '30']);
     expect(await bare.exited).toBe(2);
     expect(bare.stderr().split('\n')[0]).toBe(
-      'shoal: --wait-timeout needs a duration such as 30s, 5m or 1h (0 for no limit), got "30"',
+      'shoal: --wait-timeout needs a duration such as 500ms, 30s, 5m or 1h (0 for no limit), got "30"',
     );
     const both = spawnConsume(cwd, ['--no-wait', '--wait-timeout', '5s']);
     expect(await both.exited).toBe(2);

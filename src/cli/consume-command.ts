@@ -21,6 +21,7 @@ import {
 } from '../index.ts';
 import { serveConsumerHealth } from '../observability.ts';
 import { type CliLog, createLog } from './cli-log.ts';
+import { parseDuration, parseProfile } from './cli-values.ts';
 import { recordReplacer } from './json-output.ts';
 import { openStore, UsageError } from './produce-command.ts';
 
@@ -36,20 +37,8 @@ export const CONSUME_USAGE = `  consume [options]
       --wait-timeout <duration>            when nothing is announced yet, wait this long for a first
                                            version (not ready meanwhile): 30s, 5m, 1h; 0 waits forever (default 0)
       --no-wait                            fail at once when nothing is announced
+      --profile <throughput|balanced|latency>   how often to poll the store (default balanced)
 `;
-
-const DURATION = /^(0|[1-9][0-9]*)(ms|s|m|h)$/;
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-
-/** A `--wait-timeout`: a whole number and a unit (ms, s, m, h), or 0 for no limit. */
-export function parseDuration(flag: string, text: string): number {
-  if (text === '0') return 0;
-  const m = DURATION.exec(text);
-  const ms = m ? Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS] : Number.NaN;
-  if (!Number.isSafeInteger(ms))
-    throw new UsageError(`${flag} needs a duration such as 30s, 5m or 1h (0 for no limit), got "${text}"`);
-  return ms;
-}
 
 /** Words for the namespaces a store holds (`undefined`: it could not be listed). */
 const there = (names: readonly string[] | undefined): string =>
@@ -168,6 +157,7 @@ export async function consumeCommand(
       'max-staleness-ms': { type: 'string' },
       'wait-timeout': { type: 'string' },
       'no-wait': { type: 'boolean' },
+      profile: { type: 'string' },
     },
   });
   const port = Number(values.port);
@@ -192,14 +182,18 @@ export async function consumeCommand(
   if (noWait && values['wait-timeout'] !== undefined)
     throw new UsageError('--no-wait and --wait-timeout contradict each other: give one');
   const waitMs =
-    values['wait-timeout'] === undefined ? 0 : parseDuration('--wait-timeout', values['wait-timeout']);
+    values['wait-timeout'] === undefined
+      ? 0
+      : parseDuration('--wait-timeout', values['wait-timeout'], 'for no limit');
   const store = await openStore(values.store);
   const namespace = values.namespace;
+  const profile = parseProfile(values.profile);
   const consumer = Consumer.create({
     store,
     namespace,
     signal,
     waitForFirstVersion: noWait ? false : waitMs === 0 ? true : { timeoutMs: waitMs },
+    ...(profile !== undefined ? { profile } : {}),
     ...(pin !== undefined ? { pin } : {}),
   });
   const out = (event: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(event)}\n`);

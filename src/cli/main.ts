@@ -24,7 +24,9 @@ const USAGE = `usage: shoal <command> [options]
 commands:
 ${Object.values(COMMANDS).join('')}
 options:
-  -h, --help     show this help (after a command: that command's help)
+  -h, --help                 show this help (after a command: that command's help)
+  --log-format <text|json>   stderr as lines to read (default) or one JSON object per line
+                             (after any command; SHOAL_LOG_FORMAT sets the default)
 
 exit codes: 0 done, 1 failed (stderr says why, one line: "shoal: <CODE>: <message>"), 2 bad usage
 `;

@@ -13,7 +13,6 @@ import {
   readSnapshotHeader,
   StoreAnnouncer,
   TUNING_PROFILES,
-  type TuningProfileName,
 } from '../index.ts';
 import { calibrate } from './calibrate.ts';
 import {
@@ -24,6 +23,7 @@ import {
   REFERENCE_CALIBRATION,
   S3_LIST_PRICES,
 } from './capacity-model.ts';
+import { parseDuration, parseProfile } from './cli-values.ts';
 import { openStore, UsageError } from './produce-command.ts';
 
 export const PLAN_USAGE = `  plan [--records <Type=n>]... [--bytes-per-record <b | Type=b>]... [options]
@@ -43,16 +43,8 @@ export const PLAN_USAGE = `  plan [--records <Type=n>]... [--bytes-per-record <b
       --json                               one JSON object instead of the table
 `;
 
-/** `500ms`, `30s`, `5m`, `1h`, or a number of milliseconds. */
-function duration(name: string, v: string | undefined, fallback: number): number {
-  if (v === undefined) return fallback;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v);
-  if (!m) throw new UsageError(`--${name} needs a duration such as 500ms, 30s, 5m or 1h, got "${v}"`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 'ms') as 'ms'];
-  const ms = Number(m[1]) * unit;
-  if (ms <= 0) throw new UsageError(`--${name} must be more than 0, got "${v}"`);
-  return ms;
-}
+const duration = (name: string, v: string | undefined, fallback: number): number =>
+  v === undefined ? fallback : parseDuration(`--${name}`, v);
 
 function positive(name: string, v: string | undefined, fallback: number): number {
   if (v === undefined) return fallback;
@@ -259,15 +251,8 @@ export async function planCommand(args: string[]): Promise<number> {
       storagePerGbMonth: positive('price-storage', values['price-storage'], S3_LIST_PRICES.storagePerGbMonth),
     },
   };
-  if (values.profile !== undefined) {
-    const profile = TUNING_PROFILES[values.profile as TuningProfileName];
-    if (!Object.hasOwn(TUNING_PROFILES, values.profile) || !profile) {
-      throw new UsageError(
-        `--profile must be one of ${Object.keys(TUNING_PROFILES).join(', ')}, got "${values.profile}"`,
-      );
-    }
-    input = { ...input, options: profile };
-  }
+  const profile = parseProfile(values.profile);
+  if (profile !== undefined) input = { ...input, options: TUNING_PROFILES[profile] };
   const sample = positive('sample', values.sample, 100_000);
   if (values.sample !== undefined && !values.calibrate)
     throw new UsageError('--sample goes with --calibrate');

@@ -33,6 +33,7 @@ import {
 import { serveProducerHealth } from '../observability.ts';
 import { failureLine, rethrowAsFileError } from './cli-errors.ts';
 import { type CliLog, createLog } from './cli-log.ts';
+import { parseProfile } from './cli-values.ts';
 import { type InputFormat, inputFiles, PROGRESS_EVERY, readInput } from './input-reader.ts';
 import { fileTypes } from './input-types.ts';
 import { UsageError } from './usage-error.ts';
@@ -55,7 +56,9 @@ export const PRODUCE_USAGE = `  produce --schema <file.json> --input <file | dir
       --watch                              publish again whenever the input changes
       --label <label>                      name the version published (e.g. the source release 3.1.5)
       --meta <key=value>                   a key/value the version carries (repeatable)
-      --snapshot-every <n>                 a snapshot every n versions (default 10)
+      --profile <throughput|balanced|latency>   batching, backpressure and snapshots set together
+                                           (default balanced; README, "Tuning profiles")
+      --snapshot-every <n>                 a snapshot every n versions (default 10, or the profile's)
       --keep-snapshots <n>                 retention (default 5)
       --wal-dir <dir>                      write-ahead log directory (default .shoal/wal/<namespace>)
       --health-port <port>                 serve /healthz, /readyz, /metrics, /status on 127.0.0.1
@@ -185,6 +188,7 @@ export async function produceCommand(
       'on-invalid': { type: 'string', default: 'stop' },
       watch: { type: 'boolean', default: false },
       label: { type: 'string' },
+      profile: { type: 'string' },
       meta: { type: 'string', multiple: true, default: [] },
       'snapshot-every': { type: 'string' },
       'keep-snapshots': { type: 'string' },
@@ -214,6 +218,7 @@ export async function produceCommand(
     return { list, types: fileTypes(list, schema, { type: values.type, typeOf: values['type-of'], format }) };
   };
   await files();
+  const profile = parseProfile(values.profile);
   const producer = await Producer.open({
     store: await openStore(values.store),
     namespace: values.namespace,
@@ -222,6 +227,7 @@ export async function produceCommand(
     ...(values['wal-dir'] ? { walDir: values['wal-dir'] } : {}),
     ...(snapshotEvery ? { snapshotEvery } : {}),
     ...(keepSnapshots ? { keepSnapshots } : {}),
+    ...(profile !== undefined ? { profile } : {}),
   });
   const health =
     healthPort !== undefined
