@@ -58,8 +58,13 @@ function leastSquares(points: readonly (readonly [number, number, number])[]): [
 interface ProducerFigures {
   readonly snapshotBytes: number;
   readonly firstCycleMs: number;
-  /** The first (snapshot) version, then one entry per delta cycle. */
-  readonly versions: { readonly version: number; readonly changes: number; readonly ms: number }[];
+  /** The first (snapshot) version, the warm-up, then one entry per measured delta cycle. */
+  readonly versions: {
+    readonly version: number;
+    readonly changes: number;
+    readonly ms: number;
+    readonly warmUp?: true;
+  }[];
   readonly deltaBytes: number[]; // per change
   readonly reverseBytes: number[];
   logBytesPerChange: number;
@@ -78,8 +83,9 @@ export interface CalibrationData {
 const SAMPLE: CalibrationData = { schema: sampleSchema, record: sampleRecord };
 
 /**
- * A producer that publishes `records` sample records, then delta cycles of each of `batches`
- * changes (modified records spread over the state), `rounds` times.
+ * A producer that publishes `records` sample records, then a warm-up delta cycle (its worker's
+ * first: compiling, not costs), then delta cycles of each of `batches` changes (modified
+ * records spread over the state), `rounds` times.
  */
 async function measureProducer(
   data: CalibrationData,
@@ -118,27 +124,32 @@ async function measureProducer(
       ackMs: [],
     };
     let rev = 1;
-    for (let round = 0; round < rounds; round++) {
-      for (const changes of batches) {
-        published.length = 0;
-        cycles.length = 0;
-        const stride = Math.max(1, Math.floor(records / changes));
-        const start = performance.now();
-        const acks: Promise<void>[] = [];
-        for (let k = 0; k < changes; k++) {
-          acks.push(producer.upsert(type, data.record((k * stride) % records, rev)));
-        }
-        await Promise.all(acks);
-        out.ackMs.push((performance.now() - start) / changes);
-        out.logBytesPerChange = producer.pendingBytes / changes;
-        await producer.flush();
-        rev++;
-        const cycle = cycles[0]!;
-        out.versions.push({ version: cycle.version, changes, ms: cycle.ms });
-        for (const p of published) {
-          if (p.role === 'delta') out.deltaBytes.push(p.bytes / changes);
-          if (p.role === 'reverse') out.reverseBytes.push(p.bytes / changes);
-        }
+    const plan = [batches[0]!, ...Array.from({ length: rounds }, () => batches).flat()];
+    for (const [i, changes] of plan.entries()) {
+      published.length = 0;
+      cycles.length = 0;
+      const stride = Math.max(1, Math.floor(records / changes));
+      const start = performance.now();
+      const acks: Promise<void>[] = [];
+      for (let k = 0; k < changes; k++) {
+        acks.push(producer.upsert(type, data.record((k * stride) % records, rev)));
+      }
+      await Promise.all(acks);
+      if (i > 0) out.ackMs.push((performance.now() - start) / changes);
+      out.logBytesPerChange = producer.pendingBytes / changes;
+      await producer.flush();
+      rev++;
+      const cycle = cycles[0]!;
+      out.versions.push({
+        version: cycle.version,
+        changes,
+        ms: cycle.ms,
+        ...(i === 0 ? { warmUp: true } : {}),
+      });
+      if (i === 0) continue;
+      for (const p of published) {
+        if (p.role === 'delta') out.deltaBytes.push(p.bytes / changes);
+        if (p.role === 'reverse') out.reverseBytes.push(p.bytes / changes);
       }
     }
     return out;
@@ -188,25 +199,39 @@ export function measureConsumer(
 
 /**
  * Measures a calibration with a sample of `records` generated records (the larger state; the
- * smaller is a quarter of it). Takes a few seconds at 100,000.
+ * smaller is 40% of it). Each delta cycle's time is the least of three at its size and batch
+ * (1% and 4% of the larger state, at both sizes), so that a busy machine's spells do not make
+ * the fit. Takes a few seconds at 100,000.
  */
 export async function calibrate(records = 100_000, data: CalibrationData = SAMPLE): Promise<Calibration> {
   const dir = await mkdtemp(join(tmpdir(), 'shoal-calibrate-'));
   try {
-    const small = Math.max(1_000, Math.floor(records / 4));
-    const batches = [Math.max(10, Math.floor(records / 100)), Math.max(50, Math.floor(records / 20))];
-    const a = await measureProducer(data, dir, small, batches, 2);
-    const b = await measureProducer(data, dir, records, batches, 2);
-    const points = [
-      ...a.versions.slice(1).map((v) => [small, v.changes, v.ms] as const),
-      ...b.versions.slice(1).map((v) => [records, v.changes, v.ms] as const),
-    ];
+    // The same batches at both sizes, so the fit can tell a cost per record from one per change.
+    const small = Math.max(1_000, Math.floor(records * 0.4));
+    const batches = [
+      Math.max(10, Math.floor(records * 0.01)),
+      Math.max(40, Math.floor(records * 0.04)),
+    ] as const;
+    const a = await measureProducer(data, dir, small, batches, 3);
+    const b = await measureProducer(data, dir, records, batches, 3);
+    const points = [a, b].flatMap((f, k) => {
+      const size = k === 0 ? small : records;
+      const measured = f.versions.slice(1).filter((v) => !v.warmUp);
+      return [...new Set(measured.map((v) => v.changes))].map(
+        (c) => [size, c, Math.min(...measured.filter((v) => v.changes === c).map((v) => v.ms))] as const,
+      );
+    });
     const [fixed, perRecord, perChange] = leastSquares(points);
     const bytesPerRecord = b.snapshotBytes / records;
+    // A consumer that loads the snapshot (its memory) and follows every version (refresh time;
+    // its first refresh is a warm-up).
     const c = await measureConsumer(join(dir, 'store'), `sample-${records}`, b.versions);
     // Refresh time against changes: a line through the medians at each batch size.
-    const at = (changes: number) => median(c.refreshes.filter((r) => r.changes === changes).map((r) => r.ms));
-    const [c1, c2] = batches as [number, number];
+    const measuredRefreshes = c.refreshes.slice(1); // the first refresh is the warm-up's
+    const at = (changes: number) =>
+      median(measuredRefreshes.filter((r) => r.changes === changes).map((r) => r.ms));
+    const [c1, c2] = batches;
+    const deltaBytesPerChange = median([...a.deltaBytes, ...b.deltaBytes]) / bytesPerRecord;
     const refreshPerChange = Math.max(0, (at(c2) - at(c1)) / (c2 - c1));
     return {
       sampleBytesPerRecord: bytesPerRecord,
@@ -216,12 +241,11 @@ export async function calibrate(records = 100_000, data: CalibrationData = SAMPL
       cycleMsPerRecord: Math.max(0, perRecord),
       cycleMsPerChange: Math.max(1e-6, perChange),
       snapshotMsPerRecord: b.firstCycleMs / records,
-      deltaBytesPerChange: median([...a.deltaBytes, ...b.deltaBytes]) / bytesPerRecord,
+      deltaBytesPerChange,
       reverseBytesPerChange: median([...a.reverseBytes, ...b.reverseBytes]) / bytesPerRecord,
       logBytesPerChange: b.logBytesPerChange / bytesPerRecord,
       consumerBaseBytes: c.baseRss,
       residentPerSnapshotByte: Math.max(0, (c.loadedRss - c.baseRss) / b.snapshotBytes),
-      refreshBytesPerRecord: Math.max(0, (c.peakRss - c.loadedRss) / records),
       refreshMsFixed: Math.max(0, at(c1) - refreshPerChange * c1),
       refreshMsPerRecord: 0,
       refreshMsPerChange: refreshPerChange,

@@ -33,8 +33,6 @@ export interface Calibration {
   readonly consumerBaseBytes: number;
   /** Resident bytes per byte of snapshot held by a consumer. */
   readonly residentPerSnapshotByte: number;
-  /** Bytes a delta refresh copies per record of the state (the primary-key index). */
-  readonly refreshBytesPerRecord: number;
   /** Consumer refresh time: fixed, per record, per change. */
   readonly refreshMsFixed: number;
   readonly refreshMsPerRecord: number;
@@ -57,7 +55,6 @@ export const REFERENCE_CALIBRATION: Calibration = {
   logBytesPerChange: 1.4,
   consumerBaseBytes: 60e6,
   residentPerSnapshotByte: 1.0,
-  refreshBytesPerRecord: 7,
   refreshMsFixed: 5,
   refreshMsPerRecord: 0.00002,
   refreshMsPerChange: 0.004,
@@ -168,6 +165,9 @@ export const DEFAULT_SETTINGS: PlanOptions = {
   minIntervalMs: 1_000,
   maxIntervalMs: 30_000,
 };
+
+/** Bytes of the primary-key index per record (4-byte slots at a load factor of 3/4). */
+export const INDEX_BYTES_PER_RECORD = 16 / 3;
 
 /** S3 serves about 5,500 GET/HEAD per second per prefix; plan to half of it. */
 const S3_READS_PER_PREFIX = 5_500;
@@ -329,8 +329,10 @@ export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): 
   };
   const resident = snapshotBytes * c.residentPerSnapshotByte;
   const steadyBytes = c.consumerBaseBytes + resident;
-  const copied = touchedPages(changesPerVersion) * 1024 * bytesPerRecord;
-  const deltaRefreshBytes = steadyBytes + deltaBytes + c.refreshBytesPerRecord * records + copied;
+  const touched = touchedPages(changesPerVersion) / Math.max(1, records / 1024);
+  // Until the swap, the pages a delta touches are held twice (copy-on-write), with the index's
+  // copy and the delta itself.
+  const deltaRefreshBytes = steadyBytes + deltaBytes + INDEX_BYTES_PER_RECORD * records + touched * resident;
   const snapshotRefreshBytes = steadyBytes + resident;
 
   const perVersion = consumerRequestsPerVersion(options, intervalMs);
