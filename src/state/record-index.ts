@@ -1,0 +1,243 @@
+/**
+ * Reading a secondary index: the records with a value (`find`, `count`, `has`), or, on a
+ * prefix index, whose string starts with a prefix (`findPrefix`, `countPrefix`). Matching is
+ * by the stored bytes, as for primary keys. Matches come as record views of the state the
+ * index belongs to; a hash index lists a value's records in ascending ordinal order as built,
+ * with those a delta added first; a prefix index lists them by the string's bytes, then by
+ * ordinal.
+ */
+import { isShoalError, ShoalError } from '../errors.ts';
+import { type IndexSpec, indexSpecs, type ObjectType } from '../schema/index.ts';
+import { pageGet } from './cow-pages.ts';
+import type { Column } from './column.ts';
+import { findGroup, type HashIndexParts, indexKey } from './hash-index.ts';
+import type { PrimaryKey } from './primary-key.ts';
+import type { IndexParts } from './secondary-index.ts';
+import { distance, lowerBound, StringOrder } from './sorted-index.ts';
+import type { RecordView } from './type-state.ts';
+
+interface Parts {
+  readonly columns: readonly Column[];
+}
+
+/** The spec of an index a consumer makes; `INVALID_INDEX` when it cannot be made. */
+export function indexSpec(
+  type: ObjectType,
+  fields: string | readonly string[],
+  options: { readonly name?: string; readonly prefix?: boolean },
+): IndexSpec {
+  const list = typeof fields === 'string' ? [fields] : fields;
+  const name = options.name ?? (Array.isArray(list) ? list.join('_') : '');
+  try {
+    return indexSpecs(type.name, type.fields, { [name]: { fields: list, prefix: options.prefix ?? false } })[0]!;
+  } catch (e) {
+    if (!isShoalError(e, 'INVALID_SCHEMA')) throw e;
+    throw new ShoalError('INVALID_INDEX', e.message, { cause: e });
+  }
+}
+
+/** An iterable of the views at some ordinals (read lazily, so the first comes at once). */
+class Matches<V> implements Iterable<V> {
+  constructor(private readonly walk: () => Iterator<V>) {}
+  [Symbol.iterator](): Iterator<V> {
+    return this.walk();
+  }
+}
+
+const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+const EMPTY: Iterable<never> = Object.freeze([]);
+
+type View<R> = RecordView<R>;
+
+/** One secondary index of a type's state. */
+export class RecordIndex<R = Record<string, unknown>> {
+  /** The index's name. */
+  readonly name: string;
+  /** Its fields, in order: `find` takes a value of the one field, or an object of them all. */
+  readonly fields: readonly string[];
+  /** Whether it is a prefix index (`findPrefix`). */
+  readonly prefix: boolean;
+  private readonly key: PrimaryKey;
+  private readonly order: StringOrder | undefined;
+  private scratch = Buffer.allocUnsafe(64);
+
+  constructor(
+    private readonly type: ObjectType,
+    parts: Parts,
+    private readonly index: IndexParts,
+    private readonly view: (ordinal: number) => View<R>,
+  ) {
+    this.name = index.spec.name;
+    this.fields = index.spec.fields;
+    this.prefix = index.spec.prefix;
+    this.key = indexKey(type, index.spec, parts.columns);
+    this.order = index.kind === 'sorted' ? new StringOrder(type, index.spec, parts.columns) : undefined;
+  }
+
+  /** Records in the index: those with every indexed field present. */
+  get size(): number {
+    return this.index.entries;
+  }
+
+  /**
+   * The records whose indexed fields equal `value` (the field's value, or an object of the
+   * fields for several). `INVALID_KEY` when it has the wrong shape.
+   */
+  find(value: unknown): Iterable<View<R>> {
+    const i = this.index;
+    if (i.kind === 'sorted') {
+      const [from, to] = this.run(this.staged(value), false);
+      return new Matches(() => this.walkRange(from, to));
+    }
+    this.key.stage(value);
+    const s = findGroup(i, this.key);
+    if (s < 0) return EMPTY;
+    const head = pageGet(i.slots, s) - 1;
+    const n = pageGet(i.counts, s);
+    return new Matches(() => this.walkGroup(i, head, n));
+  }
+
+  /** The ordinals of the records {@link find} gives, in its order. */
+  ordinals(value: unknown): Uint32Array {
+    return this.ordinalsOf(value);
+  }
+
+  /** How many records {@link find} gives. */
+  count(value: unknown): number {
+    const i = this.index;
+    if (i.kind === 'hash') {
+      this.key.stage(value);
+      const s = findGroup(i, this.key);
+      return s < 0 ? 0 : pageGet(i.counts, s);
+    }
+    const [from, to] = this.run(this.staged(value), false);
+    return distance(i.pages, from, to);
+  }
+
+  /** Whether any record has `value`. */
+  has(value: unknown): boolean {
+    return this.count(value) > 0;
+  }
+
+  /** On a prefix index, the records whose string starts with `prefix`, by bytes then ordinal. */
+  findPrefix(prefix: string): Iterable<View<R>> {
+    const range = this.run(this.stagedPrefix(prefix), true);
+    return new Matches(() => this.walkRange(range[0], range[1]));
+  }
+
+  /** On a prefix index, how many records {@link findPrefix} gives. */
+  countPrefix(prefix: string): number {
+    const [from, to] = this.run(this.stagedPrefix(prefix), true);
+    return distance((this.index as { pages: readonly Uint32Array[] }).pages, from, to);
+  }
+
+  private stagedPrefix(prefix: string): number {
+    if (this.index.kind !== 'sorted') {
+      throw new ShoalError(
+        'INVALID_INDEX',
+        `index ${this.name} of ${this.type.name} is not a prefix index; declare it with { fields: [...], prefix: true }.`,
+      );
+    }
+    if (typeof prefix !== 'string')
+      throw new ShoalError('INVALID_KEY', `findPrefix takes a string; got ${typeof prefix}.`);
+    return this.encode(prefix);
+  }
+
+  private staged(value: unknown): number {
+    if (typeof value !== 'string' || !value.isWellFormed()) {
+      // The hash path's message for a value of the wrong shape; a lone surrogate matches nothing.
+      this.key.stage(value);
+      return -1;
+    }
+    return this.encode(value);
+  }
+
+  private encode(s: string): number {
+    if (s.length * 3 > this.scratch.length) this.scratch = Buffer.allocUnsafe(s.length * 3);
+    return this.scratch.write(s, 0, 'utf8');
+  }
+
+  /** [start, end) of the elements equal to (or, with `prefix`, starting with) the staged bytes. */
+  private run(length: number, prefix: boolean): [[number, number], [number, number]] {
+    const pages = (this.index as { pages: readonly Uint32Array[] }).pages;
+    if (length < 0) return [[0, 0], [0, 0]];
+    const order = this.order!;
+    const bytes = this.scratch;
+    const start = lowerBound(pages, (o) => order.compareTo(o, bytes, length, prefix) < 0);
+    const end = lowerBound(pages, (o) => order.compareTo(o, bytes, length, prefix) <= 0);
+    return [start, end];
+  }
+
+  private ordinalsOf(value: unknown): Uint32Array {
+    const i = this.index;
+    if (i.kind === 'sorted') {
+      const [from, to] = this.run(this.staged(value), false);
+      const out = new Uint32Array(distance(i.pages, from, to));
+      let k = 0;
+      for (const o of this.rangeOrdinals(from, to)) out[k++] = o;
+      return out;
+    }
+    this.key.stage(value);
+    const s = findGroup(i, this.key);
+    if (s < 0) return new Uint32Array(0);
+    const n = pageGet(i.counts, s);
+    const out = new Uint32Array(n);
+    let o = pageGet(i.slots, s) - 1;
+    const head = o;
+    let k = 0;
+    while (k < n) {
+      if (!this.key.equalAt(head, o)) break;
+      out[k++] = o;
+      const next = pageGet(i.next, o);
+      if (next === 0) break;
+      o = next - 1;
+    }
+    return k === n ? out : out.subarray(0, k);
+  }
+
+  /**
+   * A group's records, read as iterated. Bounded by the count and confirmed against the
+   * columns: a crafted blob's links can make a list short or wrong, never endless.
+   */
+  private walkGroup(i: HashIndexParts, head: number, n: number): Iterator<View<R>> {
+    const { view, key } = this;
+    let o = head;
+    let k = 0;
+    return {
+      next: () => {
+        if (k >= n || o < 0 || !key.equalAt(head, o)) return DONE;
+        const value = view(o);
+        k++;
+        o = pageGet(i.next, o) - 1;
+        return { done: false, value };
+      },
+    };
+  }
+
+  private *rangeOrdinals(from: [number, number], to: [number, number]): Generator<number> {
+    const pages = (this.index as { pages: readonly Uint32Array[] }).pages;
+    for (let p = from[0]; p <= to[0] && p < pages.length; p++) {
+      const page = pages[p]!;
+      const end = p === to[0] ? to[1] : page.length;
+      for (let j = p === from[0] ? from[1] : 0; j < end; j++) yield page[j]!;
+    }
+  }
+
+  private walkRange(from: [number, number], to: [number, number]): Iterator<View<R>> {
+    const pages = (this.index as { pages: readonly Uint32Array[] }).pages;
+    let p = from[0];
+    let j = from[1];
+    const view = this.view;
+    return {
+      next: () => {
+        while (p < pages.length && (p < to[0] || (p === to[0] && j < to[1]))) {
+          const page = pages[p]!;
+          if (j < page.length) return { done: false, value: view(page[j++]!) };
+          p++;
+          j = 0;
+        }
+        return DONE;
+      },
+    };
+  }
+}
