@@ -80,11 +80,14 @@ export function indexSpecs(
       const field = fields.find((x) => x.name === f);
       if (!field) bad(`index ${name} names "${f}", which is not a field of the type`);
       if (!INDEX_KINDS.has(field!.kind))
-        bad(`index ${name}: field "${f}" is ${describeField(field!)}; indexes cover int, long, string and boolean fields`);
+        bad(
+          `index ${name}: field "${f}" is ${describeField(field!)}; indexes cover int, long, string and boolean fields`,
+        );
       if (prefix === true && field!.kind !== 'string')
         bad(`index ${name} is a prefix index, so its field must be a string, not ${describeField(field!)}`);
     }
-    if (prefix === true && names.length !== 1) bad(`index ${name} is a prefix index: give it exactly one field`);
+    if (prefix === true && names.length !== 1)
+      bad(`index ${name} is a prefix index: give it exactly one field`);
     return Object.freeze({ name, fields: Object.freeze([...names]), prefix: prefix === true });
   });
 }
@@ -116,12 +119,7 @@ export class ObjectType<
   /** Secondary indexes, in declaration order. */
   readonly indexes: readonly IndexSpec[];
 
-  constructor(
-    name: Name,
-    shape: F,
-    primaryKey: PK,
-    indexes?: { readonly [name: string]: IndexDeclaration },
-  ) {
+  constructor(name: Name, shape: F, primaryKey: PK, indexes?: { readonly [name: string]: IndexDeclaration }) {
     if (!NAME.test(name)) {
       throw new ShoalError('INVALID_SCHEMA', `type name "${name}" is not valid: use letters, digits and _`);
     }

@@ -25,7 +25,9 @@ export interface TypeJson {
   readonly primaryKey?: string | readonly string[];
   readonly fields: readonly FieldJson[];
   /** Secondary indexes by name: a list of fields, or `{ fields, prefix: true }`. */
-  readonly indexes?: { readonly [name: string]: readonly string[] | { fields: readonly string[]; prefix: true } };
+  readonly indexes?: {
+    readonly [name: string]: readonly string[] | { fields: readonly string[]; prefix: true };
+  };
 }
 
 /** A schema in JSON form. */
@@ -53,7 +55,10 @@ export function toJSON(schema: Schema): SchemaJson {
       out.fields = fields;
       if (type.indexes.length > 0) {
         out.indexes = Object.fromEntries(
-          type.indexes.map((i) => [i.name, i.prefix ? { fields: [...i.fields], prefix: true as const } : [...i.fields]]),
+          type.indexes.map((i) => [
+            i.name,
+            i.prefix ? { fields: [...i.fields], prefix: true as const } : [...i.fields],
+          ]),
         );
       }
       return out as TypeJson;

@@ -15,7 +15,7 @@
  */
 import type { IndexSpec, ObjectType } from '../schema/index.ts';
 import type { Column } from './column.ts';
-import { CowPages, newPage, pageGet, paged } from './cow-pages.ts';
+import { CowPages, newPage, paged, pageGet } from './cow-pages.ts';
 import { PAGE_SIZE, pageCount, testBit } from './layout.ts';
 import { indexSizeFor, PrimaryKey, slotOf, TOMBSTONE } from './primary-key.ts';
 
@@ -301,7 +301,8 @@ export function hashIndexProblem(
   if (groups + dead >= m) return 'its table is full';
   const limit = capacity + 1;
   for (const pages of [index.next, index.prev])
-    for (const page of pages) for (let i = 0; i < page.length; i++) if (page[i]! >= limit) return 'a link points past the records';
+    for (const page of pages)
+      for (let i = 0; i < page.length; i++) if (page[i]! >= limit) return 'a link points past the records';
   return undefined;
 }
 
@@ -327,7 +328,8 @@ export function hashIndexMismatch(
     let j = slotOf(key.hashAt(head - 1), m);
     while (j !== s) {
       const v = pageGet(index.slots, j);
-      if (v === 0 || (v !== TOMBSTONE && key.equalAt(v - 1, head - 1))) return 'a value is not found where it lies';
+      if (v === 0 || (v !== TOMBSTONE && key.equalAt(v - 1, head - 1)))
+        return 'a value is not found where it lies';
       if (++j === m) j = 0;
     }
     let o = head - 1;

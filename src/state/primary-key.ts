@@ -300,7 +300,8 @@ export class PrimaryKey {
   }
 }
 
-export const slotOf = (hash: number, size: number): number => Math.floor(hash * size * 2.3283064365386963e-10);
+export const slotOf = (hash: number, size: number): number =>
+  Math.floor(hash * size * 2.3283064365386963e-10);
 
 /** Builds the index of every populated ordinal below `capacity`. */
 export function buildIndex(

@@ -8,8 +8,8 @@
  */
 import { isShoalError, ShoalError } from '../errors.ts';
 import { type IndexSpec, indexSpecs, type ObjectType } from '../schema/index.ts';
-import { pageGet } from './cow-pages.ts';
 import type { Column } from './column.ts';
+import { pageGet } from './cow-pages.ts';
 import { findGroup, type HashIndexParts, indexKey } from './hash-index.ts';
 import type { PrimaryKey } from './primary-key.ts';
 import type { IndexParts } from './secondary-index.ts';
@@ -29,7 +29,9 @@ export function indexSpec(
   const list = typeof fields === 'string' ? [fields] : fields;
   const name = options.name ?? (Array.isArray(list) ? list.join('_') : '');
   try {
-    return indexSpecs(type.name, type.fields, { [name]: { fields: list, prefix: options.prefix ?? false } })[0]!;
+    return indexSpecs(type.name, type.fields, {
+      [name]: { fields: list, prefix: options.prefix ?? false },
+    })[0]!;
   } catch (e) {
     if (!isShoalError(e, 'INVALID_SCHEMA')) throw e;
     throw new ShoalError('INVALID_INDEX', e.message, { cause: e });
@@ -160,7 +162,11 @@ export class RecordIndex<R = Record<string, unknown>> {
   /** [start, end) of the elements equal to (or, with `prefix`, starting with) the staged bytes. */
   private run(length: number, prefix: boolean): [[number, number], [number, number]] {
     const pages = (this.index as { pages: readonly Uint32Array[] }).pages;
-    if (length < 0) return [[0, 0], [0, 0]];
+    if (length < 0)
+      return [
+        [0, 0],
+        [0, 0],
+      ];
     const order = this.order!;
     const bytes = this.scratch;
     const start = lowerBound(pages, (o) => order.compareTo(o, bytes, length, prefix) < 0);

@@ -67,11 +67,14 @@ export function reconcileIndexes(
 }
 
 /** Whether `spec` still names fields of `type` (a consumer's index across a schema change). */
-const indexable = (type: ObjectType, spec: IndexSpec) => spec.fields.every((f) => type.field(f) !== undefined);
+const indexable = (type: ObjectType, spec: IndexSpec) =>
+  spec.fields.every((f) => type.field(f) !== undefined);
 
 /** Every index moved along by one change. */
 export function transitionIndexes(indexes: readonly IndexParts[] | undefined, c: IndexChange): IndexParts[] {
-  return (indexes ?? []).map((i) => (i.kind === 'hash' ? transitionHashIndex(i, c) : transitionSortedIndex(i, c)));
+  return (indexes ?? []).map((i) =>
+    i.kind === 'hash' ? transitionHashIndex(i, c) : transitionSortedIndex(i, c),
+  );
 }
 
 /** The same index with every array on a SharedArrayBuffer. */
@@ -110,12 +113,20 @@ function writePages(writer: BlobWriter, pages: readonly Uint32Array[]): [number,
 }
 
 /** Writes the declared indexes' sections (a consumer's own are not part of a version). */
-export function writeIndexes(writer: BlobWriter, indexes: readonly IndexParts[] | undefined): IndexDescriptor[] {
+export function writeIndexes(
+  writer: BlobWriter,
+  indexes: readonly IndexParts[] | undefined,
+): IndexDescriptor[] {
   return (indexes ?? [])
     .filter((i) => !i.local)
     .map((i): IndexDescriptor => {
       if (i.kind === 'sorted')
-        return { name: i.spec.name, kind: 'sorted', entries: i.entries, arrays: [writePages(writer, i.pages)] };
+        return {
+          name: i.spec.name,
+          kind: 'sorted',
+          entries: i.entries,
+          arrays: [writePages(writer, i.pages)],
+        };
       return {
         name: i.spec.name,
         kind: 'hash',
@@ -132,7 +143,8 @@ function readPages(reader: BlobReader<unknown>, pair: unknown, fail: (what: stri
   if (!Array.isArray(pair) || pair.length !== 2) fail('an array is not described');
   const data = reader.view(pair[0] as number, Uint32Array);
   const starts = reader.view(pair[1] as number, Uint32Array);
-  if (starts.length === 0 || starts[0] !== 0 || starts[starts.length - 1] !== data.length) fail('its pages do not cover their section');
+  if (starts.length === 0 || starts[0] !== 0 || starts[starts.length - 1] !== data.length)
+    fail('its pages do not cover their section');
   const out: Uint32Array[] = [];
   for (let p = 0; p + 1 < starts.length; p++) {
     if (starts[p + 1]! < starts[p]!) fail('its page starts decrease');
@@ -163,22 +175,45 @@ export function readIndexes(
   return type.indexes.map((spec, k): IndexParts => {
     const d = list[k] as IndexDescriptor;
     const fail = (what: string): never => corrupt(`index ${spec.name} of ${type.name} is malformed: ${what}`);
-    if (typeof d !== 'object' || d === null || d.name !== spec.name || d.kind !== (spec.prefix ? 'sorted' : 'hash'))
+    if (
+      typeof d !== 'object' ||
+      d === null ||
+      d.name !== spec.name ||
+      d.kind !== (spec.prefix ? 'sorted' : 'hash')
+    )
       fail('it is not the index its schema declares');
     if (!isCount(d.entries) || !Array.isArray(d.arrays)) fail('its counts are malformed');
     let index: IndexParts;
     if (d.kind === 'sorted') {
       if (d.arrays.length !== 1) fail('it has the wrong arrays');
-      index = { kind: 'sorted', spec, local: false, entries: d.entries, pages: readPages(reader, d.arrays[0], fail) };
+      index = {
+        kind: 'sorted',
+        spec,
+        local: false,
+        entries: d.entries,
+        pages: readPages(reader, d.arrays[0], fail),
+      };
     } else {
-      if (d.arrays.length !== 4 || !isCount(d.groups) || !isCount(d.tombstones)) fail('its counts are malformed');
+      if (d.arrays.length !== 4 || !isCount(d.groups) || !isCount(d.tombstones))
+        fail('its counts are malformed');
       const [slots, counts, next, prev] = d.arrays.map((a) => readPages(reader, a, fail)) as [
         Uint32Array[],
         Uint32Array[],
         Uint32Array[],
         Uint32Array[],
       ];
-      index = { kind: 'hash', spec, local: false, entries: d.entries, groups: d.groups!, tombstones: d.tombstones!, slots, counts, next, prev };
+      index = {
+        kind: 'hash',
+        spec,
+        local: false,
+        entries: d.entries,
+        groups: d.groups!,
+        tombstones: d.tombstones!,
+        slots,
+        counts,
+        next,
+        prev,
+      };
     }
     const problem = scan ? indexProblem(index, populated, capacity, size) : undefined;
     if (problem) fail(problem);
@@ -187,8 +222,15 @@ export function readIndexes(
 }
 
 /** What is wrong with an index's structure, or undefined. */
-export function indexProblem(i: IndexParts, populated: Uint32Array, capacity: number, size: number): string | undefined {
-  return i.kind === 'hash' ? hashIndexProblem(i, populated, capacity, size) : sortedIndexProblem(i, populated, capacity, size);
+export function indexProblem(
+  i: IndexParts,
+  populated: Uint32Array,
+  capacity: number,
+  size: number,
+): string | undefined {
+  return i.kind === 'hash'
+    ? hashIndexProblem(i, populated, capacity, size)
+    : sortedIndexProblem(i, populated, capacity, size);
 }
 
 /** What is wrong with an index's content against the columns, or undefined (a full scan). */

@@ -130,7 +130,11 @@ export function lowerBound(pages: readonly Uint32Array[], before: (o: number) =>
 }
 
 /** The number of elements from `from` up to `to` ([page, position] each). */
-export function distance(pages: readonly Uint32Array[], from: [number, number], to: [number, number]): number {
+export function distance(
+  pages: readonly Uint32Array[],
+  from: [number, number],
+  to: [number, number],
+): number {
   if (from[0] === to[0]) return to[1] - from[1];
   let n = pages[from[0]]!.length - from[1];
   for (let p = from[0] + 1; p < to[0]; p++) n += pages[p]!.length;
@@ -208,7 +212,8 @@ export function sortedIndexProblem(
     if (page.length === 0 || page.length > MAX_PAGE) return 'a page has the wrong length';
     for (let i = 0; i < page.length; i++) {
       const o = page[i]!;
-      if (o >= capacity || !testBit(populated, o) || testBit(seen, o)) return 'it lists an ordinal that holds no record of its own';
+      if (o >= capacity || !testBit(populated, o) || testBit(seen, o))
+        return 'it lists an ordinal that holds no record of its own';
       seen[o >>> 5]! |= 1 << (o & 31);
       n++;
     }
