@@ -108,9 +108,9 @@ describe('reading indexes', () => {
       for (const s of [state, consumer]) {
         const byYear = s.type('Movie').index('byYear');
         for (const year of [1950, 1999, 2019, 2020]) {
-          const want = [...model.values()].filter((m) => m.year === year).map((m) => m.id);
+          const want: number[] = [...model.values()].filter((m) => m.year === year).map((m) => m.id);
           expect(byYear.count(year)).toBe(want.length);
-          expect([...byYear.find(year)].map((m) => m.id).sort((a, b) => a - b)).toEqual(
+          expect([...byYear.find(year)].map((m) => m.id as number).sort((a, b) => a - b)).toEqual(
             want.sort((a, b) => a - b),
           );
         }

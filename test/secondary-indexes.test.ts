@@ -164,7 +164,7 @@ function checkState(state: AnyState, model: Model, local: boolean): void {
         expect(ids(byTriple.find({ flag, os, on }) as Iterable<Rec>)).toEqual(want);
       }
   const prefixes = new Set<string>(['', 'nope']);
-  for (const s of [...p.s, ...p.os])
+  for (const s of [...p.s, ...p.os] as string[])
     for (const c of [...s].keys()) prefixes.add([...s].slice(0, c + 1).join(''));
   for (const [name, field] of [
     ['sPrefix', 's'],

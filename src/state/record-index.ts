@@ -12,9 +12,9 @@ import type { Column } from './column.ts';
 import { pageGet } from './cow-pages.ts';
 import { findGroup, type HashIndexParts, indexKey } from './hash-index.ts';
 import type { PrimaryKey } from './primary-key.ts';
+import type { RecordView } from './record-view.ts';
 import type { IndexParts } from './secondary-index.ts';
 import { distance, lowerBound, StringOrder } from './sorted-index.ts';
-import type { RecordView } from './type-state.ts';
 
 interface Parts {
   readonly columns: readonly Column[];

@@ -11,20 +11,12 @@ import { type Column, columnReader } from './column.ts';
 import { testBit } from './layout.ts';
 import { PrimaryKey } from './primary-key.ts';
 import { indexSpec, RecordIndex } from './record-index.ts';
+import type { RecordView } from './record-view.ts';
 import { buildIndexParts, type IndexParts, sameIndex } from './secondary-index.ts';
 
-const ORDINAL: unique symbol = Symbol('shoal.ordinal');
+export type { RecordView } from './record-view.ts';
 
-/**
- * A read-only record: one getter per field, reading the state's columns. `toObject()` gives a
- * plain object equal to the record written (optional fields absent when absent).
- */
-export type RecordView<R> = { readonly [K in keyof R]: R[K] } & {
-  /** A plain object with the record's values. */
-  toObject(): R;
-  /** The same as {@link toObject}, so `JSON.stringify(view)` works. */
-  toJSON(): R;
-};
+const ORDINAL: unique symbol = Symbol('shoal.ordinal');
 
 /** The ordinal a view reads. */
 export function viewOrdinal(view: object): number {
