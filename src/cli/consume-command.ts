@@ -1,6 +1,7 @@
 /**
  * `shoal consume`: keep a namespace's state current and serve it read-only over HTTP:
- * `GET /records/<type>/<key>` (JSON; 404 when absent) beside `/healthz`, `/readyz`, `/metrics`
+ * `GET /records/<type>/<key>` (JSON; 404 when absent), `GET /records/<type>?<index>=<value>`
+ * (NDJSON of an index's matches, index-query.ts) beside `/healthz`, `/readyz`, `/metrics`
  * and `/status`. One JSON line per refresh on stdout.
  */
 import { parseArgs } from 'node:util';
@@ -13,11 +14,13 @@ import {
   ShoalError,
 } from '../index.ts';
 import { serveConsumerHealth } from '../observability.ts';
+import { queryIndex } from './index-query.ts';
 import { recordReplacer } from './json-output.ts';
 import { openStore, UsageError } from './produce-command.ts';
 
 export const CONSUME_USAGE = `  consume [options]
-      follow a namespace and serve GET /records/<type>/<key>, /healthz, /readyz, /metrics, /status
+      follow a namespace and serve GET /records/<type>/<key>, /records/<type>?<index>=<value>
+      (or ?<index>.prefix=<p>; &limit=<n>, default 100), /healthz, /readyz, /metrics, /status
       --store <dir | s3://bucket/prefix>   (default ./shoal-data)
       --namespace <name>                   (default "default")
       --port <port>                        (default 8080; 0 picks a free one)
@@ -95,7 +98,9 @@ export function parseKey(type: ObjectType, raw: string): unknown {
   return key;
 }
 
-function lookup(consumer: AnyConsumer, path: string) {
+function lookup(consumer: AnyConsumer, path: string, query: URLSearchParams) {
+  const byIndex = /^\/records\/([^/]+)$/.exec(path);
+  if (byIndex) return queryIndex(consumer.state, decodeURIComponent(byIndex[1]!), query, keyPart);
   const m = /^\/records\/([^/]+)\/(.*)$/.exec(path);
   if (!m) return undefined;
   const json = (status: number, body: unknown) => ({
@@ -159,7 +164,7 @@ export async function consumeCommand(
     port,
     host: values.host,
     ...(maxStalenessMs !== undefined ? { maxStalenessMs } : {}),
-    routes: (path) => lookup(consumer, path),
+    routes: (path, query) => lookup(consumer, path, query),
   });
   out({ event: 'serving', url: server.url, version: consumer.version });
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));

@@ -17,6 +17,7 @@ import {
   ShoalError,
   StoreAnnouncer,
 } from '../index.ts';
+import { indexSummary } from './index-summary.ts';
 import { recordReplacer } from './json-output.ts';
 import { openStore, UsageError } from './produce-command.ts';
 
@@ -40,6 +41,7 @@ function summary(state: AnyState) {
     checksum: `0x${state.checksum.toString(16)}`,
     bytes: state.byteLength,
     counts: state.counts(),
+    indexes: indexSummary(state),
     schema: state.schema.types.map((t: ObjectType) => ({
       name: t.name,
       primaryKey: t.primaryKey,

@@ -18,6 +18,7 @@ import { isShoalError, ShoalError } from '../errors.ts';
 import { assertCompatible, type Schema } from '../schema/index.ts';
 import { applyDelta } from '../state/delta.ts';
 import type { Layout } from '../state/layout.ts';
+import { carryLocalIndexes } from '../state/local-indexes.ts';
 import { decodeSnapshot } from '../state/snapshot.ts';
 import type { AnyState, State } from '../state/state.ts';
 import { diffStates, type TypeDiff } from '../state/state-diff.ts';
@@ -335,6 +336,7 @@ export class Consumer<S extends Schema = Schema> {
       state = guard(key, () =>
         decodeSnapshot(bytes, { shared, verify: this.options.verifySnapshots === true }),
       );
+      if (from) carryLocalIndexes(from, state);
     } else {
       state = from!;
     }

@@ -13,7 +13,7 @@ import { pageGet } from './cow-pages.ts';
 import { findGroup, type HashIndexParts, indexKey } from './hash-index.ts';
 import type { PrimaryKey } from './primary-key.ts';
 import type { RecordView } from './record-view.ts';
-import type { IndexParts } from './secondary-index.ts';
+import { type IndexParts, indexBytes } from './secondary-index.ts';
 import { distance, lowerBound, StringOrder } from './sorted-index.ts';
 
 interface Parts {
@@ -79,6 +79,21 @@ export class RecordIndex<R = Record<string, unknown>> {
   /** Records in the index: those with every indexed field present. */
   get size(): number {
     return this.index.entries;
+  }
+
+  /** Distinct values in a hash index (`undefined` for a prefix index, which does not count them). */
+  get distinctValues(): number | undefined {
+    return this.index.kind === 'hash' ? this.index.groups : undefined;
+  }
+
+  /** Bytes of memory the index's arrays take (pages shared with other states counted here too). */
+  get byteLength(): number {
+    return indexBytes(this.index);
+  }
+
+  /** Whether the schema declares the index (false for one made by `createIndex`). */
+  get declared(): boolean {
+    return !this.index.local;
   }
 
   /**
