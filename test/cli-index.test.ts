@@ -62,10 +62,14 @@ async function namespace() {
 describe('shoal consume: index queries', () => {
   it('answers GET /records/<type>?<index>=<value> as NDJSON, follows deltas, and refuses bad queries', async () => {
     const { cwd, producer } = await namespace();
-    const child = spawn(process.execPath, ['--import', tsx, main, 'consume', '--namespace', 'cities', '--port', '0'], {
-      cwd,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', tsx, main, 'consume', '--namespace', 'cities', '--port', '0'],
+      {
+        cwd,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     children.push(child);
     const events: Record<string, unknown>[] = [];
     child.stdout!.on('data', (c: Buffer) => {
@@ -82,15 +86,25 @@ describe('shoal consume: index queries', () => {
         text: await res.text(),
       };
     };
-    const names = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l).name);
+    const names = (text: string) =>
+      text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).name);
 
     const fr = await get('/records/City?byCountry=FR');
     expect(fr).toMatchObject({ status: 200, type: 'application/x-ndjson', matches: '3' });
     expect(names(fr.text)).toEqual(['Paris', 'Lyon', 'Pau']);
-    expect(fr.text.split('\n')[0]).toBe('{"id":1,"name":"Paris","country":"FR","admin1":"IDF","capital":true}');
+    expect(fr.text.split('\n')[0]).toBe(
+      '{"id":1,"name":"Paris","country":"FR","admin1":"IDF","capital":true}',
+    );
     expect(names((await get('/records/City?byCountry=FR&limit=2')).text)).toEqual(['Paris', 'Lyon']);
     expect(names((await get('/records/City?byName.prefix=Pa')).text)).toEqual(['Paderborn', 'Paris', 'Pau']);
-    expect(names((await get(`/records/City?byPlace=${encodeURIComponent('{"country":"FR","admin1":"ARA"}')}`)).text)).toEqual(['Lyon']);
+    expect(
+      names(
+        (await get(`/records/City?byPlace=${encodeURIComponent('{"country":"FR","admin1":"ARA"}')}`)).text,
+      ),
+    ).toEqual(['Lyon']);
     expect(names((await get('/records/City?byCapital=true')).text)).toEqual(['Paris', 'Berlin']);
     expect(await get('/records/City?byCountry=XX')).toMatchObject({ status: 200, matches: '0', text: '' });
 
@@ -127,15 +141,50 @@ describe('shoal inspect: indexes', () => {
     const { cwd, producer } = await namespace();
     const { stdout } = await promisify(execFile)(
       process.execPath,
-      ['--import', tsx, main, 'inspect', '--store', 'shoal-data', '--namespace', 'cities', '--version', String(producer.version)],
+      [
+        '--import',
+        tsx,
+        main,
+        'inspect',
+        '--store',
+        'shoal-data',
+        '--namespace',
+        'cities',
+        '--version',
+        String(producer.version),
+      ],
       { cwd },
     );
     const kib = 4096;
     expect(JSON.parse(stdout).indexes).toEqual([
-      { type: 'City', name: 'byCountry', fields: ['country'], kind: 'hash', records: 5, values: 2, bytes: 4 * kib },
-      { type: 'City', name: 'byPlace', fields: ['country', 'admin1'], kind: 'hash', records: 4, values: 4, bytes: 4 * kib },
+      {
+        type: 'City',
+        name: 'byCountry',
+        fields: ['country'],
+        kind: 'hash',
+        records: 5,
+        values: 2,
+        bytes: 4 * kib,
+      },
+      {
+        type: 'City',
+        name: 'byPlace',
+        fields: ['country', 'admin1'],
+        kind: 'hash',
+        records: 4,
+        values: 4,
+        bytes: 4 * kib,
+      },
       { type: 'City', name: 'byName', fields: ['name'], kind: 'prefix', records: 5, bytes: 20 },
-      { type: 'City', name: 'byCapital', fields: ['capital'], kind: 'hash', records: 5, values: 2, bytes: 4 * kib },
+      {
+        type: 'City',
+        name: 'byCapital',
+        fields: ['capital'],
+        kind: 'hash',
+        records: 5,
+        values: 2,
+        bytes: 4 * kib,
+      },
     ]);
     await producer.close();
   });

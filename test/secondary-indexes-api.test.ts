@@ -4,19 +4,30 @@
  * dropped by a schema change, a consumer's own index, the typed errors of a wrong lookup, and
  * crafted index sections in a snapshot.
  */
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   type AnyState,
   applyDelta,
+  Consumer,
   decodeSnapshot,
   encodeDelta,
   encodeSnapshot,
   fromJSON,
   isShoalError,
+  MemoryBlobStore,
+  NamespaceLayout,
+  Producer,
   StateBuilder,
   t,
   toJSON,
 } from '../src/index.ts';
+import { checkIndexChanges } from '../src/state/index-check.ts';
+import { State } from '../src/state/state.ts';
+import { TypeState } from '../src/state/type-state.ts';
 import { section, tamper } from './support/blob-surgery.ts';
 
 const errorOf = (run: () => unknown): { code: string; message: string } => {
@@ -214,6 +225,80 @@ describe('indexes across schema changes and consumers', () => {
       't19',
     ]);
     expect(decodeSnapshot(encodeSnapshot(consumer2)).type('Movie').indexNames).toEqual([]);
+  });
+});
+
+describe('a consumer’s own index', () => {
+  it('follows refreshes by delta and by snapshot', async () => {
+    const walDir = await mkdtemp(join(tmpdir(), 'shoal-index-wal-'));
+    const store = new MemoryBlobStore();
+    const schema = t.schema([Movie]);
+    await using producer = await Producer.open({
+      store,
+      namespace: 'movies',
+      schema,
+      walDir,
+      fsync: false,
+      snapshotEvery: 1,
+    });
+    await producer.runCycle((w) => {
+      for (let i = 0; i < 200; i++) w.add('Movie', movie(i));
+    });
+    await using consumer = await Consumer.open({ store, namespace: 'movies', watch: false });
+    const byRating = consumer.state.type('Movie').createIndex('year', { name: 'mine' });
+    expect(byRating.count(1950)).toBe(3);
+    await producer.upsert('Movie', movie(1000));
+    await producer.flush();
+    await consumer.refresh();
+    expect(
+      consumer.state
+        .type('Movie')
+        .index('mine')
+        .count(1950 + (1000 % 70)),
+    ).toBe(4);
+    const v2 = producer.version!;
+    await producer.delete('Movie', 3);
+    await producer.flush();
+    // A broken delta: the consumer loads the snapshot, and makes its index again over it.
+    await store.put(new NamespaceLayout('movies').delta(v2, producer.version!), new Uint8Array([1, 2, 3]));
+    const kinds: string[] = [];
+    consumer.on('refresh', (e) => kinds.push(e.kind));
+    await consumer.refresh();
+    expect(kinds).toEqual(['snapshot']);
+    expect(consumer.state.type('Movie').index('mine').count(1950)).toBe(2);
+    expect(consumer.state.type('Movie').index('mine').declared).toBe(false);
+    await rm(walDir, { recursive: true, force: true });
+  });
+});
+
+describe('the producer’s index check', () => {
+  it('refuses a version whose index a transition left behind (CHECKSUM_MISMATCH)', () => {
+    const b = new StateBuilder(t.schema([Movie]));
+    for (let i = 0; i < 100; i++) b.add('Movie', movie(i));
+    const s1 = b.build({ version: 1 });
+    const s2 = StateBuilder.from(s1).upsert('Movie', movie(5, 1)).build({ version: 2 });
+    expect(() => checkIndexChanges(s1, s2)).not.toThrow();
+    const stale = s2.types[0]!.parts;
+    const [byYear, byTitle] = s1.types[0]!.parts.indexes!;
+    const forge = (indexes: typeof stale.indexes) =>
+      new State({
+        schema: s2.schema,
+        version: 2,
+        tag: s2.tag,
+        types: [new TypeState({ ...stale, indexes })],
+      });
+    expect(errorOf(() => checkIndexChanges(s1, forge([byYear!, stale.indexes![1]!])))).toEqual({
+      code: 'CHECKSUM_MISMATCH',
+      message:
+        'index byYear of Movie at version 2 does not hold its records (removed ordinal 5 is still linked); nothing was published.',
+    });
+    const dropped = {
+      ...stale.indexes![1]!,
+      pages: byTitle!.kind === 'sorted' ? byTitle!.pages : [],
+    } as typeof byTitle;
+    expect(errorOf(() => checkIndexChanges(s1, forge([stale.indexes![0]!, dropped!]))).message).toBe(
+      'index byTitle of Movie at version 2 does not hold its records (ordinal 100 is not where its value sorts); nothing was published.',
+    );
   });
 });
 
