@@ -280,7 +280,7 @@ describe('the producer’s index check', () => {
     expect(() => checkIndexChanges(s1, s2)).not.toThrow();
     const stale = s2.types[0]!.parts;
     const [byYear, byTitle] = s1.types[0]!.parts.indexes!;
-    const forge = (indexes: typeof stale.indexes) =>
+    const forge = (indexes: NonNullable<typeof stale.indexes>) =>
       new State({
         schema: s2.schema,
         version: 2,
