@@ -314,6 +314,33 @@ describe('crafted index sections', () => {
       edit(section(blob, blob.header.types[0].indexes[index].arrays[array][0], Uint32Array)),
     );
 
+  const codeOf = (run: () => unknown): string => {
+    try {
+      run();
+      return 'none';
+    } catch (e) {
+      return isShoalError(e) ? e.code : `not a ShoalError: ${String(e)}`;
+    }
+  };
+  /** Every read an index offers, every delta applied: a BLOB_CORRUPT at worst, never a TypeError. */
+  const readAll = (blob: Uint8Array) => {
+    const loaded = decodeSnapshot(blob);
+    const movies = loaded.type('Movie');
+    const codes = new Set<string>();
+    for (let y = 1950; y < 2020; y++) {
+      codes.add(codeOf(() => [...movies.index('byYear').find(y)].length + movies.index('byYear').count(y)));
+    }
+    codes.add(codeOf(() => [...movies.index('byTitle').findPrefix('Movie title number 1')].length));
+    codes.add(codeOf(() => movies.index('byTitle').count('Movie title number 12')));
+    const next = StateBuilder.from(state)
+      .upsert('Movie', movie(7, 1))
+      .remove('Movie', movie(8).id)
+      .build({ version: 2 });
+    codes.add(codeOf(() => applyDelta(loaded, encodeDelta(state, next))));
+    codes.delete('none');
+    return [...codes];
+  };
+
   it.each([
     [
       'a slot pointing past the records',
@@ -321,7 +348,7 @@ describe('crafted index sections', () => {
       0,
       (a: Uint32Array) =>
         a.set(
-          [a.find((v) => v !== 0)! + 1_000_000],
+          [4_000_000],
           a.findIndex((v) => v !== 0),
         ),
       'a slot points at no record',
@@ -351,11 +378,31 @@ describe('crafted index sections', () => {
       (a: Uint32Array) => a.set([a[0]!], 1),
       'it lists an ordinal that holds no record of its own',
     ],
-  ])('%s: BLOB_CORRUPT', (_, index, array, edit, what) => {
+    [
+      'an ordinal past the records',
+      1,
+      0,
+      (a: Uint32Array) => a.set([4_000_000], 100),
+      'it lists an ordinal that holds no record of its own',
+    ],
+  ])('%s: reads give BLOB_CORRUPT at worst, verify: true finds it', (_, index, array, edit, what) => {
     const name = index === 0 ? 'byYear' : 'byTitle';
-    expect(errorOf(() => decodeSnapshot(edited(index, array, edit)))).toEqual({
+    const blob = edited(index, array, edit);
+    expect(readAll(blob).filter((c) => c !== 'BLOB_CORRUPT')).toEqual([]);
+    expect(errorOf(() => decodeSnapshot(blob, { verify: true }))).toEqual({
       code: 'BLOB_CORRUPT',
-      message: `the blob is corrupt: index ${name} of Movie is malformed: ${what}. Fetch it again or republish it.`,
+      message: `the snapshot is corrupt: index ${name} of Movie does not match its records: ${what}. Fetch it again or republish it.`,
+    });
+  });
+
+  it('a shape that cannot hold: BLOB_CORRUPT at decode', () => {
+    const blob = tamper(bytes, (b) => {
+      b.header.types[0].indexes[1].entries = 3001;
+    });
+    expect(errorOf(() => decodeSnapshot(blob))).toEqual({
+      code: 'BLOB_CORRUPT',
+      message:
+        'the blob is corrupt: index byTitle of Movie is malformed: it holds more records than the type. Fetch it again or republish it.',
     });
   });
 

@@ -13,6 +13,7 @@
  * absent is in no group. A group built whole lists its ordinals ascending; a delta puts the
  * records it adds first.
  */
+import { ShoalError } from '../errors.ts';
 import type { IndexSpec, ObjectType } from '../schema/index.ts';
 import type { Column } from './column.ts';
 import { CowPages, newPage, paged, pageGet } from './cow-pages.ts';
@@ -148,6 +149,9 @@ export interface IndexChange {
   readonly populated: Uint32Array;
   readonly capacity: number;
   readonly shared: boolean;
+  readonly prevCapacity: number;
+  /** Whether an ordinal held a record in the previous state. */
+  readonly wasPopulated: (o: number) => boolean;
 }
 
 /**
@@ -166,6 +170,9 @@ export function transitionHashIndex(prev: HashIndexParts, c: IndexChange): HashI
   const back = new CowPages(prev.prev, linkPages, c.shared);
   let { entries, groups, tombstones } = prev;
 
+  // Ordinals the index holds are checked before they are read: from an untrusted snapshot,
+  // one past the records (or past the links) makes the index built again rather than read.
+  const prevCapacity = prev.next.length * PAGE_SIZE;
   const prevKey = indexKey(c.type, prev.spec, c.prevColumns);
   for (const o of c.removed) {
     if (!prevKey.presentAt(o)) continue;
@@ -173,13 +180,14 @@ export function transitionHashIndex(prev: HashIndexParts, c: IndexChange): HashI
     let probes = 0;
     for (; probes < m; probes++) {
       const v = slots.get(s);
-      if (v === 0) return rebuild();
+      if (v === 0 || (v !== TOMBSTONE && !c.wasPopulated(v - 1))) return rebuild();
       if (v !== TOMBSTONE && prevKey.equalAt(v - 1, o)) break;
       if (++s === m) s = 0;
     }
     if (probes === m) return rebuild();
     const p = back.get(o);
     const n = next.get(o);
+    if (p > prevCapacity || n > prevCapacity) return rebuild();
     if (p === 0) slots.set(s, n);
     else next.set(p - 1, n);
     if (n !== 0) back.set(n - 1, p);
@@ -209,6 +217,8 @@ export function transitionHashIndex(prev: HashIndexParts, c: IndexChange): HashI
       }
       if (v === TOMBSTONE) {
         if (free < 0) free = s;
+      } else if (v > c.capacity || !testBit(c.populated, v - 1)) {
+        return rebuild();
       } else if (key.equalAt(v - 1, o)) {
         next.set(o, v);
         back.set(v - 1, o + 1);
@@ -248,13 +258,27 @@ export function transitionHashIndex(prev: HashIndexParts, c: IndexChange): HashI
   };
 }
 
-/** The slot of the value staged in `key`, or -1. */
-export function findGroup(index: HashIndexParts, key: PrimaryKey): number {
+/** `BLOB_CORRUPT`: an index read found an ordinal that holds no record. */
+export function corruptIndex(spec: IndexSpec, o: number): never {
+  throw new ShoalError(
+    'BLOB_CORRUPT',
+    `index ${spec.name} is corrupt: it lists ordinal ${o}, which holds no record. Load the version from a fresh snapshot (verify: true checks indexes whole).`,
+  );
+}
+
+/** The slot of the value staged in `key`, or -1; records lie in `populated`, below `capacity`. */
+export function findGroup(
+  index: HashIndexParts,
+  key: PrimaryKey,
+  populated: Uint32Array,
+  capacity: number,
+): number {
   const m = index.slots.length * PAGE_SIZE;
   let s = slotOf(key.stagedHash(), m);
   for (let probes = 0; probes < m; probes++) {
     const v = pageGet(index.slots, s);
     if (v === 0) return -1;
+    if (v !== TOMBSTONE && (v > capacity || !testBit(populated, v - 1))) corruptIndex(index.spec, v - 1);
     if (v !== TOMBSTONE && key.stagedEqualsAt(v - 1)) return s;
     if (++s === m) s = 0;
   }

@@ -96,7 +96,7 @@ function sortedChanges(
   after: TypeStateParts,
   added: readonly number[],
 ): string | undefined {
-  const order = new StringOrder(after.type, index.spec, after.columns);
+  const order = new StringOrder(after.type, index.spec, after.columns, after.capacity);
   for (const o of added) {
     if (!order.presentAt(o)) continue;
     const [p, i] = lowerBound(index.pages, (x) => order.compare(x, o) < 0);

@@ -10,7 +10,8 @@ import { isShoalError, ShoalError } from '../errors.ts';
 import { type IndexSpec, indexSpecs, type ObjectType } from '../schema/index.ts';
 import type { Column } from './column.ts';
 import { pageGet } from './cow-pages.ts';
-import { findGroup, type HashIndexParts, indexKey } from './hash-index.ts';
+import { corruptIndex, findGroup, type HashIndexParts, indexKey } from './hash-index.ts';
+import { testBit } from './layout.ts';
 import type { PrimaryKey } from './primary-key.ts';
 import type { RecordView } from './record-view.ts';
 import { type IndexParts, indexBytes } from './secondary-index.ts';
@@ -18,6 +19,8 @@ import { distance, lowerBound, StringOrder } from './sorted-index.ts';
 
 interface Parts {
   readonly columns: readonly Column[];
+  readonly populated: Uint32Array;
+  readonly capacity: number;
 }
 
 /** The spec of an index a consumer makes; `INVALID_INDEX` when it cannot be made. */
@@ -63,6 +66,9 @@ export class RecordIndex<R = Record<string, unknown>> {
   private readonly order: StringOrder | undefined;
   private scratch = Buffer.allocUnsafe(64);
 
+  private readonly populated: Uint32Array;
+  private readonly capacity: number;
+
   constructor(
     private readonly type: ObjectType,
     parts: Parts,
@@ -73,7 +79,10 @@ export class RecordIndex<R = Record<string, unknown>> {
     this.fields = index.spec.fields;
     this.prefix = index.spec.prefix;
     this.key = indexKey(type, index.spec, parts.columns);
-    this.order = index.kind === 'sorted' ? new StringOrder(type, index.spec, parts.columns) : undefined;
+    this.order =
+      index.kind === 'sorted' ? new StringOrder(type, index.spec, parts.columns, parts.capacity) : undefined;
+    this.populated = parts.populated;
+    this.capacity = parts.capacity;
   }
 
   /** Records in the index: those with every indexed field present. */
@@ -107,16 +116,11 @@ export class RecordIndex<R = Record<string, unknown>> {
       return new Matches(() => this.walkRange(from, to));
     }
     this.key.stage(value);
-    const s = findGroup(i, this.key);
+    const s = findGroup(i, this.key, this.populated, this.capacity);
     if (s < 0) return EMPTY;
     const head = pageGet(i.slots, s) - 1;
     const n = pageGet(i.counts, s);
     return new Matches(() => this.walkGroup(i, head, n));
-  }
-
-  /** The ordinals of the records {@link find} gives, in its order. */
-  ordinals(value: unknown): Uint32Array {
-    return this.ordinalsOf(value);
   }
 
   /** How many records {@link find} gives. */
@@ -124,7 +128,7 @@ export class RecordIndex<R = Record<string, unknown>> {
     const i = this.index;
     if (i.kind === 'hash') {
       this.key.stage(value);
-      const s = findGroup(i, this.key);
+      const s = findGroup(i, this.key, this.populated, this.capacity);
       return s < 0 ? 0 : pageGet(i.counts, s);
     }
     const [from, to] = this.run(this.staged(value), false);
@@ -189,44 +193,18 @@ export class RecordIndex<R = Record<string, unknown>> {
     return [start, end];
   }
 
-  private ordinalsOf(value: unknown): Uint32Array {
-    const i = this.index;
-    if (i.kind === 'sorted') {
-      const [from, to] = this.run(this.staged(value), false);
-      const out = new Uint32Array(distance(i.pages, from, to));
-      let k = 0;
-      for (const o of this.rangeOrdinals(from, to)) out[k++] = o;
-      return out;
-    }
-    this.key.stage(value);
-    const s = findGroup(i, this.key);
-    if (s < 0) return new Uint32Array(0);
-    const n = pageGet(i.counts, s);
-    const out = new Uint32Array(n);
-    let o = pageGet(i.slots, s) - 1;
-    const head = o;
-    let k = 0;
-    while (k < n) {
-      if (!this.key.equalAt(head, o)) break;
-      out[k++] = o;
-      const next = pageGet(i.next, o);
-      if (next === 0) break;
-      o = next - 1;
-    }
-    return k === n ? out : out.subarray(0, k);
-  }
-
   /**
    * A group's records, read as iterated. Bounded by the count and confirmed against the
    * columns: a crafted blob's links can make a list short or wrong, never endless.
    */
   private walkGroup(i: HashIndexParts, head: number, n: number): Iterator<View<R>> {
-    const { view, key } = this;
+    const { view, key, populated, capacity } = this;
     let o = head;
     let k = 0;
     return {
       next: () => {
-        if (k >= n || o < 0 || !key.equalAt(head, o)) return DONE;
+        if (k >= n || o < 0) return DONE;
+        if (o >= capacity || !testBit(populated, o) || !key.equalAt(head, o)) corruptIndex(i.spec, o);
         const value = view(o);
         k++;
         o = pageGet(i.next, o) - 1;
@@ -235,25 +213,20 @@ export class RecordIndex<R = Record<string, unknown>> {
     };
   }
 
-  private *rangeOrdinals(from: [number, number], to: [number, number]): Generator<number> {
-    const pages = (this.index as { pages: readonly Uint32Array[] }).pages;
-    for (let p = from[0]; p <= to[0] && p < pages.length; p++) {
-      const page = pages[p]!;
-      const end = p === to[0] ? to[1] : page.length;
-      for (let j = p === from[0] ? from[1] : 0; j < end; j++) yield page[j]!;
-    }
-  }
-
   private walkRange(from: [number, number], to: [number, number]): Iterator<View<R>> {
     const pages = (this.index as { pages: readonly Uint32Array[] }).pages;
     let p = from[0];
     let j = from[1];
-    const view = this.view;
+    const { view, populated, capacity } = this;
     return {
       next: () => {
         while (p < pages.length && (p < to[0] || (p === to[0] && j < to[1]))) {
           const page = pages[p]!;
-          if (j < page.length) return { done: false, value: view(page[j++]!) };
+          if (j < page.length) {
+            const o = page[j++]!;
+            if (o >= capacity || !testBit(populated, o)) corruptIndex(this.index.spec, o);
+            return { done: false, value: view(o) };
+          }
           p++;
           j = 0;
         }

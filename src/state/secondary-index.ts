@@ -16,6 +16,7 @@ import {
   type IndexChange,
   transitionHashIndex,
 } from './hash-index.ts';
+import { PAGE_SIZE, pageCount } from './layout.ts';
 import {
   buildSortedIndex,
   type SortedIndexParts,
@@ -156,8 +157,10 @@ function readPages(reader: BlobReader<unknown>, pair: unknown, fail: (what: stri
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
 /**
- * Reads a type's declared indexes back (`corrupt` on a malformed one); with `scan`, checks
- * each one's structure (hashIndexProblem, sortedIndexProblem) so that no read leaves it.
+ * Reads a type's declared indexes back (`corrupt` on a malformed one), checking their shape:
+ * counts, pages and page lengths, in time of the pages, not of the records, so loading stays
+ * as fast with indexes as without. What the pages hold is checked as it is read (an ordinal
+ * past the records is `BLOB_CORRUPT`, never a read outside them), and whole by `verify`.
  */
 export function readIndexes(
   reader: BlobReader<unknown>,
@@ -215,13 +218,35 @@ export function readIndexes(
         prev,
       };
     }
-    const problem = scan ? indexProblem(index, populated, capacity, size) : undefined;
+    const problem = scan ? indexShapeProblem(index, capacity, size) : undefined;
     if (problem) fail(problem);
     return index;
   });
 }
 
-/** What is wrong with an index's structure, or undefined. */
+/** What is wrong with an index's counts and pages, or undefined (no record is read). */
+export function indexShapeProblem(i: IndexParts, capacity: number, size: number): string | undefined {
+  if (i.entries > size) return 'it holds more records than the type';
+  if (i.kind === 'sorted') {
+    let n = 0;
+    for (const page of i.pages) {
+      if (page.length === 0 || page.length > 2 * PAGE_SIZE) return 'a page has the wrong length';
+      n += page.length;
+    }
+    return n === i.entries ? undefined : 'its count does not add up';
+  }
+  const full = (pages: readonly Uint32Array[]) => pages.every((p) => p.length === PAGE_SIZE);
+  if (i.slots.length === 0 || i.counts.length !== i.slots.length) return 'its table has no pages';
+  if (i.next.length !== pageCount(capacity) || i.prev.length !== i.next.length)
+    return 'its links do not cover the records';
+  if (!full(i.slots) || !full(i.counts) || !full(i.next) || !full(i.prev))
+    return 'a page has the wrong length';
+  if (i.groups > i.entries || i.groups + i.tombstones >= i.slots.length * PAGE_SIZE)
+    return 'its counts do not add up';
+  return undefined;
+}
+
+/** What is wrong with an index's structure, or undefined (a scan of its arrays). */
 export function indexProblem(
   i: IndexParts,
   populated: Uint32Array,

@@ -9,6 +9,7 @@
 import type { IndexSpec, ObjectType } from '../schema/index.ts';
 import type { Column } from './column.ts';
 import { newPage } from './cow-pages.ts';
+import { corruptIndex, type IndexChange } from './hash-index.ts';
 import { PAGE_SIZE, testBit } from './layout.ts';
 import { type StringCursor, stringLocator } from './primary-key.ts';
 
@@ -31,7 +32,13 @@ export class StringOrder {
   private readonly a: StringCursor = { bytes: new Uint8Array(0), start: 0, end: 0 };
   private readonly b: StringCursor = { bytes: new Uint8Array(0), start: 0, end: 0 };
 
-  constructor(type: ObjectType, spec: IndexSpec, columns: readonly Column[]) {
+  /** `capacity`: ordinals at or past it are refused (`BLOB_CORRUPT`) rather than read. */
+  constructor(
+    type: ObjectType,
+    private readonly spec: IndexSpec,
+    columns: readonly Column[],
+    private readonly capacity: number,
+  ) {
     const col = columns[type.field(spec.fields[0]!)!.index]!;
     this.locate = stringLocator(col);
     this.present = col.present;
@@ -45,6 +52,7 @@ export class StringOrder {
   /** Sign of (value at x, x) against (value at y, y). */
   compare(x: number, y: number): number {
     const { a, b } = this;
+    if (x >= this.capacity || y >= this.capacity) corruptIndex(this.spec, Math.max(x, y));
     this.locate(x, a);
     this.locate(y, b);
     const la = a.end - a.start;
@@ -63,6 +71,7 @@ export class StringOrder {
    */
   compareTo(o: number, bytes: Uint8Array, length: number, prefix: boolean): number {
     const a = this.a;
+    if (o >= this.capacity) corruptIndex(this.spec, o);
     this.locate(o, a);
     const la = a.end - a.start;
     const n = la < length ? la : length;
@@ -85,7 +94,7 @@ export function buildSortedIndex(
   shared: boolean,
   local: boolean,
 ): SortedIndexParts {
-  const order = new StringOrder(type, spec, columns);
+  const order = new StringOrder(type, spec, columns, capacity);
   let n = 0;
   for (let o = 0; o < capacity; o++) if (testBit(populated, o) && order.presentAt(o)) n++;
   const all = newPage(n, shared);
@@ -142,22 +151,10 @@ export function distance(
 }
 
 /** The next index: removed records taken out (ordered by the previous columns), then added ones put in. */
-export function transitionSortedIndex(
-  prev: SortedIndexParts,
-  c: {
-    readonly type: ObjectType;
-    readonly prevColumns: readonly Column[];
-    readonly columns: readonly Column[];
-    readonly removed: readonly number[];
-    readonly added: readonly number[];
-    readonly populated: Uint32Array;
-    readonly capacity: number;
-    readonly shared: boolean;
-  },
-): SortedIndexParts {
+export function transitionSortedIndex(prev: SortedIndexParts, c: IndexChange): SortedIndexParts {
   const pages = prev.pages.slice();
   let entries = prev.entries;
-  const prevOrder = new StringOrder(c.type, prev.spec, c.prevColumns);
+  const prevOrder = new StringOrder(c.type, prev.spec, c.prevColumns, c.prevCapacity);
   for (const o of c.removed) {
     if (!prevOrder.presentAt(o)) continue;
     const before = (x: number) => prevOrder.compare(x, o) < 0;
@@ -175,7 +172,7 @@ export function transitionSortedIndex(
     }
     entries--;
   }
-  const order = new StringOrder(c.type, prev.spec, c.columns);
+  const order = new StringOrder(c.type, prev.spec, c.columns, c.capacity);
   for (const o of c.added) {
     if (!order.presentAt(o)) continue;
     const before = (x: number) => order.compare(x, o) < 0;
@@ -229,7 +226,7 @@ export function sortedIndexMismatch(
   populated: Uint32Array,
   capacity: number,
 ): string | undefined {
-  const order = new StringOrder(type, index.spec, columns);
+  const order = new StringOrder(type, index.spec, columns, capacity);
   let last = -1;
   let n = 0;
   for (const page of index.pages) {

@@ -134,6 +134,8 @@ export function transitionType(
     populated,
     capacity,
     shared,
+    prevCapacity: prev.capacity,
+    wasPopulated: (o) => o < prev.capacity && testBit(prev.populated, o),
   });
   const ghosts = Uint32Array.from(removed).sort();
   return {
