@@ -5,10 +5,11 @@
  *   head ordinal + 1 of its value's group (0 empty, TOMBSTONE a group that emptied). Like the
  *   primary-key table it holds no values: a probe hashes the value's stored bytes and confirms
  *   against the columns (primary-key.ts does both, for every encoding);
- * - `counts`: per slot, the records in its group;
  * - `next` and `prev`: per ordinal, the next and previous ordinal + 1 in its group (0 = none),
  *   a doubly linked list, so a delta unlinks a removed record and links an added one in a few
- *   writes.
+ *   writes. A group's head has no previous record: its `prev` holds the group's count instead
+ *   (0 for one record), so a value held once costs no link at all, and pages of links that
+ *   are all zero are one shared page, left out of blobs (ZERO_PAGE).
  * A transition copies only the pages it writes (cow-pages.ts). A record with an indexed field
  * absent is in no group. A group built whole lists its ordinals ascending; a delta puts the
  * records it adds first.
@@ -32,10 +33,30 @@ export interface HashIndexParts {
   readonly groups: number;
   readonly tombstones: number;
   readonly slots: readonly Uint32Array[];
-  readonly counts: readonly Uint32Array[];
   readonly next: readonly Uint32Array[];
   readonly prev: readonly Uint32Array[];
 }
+
+/**
+ * The page of links every ordinal without any takes (a value held by one record links
+ * nothing), shared rather than stored: a blob leaves it out, and a transition copies it on
+ * its first write like any other page.
+ */
+export const ZERO_PAGE = newPage(PAGE_SIZE, false);
+const SHARED_ZERO_PAGE = newPage(PAGE_SIZE, true);
+export const zeroPage = (shared: boolean) => (shared ? SHARED_ZERO_PAGE : ZERO_PAGE);
+export const isZeroPage = (page: Uint32Array) => page === ZERO_PAGE || page === SHARED_ZERO_PAGE;
+
+/** `flat` as pages, every page of zeros replaced by the shared one. */
+function linkPages(flat: Uint32Array, shared: boolean): Uint32Array[] {
+  return paged(flat).map((page) => {
+    for (let i = 0; i < page.length; i++) if (page[i] !== 0) return page;
+    return zeroPage(shared);
+  });
+}
+
+/** Records in the group whose head is `head`: kept in the head's back link, 0 meaning 1. */
+export const groupCount = (prev: readonly Uint32Array[], head: number): number => pageGet(prev, head) || 1;
 
 /** The key hashing and matching of an index's fields over `columns`. */
 export function indexKey(type: ObjectType, spec: IndexSpec, columns: readonly Column[]): PrimaryKey {
@@ -108,22 +129,20 @@ export function buildHashIndex(
       if (++s === m) s = 0;
     }
   }
-  const size = slotPagesFor(groups) * PAGE_SIZE;
   // The table is sized for its groups at the end, not for the growth on the way.
+  const size = slotPagesFor(groups) * PAGE_SIZE;
   const outSlots = flat(size, shared);
-  const outCounts = flat(size, shared);
-  if (size === m) {
-    outSlots.set(slots);
-    outCounts.set(counts);
-  } else {
-    for (let s = 0; s < m; s++) {
-      const v = slots[s]!;
-      if (v === 0) continue;
-      let j = slotOf(key.hashAt(v - 1), size);
-      while (outSlots[j] !== 0) if (++j === size) j = 0;
-      outSlots[j] = v;
-      outCounts[j] = counts[s]!;
+  for (let s = 0; s < m; s++) {
+    const v = slots[s]!;
+    if (v === 0) continue;
+    if (counts[s]! > 1) prev[v - 1] = counts[s]!;
+    if (size === m) {
+      outSlots[s] = v;
+      continue;
     }
+    let j = slotOf(key.hashAt(v - 1), size);
+    while (outSlots[j] !== 0) if (++j === size) j = 0;
+    outSlots[j] = v;
   }
   return {
     kind: 'hash',
@@ -133,9 +152,8 @@ export function buildHashIndex(
     groups,
     tombstones: 0,
     slots: paged(outSlots),
-    counts: paged(outCounts),
-    next: paged(next),
-    prev: paged(prev),
+    next: linkPages(next, shared),
+    prev: linkPages(prev, shared),
   };
 }
 
@@ -164,15 +182,22 @@ export function transitionHashIndex(prev: HashIndexParts, c: IndexChange): HashI
     buildHashIndex(c.type, prev.spec, c.columns, c.populated, c.capacity, c.shared, prev.local);
   const m = prev.slots.length * PAGE_SIZE;
   const slots = new CowPages(prev.slots, prev.slots.length, c.shared);
-  const counts = new CowPages(prev.counts, prev.counts.length, c.shared);
-  const linkPages = Math.max(prev.next.length, pageCount(c.capacity));
-  const next = new CowPages(prev.next, linkPages, c.shared);
-  const back = new CowPages(prev.prev, linkPages, c.shared);
+  const pages = Math.max(prev.next.length, pageCount(c.capacity));
+  const grown = (links: readonly Uint32Array[]) => {
+    const out = links.slice();
+    while (out.length < pages) out.push(zeroPage(c.shared));
+    return out;
+  };
+  const next = new CowPages(grown(prev.next), pages, c.shared);
+  const back = new CowPages(grown(prev.prev), pages, c.shared);
   let { entries, groups, tombstones } = prev;
+  // A group's head keeps its count in its back link (0 for 1); every other record keeps its
+  // predecessor + 1 there.
+  const setCount = (head: number, count: number) => back.set(head, count > 1 ? count : 0);
 
   // Ordinals the index holds are checked before they are read: from an untrusted snapshot,
   // one past the records (or past the links) makes the index built again rather than read.
-  const prevCapacity = prev.next.length * PAGE_SIZE;
+  const prevLinks = prev.next.length * PAGE_SIZE;
   const prevKey = indexKey(c.type, prev.spec, c.prevColumns);
   for (const o of c.removed) {
     if (!prevKey.presentAt(o)) continue;
@@ -185,21 +210,27 @@ export function transitionHashIndex(prev: HashIndexParts, c: IndexChange): HashI
       if (++s === m) s = 0;
     }
     if (probes === m) return rebuild();
-    const p = back.get(o);
+    const head = slots.get(s) - 1;
+    const count = back.get(head) || 1;
     const n = next.get(o);
-    if (p > prevCapacity || n > prevCapacity) return rebuild();
-    if (p === 0) slots.set(s, n);
-    else next.set(p - 1, n);
-    if (n !== 0) back.set(n - 1, p);
-    next.set(o, 0);
-    back.set(o, 0);
-    const left = counts.get(s) - 1;
-    counts.set(s, left);
-    if (left === 0) {
+    const p = o === head ? 0 : back.get(o);
+    if (n > prevLinks || p > prevLinks || (o !== head && p === 0) || (count > 1 && o === head && n === 0))
+      return rebuild();
+    if (count === 1) {
+      if (o !== head) return rebuild();
       slots.set(s, TOMBSTONE);
       groups--;
       tombstones++;
+    } else if (o === head) {
+      slots.set(s, n);
+      setCount(n - 1, count - 1);
+    } else {
+      next.set(p - 1, n);
+      if (n !== 0) back.set(n - 1, p);
+      setCount(head, count - 1);
     }
+    next.set(o, 0);
+    back.set(o, 0);
     entries--;
   }
 
@@ -220,11 +251,11 @@ export function transitionHashIndex(prev: HashIndexParts, c: IndexChange): HashI
       } else if (v > c.capacity || !testBit(c.populated, v - 1)) {
         return rebuild();
       } else if (key.equalAt(v - 1, o)) {
+        const count = back.get(v - 1) || 1;
         next.set(o, v);
         back.set(v - 1, o + 1);
-        back.set(o, 0);
+        setCount(o, count + 1);
         slots.set(s, o + 1);
-        counts.set(s, counts.get(s) + 1);
         joined = true;
         break;
       }
@@ -236,7 +267,6 @@ export function transitionHashIndex(prev: HashIndexParts, c: IndexChange): HashI
     const reused = slots.get(free) === TOMBSTONE;
     if (!reused && (groups + tombstones + 1) * 8 > m * 7) return rebuild();
     slots.set(free, o + 1);
-    counts.set(free, 1);
     next.set(o, 0);
     back.set(o, 0);
     groups++;
@@ -252,7 +282,6 @@ export function transitionHashIndex(prev: HashIndexParts, c: IndexChange): HashI
     groups,
     tombstones,
     slots: slots.pages,
-    counts: counts.pages,
     next: next.pages.slice(0, keep),
     prev: back.pages.slice(0, keep),
   };
@@ -287,9 +316,9 @@ export function findGroup(
 
 /**
  * What is wrong with the index's structure, or undefined: every array has its pages, every
- * slot is empty, a tombstone or a populated ordinal, every link an ordinal below the capacity,
- * and the counts add up to the header's. Linear in the table and the capacity; reads stay in
- * bounds whatever the links hold. (That the groups hold the right records is `verify`'s part.)
+ * slot is empty, a tombstone or a populated ordinal, every link an ordinal below the capacity
+ * (or a count), and the counts add up to the header's. Linear in the table and the capacity.
+ * (That the groups hold the right records is {@link hashIndexMismatch}'s part.)
  */
 export function hashIndexProblem(
   index: HashIndexParts,
@@ -299,11 +328,14 @@ export function hashIndexProblem(
 ): string | undefined {
   const links = pageCount(capacity);
   const full = (pages: readonly Uint32Array[]) => pages.every((p) => p.length === PAGE_SIZE);
-  if (index.slots.length === 0 || index.counts.length !== index.slots.length) return 'its table has no pages';
+  if (index.slots.length === 0) return 'its table has no pages';
   if (index.next.length !== links || index.prev.length !== links) return 'its links do not cover the records';
-  if (!full(index.slots) || !full(index.counts) || !full(index.next) || !full(index.prev))
-    return 'a page has the wrong length';
+  if (!full(index.slots) || !full(index.next) || !full(index.prev)) return 'a page has the wrong length';
   if (index.entries > size) return 'it holds more records than the type';
+  const limit = Math.max(capacity, 1) + 1;
+  for (const pages of [index.next, index.prev])
+    for (const page of pages)
+      for (let i = 0; i < page.length; i++) if (page[i]! >= limit) return 'a link points past the records';
   let groups = 0;
   let dead = 0;
   let total = 0;
@@ -315,18 +347,13 @@ export function hashIndexProblem(
       dead++;
       continue;
     }
-    const n = pageGet(index.counts, s);
-    if (v - 1 >= capacity || !testBit(populated, v - 1) || n === 0) return 'a slot points at no record';
+    if (v - 1 >= capacity || !testBit(populated, v - 1)) return 'a slot points at no record';
     groups++;
-    total += n;
+    total += groupCount(index.prev, v - 1);
   }
   if (groups !== index.groups || dead !== index.tombstones || total !== index.entries)
     return 'its counts do not add up';
   if (groups + dead >= m) return 'its table is full';
-  const limit = capacity + 1;
-  for (const pages of [index.next, index.prev])
-    for (const page of pages)
-      for (let i = 0; i < page.length; i++) if (page[i]! >= limit) return 'a link points past the records';
   return undefined;
 }
 
@@ -358,10 +385,10 @@ export function hashIndexMismatch(
     }
     let o = head - 1;
     let before = 0;
-    for (let k = pageGet(index.counts, s); k > 0; k--) {
+    for (let k = groupCount(index.prev, head - 1); k > 0; k--) {
       if (!testBit(populated, o) || testBit(seen, o) || !key.presentAt(o) || !key.equalAt(head - 1, o))
         return `ordinal ${o} is in the wrong group`;
-      if (pageGet(index.prev, o) !== before) return `the links at ordinal ${o} disagree`;
+      if (before !== 0 && pageGet(index.prev, o) !== before) return `the links at ordinal ${o} disagree`;
       seen[o >>> 5]! |= 1 << (o & 31);
       listed++;
       before = o + 1;

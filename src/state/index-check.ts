@@ -84,7 +84,8 @@ function hashChanges(
     if (head < 0) return `a lookup of the value at ordinal ${o} finds nothing`;
     const p = pageGet(index.prev, o);
     const n = pageGet(index.next, o);
-    const linked = p === 0 ? head === o : pageGet(index.next, p - 1) === o + 1 && key.equalAt(p - 1, o);
+    // A head's back link is its group's count; any other record's, its predecessor + 1.
+    const linked = head === o || (p !== 0 && pageGet(index.next, p - 1) === o + 1 && key.equalAt(p - 1, o));
     if (!linked || (n !== 0 && (pageGet(index.prev, n - 1) !== o + 1 || !key.equalAt(n - 1, o))))
       return `ordinal ${o} is not linked into its value's records`;
   }

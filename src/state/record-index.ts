@@ -10,7 +10,7 @@ import { isShoalError, ShoalError } from '../errors.ts';
 import { type IndexSpec, indexSpecs, type ObjectType } from '../schema/index.ts';
 import type { Column } from './column.ts';
 import { pageGet } from './cow-pages.ts';
-import { corruptIndex, findGroup, type HashIndexParts, indexKey } from './hash-index.ts';
+import { corruptIndex, findGroup, groupCount, type HashIndexParts, indexKey } from './hash-index.ts';
 import { testBit } from './layout.ts';
 import type { PrimaryKey } from './primary-key.ts';
 import type { RecordView } from './record-view.ts';
@@ -50,6 +50,52 @@ class Matches<V> implements Iterable<V> {
 }
 
 const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
+
+/** What walking a hash index's groups reads, made once per index. */
+interface GroupContext<V> {
+  readonly index: HashIndexParts;
+  readonly key: PrimaryKey;
+  readonly populated: Uint32Array;
+  readonly capacity: number;
+  readonly view: (o: number) => V;
+}
+
+/** A group's records: iterable again and again, each pass read as it goes. */
+class GroupMatches<V> implements Iterable<V> {
+  constructor(
+    private readonly c: GroupContext<V>,
+    private readonly head: number,
+    private readonly n: number,
+  ) {}
+  [Symbol.iterator](): Iterator<V> {
+    return new GroupCursor(this.c, this.head, this.n);
+  }
+}
+
+/**
+ * One pass over a group. Bounded by the count and confirmed against the columns: a crafted
+ * blob's links can make a list end early, never run on or read outside the records.
+ */
+class GroupCursor<V> implements Iterator<V> {
+  private o: number;
+  private k = 0;
+  constructor(
+    private readonly c: GroupContext<V>,
+    private readonly head: number,
+    private readonly n: number,
+  ) {
+    this.o = head;
+  }
+  next(): IteratorResult<V> {
+    const { c, o } = this;
+    if (this.k >= this.n || o < 0) return DONE;
+    if (o >= c.capacity || !testBit(c.populated, o) || !c.key.equalAt(this.head, o))
+      corruptIndex(c.index.spec, o);
+    this.k++;
+    this.o = pageGet(c.index.next, o) - 1;
+    return { done: false, value: c.view(o) };
+  }
+}
 const EMPTY: Iterable<never> = Object.freeze([]);
 
 type View<R> = RecordView<R>;
@@ -68,6 +114,7 @@ export class RecordIndex<R = Record<string, unknown>> {
 
   private readonly populated: Uint32Array;
   private readonly capacity: number;
+  private groups: GroupContext<View<R>> | undefined;
 
   constructor(
     private readonly type: ObjectType,
@@ -119,8 +166,15 @@ export class RecordIndex<R = Record<string, unknown>> {
     const s = findGroup(i, this.key, this.populated, this.capacity);
     if (s < 0) return EMPTY;
     const head = pageGet(i.slots, s) - 1;
-    const n = pageGet(i.counts, s);
-    return new Matches(() => this.walkGroup(i, head, n));
+    const n = groupCount(i.prev, head);
+    this.groups ??= {
+      index: i,
+      key: this.key,
+      populated: this.populated,
+      capacity: this.capacity,
+      view: this.view,
+    };
+    return new GroupMatches(this.groups, head, n);
   }
 
   /** How many records {@link find} gives. */
@@ -129,7 +183,7 @@ export class RecordIndex<R = Record<string, unknown>> {
     if (i.kind === 'hash') {
       this.key.stage(value);
       const s = findGroup(i, this.key, this.populated, this.capacity);
-      return s < 0 ? 0 : pageGet(i.counts, s);
+      return s < 0 ? 0 : groupCount(i.prev, pageGet(i.slots, s) - 1);
     }
     const [from, to] = this.run(this.staged(value), false);
     return distance(i.pages, from, to);
@@ -191,26 +245,6 @@ export class RecordIndex<R = Record<string, unknown>> {
     const start = lowerBound(pages, (o) => order.compareTo(o, bytes, length, prefix) < 0);
     const end = lowerBound(pages, (o) => order.compareTo(o, bytes, length, prefix) <= 0);
     return [start, end];
-  }
-
-  /**
-   * A group's records, read as iterated. Bounded by the count and confirmed against the
-   * columns: a crafted blob's links can make a list short or wrong, never endless.
-   */
-  private walkGroup(i: HashIndexParts, head: number, n: number): Iterator<View<R>> {
-    const { view, key, populated, capacity } = this;
-    let o = head;
-    let k = 0;
-    return {
-      next: () => {
-        if (k >= n || o < 0) return DONE;
-        if (o >= capacity || !testBit(populated, o) || !key.equalAt(head, o)) corruptIndex(i.spec, o);
-        const value = view(o);
-        k++;
-        o = pageGet(i.next, o) - 1;
-        return { done: false, value };
-      },
-    };
   }
 
   private walkRange(from: [number, number], to: [number, number]): Iterator<View<R>> {

@@ -14,7 +14,9 @@ import {
   hashIndexMismatch,
   hashIndexProblem,
   type IndexChange,
+  isZeroPage,
   transitionHashIndex,
+  zeroPage,
 } from './hash-index.ts';
 import { PAGE_SIZE, pageCount } from './layout.ts';
 import {
@@ -84,16 +86,18 @@ export function shareIndex(i: IndexParts): IndexParts {
   return {
     ...i,
     slots: i.slots.map(toShared),
-    counts: i.counts.map(toShared),
-    next: i.next.map(toShared),
-    prev: i.prev.map(toShared),
+    next: i.next.map(shareLinks),
+    prev: i.prev.map(shareLinks),
   };
 }
 
-/** Bytes an index's arrays take. */
+const shareLinks = (page: Uint32Array) => (isZeroPage(page) ? zeroPage(true) : toShared(page));
+
+/** Bytes an index's arrays take (the shared page of zero links counts for nothing). */
 export function indexBytes(i: IndexParts): number {
-  const sum = (pages: readonly Uint32Array[]) => pages.reduce((n, p) => n + p.byteLength, 0);
-  return i.kind === 'sorted' ? sum(i.pages) : sum(i.slots) + sum(i.counts) + sum(i.next) + sum(i.prev);
+  const sum = (pages: readonly Uint32Array[]) =>
+    pages.reduce((n, p) => n + (isZeroPage(p) ? 0 : p.byteLength), 0);
+  return i.kind === 'sorted' ? sum(i.pages) : sum(i.slots) + sum(i.next) + sum(i.prev);
 }
 
 /** An index in a blob header: its name, counts, and one section of pages (+ page starts) per array. */
@@ -107,10 +111,19 @@ export interface IndexDescriptor {
   readonly arrays: readonly (readonly [number, number])[];
 }
 
-function writePages(writer: BlobWriter, pages: readonly Uint32Array[]): [number, number] {
+function writePages(writer: BlobWriter, pages: readonly Uint32Array[], links = false): [number, number] {
   const starts = new Uint32Array(pages.length + 1);
-  for (let p = 0; p < pages.length; p++) starts[p + 1] = starts[p]! + pages[p]!.length;
-  return [writer.add(...pages), writer.add(starts)];
+  // A page of zero links is left out (an empty page), and read back as the shared one. (A
+  // state that came through a worker holds copies of the shared page, hence the scan.)
+  const zero = (p: Uint32Array) => links && (isZeroPage(p) || p.every((v) => v === 0));
+  const kept: Uint32Array[] = [];
+  for (let p = 0; p < pages.length; p++) {
+    const page = pages[p]!;
+    const skip = zero(page);
+    if (!skip) kept.push(page);
+    starts[p + 1] = starts[p]! + (skip ? 0 : page.length);
+  }
+  return [writer.add(...kept), writer.add(starts)];
 }
 
 /** Writes the declared indexes' sections (a consumer's own are not part of a version). */
@@ -134,7 +147,11 @@ export function writeIndexes(
         entries: i.entries,
         groups: i.groups,
         tombstones: i.tombstones,
-        arrays: [i.slots, i.counts, i.next, i.prev].map((pages) => writePages(writer, pages)),
+        arrays: [
+          writePages(writer, i.slots),
+          writePages(writer, i.next, true),
+          writePages(writer, i.prev, true),
+        ],
       };
     });
 }
@@ -197,14 +214,15 @@ export function readIndexes(
         pages: readPages(reader, d.arrays[0], fail),
       };
     } else {
-      if (d.arrays.length !== 4 || !isCount(d.groups) || !isCount(d.tombstones))
+      if (d.arrays.length !== 3 || !isCount(d.groups) || !isCount(d.tombstones))
         fail('its counts are malformed');
-      const [slots, counts, next, prev] = d.arrays.map((a) => readPages(reader, a, fail)) as [
-        Uint32Array[],
+      const [slots, next, prev] = d.arrays.map((a) => readPages(reader, a, fail)) as [
         Uint32Array[],
         Uint32Array[],
         Uint32Array[],
       ];
+      const shared = populated.buffer instanceof SharedArrayBuffer;
+      const links = (pages: Uint32Array[]) => pages.map((p) => (p.length === 0 ? zeroPage(shared) : p));
       index = {
         kind: 'hash',
         spec,
@@ -213,9 +231,8 @@ export function readIndexes(
         groups: d.groups!,
         tombstones: d.tombstones!,
         slots,
-        counts,
-        next,
-        prev,
+        next: links(next),
+        prev: links(prev),
       };
     }
     const problem = scan ? indexShapeProblem(index, capacity, size) : undefined;
@@ -236,11 +253,10 @@ export function indexShapeProblem(i: IndexParts, capacity: number, size: number)
     return n === i.entries ? undefined : 'its count does not add up';
   }
   const full = (pages: readonly Uint32Array[]) => pages.every((p) => p.length === PAGE_SIZE);
-  if (i.slots.length === 0 || i.counts.length !== i.slots.length) return 'its table has no pages';
+  if (i.slots.length === 0) return 'its table has no pages';
   if (i.next.length !== pageCount(capacity) || i.prev.length !== i.next.length)
     return 'its links do not cover the records';
-  if (!full(i.slots) || !full(i.counts) || !full(i.next) || !full(i.prev))
-    return 'a page has the wrong length';
+  if (!full(i.slots) || !full(i.next) || !full(i.prev)) return 'a page has the wrong length';
   if (i.groups > i.entries || i.groups + i.tombstones >= i.slots.length * PAGE_SIZE)
     return 'its counts do not add up';
   return undefined;
