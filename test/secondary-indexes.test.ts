@@ -20,7 +20,13 @@ import {
 } from '../src/index.ts';
 import type { Layout } from '../src/state/layout.ts';
 
-const SMALL: Partial<Layout> = { minDictValues: 4, maxNarrowDict: 4, maxDictSize: 12, maxNarrowOffset: 40 };
+const SMALL: Partial<Layout> = {
+  minDictValues: 4,
+  maxNarrowDict: 4,
+  maxDictSize: 12,
+  maxNarrowOffset: 40,
+  maxIndexPage: 4,
+};
 
 const Item = t.object(
   'Item',

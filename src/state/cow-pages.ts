@@ -47,6 +47,8 @@ export class CowPages {
   set(i: number, v: number): void {
     const p = i >>> PAGE_SHIFT;
     if (this.owned[p] === 0) {
+      // Writing what a page holds already copies nothing (clearing a link that is clear).
+      if (this.pages[p]![i & PAGE_MASK] === v) return;
       const copy = newPage(PAGE_SIZE, this.shared);
       copy.set(this.pages[p]!);
       this.pages[p] = copy;

@@ -168,6 +168,8 @@ export interface IndexChange {
   readonly capacity: number;
   readonly shared: boolean;
   readonly prevCapacity: number;
+  /** Layout.maxIndexPage. */
+  readonly maxIndexPage: number;
   /** Whether an ordinal held a record in the previous state. */
   readonly wasPopulated: (o: number) => boolean;
 }

@@ -43,9 +43,10 @@ export function buildIndexParts(
   capacity: number,
   shared = false,
   local = false,
+  sortedPage = PAGE_SIZE,
 ): IndexParts {
   return spec.prefix
-    ? buildSortedIndex(type, spec, columns, populated, capacity, shared, local)
+    ? buildSortedIndex(type, spec, columns, populated, capacity, shared, local, sortedPage)
     : buildHashIndex(type, spec, columns, populated, capacity, shared, local);
 }
 
@@ -59,11 +60,12 @@ export function reconcileIndexes(
   columns: readonly Column[],
   populated: Uint32Array,
   capacity: number,
+  sortedPage = PAGE_SIZE,
 ): IndexParts[] {
   const declared = type.indexes.map(
     (spec) =>
       existing?.find((i) => !i.local && sameIndex(i.spec, spec)) ??
-      buildIndexParts(type, spec, columns, populated, capacity),
+      buildIndexParts(type, spec, columns, populated, capacity, false, false, sortedPage),
   );
   const local = (existing ?? []).filter((i) => i.local && indexable(type, i.spec));
   return [...declared, ...local];

@@ -65,6 +65,26 @@ export class StringOrder {
     return la !== lb ? la - lb : x - y;
   }
 
+  /** Whether (value at x, x) sorts before (value at o, o): `o` is located once, not per call. */
+  before(o: number): (x: number) => boolean {
+    if (o >= this.capacity) corruptIndex(this.spec, o);
+    const b: StringCursor = { bytes: new Uint8Array(0), start: 0, end: 0 };
+    this.locate(o, b);
+    const { a } = this;
+    const lb = b.end - b.start;
+    return (x) => {
+      if (x >= this.capacity) corruptIndex(this.spec, x);
+      this.locate(x, a);
+      const la = a.end - a.start;
+      const n = la < lb ? la : lb;
+      for (let i = 0; i < n; i++) {
+        const d = a.bytes[a.start + i]! - b.bytes[b.start + i]!;
+        if (d !== 0) return d < 0;
+      }
+      return la !== lb ? la < lb : x < o;
+    };
+  }
+
   /**
    * Sign of the value at `o` against `bytes[0, length)`; with `prefix`, 0 for any value that
    * starts with them.
@@ -93,6 +113,7 @@ export function buildSortedIndex(
   capacity: number,
   shared: boolean,
   local: boolean,
+  pageSize = PAGE_SIZE,
 ): SortedIndexParts {
   const order = new StringOrder(type, spec, columns, capacity);
   let n = 0;
@@ -102,7 +123,7 @@ export function buildSortedIndex(
   for (let o = 0; o < capacity; o++) if (testBit(populated, o) && order.presentAt(o)) all[k++] = o;
   all.sort((x, y) => order.compare(x, y));
   const pages: Uint32Array[] = [];
-  for (let s = 0; s < n; s += PAGE_SIZE) pages.push(all.subarray(s, s + PAGE_SIZE));
+  for (let s = 0; s < n; s += pageSize) pages.push(all.subarray(s, s + pageSize));
   return { kind: 'sorted', spec, local, entries: n, pages };
 }
 
@@ -150,48 +171,94 @@ export function distance(
   return n + to[1];
 }
 
-/** The next index: removed records taken out (ordered by the previous columns), then added ones put in. */
+/**
+ * The next index: removed records taken out (found by the previous columns), then added ones
+ * put in (ordered by the next ones), a page at a time: each page that changes is copied once,
+ * and one that grows past its bound is split.
+ */
 export function transitionSortedIndex(prev: SortedIndexParts, c: IndexChange): SortedIndexParts {
-  const pages = prev.pages.slice();
   let entries = prev.entries;
   const prevOrder = new StringOrder(c.type, prev.spec, c.prevColumns, c.prevCapacity);
+  // Positions are found in the previous pages, unchanged until all are known.
+  const gone = new Map<number, number[]>();
   for (const o of c.removed) {
     if (!prevOrder.presentAt(o)) continue;
-    const before = (x: number) => prevOrder.compare(x, o) < 0;
-    const [p, i] = lowerBound(pages, before);
-    const page = pages[p];
-    if (!page || page[i] !== o)
-      return buildSortedIndex(c.type, prev.spec, c.columns, c.populated, c.capacity, c.shared, prev.local);
-    if (page.length === 1) {
-      pages.splice(p, 1);
-    } else {
-      const out = newPage(page.length - 1, c.shared);
-      out.set(page.subarray(0, i));
-      out.set(page.subarray(i + 1), i);
-      pages[p] = out;
-    }
+    const [p, i] = lowerBound(prev.pages, prevOrder.before(o));
+    if (prev.pages[p]?.[i] !== o)
+      return buildSortedIndex(
+        c.type,
+        prev.spec,
+        c.columns,
+        c.populated,
+        c.capacity,
+        c.shared,
+        prev.local,
+        c.maxIndexPage >>> 1,
+      );
+    const list = gone.get(p);
+    if (list) list.push(i);
+    else gone.set(p, [i]);
     entries--;
   }
-  const order = new StringOrder(c.type, prev.spec, c.columns, c.capacity);
-  for (const o of c.added) {
-    if (!order.presentAt(o)) continue;
-    const before = (x: number) => order.compare(x, o) < 0;
-    let p = pageOf(pages, before);
-    if (p === pages.length) p = Math.max(0, p - 1);
-    const page = pages[p] ?? new Uint32Array(0);
-    const i = positionIn(page, before);
-    const out = newPage(page.length + 1, c.shared);
-    out.set(page.subarray(0, i));
-    out[i] = o;
-    out.set(page.subarray(i), i + 1);
-    if (out.length > MAX_PAGE) {
-      const half = out.length >>> 1;
-      pages.splice(p, pages.length === 0 ? 0 : 1, out.subarray(0, half), out.subarray(half));
-    } else {
-      pages.splice(p, pages.length === 0 ? 0 : 1, out);
+  let pages: Uint32Array[] = [];
+  for (let p = 0; p < prev.pages.length; p++) {
+    const page = prev.pages[p]!;
+    const at = gone.get(p);
+    if (!at) {
+      pages.push(page);
+      continue;
     }
-    entries++;
+    if (at.length === page.length) continue;
+    const drop = new Uint8Array(page.length);
+    for (const i of at) drop[i] = 1;
+    const kept = newPage(page.length - at.length, c.shared);
+    let k = 0;
+    for (let i = 0; i < page.length; i++) if (drop[i] === 0) kept[k++] = page[i]!;
+    pages.push(kept);
   }
+
+  const order = new StringOrder(c.type, prev.spec, c.columns, c.capacity);
+  const adds = c.added.filter((o) => order.presentAt(o)).sort((x, y) => order.compare(x, y));
+  if (adds.length === 0) return { kind: 'sorted', spec: prev.spec, local: prev.local, entries, pages };
+  entries += adds.length;
+  // Each added record goes to the first page whose last element sorts after it (the last page
+  // when none does); in sorted order, those pages never go back.
+  const into = new Map<number, number[]>();
+  for (const o of adds) {
+    const p = Math.min(pageOf(pages, order.before(o)), Math.max(0, pages.length - 1));
+    const list = into.get(p);
+    if (list) list.push(o);
+    else into.set(p, [o]);
+  }
+  const out: Uint32Array[] = [];
+  const pageCount = Math.max(pages.length, 1);
+  for (let p = 0; p < pageCount; p++) {
+    const page = pages[p] ?? new Uint32Array(0);
+    const list = into.get(p);
+    if (!list) {
+      out.push(page);
+      continue;
+    }
+    const merged = newPage(page.length + list.length, c.shared);
+    let from = 0;
+    let k = 0;
+    for (const o of list) {
+      const i = from + positionIn(page.subarray(from), order.before(o));
+      merged.set(page.subarray(from, i), k);
+      k += i - from;
+      merged[k++] = o;
+      from = i;
+    }
+    merged.set(page.subarray(from), k);
+    if (merged.length <= c.maxIndexPage) {
+      out.push(merged);
+      continue;
+    }
+    const parts = Math.ceil(merged.length / Math.max(1, c.maxIndexPage >>> 1));
+    const step = Math.ceil(merged.length / parts);
+    for (let s = 0; s < merged.length; s += step) out.push(merged.subarray(s, s + step));
+  }
+  pages = out;
   return { kind: 'sorted', spec: prev.spec, local: prev.local, entries, pages };
 }
 

@@ -36,6 +36,6 @@ export function buildTypeState(
     tombstones: 0,
     sums,
     ghosts: new Uint32Array(0),
-    indexes: reconcileIndexes(type, undefined, columns, populated, capacity),
+    indexes: reconcileIndexes(type, undefined, columns, populated, capacity, layout.maxIndexPage >>> 1),
   };
 }

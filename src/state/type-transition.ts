@@ -135,6 +135,7 @@ export function transitionType(
     capacity,
     shared,
     prevCapacity: prev.capacity,
+    maxIndexPage: layout.maxIndexPage,
     wasPopulated: (o) => o < prev.capacity && testBit(prev.populated, o),
   });
   const ghosts = Uint32Array.from(removed).sort();
