@@ -11,6 +11,8 @@ export type ShoalErrorCode =
   | 'INVALID_RECORD'
   | 'DUPLICATE_KEY'
   | 'UNKNOWN_TYPE'
+  | 'UNKNOWN_INDEX'
+  | 'INVALID_INDEX'
   | 'INVALID_KEY'
   | 'INVALID_OPTION'
   | 'SCHEMA_INCOMPATIBLE'

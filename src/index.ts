@@ -66,6 +66,8 @@ export {
   type FieldSpec,
   FieldType,
   fromJSON,
+  type IndexDeclaration,
+  type IndexSpec,
   type Infer,
   type KeyOf,
   ObjectType,
@@ -92,6 +94,7 @@ export {
   readDeltaHeader,
   verifyDelta,
 } from './state/delta.ts';
+export { RecordIndex } from './state/record-index.ts';
 export {
   type DecodeSnapshotOptions,
   decodeSnapshot,
@@ -105,4 +108,4 @@ export { type AnyState, State } from './state/state.ts';
 export { type BuildOptions, StateBuilder, type StateBuilderOptions } from './state/state-builder.ts';
 export { diffStates, type TypeDiff } from './state/state-diff.ts';
 export { type StateHandle, shareState, stateFromHandle } from './state/state-handle.ts';
-export { type RecordView, TypeState, viewOrdinal } from './state/type-state.ts';
+export { type CreateIndexOptions, type RecordView, TypeState, viewOrdinal } from './state/type-state.ts';

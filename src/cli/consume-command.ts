@@ -1,6 +1,7 @@
 /**
  * `shoal consume`: keep a namespace's state current and serve it read-only over HTTP:
- * `GET /records/<type>/<key>` (JSON; 404 when absent) beside `/healthz`, `/readyz`, `/metrics`
+ * `GET /records/<type>/<key>` (JSON; 404 when absent), `GET /records/<type>?<index>=<value>`
+ * (NDJSON of an index's matches, index-query.ts) beside `/healthz`, `/readyz`, `/metrics`
  * and `/status`. One JSON line per refresh on stdout.
  *
  * The HTTP server starts before the first load, so probes are answered from the start: a
@@ -22,11 +23,13 @@ import {
 import { serveConsumerHealth } from '../observability.ts';
 import { type CliLog, createLog } from './cli-log.ts';
 import { parseDuration, parseProfile } from './cli-values.ts';
+import { queryIndex } from './index-query.ts';
 import { recordReplacer } from './json-output.ts';
 import { openStore, UsageError } from './produce-command.ts';
 
 export const CONSUME_USAGE = `  consume [options]
-      follow a namespace and serve GET /records/<type>/<key>, /healthz, /readyz, /metrics, /status
+      follow a namespace and serve GET /records/<type>/<key>, /records/<type>?<index>=<value>
+      (or ?<index>.prefix=<p>; &limit=<n>, default 100), /healthz, /readyz, /metrics, /status
       --store <dir | s3://bucket/prefix>   (default ./shoal-data)
       --namespace <name>                   (default "default")
       --port <port>                        (default 8080; 0 picks a free one)
@@ -120,7 +123,9 @@ export function parseKey(type: ObjectType, raw: string): unknown {
   return key;
 }
 
-function lookup(consumer: AnyConsumer, path: string) {
+function lookup(consumer: AnyConsumer, path: string, query: URLSearchParams) {
+  const byIndex = /^\/records\/([^/]+)$/.exec(path);
+  if (byIndex) return queryIndex(consumer.state, decodeURIComponent(byIndex[1]!), query, keyPart);
   const m = /^\/records\/([^/]+)\/(.*)$/.exec(path);
   if (!m) return undefined;
   const json = (status: number, body: unknown) => ({
@@ -206,7 +211,7 @@ export async function consumeCommand(
     port,
     host: values.host,
     ...(maxStalenessMs !== undefined ? { maxStalenessMs } : {}),
-    routes: (path) => lookup(consumer, path),
+    routes: (path, query) => lookup(consumer, path, query),
   });
   consumer.on('waiting', (e) => {
     log.write(

@@ -23,6 +23,7 @@ import {
   StoreAnnouncer,
 } from '../index.ts';
 import { rethrowAsFileError } from './cli-errors.ts';
+import { indexSummary } from './index-summary.ts';
 import { recordReplacer } from './json-output.ts';
 import { openStore, UsageError } from './produce-command.ts';
 
@@ -59,6 +60,7 @@ function summary(state: AnyState, labelled: ReturnType<typeof about> = {}) {
     checksum: `0x${state.checksum.toString(16)}`,
     bytes: state.byteLength,
     counts: state.counts(),
+    indexes: indexSummary(state),
     schema: state.schema.types.map((t: ObjectType) => ({
       name: t.name,
       primaryKey: t.primaryKey,

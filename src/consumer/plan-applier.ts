@@ -9,6 +9,7 @@ import { isShoalError, ShoalError } from '../errors.ts';
 import { assertCompatible, type Schema } from '../schema/index.ts';
 import { applyDelta } from '../state/delta.ts';
 import type { Layout } from '../state/layout.ts';
+import { carryLocalIndexes } from '../state/local-indexes.ts';
 import { decodeSnapshot } from '../state/snapshot.ts';
 import type { AnyState } from '../state/state.ts';
 import type { RefreshPlan } from './refresh-planner.ts';
@@ -72,6 +73,8 @@ export async function applyPlan(
     const key = plan.snapshot!;
     const bytes = await fetch(key);
     state = guard(key, () => decodeSnapshot(bytes, { shared, verify: options.verifySnapshots }));
+    // The consumer's own indexes (createIndex) are rebuilt on the new state.
+    if (from) carryLocalIndexes(from, state);
   } else {
     state = from!;
   }

@@ -20,10 +20,18 @@ export interface HealthSource {
   /** The `/status` document. */
   readonly status: () => unknown;
   readonly registry: Registry;
-  /** More routes: an answer for a path, or `undefined` for 404. */
+  /** More routes: an answer for a path (and its query), or `undefined` for 404. */
   readonly routes?: (
     path: string,
-  ) => { readonly status: number; readonly body: string; readonly type?: string } | undefined;
+    query: URLSearchParams,
+  ) =>
+    | {
+        readonly status: number;
+        readonly body: string;
+        readonly type?: string;
+        readonly headers?: Readonly<Record<string, string>>;
+      }
+    | undefined;
 }
 
 /** Options of {@link serveHealth}. */
@@ -78,9 +86,14 @@ export async function serveHealth(
 ): Promise<HealthServer> {
   const redact = options.exposePaths !== true;
   const server: Server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    const send = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
-      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+    const [path, search] = (req.url ?? '/').split('?', 2);
+    const send = (
+      status: number,
+      body: string,
+      type = 'text/plain; charset=utf-8',
+      headers: Readonly<Record<string, string>> = {},
+    ) => {
+      res.writeHead(status, { ...headers, 'content-type': type, 'cache-control': 'no-store' });
       res.end(body);
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed\n');
@@ -98,8 +111,8 @@ export async function serveHealth(
       );
       return;
     }
-    const extra = source.routes?.(path ?? '/');
-    if (extra) return send(extra.status, extra.body, extra.type);
+    const extra = source.routes?.(path ?? '/', new URLSearchParams(search ?? ''));
+    if (extra) return send(extra.status, extra.body, extra.type, extra.headers);
     send(404, 'not found: try /healthz, /readyz, /metrics or /status\n');
   });
   const host = options.host ?? '127.0.0.1';

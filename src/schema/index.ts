@@ -13,6 +13,9 @@ export {
   describeField,
   type FieldMap,
   type FieldSpec,
+  type IndexDeclaration,
+  type IndexSpec,
+  indexSpecs,
   ObjectType,
   type ObjectTypeOptions,
 } from './object-type.ts';

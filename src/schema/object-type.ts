@@ -29,6 +29,67 @@ export interface ObjectTypeOptions<K extends string> {
    * @default none: records are reached by iteration only
    */
   readonly primaryKey?: K | readonly K[];
+  /**
+   * Secondary indexes, by name: a list of fields (`find(value)`, or `find({ a, b })` for
+   * several), or `{ fields, prefix: true }` on one string field for an index sorted by the
+   * string's bytes (`findPrefix`). Index fields are `int`, `long`, `string` or `boolean`,
+   * required or optional; a record with an indexed field absent is not in the index.
+   * @default none
+   */
+  readonly indexes?: { readonly [name: string]: IndexDeclaration<K> };
+}
+
+/** How an index is declared: its fields, or its fields and whether it is a prefix index. */
+export type IndexDeclaration<K extends string = string> =
+  | readonly K[]
+  | { readonly fields: readonly K[]; readonly prefix?: boolean };
+
+/** A secondary index, as every other layer reads it. */
+export interface IndexSpec {
+  readonly name: string;
+  readonly fields: readonly string[];
+  /** Sorted by the bytes of its one string field (prefix queries), rather than hashed. */
+  readonly prefix: boolean;
+}
+
+/** Kinds a secondary index may cover. */
+const INDEX_KINDS: ReadonlySet<string> = new Set(['int', 'long', 'string', 'boolean']);
+
+export function indexSpecs(
+  typeName: string,
+  fields: readonly FieldSpec[],
+  declared: { readonly [name: string]: IndexDeclaration } | undefined,
+): readonly IndexSpec[] {
+  if (declared === undefined) return [];
+  const bad = (what: string): never => {
+    throw new ShoalError('INVALID_SCHEMA', `${typeName}: ${what}`);
+  };
+  if (typeof declared !== 'object' || declared === null || Array.isArray(declared))
+    bad('indexes must be an object of index name to fields');
+  return Object.entries(declared).map(([name, d]): IndexSpec => {
+    if (!NAME.test(name)) bad(`index name "${name}" is not valid: use letters, digits and _`);
+    const list: unknown = Array.isArray(d) ? d : (d as { fields?: unknown })?.fields;
+    const prefix = !Array.isArray(d) && (d as { prefix?: unknown })?.prefix;
+    if (!Array.isArray(list) || list.length === 0 || !list.every((f) => typeof f === 'string'))
+      bad(`index ${name} needs a non-empty list of field names (or { fields, prefix })`);
+    if (prefix !== undefined && prefix !== false && prefix !== true)
+      bad(`index ${name}: prefix must be a boolean`);
+    const names = list as string[];
+    if (new Set(names).size !== names.length) bad(`index ${name} names a field twice`);
+    for (const f of names) {
+      const field = fields.find((x) => x.name === f);
+      if (!field) bad(`index ${name} names "${f}", which is not a field of the type`);
+      if (!INDEX_KINDS.has(field!.kind))
+        bad(
+          `index ${name}: field "${f}" is ${describeField(field!)}; indexes cover int, long, string and boolean fields`,
+        );
+      if (prefix === true && field!.kind !== 'string')
+        bad(`index ${name} is a prefix index, so its field must be a string, not ${describeField(field!)}`);
+    }
+    if (prefix === true && names.length !== 1)
+      bad(`index ${name} is a prefix index: give it exactly one field`);
+    return Object.freeze({ name, fields: Object.freeze([...names]), prefix: prefix === true });
+  });
 }
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -55,8 +116,10 @@ export class ObjectType<
   readonly primaryKey: readonly string[];
   /** True when the key was declared as a list: lookups take an object. */
   readonly compositeKey: boolean;
+  /** Secondary indexes, in declaration order. */
+  readonly indexes: readonly IndexSpec[];
 
-  constructor(name: Name, shape: F, primaryKey: PK) {
+  constructor(name: Name, shape: F, primaryKey: PK, indexes?: { readonly [name: string]: IndexDeclaration }) {
     if (!NAME.test(name)) {
       throw new ShoalError('INVALID_SCHEMA', `type name "${name}" is not valid: use letters, digits and _`);
     }
@@ -123,12 +186,18 @@ export class ObjectType<
     this.fields = fields;
     this.primaryKey = key;
     this.compositeKey = Array.isArray(primaryKey);
+    this.indexes = Object.freeze(indexSpecs(name, fields, indexes));
     Object.freeze(this);
   }
 
   /** The field called `name`, or `undefined`. */
   field(name: string): FieldSpec | undefined {
     return this.fields.find((f) => f.name === name);
+  }
+
+  /** The secondary index called `name`, or `undefined`. */
+  index(name: string): IndexSpec | undefined {
+    return this.indexes.find((i) => i.name === name);
   }
 }
 
@@ -137,8 +206,15 @@ export function object<
   const Name extends string,
   const F extends FieldMap,
   const PK extends (keyof F & string) | readonly (keyof F & string)[] | undefined = undefined,
->(name: Name, fields: F, options?: { readonly primaryKey?: PK }): ObjectType<Name, F, PK> {
-  return new ObjectType(name, fields, options?.primaryKey as PK);
+>(
+  name: Name,
+  fields: F,
+  options?: {
+    readonly primaryKey?: PK;
+    readonly indexes?: { readonly [name: string]: IndexDeclaration<keyof F & string> };
+  },
+): ObjectType<Name, F, PK> {
+  return new ObjectType(name, fields, options?.primaryKey as PK, options?.indexes);
 }
 
 /** `int`, `list<string>`, `optional double`: for messages. */

@@ -24,6 +24,10 @@ export interface TypeJson {
   readonly name: string;
   readonly primaryKey?: string | readonly string[];
   readonly fields: readonly FieldJson[];
+  /** Secondary indexes by name: a list of fields, or `{ fields, prefix: true }`. */
+  readonly indexes?: {
+    readonly [name: string]: readonly string[] | { fields: readonly string[]; prefix: true };
+  };
 }
 
 /** A schema in JSON form. */
@@ -45,9 +49,19 @@ export function toJSON(schema: Schema): SchemaJson {
           out.element = f.element.bigint ? { kind: f.element.kind, bigint: true } : { kind: f.element.kind };
         return out;
       });
-      if (type.primaryKey.length === 0) return { name: type.name, fields };
-      const primaryKey = type.compositeKey ? [...type.primaryKey] : (type.primaryKey[0] as string);
-      return { name: type.name, primaryKey, fields };
+      const out: { -readonly [K in keyof TypeJson]?: TypeJson[K] } = { name: type.name };
+      if (type.primaryKey.length > 0)
+        out.primaryKey = type.compositeKey ? [...type.primaryKey] : (type.primaryKey[0] as string);
+      out.fields = fields;
+      if (type.indexes.length > 0) {
+        out.indexes = Object.fromEntries(
+          type.indexes.map((i) => [
+            i.name,
+            i.prefix ? { fields: [...i.fields], prefix: true as const } : [...i.fields],
+          ]),
+        );
+      }
+      return out as TypeJson;
     }),
   };
 }
@@ -163,10 +177,14 @@ export function fromJSON(json: unknown): Schema {
     ) {
       invalid(typeWhere, '"primaryKey" must be a field name or a list of field names');
     }
+    const indexes = raw.indexes;
+    if (indexes !== undefined && !isRecord(indexes))
+      invalid(where, '"indexes" must be an object of index name to a list of fields or { fields, prefix }');
     return new ObjectType(
       raw.name,
       Object.fromEntries(shape) as FieldMap,
       pk as string | string[] | undefined,
+      indexes as Record<string, string[]> | undefined,
     );
   });
   return new Schema(types);

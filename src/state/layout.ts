@@ -56,6 +56,11 @@ export interface Layout {
   readonly maxNarrowDict: number;
   /** Largest offset stored in a 16-bit offsets page; past it the page's offsets are 32-bit. */
   readonly maxNarrowOffset: number;
+  /**
+   * Most ordinals a page of a prefix index holds: a delta splits a page that grows past it,
+   * and a build fills pages to half of it.
+   */
+  readonly maxIndexPage: number;
 }
 
 export const DEFAULT_LAYOUT: Layout = Object.freeze({
@@ -63,13 +68,14 @@ export const DEFAULT_LAYOUT: Layout = Object.freeze({
   maxDictSize: 65536,
   maxNarrowDict: 256,
   maxNarrowOffset: 0xffff,
+  maxIndexPage: 2048,
 });
 
 /** `DEFAULT_LAYOUT` with some thresholds replaced; each must stay within the format's limits. */
 export function layoutOf(overrides: Partial<Layout> | undefined): Layout {
   if (!overrides) return DEFAULT_LAYOUT;
   const layout = { ...DEFAULT_LAYOUT, ...overrides };
-  const { minDictValues, maxDictSize, maxNarrowDict, maxNarrowOffset } = layout;
+  const { minDictValues, maxDictSize, maxNarrowDict, maxNarrowOffset, maxIndexPage } = layout;
   const ok =
     Number.isSafeInteger(minDictValues) &&
     minDictValues >= 1 &&
@@ -81,11 +87,14 @@ export function layoutOf(overrides: Partial<Layout> | undefined): Layout {
     maxDictSize <= 65536 &&
     Number.isSafeInteger(maxNarrowOffset) &&
     maxNarrowOffset >= 0 &&
-    maxNarrowOffset <= 0xffff;
+    maxNarrowOffset <= 0xffff &&
+    Number.isSafeInteger(maxIndexPage) &&
+    maxIndexPage >= 2 &&
+    maxIndexPage <= 2048;
   if (!ok) {
     throw new ShoalError(
       'INVALID_OPTION',
-      `layout thresholds out of range: ${JSON.stringify(overrides)}. Keep minDictValues >= 1, 1 <= maxNarrowDict <= 256, maxNarrowDict <= maxDictSize <= 65536 and 0 <= maxNarrowOffset <= 65535.`,
+      `layout thresholds out of range: ${JSON.stringify(overrides)}. Keep minDictValues >= 1, 1 <= maxNarrowDict <= 256, maxNarrowDict <= maxDictSize <= 65536, 0 <= maxNarrowOffset <= 65535 and 2 <= maxIndexPage <= 2048.`,
     );
   }
   return Object.freeze(layout);

@@ -40,14 +40,14 @@ interface KeyField {
 }
 
 /** Where the stored string at an ordinal lies: `bytes[start, end)` after a call to `locate`. */
-interface StringCursor {
+export interface StringCursor {
   bytes: Uint8Array;
   start: number;
   end: number;
 }
 
 /** A function pointing `cursor` at the UTF-8 bytes of the string column's value at an ordinal. */
-function stringLocator(col: Column): (o: number, cursor: StringCursor) => void {
+export function stringLocator(col: Column): (o: number, cursor: StringCursor) => void {
   if (col.encoding === 'dict') {
     const codes = col.parts[0]!;
     const { heap, offsets } = col.dict!;
@@ -126,6 +126,20 @@ function stringKeyField(col: Column): KeyField {
 function keyField(col: Column): KeyField {
   if (col.valueKind === 'string') return stringKeyField(col);
   const at = numberReader(col);
+  if (col.valueKind === 'boolean') {
+    let staged = 0;
+    return {
+      stage(value) {
+        if (typeof value !== 'boolean') return false;
+        staged = value ? 1 : 0;
+        return true;
+      },
+      stagedHash: (seed) => hashInt(staged, seed),
+      stagedEqualsAt: (o) => at(o) === staged,
+      hashAt: (o, seed) => hashInt(at(o) as number, seed),
+      equalAt: (a, b) => at(a) === at(b),
+    };
+  }
   if (col.valueKind === 'int') {
     let staged = 0;
     return {
@@ -168,20 +182,43 @@ function keyField(col: Column): KeyField {
   };
 }
 
-/** Key hashing and matching for one type's state. */
+/**
+ * Key hashing and matching for one type's state: of its primary key, or (given `names`) of the
+ * fields of a secondary index, which may be optional or boolean.
+ */
 export class PrimaryKey {
   private readonly columns: readonly Column[];
   private readonly fields: readonly KeyField[];
   private readonly names: readonly string[];
   private readonly composite: boolean;
   private readonly typeName: string;
+  private readonly presence: readonly (readonly Uint8Array[])[];
 
-  constructor(type: ObjectType, columns: readonly Column[]) {
-    this.names = type.primaryKey;
-    this.composite = type.compositeKey;
+  constructor(
+    type: ObjectType,
+    columns: readonly Column[],
+    names: readonly string[] = type.primaryKey,
+    composite = type.compositeKey,
+  ) {
+    this.names = names;
+    this.composite = composite;
     this.typeName = type.name;
-    this.columns = type.primaryKey.map((name) => columns[type.field(name)!.index]!);
+    this.columns = names.map((name) => columns[type.field(name)!.index]!);
     this.fields = this.columns.map(keyField);
+    this.presence = this.columns.flatMap((c) => (c.present ? [c.present] : []));
+  }
+
+  /** Whether every key field has a value at `ordinal` (always, for a primary key). */
+  presentAt(o: number): boolean {
+    for (const pages of this.presence) {
+      if (((pages[o >>> PAGE_SHIFT]![(o & PAGE_MASK) >>> 3]! >>> (o & 7)) & 1) === 0) return false;
+    }
+    return true;
+  }
+
+  /** The key field names, in order. */
+  get fieldNames(): readonly string[] {
+    return this.names;
   }
 
   /**
@@ -263,7 +300,8 @@ export class PrimaryKey {
   }
 }
 
-const slotOf = (hash: number, size: number): number => Math.floor(hash * size * 2.3283064365386963e-10);
+export const slotOf = (hash: number, size: number): number =>
+  Math.floor(hash * size * 2.3283064365386963e-10);
 
 /** Builds the index of every populated ordinal below `capacity`. */
 export function buildIndex(

@@ -9,6 +9,7 @@ import { recordSummer, sumRecords } from './checksum.ts';
 import type { Column } from './column.ts';
 import { buildColumn } from './column-builder.ts';
 import { pageLength } from './layout.ts';
+import { reconcileIndexes } from './secondary-index.ts';
 import type { TypeStateParts } from './type-state.ts';
 import { buildTypeState } from './type-state-builder.ts';
 
@@ -39,6 +40,7 @@ export function evolveTypes(
       return { ...col, spec };
     });
     const sums = sumRecords(recordSummer(type, columns), old.populated, old.capacity);
-    return { ...old, type, columns, sums };
+    const indexes = reconcileIndexes(type, old.indexes, columns, old.populated, old.capacity);
+    return { ...old, type, columns, sums, indexes };
   });
 }

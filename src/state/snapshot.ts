@@ -14,6 +14,7 @@ import { recordSummer, sumRecords } from './checksum.ts';
 import { type Column, columnReader } from './column.ts';
 import { PAGE_MASK, PAGE_SHIFT, testBit } from './layout.ts';
 import { firstMisindexed, PrimaryKey } from './primary-key.ts';
+import { indexMismatch } from './secondary-index.ts';
 import { type AnyState, State } from './state.ts';
 import { readTypeSection, type TypeDescriptor, writeTypeSection } from './type-section.ts';
 import { TypeState } from './type-state.ts';
@@ -119,13 +120,28 @@ export function decodeSnapshot(bytes: Uint8Array, options: DecodeSnapshotOptions
   return state;
 }
 
-/** Every key finds its own record through the index (`BLOB_CORRUPT` otherwise). */
+/**
+ * Every key finds its own record through the index, and every secondary index holds exactly
+ * the records with its values (`BLOB_CORRUPT` otherwise).
+ */
 export function verifyIndexes(state: AnyState): void {
+  verifySecondaryIndexes(state);
   for (const t of state.types) {
     const { type, columns, populated, capacity, index } = t.parts;
     if (!index) continue;
     const o = firstMisindexed(new PrimaryKey(type, columns), index, populated, capacity);
     if (o >= 0) corrupt(`a lookup of the key of ${type.name} at ordinal ${o} does not find it`);
+  }
+}
+
+/** Every secondary index holds exactly the records with its values (`BLOB_CORRUPT` otherwise). */
+export function verifySecondaryIndexes(state: AnyState): void {
+  for (const t of state.types) {
+    const { type, columns, populated, capacity } = t.parts;
+    for (const i of t.parts.indexes ?? []) {
+      const wrong = indexMismatch(i, type, columns, populated, capacity);
+      if (wrong) corrupt(`index ${i.spec.name} of ${type.name} does not match its records: ${wrong}`);
+    }
   }
 }
 

@@ -9,6 +9,7 @@ import { fromJSON, type SchemaJson, toJSON } from '../schema/index.ts';
 import type { Column } from './column.ts';
 import { toShared } from './column-transition.ts';
 import type { PartArray } from './layout.ts';
+import { shareIndex } from './secondary-index.ts';
 import { type AnyState, State } from './state.ts';
 import { TypeState, type TypeStateParts } from './type-state.ts';
 
@@ -59,6 +60,7 @@ export function shareParts(parts: TypeStateParts): TypeStateParts {
     populated: toShared(parts.populated),
     index: shared(parts.index),
     ghosts: toShared(parts.ghosts),
+    ...(parts.indexes ? { indexes: parts.indexes.map(shareIndex) } : {}),
     columns: parts.columns.map((c) => ({
       ...c,
       present: c.present?.map(toShared),

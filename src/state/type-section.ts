@@ -13,6 +13,7 @@ import type { Column, Dictionary, Encoding } from './column.ts';
 import { isVarKind } from './column.ts';
 import { type PartArray, pageCount, pageLength, popcount, testBit } from './layout.ts';
 import { TOMBSTONE } from './primary-key.ts';
+import { type IndexDescriptor, readIndexes, writeIndexes } from './secondary-index.ts';
 
 import type { TypeStateParts } from './type-state.ts';
 
@@ -71,6 +72,8 @@ export interface TypeDescriptor {
   readonly tombstones: number;
   readonly ghosts: number;
   readonly columns: readonly ColumnDescriptor[];
+  /** The declared secondary indexes, in declaration order (absent when there are none). */
+  readonly indexes?: readonly IndexDescriptor[];
 }
 
 /** Unsigned widths a section may widen its pages to, narrowest first. */
@@ -126,6 +129,7 @@ export function writeTypeSection(writer: BlobWriter, parts: TypeStateParts): Typ
     tombstones: parts.tombstones,
     ghosts: writer.add(parts.ghosts),
     columns: writeColumns(writer, parts.columns),
+    ...(parts.type.indexes.length > 0 ? { indexes: writeIndexes(writer, parts.indexes) } : {}),
   };
 }
 
@@ -435,6 +439,7 @@ export function readTypeSection(
     if (scan) checkIndexSlots(index, populated, capacity, d.size, d.tombstones, type.name);
   }
   const columns = readColumns(reader, type, d.columns, capacity, scan);
+  const indexes = readIndexes(reader, type, d.indexes, populated, capacity, d.size, scan, corrupt);
   if (!Array.isArray(d.sums) || !isUint(d.sums[0]) || !isUint(d.sums[1]))
     corrupt(`the checksum of ${type.name} is malformed`);
   const sums: Sums = { a: d.sums[0], b: d.sums[1] };
@@ -452,5 +457,6 @@ export function readTypeSection(
     tombstones: d.tombstones ?? 0,
     sums,
     ghosts,
+    indexes,
   };
 }

@@ -6,6 +6,7 @@ import { recordSummer, sumRecords } from './checksum.ts';
 import { buildColumn } from './column-builder.ts';
 import { DEFAULT_LAYOUT, type Layout } from './layout.ts';
 import { buildIndex, PrimaryKey } from './primary-key.ts';
+import { reconcileIndexes } from './secondary-index.ts';
 import type { TypeStateParts } from './type-state.ts';
 
 /** The parts of a type state holding `records` at ordinals 0..n-1. */
@@ -35,5 +36,6 @@ export function buildTypeState(
     tombstones: 0,
     sums,
     ghosts: new Uint32Array(0),
+    indexes: reconcileIndexes(type, undefined, columns, populated, capacity, layout.maxIndexPage >>> 1),
   };
 }

@@ -10,19 +10,13 @@ import type { Sums } from './checksum.ts';
 import { type Column, columnReader } from './column.ts';
 import { testBit } from './layout.ts';
 import { PrimaryKey } from './primary-key.ts';
+import { indexSpec, RecordIndex } from './record-index.ts';
+import type { RecordView } from './record-view.ts';
+import { buildIndexParts, type IndexParts, sameIndex } from './secondary-index.ts';
+
+export type { RecordView } from './record-view.ts';
 
 const ORDINAL: unique symbol = Symbol('shoal.ordinal');
-
-/**
- * A read-only record: one getter per field, reading the state's columns. `toObject()` gives a
- * plain object equal to the record written (optional fields absent when absent).
- */
-export type RecordView<R> = { readonly [K in keyof R]: R[K] } & {
-  /** A plain object with the record's values. */
-  toObject(): R;
-  /** The same as {@link toObject}, so `JSON.stringify(view)` works. */
-  toJSON(): R;
-};
 
 /** The ordinal a view reads. */
 export function viewOrdinal(view: object): number {
@@ -46,6 +40,12 @@ export interface TypeStateParts {
   readonly sums: Readonly<Sums>;
   /** Ordinals removed by the change that made this state: not reused by the next one. */
   readonly ghosts: Uint32Array;
+  /**
+   * Secondary indexes: the declared ones in declaration order, then any a consumer made
+   * (`createIndex` appends to this list, which every later transition carries on).
+   * @default none
+   */
+  readonly indexes?: IndexParts[];
 }
 
 type ViewClass = new (ordinal: number) => RecordView<Record<string, unknown>>;
@@ -83,7 +83,21 @@ function viewClass(type: ObjectType, columns: readonly Column[]): ViewClass {
   return View as unknown as ViewClass;
 }
 
-/** One type of a state: lookups by key, iteration, record views. */
+/** Options of {@link TypeState.createIndex}. */
+export interface CreateIndexOptions {
+  /**
+   * The index's name, for `index(name)`.
+   * @default the field names joined by `+`
+   */
+  readonly name?: string;
+  /**
+   * Sort by the bytes of the one string field (`findPrefix`) rather than hash.
+   * @default false
+   */
+  readonly prefix?: boolean;
+}
+
+/** One type of a state: lookups by key, iteration, record views, secondary indexes. */
 export class TypeState<R = Record<string, unknown>, K = unknown> implements Iterable<RecordView<R>> {
   readonly type: ObjectType;
   readonly capacity: number;
@@ -92,6 +106,7 @@ export class TypeState<R = Record<string, unknown>, K = unknown> implements Iter
   readonly parts: TypeStateParts;
   private readonly View: ViewClass;
   private readonly find: ((key: unknown) => number) | undefined;
+  private readonly readers = new Map<string, RecordIndex<R>>();
 
   constructor(parts: TypeStateParts) {
     this.parts = parts;
@@ -100,6 +115,58 @@ export class TypeState<R = Record<string, unknown>, K = unknown> implements Iter
     this.size = parts.size;
     this.View = viewClass(parts.type, parts.columns);
     this.find = parts.index ? new PrimaryKey(parts.type, parts.columns).finder(parts.index) : undefined;
+  }
+
+  /**
+   * The secondary index called `name` (declared in the schema, or made by {@link createIndex});
+   * `UNKNOWN_INDEX` when there is none.
+   */
+  index(name: string): RecordIndex<R> {
+    const cached = this.readers.get(name);
+    if (cached) return cached;
+    const parts = (this.parts.indexes ?? []).find((i) => i.spec.name === name);
+    if (!parts) {
+      const names = (this.parts.indexes ?? []).map((i) => i.spec.name);
+      throw new ShoalError(
+        'UNKNOWN_INDEX',
+        `${this.type.name} has no index "${name}"; ${names.length > 0 ? `it has: ${names.join(', ')}` : 'it has none'}. Declare it in the schema (indexes), or make it with createIndex.`,
+      );
+    }
+    const reader = new RecordIndex<R>(this.type, this.parts, parts, (o) => new this.View(o) as RecordView<R>);
+    this.readers.set(name, reader);
+    return reader;
+  }
+
+  /** Names of the type's secondary indexes. */
+  get indexNames(): readonly string[] {
+    return (this.parts.indexes ?? []).map((i) => i.spec.name);
+  }
+
+  /**
+   * Makes an index the schema does not declare, over `fields` (see `ObjectTypeOptions.indexes`
+   * for the rules), built once here as typed arrays and kept current by every delta applied to
+   * this state and its successors. Asking again for the same index returns it.
+   * `INVALID_INDEX` when the fields cannot be indexed, or the name is taken by another index.
+   */
+  createIndex(fields: string | readonly string[], options: CreateIndexOptions = {}): RecordIndex<R> {
+    const spec = indexSpec(this.type, fields, options);
+    const existing = (this.parts.indexes ?? []).find((i) => i.spec.name === spec.name);
+    if (existing) {
+      if (!sameIndex(existing.spec, spec)) {
+        throw new ShoalError(
+          'INVALID_INDEX',
+          `${this.type.name} has an index "${spec.name}" over other fields; give this one another name.`,
+        );
+      }
+      return this.index(spec.name);
+    }
+    const { type, columns, populated, capacity } = this.parts;
+    const shared = populated.buffer instanceof SharedArrayBuffer;
+    const built = buildIndexParts(type, spec, columns, populated, capacity, shared, true);
+    const mutable = this.parts as { indexes?: IndexParts[] };
+    if (mutable.indexes) mutable.indexes.push(built);
+    else mutable.indexes = [built];
+    return this.index(spec.name);
   }
 
   /** The type's name. */

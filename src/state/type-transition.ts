@@ -11,6 +11,7 @@ import { recordSummer, type Sums } from './checksum.ts';
 import { toShared, transitionColumn } from './column-transition.ts';
 import { DEFAULT_LAYOUT, type Layout, testBit } from './layout.ts';
 import { buildIndex, indexNeedsRebuild, insertOrdinal, PrimaryKey, removeOrdinal } from './primary-key.ts';
+import { transitionIndexes } from './secondary-index.ts';
 import type { TypeStateParts } from './type-state.ts';
 
 /** What changes in a type from one state to the next. */
@@ -124,6 +125,19 @@ export function transitionType(
     }
     if (shared) index = toShared(index);
   }
+  const indexes = transitionIndexes(prev.indexes, {
+    type,
+    prevColumns: prev.columns,
+    columns,
+    removed,
+    added,
+    populated,
+    capacity,
+    shared,
+    prevCapacity: prev.capacity,
+    maxIndexPage: layout.maxIndexPage,
+    wasPopulated: (o) => o < prev.capacity && testBit(prev.populated, o),
+  });
   const ghosts = Uint32Array.from(removed).sort();
   return {
     type,
@@ -135,5 +149,6 @@ export function transitionType(
     tombstones,
     sums,
     ghosts: shared ? toShared(ghosts) : ghosts,
+    indexes,
   };
 }

@@ -3,11 +3,14 @@
  * the next state's version, tag and checksum; previous + delta gives the next state and next +
  * reverse delta the previous one. The deltas are checked record by record against the states
  * without building them again (`verifyDelta`: the cost follows the change, not the dataset).
+ * The secondary indexes are checked too: a snapshot's whole (its structure at decode, its
+ * content against its columns), and the next state's at the records that changed.
  * A mismatch is `CHECKSUM_MISMATCH` and nothing is published.
  */
 import { ShoalError } from '../../errors.ts';
 import { verifyDelta } from '../../state/delta.ts';
-import { decodeSnapshot } from '../../state/snapshot.ts';
+import { checkIndexChanges } from '../../state/index-check.ts';
+import { decodeSnapshot, verifySecondaryIndexes } from '../../state/snapshot.ts';
 import type { AnyState } from '../../state/state.ts';
 import type { EncodedVersion } from './encode-stage.ts';
 
@@ -20,7 +23,9 @@ export function checkIntegrity(prev: AnyState | undefined, next: AnyState, encod
         `the snapshot of version ${next.version} does not reproduce it; nothing was published.`,
       );
     }
+    verifySecondaryIndexes(got);
   }
+  checkIndexChanges(prev, next);
   if (prev && encoded.delta) verifyDelta(prev, encoded.delta, next);
   if (prev && encoded.reverse) verifyDelta(next, encoded.reverse, prev);
 }

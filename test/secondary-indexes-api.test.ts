@@ -1,0 +1,419 @@
+/**
+ * Secondary indexes as a user meets them: declaring them (DSL and JSON form, and the errors of
+ * a bad declaration), reading them across page boundaries and many deltas, indexes added and
+ * dropped by a schema change, a consumer's own index, the typed errors of a wrong lookup, and
+ * crafted index sections in a snapshot.
+ */
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  type AnyState,
+  applyDelta,
+  Consumer,
+  decodeSnapshot,
+  encodeDelta,
+  encodeSnapshot,
+  fromJSON,
+  isShoalError,
+  MemoryBlobStore,
+  NamespaceLayout,
+  Producer,
+  StateBuilder,
+  t,
+  toJSON,
+} from '../src/index.ts';
+import { checkIndexChanges } from '../src/state/index-check.ts';
+import { State } from '../src/state/state.ts';
+import { TypeState } from '../src/state/type-state.ts';
+import { section, tamper } from './support/blob-surgery.ts';
+
+const errorOf = (run: () => unknown): { code: string; message: string } => {
+  try {
+    run();
+  } catch (e) {
+    if (isShoalError(e)) return { code: e.code, message: e.message };
+    throw e;
+  }
+  throw new Error('no error');
+};
+
+const Movie = t.object(
+  'Movie',
+  { id: t.int(), title: t.string(), year: t.int(), rating: t.double(), tags: t.list(t.string()) },
+  { primaryKey: 'id', indexes: { byYear: ['year'], byTitle: { fields: ['title'], prefix: true } } },
+);
+const movie = (i: number, gen = 0) => ({
+  id: i * 7 + 3,
+  title: `Movie title number ${i}${gen ? ` (v${gen})` : ''}`,
+  year: 1950 + ((i + gen) % 70),
+  rating: (i % 100) / 10,
+  tags: ['drama'],
+});
+
+describe('declaring indexes', () => {
+  it('carries them in the JSON form', () => {
+    const schema = t.schema([Movie]);
+    const json = toJSON(schema);
+    expect(json.types[0]!.indexes).toEqual({
+      byYear: ['year'],
+      byTitle: { fields: ['title'], prefix: true },
+    });
+    expect(fromJSON(JSON.stringify(json)).type('Movie').indexes).toEqual(Movie.indexes);
+  });
+
+  it.each([
+    [{ x: ['nope'] }, 'Movie: index x names "nope", which is not a field of the type'],
+    [
+      { x: ['rating'] },
+      'Movie: index x: field "rating" is double; indexes cover int, long, string and boolean fields',
+    ],
+    [
+      { x: ['tags'] },
+      'Movie: index x: field "tags" is list<string>; indexes cover int, long, string and boolean fields',
+    ],
+    [
+      { x: { fields: ['year'], prefix: true } },
+      'Movie: index x is a prefix index, so its field must be a string, not int',
+    ],
+    [{ x: { fields: ['title', 'title'] } }, 'Movie: index x names a field twice'],
+    [{ x: [] }, 'Movie: index x needs a non-empty list of field names (or { fields, prefix })'],
+    [{ 'a-b': ['year'] }, 'Movie: index name "a-b" is not valid: use letters, digits and _'],
+  ])('refuses %j', (indexes, message) => {
+    const json = toJSON(t.schema([Movie])) as unknown as { types: Record<string, unknown>[] };
+    const bad = { ...json, types: [{ ...json.types[0], indexes }] };
+    expect(errorOf(() => fromJSON(bad))).toEqual({ code: 'INVALID_SCHEMA', message });
+  });
+});
+
+describe('reading indexes', () => {
+  const schema = t.schema([Movie]);
+  const N = 5000;
+  const build = () => {
+    const b = new StateBuilder(schema);
+    for (let i = 0; i < N; i++) b.add('Movie', movie(i));
+    return b.build({ version: 1 });
+  };
+
+  it('follows many deltas across page boundaries, matching a model', () => {
+    let state: AnyState = build();
+    let consumer: AnyState = decodeSnapshot(encodeSnapshot(state));
+    const model = new Map(Array.from({ length: N }, (_, i) => [i, movie(i)]));
+    for (let v = 2; v <= 12; v++) {
+      const b = StateBuilder.from(state);
+      for (let k = 0; k < 600; k++) {
+        const i = (v * 7919 + k * 104729) % (N + 2000);
+        if (k % 3 === 0) {
+          b.remove('Movie', i * 7 + 3);
+          model.delete(i);
+        } else {
+          b.upsert('Movie', movie(i, v));
+          model.set(i, movie(i, v));
+        }
+      }
+      const next = b.build({ version: v });
+      consumer = applyDelta(consumer, encodeDelta(state, next));
+      state = next;
+      for (const s of [state, consumer]) {
+        const byYear = s.type('Movie').index('byYear');
+        for (const year of [1950, 1999, 2019, 2020]) {
+          const want: number[] = [...model.values()].filter((m) => m.year === year).map((m) => m.id);
+          expect(byYear.count(year)).toBe(want.length);
+          expect([...byYear.find(year)].map((m) => m.id as number).sort((a, b) => a - b)).toEqual(
+            want.sort((a, b) => a - b),
+          );
+        }
+        const byTitle = s.type('Movie').index('byTitle');
+        for (const prefix of ['Movie title number 12', 'Movie title number 4999 (v', 'x']) {
+          const want = [...model.values()].filter((m) => m.title.startsWith(prefix)).map((m) => m.title);
+          expect([...byTitle.findPrefix(prefix)].map((m) => m.title)).toEqual(
+            want.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))),
+          );
+        }
+      }
+    }
+    decodeSnapshot(encodeSnapshot(consumer), { verify: true });
+  });
+
+  it('lists a hash index’s matches ascending by ordinal in a state built whole', () => {
+    const state = build();
+    const ordinals = [...state.type('Movie').index('byYear').find(1960)].map((m) => (m.id - 3) / 7);
+    expect(ordinals).toEqual(Array.from({ length: N / 70 + 1 }, (_, k) => 10 + 70 * k).filter((i) => i < N));
+  });
+
+  it('answers a wrong lookup with a typed error', () => {
+    const movies = build().type('Movie');
+    expect(errorOf(() => movies.index('byGenre'))).toEqual({
+      code: 'UNKNOWN_INDEX',
+      message:
+        'Movie has no index "byGenre"; it has: byYear, byTitle. Declare it in the schema (indexes), or make it with createIndex.',
+    });
+    expect(errorOf(() => movies.index('byYear').find('1999'))).toEqual({
+      code: 'INVALID_KEY',
+      message: 'Movie keys are a value of field "year"; got string. Pass the key as declared.',
+    });
+    expect(errorOf(() => movies.index('byYear').findPrefix('19'))).toEqual({
+      code: 'INVALID_INDEX',
+      message:
+        'index byYear of Movie is not a prefix index; declare it with { fields: [...], prefix: true }.',
+    });
+    expect(errorOf(() => movies.createIndex('rating'))).toEqual({
+      code: 'INVALID_INDEX',
+      message:
+        'Movie: index rating: field "rating" is double; indexes cover int, long, string and boolean fields',
+    });
+    expect(errorOf(() => movies.createIndex('id', { name: 'byYear' }))).toEqual({
+      code: 'INVALID_INDEX',
+      message: 'Movie has an index "byYear" over other fields; give this one another name.',
+    });
+  });
+});
+
+describe('indexes across schema changes and consumers', () => {
+  const Plain = t.object('Movie', { id: t.int(), title: t.string(), year: t.int() }, { primaryKey: 'id' });
+  const Indexed = t.object(
+    'Movie',
+    { id: t.int(), title: t.string(), year: t.int() },
+    { primaryKey: 'id', indexes: { byYear: ['year'] } },
+  );
+  const v1 = () => {
+    const b = new StateBuilder(t.schema([Plain]));
+    for (let i = 0; i < 100; i++) b.add('Movie', { id: i, title: `t${i}`, year: 2000 + (i % 5) });
+    return b.build({ version: 1 });
+  };
+
+  it('builds an index a delta’s schema adds, and drops one it removes', () => {
+    const s1 = v1();
+    const consumer1 = decodeSnapshot(encodeSnapshot(s1));
+    const s2 = StateBuilder.from(s1, t.schema([Indexed]))
+      .upsert('Movie', { id: 1000, title: 'new', year: 2003 })
+      .build({ version: 2 });
+    const consumer2 = applyDelta(consumer1, encodeDelta(s1, s2));
+    expect(consumer2.type('Movie').index('byYear').count(2003)).toBe(21);
+    const s3 = StateBuilder.from(s2, t.schema([Plain]))
+      .remove('Movie', 1000)
+      .build({ version: 3 });
+    const consumer3 = applyDelta(consumer2, encodeDelta(s2, s3));
+    expect(consumer3.type('Movie').indexNames).toEqual([]);
+    expect(errorOf(() => consumer3.type('Movie').index('byYear')).code).toBe('UNKNOWN_INDEX');
+  });
+
+  it('keeps a consumer’s own index current across deltas, and out of snapshots', () => {
+    const s1 = v1();
+    const consumer1 = decodeSnapshot(encodeSnapshot(s1));
+    const mine = consumer1.type('Movie').createIndex(['title'], { prefix: true });
+    expect(consumer1.type('Movie').createIndex(['title'], { prefix: true })).toBe(mine);
+    expect(mine.countPrefix('t1')).toBe(11);
+    const s2 = StateBuilder.from(s1)
+      .upsert('Movie', { id: 1000, title: 't1-new', year: 2003 })
+      .remove('Movie', 10)
+      .build({ version: 2 });
+    const consumer2 = applyDelta(consumer1, encodeDelta(s1, s2));
+    expect([...consumer2.type('Movie').index('title').findPrefix('t1')].map((m) => m.title)).toEqual([
+      't1',
+      't1-new',
+      't11',
+      't12',
+      't13',
+      't14',
+      't15',
+      't16',
+      't17',
+      't18',
+      't19',
+    ]);
+    expect(decodeSnapshot(encodeSnapshot(consumer2)).type('Movie').indexNames).toEqual([]);
+  });
+});
+
+describe('a consumer’s own index', () => {
+  it('follows refreshes by delta and by snapshot', async () => {
+    const walDir = await mkdtemp(join(tmpdir(), 'shoal-index-wal-'));
+    const store = new MemoryBlobStore();
+    const schema = t.schema([Movie]);
+    await using producer = await Producer.open({
+      store,
+      namespace: 'movies',
+      schema,
+      walDir,
+      fsync: false,
+      snapshotEvery: 1,
+    });
+    await producer.runCycle((w) => {
+      for (let i = 0; i < 200; i++) w.add('Movie', movie(i));
+    });
+    await using consumer = await Consumer.open({ store, namespace: 'movies', watch: false });
+    const byRating = consumer.state.type('Movie').createIndex('year', { name: 'mine' });
+    expect(byRating.count(1950)).toBe(3);
+    await producer.upsert('Movie', movie(1000));
+    await producer.flush();
+    await consumer.refresh();
+    expect(
+      consumer.state
+        .type('Movie')
+        .index('mine')
+        .count(1950 + (1000 % 70)),
+    ).toBe(4);
+    const v2 = producer.version!;
+    await producer.delete('Movie', 3);
+    await producer.flush();
+    // A broken delta: the consumer loads the snapshot, and makes its index again over it.
+    await store.put(new NamespaceLayout('movies').delta(v2, producer.version!), new Uint8Array([1, 2, 3]));
+    const kinds: string[] = [];
+    consumer.on('refresh', (e) => kinds.push(e.kind));
+    await consumer.refresh();
+    expect(kinds).toEqual(['snapshot']);
+    expect(consumer.state.type('Movie').index('mine').count(1950)).toBe(2);
+    expect(consumer.state.type('Movie').index('mine').declared).toBe(false);
+    await rm(walDir, { recursive: true, force: true });
+  });
+});
+
+describe('the producer’s index check', () => {
+  it('refuses a version whose index a transition left behind (CHECKSUM_MISMATCH)', () => {
+    const b = new StateBuilder(t.schema([Movie]));
+    for (let i = 0; i < 100; i++) b.add('Movie', movie(i));
+    const s1 = b.build({ version: 1 });
+    const s2 = StateBuilder.from(s1).upsert('Movie', movie(5, 1)).build({ version: 2 });
+    expect(() => checkIndexChanges(s1, s2)).not.toThrow();
+    const stale = s2.types[0]!.parts;
+    const [byYear, byTitle] = s1.types[0]!.parts.indexes!;
+    const forge = (indexes: NonNullable<typeof stale.indexes>) =>
+      new State({
+        schema: s2.schema,
+        version: 2,
+        tag: s2.tag,
+        types: [new TypeState({ ...stale, indexes })],
+      });
+    expect(errorOf(() => checkIndexChanges(s1, forge([byYear!, stale.indexes![1]!])))).toEqual({
+      code: 'CHECKSUM_MISMATCH',
+      message:
+        'index byYear of Movie at version 2 does not hold its records (removed ordinal 5 is still linked); nothing was published.',
+    });
+    const dropped = {
+      ...stale.indexes![1]!,
+      pages: byTitle!.kind === 'sorted' ? byTitle!.pages : [],
+    } as typeof byTitle;
+    expect(errorOf(() => checkIndexChanges(s1, forge([stale.indexes![0]!, dropped!]))).message).toBe(
+      'index byTitle of Movie at version 2 does not hold its records (ordinal 100 is not where its value sorts); nothing was published.',
+    );
+  });
+});
+
+describe('crafted index sections', () => {
+  const state = (() => {
+    const b = new StateBuilder(t.schema([Movie]));
+    for (let i = 0; i < 3000; i++) b.add('Movie', movie(i));
+    return b.build({ version: 1 });
+  })();
+  const bytes = encodeSnapshot(state);
+  const edited = (index: number, array: number, edit: (a: Uint32Array) => void) =>
+    tamper(bytes, (blob) =>
+      edit(section(blob, blob.header.types[0].indexes[index].arrays[array][0], Uint32Array)),
+    );
+
+  const codeOf = (run: () => unknown): string => {
+    try {
+      run();
+      return 'none';
+    } catch (e) {
+      return isShoalError(e) ? e.code : `not a ShoalError: ${String(e)}`;
+    }
+  };
+  /** Every read an index offers, every delta applied: a BLOB_CORRUPT at worst, never a TypeError. */
+  const readAll = (blob: Uint8Array) => {
+    const loaded = decodeSnapshot(blob);
+    const movies = loaded.type('Movie');
+    const codes = new Set<string>();
+    for (let y = 1950; y < 2020; y++) {
+      codes.add(codeOf(() => [...movies.index('byYear').find(y)].length + movies.index('byYear').count(y)));
+    }
+    codes.add(codeOf(() => [...movies.index('byTitle').findPrefix('Movie title number 1')].length));
+    codes.add(codeOf(() => movies.index('byTitle').count('Movie title number 12')));
+    const next = StateBuilder.from(state)
+      .upsert('Movie', movie(7, 1))
+      .remove('Movie', movie(8).id)
+      .build({ version: 2 });
+    codes.add(codeOf(() => applyDelta(loaded, encodeDelta(state, next))));
+    codes.delete('none');
+    return [...codes];
+  };
+
+  it.each([
+    [
+      'a slot pointing past the records',
+      0,
+      0,
+      (a: Uint32Array) =>
+        a.set(
+          [4_000_000],
+          a.findIndex((v) => v !== 0),
+        ),
+      'a slot points at no record',
+    ],
+    [
+      'a count that does not add up',
+      0,
+      2,
+      // Ordinal 0 heads the records of 1950: its back link is their count.
+      (a: Uint32Array) => a.set([a[0]! + 1], 0),
+      'its counts do not add up',
+    ],
+    [
+      'a link past the records',
+      0,
+      1,
+      (a: Uint32Array) => a.set([4_000_000], 5),
+      'a link points past the records',
+    ],
+    [
+      'an ordinal listed twice',
+      1,
+      0,
+      (a: Uint32Array) => a.set([a[0]!], 1),
+      'it lists an ordinal that holds no record of its own',
+    ],
+    [
+      'an ordinal past the records',
+      1,
+      0,
+      (a: Uint32Array) => a.set([4_000_000], 100),
+      'it lists an ordinal that holds no record of its own',
+    ],
+  ])('%s: reads give BLOB_CORRUPT at worst, verify: true finds it', (_, index, array, edit, what) => {
+    const name = index === 0 ? 'byYear' : 'byTitle';
+    const blob = edited(index, array, edit);
+    expect(readAll(blob).filter((c) => c !== 'BLOB_CORRUPT')).toEqual([]);
+    expect(errorOf(() => decodeSnapshot(blob, { verify: true }))).toEqual({
+      code: 'BLOB_CORRUPT',
+      message: `the snapshot is corrupt: index ${name} of Movie does not match its records: ${what}. Fetch it again or republish it.`,
+    });
+  });
+
+  it('a shape that cannot hold: BLOB_CORRUPT at decode', () => {
+    const blob = tamper(bytes, (b) => {
+      b.header.types[0].indexes[1].entries = 3001;
+    });
+    expect(errorOf(() => decodeSnapshot(blob))).toEqual({
+      code: 'BLOB_CORRUPT',
+      message:
+        'the blob is corrupt: index byTitle of Movie is malformed: it holds more records than the type. Fetch it again or republish it.',
+    });
+  });
+
+  it('verify: true finds a swapped link the structural checks cannot see', () => {
+    const blob = edited(1, 0, (a) => {
+      const x = a[0]!;
+      a[0] = a[1]!;
+      a[1] = x;
+    });
+    expect(decodeSnapshot(blob).type('Movie').index('byTitle').size).toBe(3000);
+    expect(errorOf(() => decodeSnapshot(blob, { verify: true }))).toEqual({
+      code: 'BLOB_CORRUPT',
+      message:
+        'the snapshot is corrupt: index byTitle of Movie does not match its records: it is not sorted. Fetch it again or republish it.',
+    });
+  });
+});
