@@ -88,7 +88,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 /** The keys each level of the JSON form may hold. */
 const KNOWN_KEYS = {
   schema: ['format', 'types'],
-  type: ['name', 'primaryKey', 'fields'],
+  type: ['name', 'primaryKey', 'fields', 'indexes'],
+  index: ['fields', 'prefix'],
   field: ['name', 'kind', 'optional', 'bigint', 'element'],
   element: ['kind', 'bigint'],
 } as const;
@@ -180,6 +181,10 @@ export function fromJSON(json: unknown): Schema {
     const indexes = raw.indexes;
     if (indexes !== undefined && !isRecord(indexes))
       invalid(where, '"indexes" must be an object of index name to a list of fields or { fields, prefix }');
+    for (const [name, spec] of Object.entries(indexes ?? {})) {
+      if (isRecord(spec))
+        refuseUnknownKeys(spec, KNOWN_KEYS.index, `${typeWhere}.indexes[${JSON.stringify(name)}]`);
+    }
     return new ObjectType(
       raw.name,
       Object.fromEntries(shape) as FieldMap,
