@@ -244,8 +244,11 @@ export function maxSustainedRate(c: Calibration, records: number, s: BatchSettin
  */
 export function consumerRequestsPerVersion(o: PlanOptions, cadenceMs: number) {
   let heads = 1; // the poll that sees the new version
-  for (let t = 0, i = o.minIntervalMs; t + i < cadenceMs; t += i, i = Math.min(o.maxIntervalMs, i * 2))
-    heads++;
+  let t = 0;
+  let i = o.minIntervalMs;
+  // Doubling to the longest interval takes a few polls; from there on they are evenly spaced.
+  for (; i < o.maxIntervalMs && t + i < cadenceMs; t += i, i = Math.min(o.maxIntervalMs, i * 2)) heads++;
+  if (t + i < cadenceMs) heads += Math.ceil((cadenceMs - t) / o.maxIntervalMs) - 1;
   return { head: heads, get: 1 + (o.snapshotEvery + 1) / 2 + 1 };
 }
 
@@ -278,8 +281,10 @@ export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): 
   const settings: BatchSettings = { maxBatchRecords, maxBatchDelayMs, highWatermark };
 
   const steady = simulateBatching(rate, cycle, settings);
-  const changesPerVersion = Math.max(1, steady.batch || rate * (maxBatchDelayMs / 1000));
-  const intervalMs = steady.intervalMs || maxBatchDelayMs;
+  // A quiet source makes no versions: consumers only poll, at their longest interval.
+  const quiet = !(rate > 0);
+  const changesPerVersion = quiet ? 0 : Math.max(1, steady.batch || rate * (maxBatchDelayMs / 1000));
+  const intervalMs = quiet ? Number.POSITIVE_INFINITY : steady.intervalMs || maxBatchDelayMs;
   const deltaBytes = changesPerVersion * bytesPerRecord * c.deltaBytesPerChange;
   const reverseDeltaBytes = changesPerVersion * bytesPerRecord * c.reverseBytesPerChange;
 
@@ -289,8 +294,13 @@ export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): 
   const snapshotEvery =
     given.snapshotEvery ?? Math.round(clamp(snapshotBytes / (2 * Math.max(1, deltaBytes)), 2, 100));
   const versionsInDowntime = (input.downtimeMs ?? 3_600_000) / intervalMs;
-  const keepSnapshots =
-    given.keepSnapshots ?? Math.round(clamp(Math.ceil(versionsInDowntime / snapshotEvery) + 1, 2, 100));
+  const wantedSnapshots = Math.ceil(versionsInDowntime / snapshotEvery) + 1;
+  const keepSnapshots = given.keepSnapshots ?? Math.round(clamp(wantedSnapshots, 2, 100));
+  if (given.keepSnapshots === undefined && wantedSnapshots > 100) {
+    warnings.push(
+      `covering the downtime would keep ${wantedSnapshots} snapshots; the plan keeps 100, about ${Math.round((100 * snapshotEvery * intervalMs) / 60_000)} minutes of versions: raise snapshotEvery or accept reloads after longer outages.`,
+    );
+  }
 
   // Watchers: back to polling every quarter cadence after a version, at most every cadence
   // when quiet, and slow enough that the fleet stays under half of S3's per-prefix read rate.
@@ -335,11 +345,13 @@ export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): 
   const deltaRefreshBytes = steadyBytes + deltaBytes + INDEX_BYTES_PER_RECORD * records + touched * resident;
   const snapshotRefreshBytes = steadyBytes + resident;
 
-  const perVersion = consumerRequestsPerVersion(options, intervalMs);
-  const versionsPerMinute = 60_000 / intervalMs;
+  const perVersion = consumerRequestsPerVersion(options, quiet ? maxIntervalMs : intervalMs);
+  const versionsPerMinute = quiet ? 0 : 60_000 / intervalMs;
   const putsPerVersion = 4 + 1 / snapshotEvery; // delta, reverse, header, announcement (+ snapshot)
   const perMinute = {
-    head: input.consumers * perVersion.head * versionsPerMinute,
+    head: quiet
+      ? input.consumers * (60_000 / maxIntervalMs)
+      : input.consumers * perVersion.head * versionsPerMinute,
     get: input.consumers * perVersion.get * versionsPerMinute + versionsPerMinute,
     put: putsPerVersion * versionsPerMinute,
     list: versionsPerMinute, // retention lists the headers after each announce
@@ -368,7 +380,7 @@ export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): 
     producer: {
       deltaCycleMs: dCycle,
       snapshotCycleMs: sCycle,
-      cpuCores: Math.min(1, meanCycle / intervalMs),
+      cpuCores: quiet ? 0 : Math.min(1, meanCycle / intervalMs),
       memoryBytes: c.consumerBaseBytes + 2 * resident + highWatermark * bytesPerRecord * c.logBytesPerChange,
       maxSustainedChangesPerSecond: sustained,
       maxSustainedAtDefaults: sustainedAtDefaults,
