@@ -130,10 +130,13 @@ main(argv).then(
       return;
     }
     const code = (error as { code?: unknown }).code;
-    log.write('error', 'failed', failureLine(error), typeof code === 'string' ? { code } : {});
-    if (process.env.SHOAL_DEBUG === '1' && error instanceof Error && error.stack) {
-      process.stderr.write(`${error.stack}\n`);
-    }
+    const stack = process.env.SHOAL_DEBUG === '1' && error instanceof Error ? error.stack : undefined;
+    log.write('error', 'failed', failureLine(error), {
+      ...(typeof code === 'string' ? { code } : {}),
+      ...(stack && log.format === 'json' ? { stack } : {}),
+    });
+    // In text, the stack follows the line; in JSON it is the `stack` field.
+    if (stack && log.format === 'text') process.stderr.write(`${stack}\n`);
     process.exitCode = 1;
   },
 );
