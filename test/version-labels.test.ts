@@ -241,7 +241,10 @@ describe('version headers', () => {
     await store.delete(key);
     await store.put(key, msgpack.pack({ ...header, metadata: { n: 1 } }));
     const announced = msgpack.unpack(await store.get(layout.announced));
-    await store.put(layout.announced, msgpack.pack({ ...announced, header: { ...header, metadata: { n: 1 } } }));
+    await store.put(
+      layout.announced,
+      msgpack.pack({ ...announced, header: { ...header, metadata: { n: 1 } } }),
+    );
     const e = await rejection(Consumer.open({ store, namespace: NS, watch: false }));
     expect([e.code, e.message]).toEqual([
       'BLOB_CORRUPT',

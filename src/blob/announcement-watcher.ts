@@ -144,9 +144,10 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
    * `error` events). `seen`: the announcement and etag the caller has just read itself
    * (`StoreAnnouncer.readTagged`), taken as the first check instead of reading it again.
    */
-  async start(seen?: { readonly announcement: Announcement; readonly etag: string }): Promise<
-    Announcement | undefined
-  > {
+  async start(seen?: {
+    readonly announcement: Announcement;
+    readonly etag: string;
+  }): Promise<Announcement | undefined> {
     if (this.namespaceDir) {
       await mkdir(this.namespaceDir, { recursive: true });
       const watcher: FSWatcher = chokidarWatch(this.namespaceDir, {
