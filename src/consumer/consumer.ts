@@ -458,8 +458,11 @@ export class Consumer<S extends Schema = Schema> {
         const error = isShoalError(e)
           ? e
           : new ShoalError('STORE_UNAVAILABLE', (e as Error).message, { cause: e });
+        // Nothing routes around the target's own header: every path starts from it.
         const blob = blobKeyOf(e);
-        if (blob && !this.failedBlobs.has(blob) && attempt < MAX_REROUTES) {
+        const reroute =
+          blob !== undefined && blob !== this.layout.header(version) && !this.failedBlobs.has(blob);
+        if (reroute && attempt < MAX_REROUTES) {
           this.failedBlobs.add(blob);
           this.events.emit('blob:failure', { key: blob, error });
           continue; // plan again around it
