@@ -64,6 +64,10 @@ export async function planRefresh(input: PlanInput): Promise<RefreshPlan> {
   );
 }
 
+/** What a path costs: its bytes, and what its requests are worth in bytes. */
+const weigh = (input: PlanInput, bytes: number, requests: number) =>
+  bytes + requests * input.requestCostBytes;
+
 interface Candidate {
   readonly plan: RefreshPlan;
   readonly cost: number;
@@ -74,12 +78,11 @@ async function planAvoiding(
   input: PlanInput,
   failed: ReadonlySet<string>,
 ): Promise<{ best?: RefreshPlan; stop?: unknown }> {
-  const { headers, layout, from, to, requestCostBytes } = input;
-  const cost = (bytes: number, requests: number) => bytes + requests * requestCostBytes;
+  const { headers, layout, from, to } = input;
   const target = await headers.get(to);
   let best: Candidate | undefined;
   const offer = (plan: RefreshPlan, requests: number) => {
-    const c = cost(plan.bytes, requests);
+    const c = weigh(input, plan.bytes, requests);
     // Ties go to the plan without a snapshot (the cheaper to apply).
     if (!best || c < best.cost || (c === best.cost && plan.kind !== 'snapshot')) best = { plan, cost: c };
   };
@@ -121,8 +124,7 @@ async function walkBack(
   read: Read,
   offer: Offer,
 ): Promise<void> {
-  const { layout, requestCostBytes } = input;
-  const cost = (bytes: number, requests: number) => bytes + requests * requestCostBytes;
+  const { layout } = input;
   const steps: string[] = [];
   let bytes = 0;
   // The cheapest snapshot plan met so far.
@@ -138,7 +140,7 @@ async function walkBack(
         bytes: at.bytes.snapshot + bytes,
         target,
       };
-      best = Math.min(best, cost(plan.bytes, steps.length + 1));
+      best = Math.min(best, weigh(input, plan.bytes, steps.length + 1));
       offer(plan, steps.length + 1);
       // From nothing, the nearest snapshot is the plan: an older one only adds deltas.
       if (from === undefined) break;
@@ -153,7 +155,10 @@ async function walkBack(
       break;
     }
     // Walking on only adds blobs: stop once that cannot beat what was found.
-    if (cost(bytes, steps.length) >= best || (best < Number.POSITIVE_INFINITY && steps.length >= MAX_CHAIN))
+    if (
+      weigh(input, bytes, steps.length) >= best ||
+      (best < Number.POSITIVE_INFINITY && steps.length >= MAX_CHAIN)
+    )
       break;
     at = await read(at.previous);
   }
@@ -167,7 +172,7 @@ async function reversePath(
   bound: number | undefined,
   read: Read,
 ): Promise<{ plan: RefreshPlan; requests: number } | undefined> {
-  const { layout, from, requestCostBytes } = input;
+  const { layout, from } = input;
   const steps: string[] = [];
   let bytes = 0;
   let at = await read(from!);
@@ -178,7 +183,7 @@ async function reversePath(
     bytes += at.bytes.reverse;
     if (at.previous === target.version)
       return { plan: { kind: 'reverse', steps, bytes, target }, requests: steps.length };
-    if (bound !== undefined && bytes + steps.length * requestCostBytes >= bound) return undefined;
+    if (bound !== undefined && weigh(input, bytes, steps.length) >= bound) return undefined;
     at = await read(at.previous);
   }
   return undefined;
