@@ -24,6 +24,7 @@ import { NamespaceLayout } from './namespace-layout.ts';
 import { type TuningProfileName, tuningProfile } from './tuning-profiles.ts';
 
 const NO_RETRIES = { retries: 0 } as const;
+const NO_ETAG = new Set(['', '""']);
 
 /** Options of {@link AnnouncementWatcher}. */
 export interface AnnouncementWatcherOptions {
@@ -215,7 +216,9 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
         if (isShoalError(e, 'BLOB_NOT_FOUND')) return undefined;
         throw e;
       });
-      if (info && info.etag !== this.etag) {
+      // No etag (s3rver answers a HEAD during a write with `""`): nothing to compare, so the
+      // next poll looks again rather than paying a GET now and another then.
+      if (info && !NO_ETAG.has(info.etag) && info.etag !== this.etag) {
         const next = decodeAnnouncement(await this.store.get(this.key, NO_RETRIES), this.key);
         this.etag = info.etag;
         const prev = this.latest;
