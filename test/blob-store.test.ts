@@ -89,9 +89,10 @@ describe.each(subjects)('BlobStore conformance: $name', (subject) => {
     expect(await store.list('many')).toEqual([...keys, 'many_x', 'manyother/x'].sort());
   }, 120_000);
 
-  it('reports a missing key as BLOB_NOT_FOUND; deleting one is fine', async () => {
-    await expect(store.get('nothing/here')).rejects.toEqual(code('BLOB_NOT_FOUND'));
-    await expect(store.head('nothing/here')).rejects.toEqual(code('BLOB_NOT_FOUND'));
+  it('reports a missing key as BLOB_NOT_FOUND, carrying the key; deleting one is fine', async () => {
+    const missing = expect.objectContaining({ code: 'BLOB_NOT_FOUND', blobKey: 'nothing/here' });
+    await expect(store.get('nothing/here')).rejects.toEqual(missing);
+    await expect(store.head('nothing/here')).rejects.toEqual(missing);
     await store.delete('nothing/here');
     await store.put('gone/x', new Uint8Array([1]));
     await store.delete('gone/x');

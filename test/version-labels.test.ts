@@ -230,7 +230,7 @@ describe('version headers', () => {
     );
   });
 
-  it('a consumer refuses a version whose stored header was crafted', async () => {
+  it('a consumer refuses a version whose header (stored, and carried by the announcement) was crafted', async () => {
     const { make } = stores[0]!;
     const store = await make();
     await using producer = await openProducer(store);
@@ -240,6 +240,11 @@ describe('version headers', () => {
     const header = decodeVersionHeader(await store.get(key), key);
     await store.delete(key);
     await store.put(key, msgpack.pack({ ...header, metadata: { n: 1 } }));
+    const announced = msgpack.unpack(await store.get(layout.announced));
+    await store.put(
+      layout.announced,
+      msgpack.pack({ ...announced, header: { ...header, metadata: { n: 1 } } }),
+    );
     const e = await rejection(Consumer.open({ store, namespace: NS, watch: false }));
     expect([e.code, e.message]).toEqual([
       'BLOB_CORRUPT',

@@ -24,6 +24,7 @@ import { NamespaceLayout } from './namespace-layout.ts';
 import { type TuningProfileName, tuningProfile } from './tuning-profiles.ts';
 
 const NO_RETRIES = { retries: 0 } as const;
+const NO_ETAG = new Set(['', '""']);
 
 /** Options of {@link AnnouncementWatcher}. */
 export interface AnnouncementWatcherOptions {
@@ -139,8 +140,15 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
     return this.events.on(event, listener);
   }
 
-  /** Reads the announcement once, then watches. Resolves with what it read (errors go to `error` events). */
-  async start(): Promise<Announcement | undefined> {
+  /**
+   * Reads the announcement once, then watches. Resolves with what it read (errors go to
+   * `error` events). `seen`: the announcement and etag the caller has just read itself
+   * (`StoreAnnouncer.readTagged`), taken as the first check instead of reading it again.
+   */
+  async start(seen?: {
+    readonly announcement: Announcement;
+    readonly etag: string;
+  }): Promise<Announcement | undefined> {
     if (this.namespaceDir) {
       await mkdir(this.namespaceDir, { recursive: true });
       const watcher: FSWatcher = chokidarWatch(this.namespaceDir, {
@@ -171,7 +179,13 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
     if (this.store instanceof MemoryBlobStore) {
       this.stops.push(this.store.onChange((key) => key === this.key && void this.check()));
     }
-    await this.check();
+    if (seen) {
+      this.latest = seen.announcement;
+      this.etag = seen.etag;
+      this.schedule();
+    } else {
+      await this.check();
+    }
     return this.latest;
   }
 
@@ -202,7 +216,9 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
         if (isShoalError(e, 'BLOB_NOT_FOUND')) return undefined;
         throw e;
       });
-      if (info && info.etag !== this.etag) {
+      // No etag (s3rver answers a HEAD during a write with `""`): nothing to compare, so the
+      // next poll looks again rather than paying a GET now and another then.
+      if (info && !NO_ETAG.has(info.etag) && info.etag !== this.etag) {
         const next = decodeAnnouncement(await this.store.get(this.key, NO_RETRIES), this.key);
         this.etag = info.etag;
         const prev = this.latest;
@@ -224,6 +240,12 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
       this.events.emit('announcement', this.latest!);
       for (const w of this.waiters) w();
     }
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    clearTimeout(this.timer);
     const spread = this.intervalMs * this.jitter * (Math.random() * 2 - 1);
     this.timer = setTimeout(() => void this.check(), Math.max(1, this.intervalMs + spread));
     this.timer.unref();

@@ -4,12 +4,16 @@
  * names the version it replaces and is written with a precondition on the object read (S3
  * `If-Match` / `If-None-Match`, a lock file on the filesystem), so a second producer gets
  * `ANNOUNCE_CONFLICT` instead of forking the chain.
+ *
+ * An announcement carries its version's header (`header`), so a consumer one version behind
+ * plans its refresh (one delta) from the announcement alone. Announcements written before
+ * that carry none; readers then read `header/<version>`.
  */
 
 import { isShoalError, ShoalError } from '../errors.ts';
 import { msgpack } from '../format/msgpack.ts';
 import type { BlobStore, CallOptions } from './blob-store.ts';
-import { isVersion, NamespaceLayout } from './namespace-layout.ts';
+import { checkVersionHeader, isVersion, NamespaceLayout, type VersionHeader } from './namespace-layout.ts';
 
 /** The announced state of a namespace. */
 export interface Announcement {
@@ -25,6 +29,11 @@ export interface Announcement {
   readonly replaces?: number;
   /** The announced state's tag: tells a producer whether an announcement it finds is its own. */
   readonly tag?: bigint;
+  /**
+   * The header of `version` (what `header/<version>` holds): its previous version, snapshot,
+   * blob sizes, label. Absent in announcements of older producers.
+   */
+  readonly header?: VersionHeader;
 }
 
 /** The role that reads and writes a namespace's announcement. */
@@ -58,6 +67,15 @@ export function decodeAnnouncement(bytes: Uint8Array, key: string): Announcement
   ) {
     throw new ShoalError('BLOB_CORRUPT', `the announcement at "${key}" is malformed. Announce again.`);
   }
+  if (a.header !== undefined) {
+    const header = checkVersionHeader(a.header, `the version header in the announcement at "${key}"`);
+    if (header.version !== a.version || (a.tag !== undefined && header.tag !== a.tag)) {
+      throw new ShoalError(
+        'BLOB_CORRUPT',
+        `the announcement at "${key}" carries the header of version ${header.version}, not of the version it announces (${a.version}). Announce again.`,
+      );
+    }
+  }
   return a;
 }
 
@@ -87,8 +105,14 @@ export class StoreAnnouncer implements Announcer {
     }
   }
 
+  /** The announcement (one GET: a reader that needs no etag pays no HEAD). */
   async read(options: CallOptions = {}): Promise<Announcement | undefined> {
-    return (await this.readTagged(options))?.announcement;
+    try {
+      return decodeAnnouncement(await this.store.get(this.key, options), this.key);
+    } catch (e) {
+      if (isShoalError(e, 'BLOB_NOT_FOUND')) return undefined;
+      throw e;
+    }
   }
 
   async announce(next: Announcement, options: CallOptions = {}): Promise<void> {

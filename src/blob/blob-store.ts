@@ -86,11 +86,28 @@ export function checkPrefix(prefix: string): void {
   checkKey(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix, 'prefix');
 }
 
-/** `BLOB_NOT_FOUND` for `key`. */
-export function notFound(key: string, cause?: unknown): ShoalError {
-  return new ShoalError('BLOB_NOT_FOUND', `no blob at "${key}". Check the store, namespace and version.`, {
-    cause,
-  });
+/** A failure that is one blob's: the key it was about (every `BLOB_NOT_FOUND` carries one). */
+export type BlobError = ShoalError & { readonly blobKey?: string };
+
+/** `error`, saying it is about the blob at `key` (so a reader can route around that blob). */
+export function withBlobKey<E extends object>(error: E, key: string): E & { readonly blobKey: string } {
+  return Object.assign(error, { blobKey: key });
+}
+
+/** The key of the blob `error` is about, when it says. */
+export function blobKeyOf(error: unknown): string | undefined {
+  const key = (error as { blobKey?: unknown } | null | undefined)?.blobKey;
+  return typeof key === 'string' ? key : undefined;
+}
+
+/** `BLOB_NOT_FOUND` for `key`, carrying the key as `blobKey`. */
+export function notFound(key: string, cause?: unknown): BlobError {
+  return withBlobKey(
+    new ShoalError('BLOB_NOT_FOUND', `no blob at "${key}". Check the store, namespace and version.`, {
+      cause,
+    }),
+    key,
+  );
 }
 
 /** `PRECONDITION_FAILED` for `key`. */

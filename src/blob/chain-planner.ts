@@ -4,7 +4,7 @@
  * version before `v` and the newest snapshot at or below `v`). No listing of the store.
  */
 import { ShoalError } from '../errors.ts';
-import type { BlobStore, CallOptions } from './blob-store.ts';
+import { type BlobStore, type CallOptions, withBlobKey } from './blob-store.ts';
 import { decodeVersionHeader, type NamespaceLayout, type VersionHeader } from './namespace-layout.ts';
 
 /** A snapshot and the deltas that follow it to a target version. */
@@ -17,7 +17,10 @@ export interface ChainPlan {
   readonly bytes: number;
 }
 
-/** Reads `header/<version>`. */
+/**
+ * Reads `header/<version>`. Every failure that is the header's own (`BLOB_NOT_FOUND`,
+ * `BLOB_CORRUPT`) carries its key as `blobKey`, so a planner can route around it.
+ */
 export async function readVersionHeader(
   store: BlobStore,
   layout: NamespaceLayout,
@@ -25,11 +28,20 @@ export async function readVersionHeader(
   options: CallOptions = {},
 ): Promise<VersionHeader> {
   const key = layout.header(version);
-  const header = decodeVersionHeader(await store.get(key, options), key);
+  const bytes = await store.get(key, options);
+  let header: VersionHeader;
+  try {
+    header = decodeVersionHeader(bytes, key);
+  } catch (e) {
+    throw withBlobKey(e as ShoalError, key);
+  }
   if (header.version !== version) {
-    throw new ShoalError(
-      'BLOB_CORRUPT',
-      `the version header at "${key}" describes version ${header.version}. Republish version ${version}.`,
+    throw withBlobKey(
+      new ShoalError(
+        'BLOB_CORRUPT',
+        `the version header at "${key}" describes version ${header.version}. Republish version ${version}.`,
+      ),
+      key,
     );
   }
   return header;

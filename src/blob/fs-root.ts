@@ -24,7 +24,7 @@ import { constants, type Stats } from 'node:fs';
 import { type FileHandle, mkdir, open, readlink, realpath, stat } from 'node:fs/promises';
 import { sep } from 'node:path';
 import { ShoalError } from '../errors.ts';
-import { notFound } from './blob-store.ts';
+import { notFound, withBlobKey } from './blob-store.ts';
 
 const DIRECTORY = constants.O_RDONLY | (constants.O_DIRECTORY ?? 0);
 const NOFOLLOW = constants.O_NOFOLLOW ?? 0;
@@ -76,7 +76,7 @@ export class FsRoot {
     const why = `the store's directory "${this.dir}" is a file. Point the store at a directory.`;
     return create
       ? new ShoalError('STORE_UNAVAILABLE', `cannot write "${key}": ${why}`, { cause: error })
-      : new ShoalError('BLOB_NOT_FOUND', `no blob at "${key}": ${why}`, { cause: error });
+      : withBlobKey(new ShoalError('BLOB_NOT_FOUND', `no blob at "${key}": ${why}`, { cause: error }), key);
   }
 
   /**

@@ -112,14 +112,23 @@ export function decodeVersionHeader(bytes: Uint8Array, key: string): VersionHead
       `the version header at "${key}" is ${bytes.byteLength} bytes, more than any producer writes (${MAX_HEADER_BYTES}). Republish it.`,
     );
   }
-  let h: VersionHeader;
+  let h: unknown;
   try {
-    h = msgpack.unpack(bytes) as VersionHeader;
+    h = msgpack.unpack(bytes);
   } catch (cause) {
     throw new ShoalError('BLOB_CORRUPT', `the version header at "${key}" does not decode. Republish it.`, {
       cause,
     });
   }
+  return checkVersionHeader(h, `the version header at "${key}"`);
+}
+
+/**
+ * `value` as a version header (the same checks wherever a header comes from: its blob, or
+ * an announcement that carries it); `BLOB_CORRUPT` naming `where` when it is not one.
+ */
+export function checkVersionHeader(value: unknown, where: string): VersionHeader {
+  const h = value as VersionHeader;
   const isSize = (v: unknown) => v === undefined || isVersion(v);
   const bytesOk =
     typeof h?.bytes === 'object' &&
@@ -146,13 +155,13 @@ export function decodeVersionHeader(bytes: Uint8Array, key: string): VersionHead
     !(typeof h.publishedAt === 'number' && Math.abs(h.publishedAt) <= 8.64e15) ||
     typeof h.producer !== 'string'
   ) {
-    throw new ShoalError('BLOB_CORRUPT', `the version header at "${key}" is malformed. Republish it.`);
+    throw new ShoalError('BLOB_CORRUPT', `${where} is malformed. Republish it.`);
   }
   const problem = metadataProblem(h.label, h.metadata);
   if (problem) {
     throw new ShoalError(
       'BLOB_CORRUPT',
-      `the version header at "${key}" is malformed: its ${problem.option}${problem.detail}. Republish it.`,
+      `${where} is malformed: its ${problem.option}${problem.detail}. Republish it.`,
     );
   }
   return h;

@@ -28,6 +28,7 @@ import {
   type PutOptions,
   preconditionFailed,
   throwIfAborted,
+  withBlobKey,
 } from './blob-store.ts';
 import { type RetryOptions, withRetries } from './retry.ts';
 
@@ -114,10 +115,13 @@ export class S3BlobStore implements BlobStore {
       const s = status(error);
       const name = (error as Error).name;
       if (name === 'NoSuchBucket') {
-        return new ShoalError(
-          'BLOB_NOT_FOUND',
-          `no blob at "s3://${this.bucket}/${this.objectKey(key)}": the bucket "${this.bucket}" does not exist. Check the bucket name, and the client's region and endpoint.`,
-          { cause: error },
+        return withBlobKey(
+          new ShoalError(
+            'BLOB_NOT_FOUND',
+            `no blob at "s3://${this.bucket}/${this.objectKey(key)}": the bucket "${this.bucket}" does not exist. Check the bucket name, and the client's region and endpoint.`,
+            { cause: error },
+          ),
+          key,
         );
       }
       if (s === 404 || name === 'NoSuchKey' || name === 'NotFound') return notFound(key, error);

@@ -12,10 +12,11 @@
 import { BroadcastChannel } from 'node:worker_threads';
 import { AnnouncementWatcher } from '../blob/announcement-watcher.ts';
 import { type Announcement, StoreAnnouncer } from '../blob/announcer.ts';
-import { aborted, type BlobStore } from '../blob/blob-store.ts';
+import { aborted, type BlobStore, blobKeyOf } from '../blob/blob-store.ts';
 import { findLabel } from '../blob/label-resolver.ts';
 import { NamespaceLayout, type VersionHeader } from '../blob/namespace-layout.ts';
 import { listNamespaces } from '../blob/namespace-list.ts';
+import { VersionHeaderCache } from '../blob/version-header-cache.ts';
 import { parseVersionRef, type VersionRef } from '../blob/version-metadata.ts';
 import { isShoalError, ShoalError } from '../errors.ts';
 import type { Schema } from '../schema/index.ts';
@@ -24,7 +25,7 @@ import { diffStates, type TypeDiff } from '../state/state-diff.ts';
 import { shareState } from '../state/state-handle.ts';
 import { TypedEvents } from '../typed-events.ts';
 import type { ShareHandle, ShareMessage } from './attached-consumer.ts';
-import { type ConsumerOptions, waitOption } from './consumer-options.ts';
+import { type ConsumerOptions, requestCostOption, waitOption } from './consumer-options.ts';
 import { nothingAnnounced, waitForFirstAnnouncement } from './first-version-wait.ts';
 import { applyPlan } from './plan-applier.ts';
 import { planRefresh, type RefreshPlan } from './refresh-planner.ts';
@@ -79,6 +80,12 @@ export interface ConsumerEvents {
 export type AnyConsumer = Consumer<any>;
 
 /**
+ * How many times one refresh plans again around a blob that failed; each plan reads a bounded
+ * number of headers, so a refresh makes a bounded number of requests.
+ */
+const MAX_REROUTES = 4;
+
+/**
  * Holds the current state of a namespace. Create with {@link Consumer.open}; or with
  * {@link Consumer.create} and then {@link Consumer.start}, to hand the consumer to a health
  * server before it has loaded anything.
@@ -88,7 +95,10 @@ export class Consumer<S extends Schema = Schema> {
   private readonly layout: NamespaceLayout;
   private readonly options: ConsumerOptions<S>;
   private readonly events = new TypedEvents<ConsumerEvents>();
+  /** Blobs that failed since the last successful refresh (so few: cleared on success). */
   private readonly failedBlobs = new Set<string>();
+  private readonly headers: VersionHeaderCache;
+  private readonly requestCostBytes: number;
   private current: State<S> | undefined;
   private currentHeader: VersionHeader | undefined;
   private pinRef: VersionRef | undefined;
@@ -96,6 +106,7 @@ export class Consumer<S extends Schema = Schema> {
   private pinned: number | undefined;
   private announced: Announcement | undefined;
   private refreshing: Promise<void> = Promise.resolve();
+  private queued: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private failuresInARow = 0;
   private readonly wait: { readonly timeoutMs: number | undefined } | undefined;
@@ -117,6 +128,8 @@ export class Consumer<S extends Schema = Schema> {
     this.pinRef = options.pin === undefined ? undefined : parseVersionRef(options.pin, 'pin');
     if (this.pinRef && 'version' in this.pinRef) this.pinned = this.pinRef.version;
     this.wait = waitOption(options.waitForFirstVersion);
+    this.requestCostBytes = requestCostOption(options.requestCostBytes);
+    this.headers = new VersionHeaderCache(this.store, this.layout);
   }
 
   /** Loads the announced version (or the pin) and starts watching: `create(options).start()`. */
@@ -151,9 +164,12 @@ export class Consumer<S extends Schema = Schema> {
       if (signal?.aborted) throw aborted(signal.reason);
     };
     stopped();
-    this.announced = await new StoreAnnouncer({ store: this.store, namespace: this.options.namespace }).read(
-      signal ? { signal } : {},
-    );
+    const announcer = new StoreAnnouncer({ store: this.store, namespace: this.options.namespace });
+    const call = signal ? { signal } : {};
+    // A watching consumer reads the announcement with its etag once and hands both to its
+    // watcher, which then does not read it again.
+    const seen = this.options.watch === false ? undefined : await announcer.readTagged(call);
+    this.remember(seen ? seen.announcement : await announcer.read(call));
     this.events.emit('announcement:check', { ok: true });
     if (this.target() === undefined) {
       if (!this.wait) {
@@ -176,7 +192,7 @@ export class Consumer<S extends Schema = Schema> {
     stopped();
     this.started = true;
     if (this.options.watch === false) return;
-    if (!this.watcher) await this.startWatcher();
+    if (!this.watcher) await this.startWatcher(seen);
     else if (this.target() !== this.current!.version) void this.refresh().catch(() => {});
   }
 
@@ -210,7 +226,10 @@ export class Consumer<S extends Schema = Schema> {
     }
   }
 
-  private async startWatcher(): Promise<AnnouncementWatcher> {
+  private async startWatcher(seen?: {
+    readonly announcement: Announcement;
+    readonly etag: string;
+  }): Promise<AnnouncementWatcher> {
     const watcher = new AnnouncementWatcher({
       ...this.options,
       store: this.store,
@@ -220,12 +239,22 @@ export class Consumer<S extends Schema = Schema> {
     watcher.on('error', (e) => this.events.emit('watch:error', e));
     watcher.on('check', (c) => this.events.emit('announcement:check', { ok: !c.failed }));
     watcher.on('announcement', (a) => {
-      this.announced = a;
+      this.remember(a);
       this.events.emit('announcement', a);
       if (this.started) void this.refresh().catch(() => {});
     });
-    await watcher.start();
+    // The consumer's own read, once it has loaded: an announcement newer than the version
+    // loaded then comes as the watcher's next change, never silently.
+    const latest = seen && seen.announcement === this.announced ? seen : undefined;
+    await watcher.start(latest);
     return watcher;
+  }
+
+  /** Takes `a` as the latest announcement, and the header it carries into the cache. */
+  private remember(a: Announcement | undefined): void {
+    if (!a) return;
+    this.announced = a;
+    if (a.header) this.headers.add(a.header);
   }
 
   /** The state served now; `NOT_LOADED` before the first version is loaded (see {@link loaded}). */
@@ -319,11 +348,27 @@ export class Consumer<S extends Schema = Schema> {
         this.events.emit('announcement:check', { ok: false });
         throw error;
       }
-      this.announced = read ?? this.announced;
+      this.remember(read);
       this.events.emit('announcement:check', { ok: true });
     }
-    const target = this.target();
-    if (target !== undefined) await this.refreshTo(target, false);
+    await this.follow();
+  }
+
+  /**
+   * Queues a load of the target, unless one is queued already: it loads whatever the target
+   * is when it starts, so announcements that come during a slow refresh cost one load after
+   * it, not one each (each for a version that may be gone by then).
+   */
+  private follow(): Promise<void> {
+    if (this.queued) return this.queued;
+    const run = this.refreshing.then(async () => {
+      this.queued = undefined;
+      const target = this.target();
+      if (target !== undefined) await this.load(target);
+    });
+    this.queued = run;
+    this.refreshing = run.catch(() => {});
+    return run;
   }
 
   /**
@@ -379,7 +424,14 @@ export class Consumer<S extends Schema = Schema> {
     for (let attempt = 0; ; attempt++) {
       let plan: RefreshPlan | undefined;
       try {
-        plan = await planRefresh(this.store, this.layout, from?.version, version, this.failedBlobs);
+        plan = await planRefresh({
+          headers: this.headers,
+          layout: this.layout,
+          from: from?.version,
+          to: version,
+          failed: this.failedBlobs,
+          requestCostBytes: this.requestCostBytes,
+        });
         const { state: next, bytes } = await applyPlan(this.store, from, plan, {
           shared: this.options.sharedMemory === true,
           verifySnapshots: this.options.verifySnapshots === true,
@@ -389,6 +441,7 @@ export class Consumer<S extends Schema = Schema> {
         this.current = next as unknown as State<S>;
         this.currentHeader = plan.target;
         this.failuresInARow = 0;
+        this.failedBlobs.clear();
         this.last = {
           from: from?.version,
           to: next.version,
@@ -405,8 +458,11 @@ export class Consumer<S extends Schema = Schema> {
         const error = isShoalError(e)
           ? e
           : new ShoalError('STORE_UNAVAILABLE', (e as Error).message, { cause: e });
-        const blob = (e as { blobKey?: string }).blobKey;
-        if (blob && !this.failedBlobs.has(blob) && attempt < 3) {
+        // Nothing routes around the target's own header: every path starts from it.
+        const blob = blobKeyOf(e);
+        const reroute =
+          blob !== undefined && blob !== this.layout.header(version) && !this.failedBlobs.has(blob);
+        if (reroute && attempt < MAX_REROUTES) {
           this.failedBlobs.add(blob);
           this.events.emit('blob:failure', { key: blob, error });
           continue; // plan again around it

@@ -5,7 +5,8 @@
  */
 import type { AnnouncementWatcher } from '../blob/announcement-watcher.ts';
 import type { Announcement } from '../blob/announcer.ts';
-import { aborted, type BlobStore } from '../blob/blob-store.ts';
+import { aborted, type BlobStore, withBlobKey } from '../blob/blob-store.ts';
+import { NamespaceLayout } from '../blob/namespace-layout.ts';
 import { listNamespaces } from '../blob/namespace-list.ts';
 import { ShoalError } from '../errors.ts';
 
@@ -23,9 +24,12 @@ async function namespacesHere(store: BlobStore): Promise<string> {
 
 /** `BLOB_NOT_FOUND`: nothing is announced in `namespace`, and the consumer was not told to wait. */
 export async function nothingAnnounced(store: BlobStore, namespace: string): Promise<ShoalError> {
-  return new ShoalError(
-    'BLOB_NOT_FOUND',
-    `nothing is announced in namespace "${namespace}" yet (${await namespacesHere(store)}). Check the namespace, start its producer first, or open with waitForFirstVersion.`,
+  return withBlobKey(
+    new ShoalError(
+      'BLOB_NOT_FOUND',
+      `nothing is announced in namespace "${namespace}" yet (${await namespacesHere(store)}). Check the namespace, start its producer first, or open with waitForFirstVersion.`,
+    ),
+    new NamespaceLayout(namespace).announced,
   );
 }
 

@@ -462,13 +462,16 @@ export class Producer<S extends Schema = Schema> {
    * with another producer's, this version's blobs are left unreachable, so they are removed
    * before it fails.
    */
-  private async announce(version: number, tag: bigint, blobs: readonly string[]): Promise<void> {
+  private async announce(header: VersionHeader, blobs: readonly string[]): Promise<void> {
+    const { version, tag } = header;
     try {
       await this.announcer.announce({
         version,
         announcedAt: Date.now(),
         producer: this.o.producerId,
         tag,
+        // What a consumer one version behind needs to plan its refresh without reading headers.
+        header,
         ...(this.announcedVersion !== undefined ? { replaces: this.announcedVersion } : {}),
       });
     } catch (error) {
@@ -544,7 +547,7 @@ export class Producer<S extends Schema = Schema> {
         emit: this.events.emit.bind(this.events),
       };
       const blobs = await stage('publish', () => publishVersion(ctx, this.announcedVersion, encoded, header));
-      await stage('announce', () => this.announce(version, next.tag, blobs));
+      await stage('announce', () => this.announce(header, blobs));
       runner!.commit();
       this.current = next;
       this.header = header;
