@@ -87,10 +87,9 @@ describe('the batching simulation', () => {
 describe('the plan', () => {
   it('counts the watcher requests of one version at the defaults', () => {
     // Polls 1, 2, 4, 8, 16 s after a version (at 1, 3, 7, 15, 31 s), then the one that sees
-    // the next at 60 s; headers back to the snapshot (half of 10, plus one), the announcement,
-    // the delta.
-    expect(consumerRequestsPerVersion(DEFAULT_SETTINGS, 60_000)).toEqual({ head: 6, get: 7.5 });
-    expect(consumerRequestsPerVersion(DEFAULT_SETTINGS, 1000)).toEqual({ head: 1, get: 7.5 });
+    // the next at 60 s; the announcement (it carries the header) and the delta.
+    expect(consumerRequestsPerVersion(DEFAULT_SETTINGS, 60_000)).toEqual({ head: 6, get: 2 });
+    expect(consumerRequestsPerVersion(DEFAULT_SETTINGS, 1000)).toEqual({ head: 1, get: 2 });
   });
 
   it('sizes blobs and memory from the shape, and recommends options from the rates', () => {

@@ -239,8 +239,7 @@ export function maxSustainedRate(c: Calibration, records: number, s: BatchSettin
 /**
  * A consumer's S3 requests for one version `cadenceMs` after the previous: the watcher's
  * HEADs (back at `minIntervalMs` after a version, doubling to `maxIntervalMs`), one GET of
- * the announcement, the version headers the planner reads (back to the snapshot: half the
- * snapshot interval on average), one delta.
+ * the announcement (which carries the version's header) and one of the delta.
  */
 export function consumerRequestsPerVersion(o: PlanOptions, cadenceMs: number) {
   let heads = 1; // the poll that sees the new version
@@ -249,7 +248,7 @@ export function consumerRequestsPerVersion(o: PlanOptions, cadenceMs: number) {
   // Doubling to the longest interval takes a few polls; from there on they are evenly spaced.
   for (; i < o.maxIntervalMs && t + i < cadenceMs; t += i, i = Math.min(o.maxIntervalMs, i * 2)) heads++;
   if (t + i < cadenceMs) heads += Math.ceil((cadenceMs - t) / o.maxIntervalMs) - 1;
-  return { head: heads, get: 1 + (o.snapshotEvery + 1) / 2 + 1 };
+  return { head: heads, get: 2 };
 }
 
 /** The whole plan. */
