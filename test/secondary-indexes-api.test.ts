@@ -392,6 +392,102 @@ describe('crafted index sections', () => {
     });
   });
 
+  it('a prefix page with two ordinals swapped: a wrong record is BLOB_CORRUPT, never given', () => {
+    // Ordinal 0 ("… number 0") moved to where "… number 1099" sorts, inside the run of "… number 1".
+    const blob = edited(1, 0, (a) => {
+      const x = a[0]!;
+      a[0] = a[100]!;
+      a[100] = x;
+    });
+    const titles = decodeSnapshot(blob).type('Movie').index('byTitle');
+    expect(errorOf(() => [...titles.findPrefix('Movie title number 1')])).toEqual({
+      code: 'BLOB_CORRUPT',
+      message:
+        'index byTitle is corrupt: it lists ordinal 1 where its value does not belong. Load the version from a fresh snapshot (verify: true checks indexes whole).',
+    });
+  });
+
+  it('random swaps in an index: every read gives only matching records or BLOB_CORRUPT, before and after a delta', () => {
+    const next = StateBuilder.from(state)
+      .upsert('Movie', movie(7, 1))
+      .remove('Movie', movie(8).id)
+      .build({ version: 2 });
+    const delta = encodeDelta(state, next);
+    const prefixes = [
+      'Movie title number 1',
+      'Movie title number 2',
+      'Movie title number 29',
+      'M',
+      'Movie title number 7',
+    ];
+    /** Reads that gave a record the model does not have there (should be none). */
+    const wrong = (s: AnyState): string[] => {
+      const movies = s.type('Movie');
+      const all = [...movies].map((m) => m.toObject()) as unknown as {
+        id: number;
+        title: string;
+        year: number;
+      }[];
+      const out: string[] = [];
+      const check = (
+        what: string,
+        read: () => { id: number }[],
+        matches: (m: (typeof all)[0]) => boolean,
+      ) => {
+        try {
+          const got = read();
+          const ids = new Set(all.filter(matches).map((m) => m.id));
+          if (got.some((g) => !ids.has(g.id))) out.push(what);
+        } catch (e) {
+          if (!isShoalError(e, 'BLOB_CORRUPT')) out.push(`${what}: ${String(e)}`);
+        }
+      };
+      for (let y = 1950; y < 2020; y++)
+        check(
+          `year ${y}`,
+          () => [...movies.index('byYear').find(y)] as never,
+          (m) => m.year === y,
+        );
+      for (const p of prefixes) {
+        check(
+          `prefix ${p}`,
+          () => [...movies.index('byTitle').findPrefix(p)] as never,
+          (m) => m.title.startsWith(p),
+        );
+        check(
+          `title ${p}`,
+          () => [...movies.index('byTitle').find(p)] as never,
+          (m) => m.title === p,
+        );
+      }
+      return out;
+    };
+    let seed = 15;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const failures: string[] = [];
+    for (let k = 0; k < 60; k++) {
+      const [index, array, span] = k % 2 === 0 ? [1, 0, 3000] : [0, 1, 3000];
+      const blob = edited(index, array, (a) => {
+        const i = random(Math.min(span, a.length));
+        const j = random(Math.min(span, a.length));
+        const x = a[i]!;
+        a[i] = a[j]!;
+        a[j] = x;
+      });
+      const loaded = decodeSnapshot(blob);
+      failures.push(...wrong(loaded).map((w) => `mutation ${k}: ${w}`));
+      try {
+        failures.push(...wrong(applyDelta(loaded, delta)).map((w) => `mutation ${k} after the delta: ${w}`));
+      } catch (e) {
+        if (!isShoalError(e, 'BLOB_CORRUPT')) throw e;
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
   it('a shape that cannot hold: BLOB_CORRUPT at decode', () => {
     const blob = tamper(bytes, (b) => {
       b.header.types[0].indexes[1].entries = 3001;
