@@ -26,6 +26,8 @@ import {
   toJSON,
 } from '../src/index.ts';
 import { checkIndexChanges } from '../src/state/index-check.ts';
+import { carryLocalIndexes } from '../src/state/local-indexes.ts';
+import { displacedLocalIndexes } from '../src/state/secondary-index.ts';
 import { State } from '../src/state/state.ts';
 import { TypeState } from '../src/state/type-state.ts';
 import { section, tamper } from './support/blob-surgery.ts';
@@ -80,11 +82,52 @@ describe('declaring indexes', () => {
     ],
     [{ x: { fields: ['title', 'title'] } }, 'Movie: index x names a field twice'],
     [{ x: [] }, 'Movie: index x needs a non-empty list of field names (or { fields, prefix })'],
-    [{ 'a-b': ['year'] }, 'Movie: index name "a-b" is not valid: use letters, digits and _'],
+    [
+      { 'a-b': ['year'] },
+      'Movie: index name "a-b" is not valid: start with a letter or _, then use letters, digits and _',
+    ],
+    [
+      { '1': ['year'] },
+      'Movie: index name "1" is not valid: start with a letter or _, then use letters, digits and _',
+    ],
+    [JSON.parse('{"__proto__": ["year"]}'), 'Movie: index name "__proto__" is reserved; choose another'],
   ])('refuses %j', (indexes, message) => {
     const json = toJSON(t.schema([Movie])) as unknown as { types: Record<string, unknown>[] };
     const bad = { ...json, types: [{ ...json.types[0], indexes }] };
     expect(errorOf(() => fromJSON(bad))).toEqual({ code: 'INVALID_SCHEMA', message });
+  });
+
+  it.each([
+    [
+      { x: { fields: ['title'], prefx: true } },
+      'R: index x has an unknown key "prefx"; an index takes fields and prefix',
+    ],
+    [JSON.parse('{"__proto__": ["title"]}'), 'R: index name "__proto__" is reserved; choose another'],
+  ])('t.object refuses %j', (indexes, message) => {
+    expect(
+      errorOf(() =>
+        t.object('R', { id: t.int(), title: t.string() }, { primaryKey: 'id', indexes } as never),
+      ),
+    ).toEqual({ code: 'INVALID_SCHEMA', message });
+  });
+
+  it('round-trips index names Object.prototype holds (constructor, hasOwnProperty, toString)', () => {
+    const R = t.object(
+      'R',
+      { id: t.int(), s: t.string() },
+      {
+        primaryKey: 'id',
+        indexes: { constructor: ['s'], hasOwnProperty: { fields: ['s'], prefix: true }, toString: ['id'] },
+      },
+    );
+    const b = new StateBuilder(t.schema([R]));
+    for (let i = 0; i < 10; i++) b.add('R', { id: i, s: `v${i % 3}` });
+    const back = decodeSnapshot(encodeSnapshot(b.build({ version: 1 }))).type('R');
+    expect(back.indexNames).toEqual(['constructor', 'hasOwnProperty', 'toString']);
+    expect([...back.index('constructor').find('v1')].map((r) => r.id)).toEqual([1, 4, 7]);
+    expect(back.index('hasOwnProperty').countPrefix('v')).toBe(10);
+    expect(back.index('toString').count(3)).toBe(1);
+    expect(fromJSON(JSON.stringify(toJSON(t.schema([R])))).type('R').indexes).toEqual(R.indexes);
   });
 });
 
@@ -164,6 +207,11 @@ describe('reading indexes', () => {
       message:
         'Movie: index rating: field "rating" is double; indexes cover int, long, string and boolean fields',
     });
+    for (const fields of [[], undefined])
+      expect(errorOf(() => movies.createIndex(fields as never))).toEqual({
+        code: 'INVALID_INDEX',
+        message: 'createIndex on Movie needs a non-empty list of fields (or one field name).',
+      });
     expect(errorOf(() => movies.createIndex('id', { name: 'byYear' }))).toEqual({
       code: 'INVALID_INDEX',
       message: 'Movie has an index "byYear" over other fields; give this one another name.',
@@ -198,6 +246,33 @@ describe('indexes across schema changes and consumers', () => {
     const consumer3 = applyDelta(consumer2, encodeDelta(s2, s3));
     expect(consumer3.type('Movie').indexNames).toEqual([]);
     expect(errorOf(() => consumer3.type('Movie').index('byYear')).code).toBe('UNKNOWN_INDEX');
+  });
+
+  it('a declared index displaces a consumer’s own of its name, named by displacedLocalIndexes', () => {
+    const s1 = v1();
+    const s2 = StateBuilder.from(s1, t.schema([Indexed])).build({ version: 2 });
+    const delta = encodeDelta(s1, s2);
+    for (const [fields, displaced] of [
+      [
+        ['title'],
+        [{ type: 'Movie', name: 'byYear', reason: 'the schema now declares an index "byYear" over year' }],
+      ],
+      [['year'], []],
+    ] as const) {
+      const consumer1 = decodeSnapshot(encodeSnapshot(s1));
+      consumer1.type('Movie').createIndex(fields, { name: 'byYear' });
+      consumer1.type('Movie').createIndex('title', { name: 'mine' });
+      // As a consumer refreshes: by the delta, or by the snapshot with its own indexes made again.
+      const bySnapshot = decodeSnapshot(encodeSnapshot(s2));
+      carryLocalIndexes(consumer1, bySnapshot);
+      for (const consumer2 of [applyDelta(consumer1, delta), bySnapshot]) {
+        const movies = consumer2.type('Movie');
+        expect(movies.indexNames).toEqual(['byYear', 'mine']);
+        expect(movies.index('byYear').declared).toBe(true);
+        expect(movies.index('byYear').count(2003)).toBe(20);
+        expect(displacedLocalIndexes(consumer1, consumer2)).toEqual(displaced);
+      }
+    }
   });
 
   it('keeps a consumer’s own index current across deltas, and out of snapshots', () => {

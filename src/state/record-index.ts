@@ -37,7 +37,12 @@ export function indexSpec(
   options: { readonly name?: string; readonly prefix?: boolean },
 ): IndexSpec {
   const list = typeof fields === 'string' ? [fields] : fields;
-  const name = options.name ?? (Array.isArray(list) ? list.join('_') : '');
+  if (!Array.isArray(list) || list.length === 0)
+    throw new ShoalError(
+      'INVALID_INDEX',
+      `createIndex on ${type.name} needs a non-empty list of fields (or one field name).`,
+    );
+  const name = options.name ?? list.join('_');
   try {
     return indexSpecs(type.name, type.fields, {
       [name]: { fields: list, prefix: options.prefix ?? false },
