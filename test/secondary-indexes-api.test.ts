@@ -117,7 +117,10 @@ describe('declaring indexes', () => {
       { id: t.int(), s: t.string() },
       {
         primaryKey: 'id',
-        indexes: { constructor: ['s'], hasOwnProperty: { fields: ['s'], prefix: true }, toString: ['id'] },
+        // Object's own `constructor` and `toString` types would claim these keys in the literal.
+        indexes: JSON.parse(
+          '{"constructor": ["s"], "hasOwnProperty": {"fields": ["s"], "prefix": true}, "toString": ["id"]}',
+        ),
       },
     );
     const b = new StateBuilder(t.schema([R]));
