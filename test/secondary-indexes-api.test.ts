@@ -349,6 +349,41 @@ describe('a consumer’s own index', () => {
   });
 });
 
+describe('a consumer’s own index displaced by a schema change', () => {
+  it('emits index:dropped, and index(name) gives the declared one', async () => {
+    const walDir = await mkdtemp(join(tmpdir(), 'shoal-index-wal-'));
+    const store = new MemoryBlobStore();
+    const Plain = t.object('Movie', { id: t.int(), title: t.string(), year: t.int() }, { primaryKey: 'id' });
+    const Indexed = t.object(
+      'Movie',
+      { id: t.int(), title: t.string(), year: t.int() },
+      { primaryKey: 'id', indexes: { byYear: ['year'] } },
+    );
+    const open = (schema: ReturnType<typeof t.schema>) =>
+      Producer.open({ store, namespace: 'movies', schema, walDir, fsync: false });
+    const first = await open(t.schema([Plain]));
+    await first.runCycle((w) => {
+      for (let i = 0; i < 10; i++) w.add('Movie', { id: i, title: `t${i}`, year: 2000 + (i % 2) });
+    });
+    await first.close();
+    await using consumer = await Consumer.open({ store, namespace: 'movies', watch: false });
+    consumer.state.type('Movie').createIndex('title', { name: 'byYear' });
+    const dropped: unknown[] = [];
+    consumer.on('index:dropped', (d) => dropped.push(d));
+    await using second = await open(t.schema([Indexed]));
+    await second.runCycle((w) => {
+      for (let i = 0; i < 11; i++) w.add('Movie', { id: i, title: `t${i}`, year: 2000 + (i % 2) });
+    });
+    await consumer.refresh();
+    expect(dropped).toEqual([
+      { type: 'Movie', name: 'byYear', reason: 'the schema now declares an index "byYear" over year' },
+    ]);
+    expect(consumer.state.type('Movie').indexNames).toEqual(['byYear']);
+    expect(consumer.state.type('Movie').index('byYear').count(2000)).toBe(6);
+    await rm(walDir, { recursive: true, force: true });
+  });
+});
+
 describe('the producer’s index check', () => {
   it('refuses a version whose index a transition left behind (CHECKSUM_MISMATCH)', () => {
     const b = new StateBuilder(t.schema([Movie]));
