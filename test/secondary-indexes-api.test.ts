@@ -183,6 +183,35 @@ describe('reading indexes', () => {
     decodeSnapshot(encodeSnapshot(consumer), { verify: true });
   });
 
+  it('a prefix index follows a delta of a few changes (searched) and of many (one pass)', () => {
+    for (const changes of [3, 900]) {
+      const b = new StateBuilder(schema);
+      for (let i = 0; i < 3000; i++) b.add('Movie', movie(i));
+      const s1 = b.build({ version: 1 });
+      const model = new Map(Array.from({ length: 3000 }, (_, i) => [i, movie(i)]));
+      const nb = StateBuilder.from(s1);
+      for (let k = 0; k < changes; k++) {
+        const i = (k * 104729) % 3500;
+        if (k % 3 === 0) {
+          nb.remove('Movie', i * 7 + 3);
+          model.delete(i);
+        } else {
+          nb.upsert('Movie', movie(i, 1));
+          model.set(i, movie(i, 1));
+        }
+      }
+      const s2 = nb.build({ version: 2 });
+      const consumer = applyDelta(decodeSnapshot(encodeSnapshot(s1)), encodeDelta(s1, s2));
+      for (const prefix of ['Movie title number 1', 'Movie title number 29', 'M']) {
+        const want = [...model.values()].filter((m) => m.title.startsWith(prefix)).map((m) => m.title);
+        expect([...consumer.type('Movie').index('byTitle').findPrefix(prefix)].map((m) => m.title)).toEqual(
+          want.sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))),
+        );
+      }
+      expect(decodeSnapshot(encodeSnapshot(consumer), { verify: true }).version).toBe(2);
+    }
+  });
+
   it('lists a hash index’s matches ascending by ordinal in a state built whole', () => {
     const state = build();
     const ordinals = [...state.type('Movie').index('byYear').find(1960)].map((m) => (m.id - 3) / 7);
