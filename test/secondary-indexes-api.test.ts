@@ -545,7 +545,7 @@ describe('crafted index sections', () => {
     expect(errorOf(() => [...titles.findPrefix('Movie title number 1')])).toEqual({
       code: 'BLOB_CORRUPT',
       message:
-        'index byTitle is corrupt: it lists ordinal 1 where its value does not belong. Load the version from a fresh snapshot (verify: true checks indexes whole).',
+        'index byTitle is corrupt: it lists ordinal 0 where its value does not belong. Load the version from a fresh snapshot (verify: true checks indexes whole).',
     });
   });
 

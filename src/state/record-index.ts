@@ -266,8 +266,9 @@ export class RecordIndex<R = Record<string, unknown>> {
   /**
    * The elements of [from, to), each confirmed against its column before it is given: a crafted
    * blob's pages out of order make a read `BLOB_CORRUPT`, never a record that does not match.
-   * Within the run, records of one value ascend by ordinal and values by bytes; a step back
-   * is an order the search could not have trusted either.
+   * Records of one value ascend by ordinal, so `find` also sees a step back for free; the
+   * order of a prefix run's values would cost a second comparison per record, and is left to
+   * `verify`.
    */
   private walkRange(
     from: [number, number],
@@ -290,7 +291,7 @@ export class RecordIndex<R = Record<string, unknown>> {
             const o = page[j++]!;
             if (o >= capacity || !testBit(populated, o)) corruptIndex(spec, o);
             if (order.compareTo(o, bytes, bytes.length, prefix) !== 0) misplacedInIndex(spec, o);
-            if (last >= 0 && (prefix ? order.compare(last, o) >= 0 : o <= last)) misplacedInIndex(spec, o);
+            if (!prefix && o <= last) misplacedInIndex(spec, o);
             last = o;
             return { done: false, value: view(o) };
           }
