@@ -86,6 +86,26 @@ export class StringOrder {
   }
 
   /**
+   * `ordinals` in index order. Each value is read once, as a latin1 string (a char per byte,
+   * so the engine's string order is the bytes' order), rather than located per comparison.
+   */
+  sorted(ordinals: number[]): number[] {
+    const keys = new Map<number, string>();
+    const a = this.a;
+    for (const o of ordinals) {
+      if (o >= this.capacity) corruptIndex(this.spec, o);
+      this.locate(o, a);
+      const b = a.bytes;
+      keys.set(o, Buffer.from(b.buffer, b.byteOffset + a.start, a.end - a.start).toString('latin1'));
+    }
+    return ordinals.sort((x, y) => {
+      const kx = keys.get(x)!;
+      const ky = keys.get(y)!;
+      return kx < ky ? -1 : kx > ky ? 1 : x - y;
+    });
+  }
+
+  /**
    * Sign of the value at `o` against `bytes[0, length)`; with `prefix`, 0 for any value that
    * starts with them.
    */
@@ -242,7 +262,7 @@ export function transitionSortedIndex(prev: SortedIndexParts, c: IndexChange): S
   }
 
   const order = new StringOrder(c.type, prev.spec, c.columns, c.capacity);
-  const adds = c.added.filter((o) => order.presentAt(o)).sort((x, y) => order.compare(x, y));
+  const adds = order.sorted(c.added.filter((o) => order.presentAt(o)));
   if (adds.length === 0) return { kind: 'sorted', spec: prev.spec, local: prev.local, entries, pages };
   entries += adds.length;
   // Each added record goes to the first page whose last element sorts after it (the last page
