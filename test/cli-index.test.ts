@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FsBlobStore, Producer, t } from '../src/index.ts';
+import { queryIndex } from '../src/cli/index-query.ts';
+import { FsBlobStore, Producer, StateBuilder, t } from '../src/index.ts';
 import { until } from './support/wait.ts';
 
 const tsx = pathToFileURL(join(import.meta.dirname, '../node_modules/tsx/dist/loader.mjs')).href;
@@ -118,8 +119,56 @@ describe('shoal consume: index queries', () => {
     });
     expect(await get('/records/City?byCountry=FR&limit=0')).toMatchObject({
       status: 400,
-      text: '{"error":"INVALID_OPTION","message":"limit must be a whole number from 1 to 10000, got \\"0\\""}\n',
+      text: '{"error":"INVALID_OPTION","message":"limit must be a whole number from 1 to 10000 in plain decimal digits, got \\"0\\""}\n',
     });
+    const error = async (path: string) => {
+      const r = await get(path);
+      return { status: r.status, ...JSON.parse(r.text) };
+    };
+    for (const limit of ['0x10', '1e3', '%205', '05', '+5', '2.0', ''])
+      expect(await error(`/records/City?byCountry=FR&limit=${limit}`)).toMatchObject({
+        status: 400,
+        error: 'INVALID_OPTION',
+      });
+    expect(await error('/records/City?byCountry=FR&limit=1&limit=2')).toEqual({
+      status: 400,
+      error: 'INVALID_OPTION',
+      message: 'the query gives "limit" twice; give it once',
+    });
+    expect(await error('/records/City?byCountry=FR&byCountry=DE')).toEqual({
+      status: 400,
+      error: 'INVALID_KEY',
+      message: 'the query gives "byCountry" twice; give it once',
+    });
+    for (const bad of ['%ZZ', '%FF', 'F%'])
+      expect(await error(`/records/City?byCountry=${bad}`)).toEqual({
+        status: 400,
+        error: 'INVALID_KEY',
+        message: `the query's "${bad}" is not valid percent-encoded UTF-8; escape each byte as %XX (a literal % as %25)`,
+      });
+    for (const extra of ['foo=1', 'LIMIT=5'])
+      expect(await error(`/records/City?byCountry=FR&${extra}`)).toEqual({
+        status: 400,
+        error: 'INVALID_KEY',
+        message: `unknown parameter "${extra.split('=')[0]}": /records/City?<index>=<value> or ?<index>.prefix=<prefix>; City has byCountry, byPlace, byName, byCapital`,
+      });
+    // The value is everything after the first `?`: a literal `?` is part of it, not the end.
+    expect(await get('/records/City?byCountry=FR?x&limit=2')).toMatchObject({ status: 200, matches: '0' });
+    // Form encoding: `+` is a space.
+    expect(await get('/records/City?byName.prefix=Par+')).toMatchObject({ status: 200, matches: '0' });
+    expect(names((await get('/records/City?byName.prefix=Par%2B')).text)).toEqual([]);
+    expect(names((await get('/records/City?byName.prefix=%50a')).text)).toEqual([
+      'Paderborn',
+      'Paris',
+      'Pau',
+    ]);
+    // Booleans: bare true/false, JSON true/false inside JSON; nothing else.
+    for (const bare of ['TRUE', '1'])
+      expect(await error(`/records/City?byCapital=${bare}`)).toEqual({
+        status: 400,
+        error: 'INVALID_KEY',
+        message: `field "capital" is a boolean: give true or false, got "${bare}"`,
+      });
     expect(JSON.parse((await get('/records/City?byCountry.prefix=F')).text).error).toBe('INVALID_INDEX');
     expect(JSON.parse((await get('/records/City?byCapital=yes')).text)).toEqual({
       error: 'INVALID_KEY',
@@ -188,5 +237,31 @@ describe('shoal inspect: indexes', () => {
       },
     ]);
     await producer.close();
+  });
+});
+
+describe('index queries: a boolean inside a composite value', () => {
+  const Place = t.object(
+    'Place',
+    { id: t.int(), country: t.string(), capital: t.boolean() },
+    { primaryKey: 'id', indexes: { byKind: ['country', 'capital'] } },
+  );
+  const b = new StateBuilder(t.schema([Place]));
+  b.add('Place', { id: 1, country: 'FR', capital: true });
+  b.add('Place', { id: 2, country: 'FR', capital: false });
+  const state = b.build({ version: 1 });
+  // Strings only: the boolean part is index-query's own.
+  const text = (_: unknown, raw: unknown) => raw;
+  const ask = (value: string) => queryIndex(state, 'Place', `byKind=${encodeURIComponent(value)}`, text);
+
+  it('takes JSON true/false, and refuses the string "true"', () => {
+    expect(ask('{"country":"FR","capital":true}')).toMatchObject({
+      status: 200,
+      body: '{"id":1,"country":"FR","capital":true}\n',
+    });
+    expect(ask('{"country":"FR","capital":"true"}')).toMatchObject({
+      status: 400,
+      body: '{"error":"INVALID_KEY","message":"field \\"capital\\" is a boolean: give JSON true or false, got \\"true\\""}\n',
+    });
   });
 });

@@ -26,6 +26,8 @@ import {
   toJSON,
 } from '../src/index.ts';
 import { checkIndexChanges } from '../src/state/index-check.ts';
+import { carryLocalIndexes } from '../src/state/local-indexes.ts';
+import { displacedLocalIndexes } from '../src/state/secondary-index.ts';
 import { State } from '../src/state/state.ts';
 import { TypeState } from '../src/state/type-state.ts';
 import { section, tamper } from './support/blob-surgery.ts';
@@ -80,11 +82,55 @@ describe('declaring indexes', () => {
     ],
     [{ x: { fields: ['title', 'title'] } }, 'Movie: index x names a field twice'],
     [{ x: [] }, 'Movie: index x needs a non-empty list of field names (or { fields, prefix })'],
-    [{ 'a-b': ['year'] }, 'Movie: index name "a-b" is not valid: use letters, digits and _'],
+    [
+      { 'a-b': ['year'] },
+      'Movie: index name "a-b" is not valid: start with a letter or _, then use letters, digits and _',
+    ],
+    [
+      { '1': ['year'] },
+      'Movie: index name "1" is not valid: start with a letter or _, then use letters, digits and _',
+    ],
+    [JSON.parse('{"__proto__": ["year"]}'), 'Movie: index name "__proto__" is reserved; choose another'],
   ])('refuses %j', (indexes, message) => {
     const json = toJSON(t.schema([Movie])) as unknown as { types: Record<string, unknown>[] };
     const bad = { ...json, types: [{ ...json.types[0], indexes }] };
     expect(errorOf(() => fromJSON(bad))).toEqual({ code: 'INVALID_SCHEMA', message });
+  });
+
+  it.each([
+    [
+      { x: { fields: ['title'], prefx: true } },
+      'R: index x has an unknown key "prefx"; an index takes fields and prefix',
+    ],
+    [JSON.parse('{"__proto__": ["title"]}'), 'R: index name "__proto__" is reserved; choose another'],
+  ])('t.object refuses %j', (indexes, message) => {
+    expect(
+      errorOf(() =>
+        t.object('R', { id: t.int(), title: t.string() }, { primaryKey: 'id', indexes } as never),
+      ),
+    ).toEqual({ code: 'INVALID_SCHEMA', message });
+  });
+
+  it('round-trips index names Object.prototype holds (constructor, hasOwnProperty, toString)', () => {
+    const R = t.object(
+      'R',
+      { id: t.int(), s: t.string() },
+      {
+        primaryKey: 'id',
+        // Object's own `constructor` and `toString` types would claim these keys in the literal.
+        indexes: JSON.parse(
+          '{"constructor": ["s"], "hasOwnProperty": {"fields": ["s"], "prefix": true}, "toString": ["id"]}',
+        ),
+      },
+    );
+    const b = new StateBuilder(t.schema([R]));
+    for (let i = 0; i < 10; i++) b.add('R', { id: i, s: `v${i % 3}` });
+    const back = decodeSnapshot(encodeSnapshot(b.build({ version: 1 }))).type('R');
+    expect(back.indexNames).toEqual(['constructor', 'hasOwnProperty', 'toString']);
+    expect([...back.index('constructor').find('v1')].map((r) => r.id)).toEqual([1, 4, 7]);
+    expect(back.index('hasOwnProperty').countPrefix('v')).toBe(10);
+    expect(back.index('toString').count(3)).toBe(1);
+    expect(fromJSON(JSON.stringify(toJSON(t.schema([R])))).type('R').indexes).toEqual(R.indexes);
   });
 });
 
@@ -137,6 +183,35 @@ describe('reading indexes', () => {
     decodeSnapshot(encodeSnapshot(consumer), { verify: true });
   });
 
+  it('a prefix index follows a delta of a few changes (searched) and of many (one pass)', () => {
+    for (const changes of [3, 900]) {
+      const b = new StateBuilder(schema);
+      for (let i = 0; i < 3000; i++) b.add('Movie', movie(i));
+      const s1 = b.build({ version: 1 });
+      const model = new Map(Array.from({ length: 3000 }, (_, i) => [i, movie(i)]));
+      const nb = StateBuilder.from(s1);
+      for (let k = 0; k < changes; k++) {
+        const i = (k * 104729) % 3500;
+        if (k % 3 === 0) {
+          nb.remove('Movie', i * 7 + 3);
+          model.delete(i);
+        } else {
+          nb.upsert('Movie', movie(i, 1));
+          model.set(i, movie(i, 1));
+        }
+      }
+      const s2 = nb.build({ version: 2 });
+      const consumer = applyDelta(decodeSnapshot(encodeSnapshot(s1)), encodeDelta(s1, s2));
+      for (const prefix of ['Movie title number 1', 'Movie title number 29', 'M']) {
+        const want = [...model.values()].filter((m) => m.title.startsWith(prefix)).map((m) => m.title);
+        expect([...consumer.type('Movie').index('byTitle').findPrefix(prefix)].map((m) => m.title)).toEqual(
+          want.sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))),
+        );
+      }
+      expect(decodeSnapshot(encodeSnapshot(consumer), { verify: true }).version).toBe(2);
+    }
+  });
+
   it('lists a hash index’s matches ascending by ordinal in a state built whole', () => {
     const state = build();
     const ordinals = [...state.type('Movie').index('byYear').find(1960)].map((m) => (m.id - 3) / 7);
@@ -164,6 +239,11 @@ describe('reading indexes', () => {
       message:
         'Movie: index rating: field "rating" is double; indexes cover int, long, string and boolean fields',
     });
+    for (const fields of [[], undefined])
+      expect(errorOf(() => movies.createIndex(fields as never))).toEqual({
+        code: 'INVALID_INDEX',
+        message: 'createIndex on Movie needs a non-empty list of fields (or one field name).',
+      });
     expect(errorOf(() => movies.createIndex('id', { name: 'byYear' }))).toEqual({
       code: 'INVALID_INDEX',
       message: 'Movie has an index "byYear" over other fields; give this one another name.',
@@ -198,6 +278,33 @@ describe('indexes across schema changes and consumers', () => {
     const consumer3 = applyDelta(consumer2, encodeDelta(s2, s3));
     expect(consumer3.type('Movie').indexNames).toEqual([]);
     expect(errorOf(() => consumer3.type('Movie').index('byYear')).code).toBe('UNKNOWN_INDEX');
+  });
+
+  it('a declared index displaces a consumer’s own of its name, named by displacedLocalIndexes', () => {
+    const s1 = v1();
+    const s2 = StateBuilder.from(s1, t.schema([Indexed])).build({ version: 2 });
+    const delta = encodeDelta(s1, s2);
+    for (const [fields, displaced] of [
+      [
+        ['title'],
+        [{ type: 'Movie', name: 'byYear', reason: 'the schema now declares an index "byYear" over year' }],
+      ],
+      [['year'], []],
+    ] as const) {
+      const consumer1 = decodeSnapshot(encodeSnapshot(s1));
+      consumer1.type('Movie').createIndex(fields, { name: 'byYear' });
+      consumer1.type('Movie').createIndex('title', { name: 'mine' });
+      // As a consumer refreshes: by the delta, or by the snapshot with its own indexes made again.
+      const bySnapshot = decodeSnapshot(encodeSnapshot(s2));
+      carryLocalIndexes(consumer1, bySnapshot);
+      for (const consumer2 of [applyDelta(consumer1, delta), bySnapshot]) {
+        const movies = consumer2.type('Movie');
+        expect(movies.indexNames).toEqual(['byYear', 'mine']);
+        expect(movies.index('byYear').declared).toBe(true);
+        expect(movies.index('byYear').count(2003)).toBe(20);
+        expect(displacedLocalIndexes(consumer1, consumer2)).toEqual(displaced);
+      }
+    }
   });
 
   it('keeps a consumer’s own index current across deltas, and out of snapshots', () => {
@@ -267,6 +374,41 @@ describe('a consumer’s own index', () => {
     expect(kinds).toEqual(['snapshot']);
     expect(consumer.state.type('Movie').index('mine').count(1950)).toBe(2);
     expect(consumer.state.type('Movie').index('mine').declared).toBe(false);
+    await rm(walDir, { recursive: true, force: true });
+  });
+});
+
+describe('a consumer’s own index displaced by a schema change', () => {
+  it('emits index:dropped, and index(name) gives the declared one', async () => {
+    const walDir = await mkdtemp(join(tmpdir(), 'shoal-index-wal-'));
+    const store = new MemoryBlobStore();
+    const Plain = t.object('Movie', { id: t.int(), title: t.string(), year: t.int() }, { primaryKey: 'id' });
+    const Indexed = t.object(
+      'Movie',
+      { id: t.int(), title: t.string(), year: t.int() },
+      { primaryKey: 'id', indexes: { byYear: ['year'] } },
+    );
+    const open = (schema: ReturnType<typeof t.schema>) =>
+      Producer.open({ store, namespace: 'movies', schema, walDir, fsync: false });
+    const first = await open(t.schema([Plain]));
+    await first.runCycle((w) => {
+      for (let i = 0; i < 10; i++) w.add('Movie', { id: i, title: `t${i}`, year: 2000 + (i % 2) });
+    });
+    await first.close();
+    await using consumer = await Consumer.open({ store, namespace: 'movies', watch: false });
+    consumer.state.type('Movie').createIndex('title', { name: 'byYear' });
+    const dropped: unknown[] = [];
+    consumer.on('index:dropped', (d) => dropped.push(d));
+    await using second = await open(t.schema([Indexed]));
+    await second.runCycle((w) => {
+      for (let i = 0; i < 11; i++) w.add('Movie', { id: i, title: `t${i}`, year: 2000 + (i % 2) });
+    });
+    await consumer.refresh();
+    expect(dropped).toEqual([
+      { type: 'Movie', name: 'byYear', reason: 'the schema now declares an index "byYear" over year' },
+    ]);
+    expect(consumer.state.type('Movie').indexNames).toEqual(['byYear']);
+    expect(consumer.state.type('Movie').index('byYear').count(2000)).toBe(6);
     await rm(walDir, { recursive: true, force: true });
   });
 });
@@ -390,6 +532,102 @@ describe('crafted index sections', () => {
       code: 'BLOB_CORRUPT',
       message: `the snapshot is corrupt: index ${name} of Movie does not match its records: ${what}. Fetch it again or republish it.`,
     });
+  });
+
+  it('a prefix page with two ordinals swapped: a wrong record is BLOB_CORRUPT, never given', () => {
+    // Ordinal 0 ("… number 0") moved to where "… number 1099" sorts, inside the run of "… number 1".
+    const blob = edited(1, 0, (a) => {
+      const x = a[0]!;
+      a[0] = a[100]!;
+      a[100] = x;
+    });
+    const titles = decodeSnapshot(blob).type('Movie').index('byTitle');
+    expect(errorOf(() => [...titles.findPrefix('Movie title number 1')])).toEqual({
+      code: 'BLOB_CORRUPT',
+      message:
+        'index byTitle is corrupt: it lists ordinal 0 where its value does not belong. Load the version from a fresh snapshot (verify: true checks indexes whole).',
+    });
+  });
+
+  it('random swaps in an index: every read gives only matching records or BLOB_CORRUPT, before and after a delta', () => {
+    const next = StateBuilder.from(state)
+      .upsert('Movie', movie(7, 1))
+      .remove('Movie', movie(8).id)
+      .build({ version: 2 });
+    const delta = encodeDelta(state, next);
+    const prefixes = [
+      'Movie title number 1',
+      'Movie title number 2',
+      'Movie title number 29',
+      'M',
+      'Movie title number 7',
+    ];
+    /** Reads that gave a record the model does not have there (should be none). */
+    const wrong = (s: AnyState): string[] => {
+      const movies = s.type('Movie');
+      const all = [...movies].map((m) => m.toObject()) as unknown as {
+        id: number;
+        title: string;
+        year: number;
+      }[];
+      const out: string[] = [];
+      const check = (
+        what: string,
+        read: () => { id: number }[],
+        matches: (m: (typeof all)[0]) => boolean,
+      ) => {
+        try {
+          const got = read();
+          const ids = new Set(all.filter(matches).map((m) => m.id));
+          if (got.some((g) => !ids.has(g.id))) out.push(what);
+        } catch (e) {
+          if (!isShoalError(e, 'BLOB_CORRUPT')) out.push(`${what}: ${String(e)}`);
+        }
+      };
+      for (let y = 1950; y < 2020; y++)
+        check(
+          `year ${y}`,
+          () => [...movies.index('byYear').find(y)] as never,
+          (m) => m.year === y,
+        );
+      for (const p of prefixes) {
+        check(
+          `prefix ${p}`,
+          () => [...movies.index('byTitle').findPrefix(p)] as never,
+          (m) => m.title.startsWith(p),
+        );
+        check(
+          `title ${p}`,
+          () => [...movies.index('byTitle').find(p)] as never,
+          (m) => m.title === p,
+        );
+      }
+      return out;
+    };
+    let seed = 15;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const failures: string[] = [];
+    for (let k = 0; k < 60; k++) {
+      const [index, array, span] = k % 2 === 0 ? [1, 0, 3000] : [0, 1, 3000];
+      const blob = edited(index, array, (a) => {
+        const i = random(Math.min(span, a.length));
+        const j = random(Math.min(span, a.length));
+        const x = a[i]!;
+        a[i] = a[j]!;
+        a[j] = x;
+      });
+      const loaded = decodeSnapshot(blob);
+      failures.push(...wrong(loaded).map((w) => `mutation ${k}: ${w}`));
+      try {
+        failures.push(...wrong(applyDelta(loaded, delta)).map((w) => `mutation ${k} after the delta: ${w}`));
+      } catch (e) {
+        if (!isShoalError(e, 'BLOB_CORRUPT')) throw e;
+      }
+    }
+    expect(failures).toEqual([]);
   });
 
   it('a shape that cannot hold: BLOB_CORRUPT at decode', () => {

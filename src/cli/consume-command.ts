@@ -123,9 +123,9 @@ export function parseKey(type: ObjectType, raw: string): unknown {
   return key;
 }
 
-function lookup(consumer: AnyConsumer, path: string, query: URLSearchParams) {
+function lookup(consumer: AnyConsumer, path: string, search: string) {
   const byIndex = /^\/records\/([^/]+)$/.exec(path);
-  if (byIndex) return queryIndex(consumer.state, decodeURIComponent(byIndex[1]!), query, keyPart);
+  if (byIndex) return queryIndex(consumer.state, decodeURIComponent(byIndex[1]!), search, keyPart);
   const m = /^\/records\/([^/]+)\/(.*)$/.exec(path);
   if (!m) return undefined;
   const json = (status: number, body: unknown) => ({
@@ -211,7 +211,7 @@ export async function consumeCommand(
     port,
     host: values.host,
     ...(maxStalenessMs !== undefined ? { maxStalenessMs } : {}),
-    routes: (path, query) => lookup(consumer, path, query),
+    routes: (path, _query, search) => lookup(consumer, path, search),
   });
   consumer.on('waiting', (e) => {
     log.write(

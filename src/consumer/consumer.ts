@@ -20,6 +20,7 @@ import { VersionHeaderCache } from '../blob/version-header-cache.ts';
 import { parseVersionRef, type VersionRef } from '../blob/version-metadata.ts';
 import { isShoalError, ShoalError } from '../errors.ts';
 import type { Schema } from '../schema/index.ts';
+import { type DisplacedIndex, displacedLocalIndexes } from '../state/secondary-index.ts';
 import type { State } from '../state/state.ts';
 import { diffStates, type TypeDiff } from '../state/state-diff.ts';
 import { shareState } from '../state/state-handle.ts';
@@ -56,6 +57,12 @@ export interface ConsumerEvents {
   'refresh:failure': { readonly target: number; readonly error: ShoalError; readonly failures: number };
   /** The target is the version already served: nothing to fetch. Ends a run of failures. */
   'refresh:skip': { readonly version: number };
+  /**
+   * An index this consumer made (`createIndex`) that the refresh could not carry: its type or
+   * fields are gone, or the new schema declares an index of its name over other fields (which
+   * `index(name)` now gives). Emitted after `refresh`, once per index.
+   */
+  'index:dropped': DisplacedIndex;
   /** A blob failed and will be routed around. */
   'blob:failure': { readonly key: string; readonly error: ShoalError };
   announcement: Announcement;
@@ -453,6 +460,7 @@ export class Consumer<S extends Schema = Schema> {
           types: from ? diffStates(from, next) : {},
         };
         this.events.emit('refresh', this.last);
+        if (from) for (const d of displacedLocalIndexes(from, next)) this.events.emit('index:dropped', d);
         return;
       } catch (e) {
         const error = isShoalError(e)

@@ -20,10 +20,14 @@ export interface HealthSource {
   /** The `/status` document. */
   readonly status: () => unknown;
   readonly registry: Registry;
-  /** More routes: an answer for a path (and its query), or `undefined` for 404. */
+  /**
+   * More routes: an answer for a path (and its query, parsed, and as sent after the `?`, for
+   * a route that must refuse what URLSearchParams forgives), or `undefined` for 404.
+   */
   readonly routes?: (
     path: string,
     query: URLSearchParams,
+    search: string,
   ) =>
     | {
         readonly status: number;
@@ -86,7 +90,11 @@ export async function serveHealth(
 ): Promise<HealthServer> {
   const redact = options.exposePaths !== true;
   const server: Server = createServer((req, res) => {
-    const [path, search] = (req.url ?? '/').split('?', 2);
+    // At the first `?` only: a value may hold a literal `?` of its own.
+    const url = req.url ?? '/';
+    const mark = url.indexOf('?');
+    const path = mark < 0 ? url : url.slice(0, mark);
+    const search = mark < 0 ? '' : url.slice(mark + 1);
     const send = (
       status: number,
       body: string,
@@ -111,7 +119,7 @@ export async function serveHealth(
       );
       return;
     }
-    const extra = source.routes?.(path ?? '/', new URLSearchParams(search ?? ''));
+    const extra = source.routes?.(path, new URLSearchParams(search), search);
     if (extra) return send(extra.status, extra.body, extra.type, extra.headers);
     send(404, 'not found: try /healthz, /readyz, /metrics or /status\n');
   });

@@ -67,7 +67,16 @@ export function indexSpecs(
   if (typeof declared !== 'object' || declared === null || Array.isArray(declared))
     bad('indexes must be an object of index name to fields');
   return Object.entries(declared).map(([name, d]): IndexSpec => {
-    if (!NAME.test(name)) bad(`index name "${name}" is not valid: use letters, digits and _`);
+    if (!NAME.test(name))
+      bad(`index name "${name}" is not valid: start with a letter or _, then use letters, digits and _`);
+    // An object literal (and the JSON form read back into one) cannot hold this name as a key.
+    if (name === '__proto__') bad('index name "__proto__" is reserved; choose another');
+    if (!Array.isArray(d) && typeof d === 'object' && d !== null) {
+      // A misspelt `prefx: true` would otherwise make a hash index without a word.
+      const unknown = Object.keys(d).find((k) => k !== 'fields' && k !== 'prefix');
+      if (unknown !== undefined)
+        bad(`index ${name} has an unknown key ${JSON.stringify(unknown)}; an index takes fields and prefix`);
+    }
     const list: unknown = Array.isArray(d) ? d : (d as { fields?: unknown })?.fields;
     const prefix = !Array.isArray(d) && (d as { prefix?: unknown })?.prefix;
     if (!Array.isArray(list) || list.length === 0 || !list.every((f) => typeof f === 'string'))

@@ -297,6 +297,14 @@ export function corruptIndex(spec: IndexSpec, o: number): never {
   );
 }
 
+/** `BLOB_CORRUPT`: an index read found a record under a value (or in an order) it does not hold. */
+export function misplacedInIndex(spec: IndexSpec, o: number): never {
+  throw new ShoalError(
+    'BLOB_CORRUPT',
+    `index ${spec.name} is corrupt: it lists ordinal ${o} where its value does not belong. Load the version from a fresh snapshot (verify: true checks indexes whole).`,
+  );
+}
+
 /** The slot of the value staged in `key`, or -1; records lie in `populated`, below `capacity`. */
 export function findGroup(
   index: HashIndexParts,

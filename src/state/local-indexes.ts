@@ -13,6 +13,7 @@ export function carryLocalIndexes(from: AnyState, next: AnyState): void {
     if (locals.length === 0 || !next.schema.has(t.name)) continue;
     const target = next.type(t.name);
     for (const i of locals) {
+      // A name the schema declares is its (displacedLocalIndexes tells the consumer).
       if (target.indexNames.includes(i.spec.name)) continue;
       try {
         target.createIndex(i.spec.fields, { name: i.spec.name, prefix: i.spec.prefix });

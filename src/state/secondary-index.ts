@@ -52,7 +52,9 @@ export function buildIndexParts(
 
 /**
  * The indexes a type's state holds for `type`: those of `existing` still declared the same
- * way (or made by a consumer) kept, the others built over `columns`.
+ * way kept, the others built over `columns`; a consumer's own kept where its fields remain and
+ * the schema declares no index of its name (one declared the same way takes its place; one
+ * declared otherwise displaces it: {@link displacedLocalIndexes} names it).
  */
 export function reconcileIndexes(
   type: ObjectType,
@@ -67,8 +69,54 @@ export function reconcileIndexes(
       existing?.find((i) => !i.local && sameIndex(i.spec, spec)) ??
       buildIndexParts(type, spec, columns, populated, capacity, false, false, sortedPage),
   );
-  const local = (existing ?? []).filter((i) => i.local && indexable(type, i.spec));
+  const local = (existing ?? []).filter(
+    (i) => i.local && indexable(type, i.spec) && !type.indexes.some((d) => d.name === i.spec.name),
+  );
   return [...declared, ...local];
+}
+
+/** A consumer's own index a new state does not carry, and why. */
+export interface DisplacedIndex {
+  readonly type: string;
+  readonly name: string;
+  readonly reason: string;
+}
+
+/**
+ * The consumer's own indexes of `from` that `next` lost: its type gone, its fields gone, or
+ * its name now declared by the schema over other fields (the same declaration takes it over,
+ * and is not listed).
+ */
+export function displacedLocalIndexes(
+  from: {
+    readonly types: readonly {
+      readonly name: string;
+      readonly parts: { readonly indexes?: readonly IndexParts[] };
+    }[];
+  },
+  next: {
+    readonly types: readonly {
+      readonly name: string;
+      readonly parts: { readonly indexes?: readonly IndexParts[] };
+    }[];
+  },
+): DisplacedIndex[] {
+  const out: DisplacedIndex[] = [];
+  for (const t of from.types) {
+    const after = next.types.find((n) => n.name === t.name);
+    for (const i of t.parts.indexes ?? []) {
+      if (!i.local) continue;
+      const now = after?.parts.indexes?.find((n) => n.spec.name === i.spec.name);
+      if (now && sameIndex(now.spec, i.spec)) continue;
+      const reason = !after
+        ? `the schema no longer has type ${t.name}`
+        : now
+          ? `the schema now declares an index "${i.spec.name}" over ${now.spec.fields.join(', ')}${now.spec.prefix ? ' (prefix)' : ''}`
+          : `the schema changed its fields (${i.spec.fields.join(', ')})`;
+      out.push({ type: t.name, name: i.spec.name, reason });
+    }
+  }
+  return out;
 }
 
 /** Whether `spec` still names fields of `type` (a consumer's index across a schema change). */

@@ -86,6 +86,26 @@ export class StringOrder {
   }
 
   /**
+   * `ordinals` in index order. Each value is read once, as a latin1 string (a char per byte,
+   * so the engine's string order is the bytes' order), rather than located per comparison.
+   */
+  sorted(ordinals: number[]): number[] {
+    const keys = new Map<number, string>();
+    const a = this.a;
+    for (const o of ordinals) {
+      if (o >= this.capacity) corruptIndex(this.spec, o);
+      this.locate(o, a);
+      const b = a.bytes;
+      keys.set(o, Buffer.from(b.buffer, b.byteOffset + a.start, a.end - a.start).toString('latin1'));
+    }
+    return ordinals.sort((x, y) => {
+      const kx = keys.get(x)!;
+      const ky = keys.get(y)!;
+      return kx < ky ? -1 : kx > ky ? 1 : x - y;
+    });
+  }
+
+  /**
    * Sign of the value at `o` against `bytes[0, length)`; with `prefix`, 0 for any value that
    * starts with them.
    */
@@ -127,9 +147,9 @@ export function buildSortedIndex(
   return { kind: 'sorted', spec, local, entries: n, pages };
 }
 
-/** The first page whose last element `before` does not hold for (pages.length when none). */
-function pageOf(pages: readonly Uint32Array[], before: (o: number) => boolean): number {
-  let lo = 0;
+/** The first page from `from` whose last element `before` does not hold for (pages.length when none). */
+function pageOf(pages: readonly Uint32Array[], before: (o: number) => boolean, from = 0): number {
+  let lo = from;
   let hi = pages.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
@@ -178,28 +198,52 @@ export function distance(
  */
 export function transitionSortedIndex(prev: SortedIndexParts, c: IndexChange): SortedIndexParts {
   let entries = prev.entries;
+  const rebuild = () =>
+    buildSortedIndex(
+      c.type,
+      prev.spec,
+      c.columns,
+      c.populated,
+      c.capacity,
+      c.shared,
+      prev.local,
+      c.maxIndexPage >>> 1,
+    );
   const prevOrder = new StringOrder(c.type, prev.spec, c.prevColumns, c.prevCapacity);
-  // Positions are found in the previous pages, unchanged until all are known.
+  const removed = c.removed.filter((o) => prevOrder.presentAt(o));
+  // Positions are found in the previous pages, unchanged until all are known: by a search per
+  // record for a few, by one pass over the pages testing a bit per element for many (a bit
+  // test costs a small part of the ~20 string comparisons a search takes).
   const gone = new Map<number, number[]>();
-  for (const o of c.removed) {
-    if (!prevOrder.presentAt(o)) continue;
-    const [p, i] = lowerBound(prev.pages, prevOrder.before(o));
-    if (prev.pages[p]?.[i] !== o)
-      return buildSortedIndex(
-        c.type,
-        prev.spec,
-        c.columns,
-        c.populated,
-        c.capacity,
-        c.shared,
-        prev.local,
-        c.maxIndexPage >>> 1,
-      );
+  const note = (p: number, i: number) => {
     const list = gone.get(p);
     if (list) list.push(i);
     else gone.set(p, [i]);
-    entries--;
+  };
+  if (removed.length * 256 > prev.entries) {
+    const marked = new Uint32Array((c.prevCapacity >>> 5) + 1);
+    for (const o of removed) marked[o >>> 5]! |= 1 << (o & 31);
+    let found = 0;
+    for (let p = 0; p < prev.pages.length; p++) {
+      const page = prev.pages[p]!;
+      for (let i = 0; i < page.length; i++) {
+        const o = page[i]!;
+        if (o < c.prevCapacity && (marked[o >>> 5]! >>> (o & 31)) & 1) {
+          note(p, i);
+          found++;
+        }
+      }
+    }
+    // A record listed twice, or not at all: the index is not what it should be.
+    if (found !== removed.length) return rebuild();
+  } else {
+    for (const o of removed) {
+      const [p, i] = lowerBound(prev.pages, prevOrder.before(o));
+      if (prev.pages[p]?.[i] !== o) return rebuild();
+      note(p, i);
+    }
   }
+  entries -= removed.length;
   let pages: Uint32Array[] = [];
   for (let p = 0; p < prev.pages.length; p++) {
     const page = prev.pages[p]!;
@@ -218,14 +262,22 @@ export function transitionSortedIndex(prev: SortedIndexParts, c: IndexChange): S
   }
 
   const order = new StringOrder(c.type, prev.spec, c.columns, c.capacity);
-  const adds = c.added.filter((o) => order.presentAt(o)).sort((x, y) => order.compare(x, y));
+  const adds = order.sorted(c.added.filter((o) => order.presentAt(o)));
   if (adds.length === 0) return { kind: 'sorted', spec: prev.spec, local: prev.local, entries, pages };
   entries += adds.length;
   // Each added record goes to the first page whose last element sorts after it (the last page
   // when none does); in sorted order, those pages never go back.
   const into = new Map<number, number[]>();
+  const lastPage = Math.max(0, pages.length - 1);
+  let p = 0;
   for (const o of adds) {
-    const p = Math.min(pageOf(pages, order.before(o)), Math.max(0, pages.length - 1));
+    // The adds come in order, so p only moves on: one comparison while it stays, a search of
+    // the pages after it when it moves.
+    if (p < lastPage) {
+      const before = order.before(o);
+      const page = pages[p]!;
+      if (before(page[page.length - 1]!)) p = Math.min(pageOf(pages, before, p + 1), lastPage);
+    }
     const list = into.get(p);
     if (list) list.push(o);
     else into.set(p, [o]);

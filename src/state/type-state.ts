@@ -87,7 +87,7 @@ function viewClass(type: ObjectType, columns: readonly Column[]): ViewClass {
 export interface CreateIndexOptions {
   /**
    * The index's name, for `index(name)`.
-   * @default the field names joined by `+`
+   * @default the field names joined by `_`
    */
   readonly name?: string;
   /**
@@ -145,8 +145,11 @@ export class TypeState<R = Record<string, unknown>, K = unknown> implements Iter
   /**
    * Makes an index the schema does not declare, over `fields` (see `ObjectTypeOptions.indexes`
    * for the rules), built once here as typed arrays and kept current by every delta applied to
-   * this state and its successors. Asking again for the same index returns it.
-   * `INVALID_INDEX` when the fields cannot be indexed, or the name is taken by another index.
+   * this state and its successors. Asking again for the same index returns it (a declared
+   * one, when the schema declares it the same way). `INVALID_INDEX` when the fields cannot be
+   * indexed, or the name is taken by another index. Meant for a consumer's state: a producer
+   * builds each cycle's state anew from its records, so an index made on `producer.state`
+   * is gone at the next cycle (declare it in the schema instead).
    */
   createIndex(fields: string | readonly string[], options: CreateIndexOptions = {}): RecordIndex<R> {
     const spec = indexSpec(this.type, fields, options);
