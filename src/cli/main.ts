@@ -117,6 +117,8 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 const argv = process.argv.slice(2);
 main(argv).then(
   (code) => {
+    // Stopped by a signal: a read of a FIFO or stdin may still hold the event loop open.
+    if (code >= 128) process.exit(code);
     process.exitCode = code;
   },
   (error: unknown) => {
