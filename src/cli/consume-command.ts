@@ -46,13 +46,19 @@ export const CONSUME_USAGE = `  consume [options]
 /** Words for the namespaces a store holds (`undefined`: it could not be listed). */
 const there = (names: readonly string[] | undefined): string =>
   names === undefined
-    ? 'the store could not be listed'
+    ? 'the store could not be listed yet; retrying'
     : names.length === 0
       ? 'no namespace is announced there yet'
       : `announced there: ${names.join(', ')}`;
 
+/** {@link there} for `store`; a store that is not there at all (BLOB_NOT_FOUND) is the error itself. */
 const namespacesThere = async (store: BlobStore): Promise<string> =>
-  there(await listNamespaces(store).catch(() => undefined));
+  there(
+    await listNamespaces(store).catch((e: unknown) => {
+      if (isShoalError(e, 'BLOB_NOT_FOUND')) throw e;
+      return undefined;
+    }),
+  );
 
 const INTEGER = /^-?(0|[1-9][0-9]*)$/;
 
