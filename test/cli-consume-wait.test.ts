@@ -133,6 +133,11 @@ describe('shoal consume before anything is announced', () => {
     expect(bare.stderr().split('\n')[0]).toBe(
       'shoal: --wait-timeout needs a duration such as 500ms, 30s, 5m or 1h (0 for no limit), got "30"',
     );
+    const long = spawnConsume(cwd, ['--wait-timeout', '600h']);
+    expect(await long.exited).toBe(2);
+    expect(long.stderr()).toBe(
+      'shoal: --wait-timeout is at most 596h (2147483647 ms, what a timer holds; 0 for no limit), got "600h"\nSee \'shoal consume --help\'.\n',
+    );
     const both = spawnConsume(cwd, ['--no-wait', '--wait-timeout', '5s']);
     expect(await both.exited).toBe(2);
     expect(both.stderr().split('\n')[0]).toBe(

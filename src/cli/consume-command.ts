@@ -22,7 +22,7 @@ import {
 } from '../index.ts';
 import { serveConsumerHealth } from '../observability.ts';
 import { type CliLog, createLog } from './cli-log.ts';
-import { parseDuration, parseProfile } from './cli-values.ts';
+import { parseDuration, parseProfile, TIMER_MAX_MS } from './cli-values.ts';
 import { queryIndex } from './index-query.ts';
 import { recordReplacer } from './json-output.ts';
 import { openStore, UsageError } from './produce-command.ts';
@@ -195,7 +195,7 @@ export async function consumeCommand(
   const waitMs =
     values['wait-timeout'] === undefined
       ? 0
-      : parseDuration('--wait-timeout', values['wait-timeout'], 'for no limit');
+      : parseDuration('--wait-timeout', values['wait-timeout'], 'for no limit', TIMER_MAX_MS);
   const store = await openStore(values.store);
   const namespace = values.namespace;
   const profile = parseProfile(values.profile);
