@@ -22,7 +22,7 @@ import {
 } from '../index.ts';
 import { serveConsumerHealth } from '../observability.ts';
 import { type CliLog, createLog } from './cli-log.ts';
-import { parseDuration, parseProfile, TIMER_MAX_MS } from './cli-values.ts';
+import { parseDuration, parsePort, parseProfile, parseWhole, TIMER_MAX_MS } from './cli-values.ts';
 import { queryIndex } from './index-query.ts';
 import { recordReplacer } from './json-output.ts';
 import { openStore, UsageError } from './produce-command.ts';
@@ -171,9 +171,7 @@ export async function consumeCommand(
       profile: { type: 'string' },
     },
   });
-  const port = Number(values.port);
-  if (!Number.isSafeInteger(port) || port < 0)
-    throw new UsageError(`--port needs a port number, got "${values.port}"`);
+  const port = parsePort('--port', values.port);
   const pin = values.pin;
   if (pin !== undefined) {
     try {
@@ -183,12 +181,13 @@ export async function consumeCommand(
       throw new UsageError(e.message);
     }
   }
+  const staleness = values['max-staleness-ms'];
   const maxStalenessMs =
-    values['max-staleness-ms'] === undefined ? undefined : Number(values['max-staleness-ms']);
-  if (maxStalenessMs !== undefined && !(Number.isSafeInteger(maxStalenessMs) && maxStalenessMs > 0))
-    throw new UsageError(
-      `--max-staleness-ms needs a positive whole number, got "${values['max-staleness-ms']}"`,
-    );
+    staleness === undefined
+      ? undefined
+      : parseWhole('--max-staleness-ms', staleness, 'a positive whole number');
+  if (maxStalenessMs === 0)
+    throw new UsageError(`--max-staleness-ms needs a positive whole number, got "${staleness}"`);
   const noWait = values['no-wait'] === true;
   if (noWait && values['wait-timeout'] !== undefined)
     throw new UsageError('--no-wait and --wait-timeout contradict each other: give one');
