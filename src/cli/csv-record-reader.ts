@@ -55,10 +55,8 @@ async function readCsvRows(
     problems.length = before + 1;
     return;
   }
-  if (!header) {
-    report(1, 'the CSV file is empty');
-    return;
-  }
+  // An empty file holds no records, as a header-only one does (--allow-empty decides).
+  if (!header) return;
   const columns: FieldSpec[] = [];
   for (const [i, cell] of header.cells.entries()) {
     const name = cell.trim();

@@ -47,9 +47,12 @@ const BY_EXTENSION: Record<string, InputFormat> = {
 /** How many records are read between two progress reports. */
 export const PROGRESS_EVERY = 100_000;
 
+/** The format a file's extension names, in any case (`City.CSV` is CSV). */
+const byExtension = (file: string): InputFormat | undefined => BY_EXTENSION[extname(file).toLowerCase()];
+
 /** A file's format: `format` if given, else by its extension, else NDJSON. */
 export const formatOf = (file: string, format?: InputFormat): InputFormat =>
-  format ?? BY_EXTENSION[extname(file)] ?? 'ndjson';
+  format ?? byExtension(file) ?? 'ndjson';
 
 /** Reading options. */
 export interface ReadOptions {
@@ -66,15 +69,20 @@ export interface ReadOptions {
   readonly signal?: AbortSignal;
 }
 
-/** The files an input path names. */
-export async function inputFiles(input: string): Promise<string[]> {
-  if (input === '-') return ['-'];
+/**
+ * The files an input path names, and those of a directory that are not read for want of an
+ * input extension (`notes.txt`), for the caller to report. Hidden files are neither.
+ */
+export async function inputFiles(input: string): Promise<{ files: string[]; skipped: string[] }> {
+  if (input === '-') return { files: ['-'], skipped: [] };
   const s = await stat(input);
-  if (!s.isDirectory()) return [input];
-  return (await readdir(input))
-    .filter((name) => !name.startsWith('.') && BY_EXTENSION[extname(name)])
-    .sort()
-    .map((name) => join(input, name));
+  if (!s.isDirectory()) return { files: [input], skipped: [] };
+  const names = (await readdir(input)).filter((name) => !name.startsWith('.')).sort();
+  const read = (name: string) => byExtension(name) !== undefined;
+  return {
+    files: names.filter(read).map((name) => join(input, name)),
+    skipped: names.filter((name) => !read(name)),
+  };
 }
 
 /**

@@ -222,12 +222,21 @@ export async function produceCommand(
     values['health-port'] === undefined ? undefined : parsePort('--health-port', values['health-port']);
   // The files and their types are checked before the producer opens: a mistake there is usage.
   const files = async () => {
-    const list = await inputFiles(inputPath).catch((e: unknown) =>
+    const { files: list, skipped } = await inputFiles(inputPath).catch((e: unknown) =>
       rethrowAsFileError(`--input ${inputPath}`, e),
     );
-    return { list, types: fileTypes(list, schema, { type: values.type, typeOf: values['type-of'], format }) };
+    const types = fileTypes(list, schema, { type: values.type, typeOf: values['type-of'], format });
+    return { list, skipped, types };
   };
-  await files();
+  const { skipped } = await files();
+  // Said once, not on every change watched: a file of the directory that is not input.
+  if (skipped.length > 0)
+    log.write(
+      'warn',
+      'skipped-files',
+      `shoal: --input ${inputPath}: not reading ${skipped.join(', ')} (input files end in .ndjson, .jsonl, .json, .csv, .msgpack or .mp)`,
+      { input: inputPath, skipped },
+    );
   const profile = parseProfile(values.profile);
   const producer = await Producer.open({
     store: await openStore(values.store),
@@ -267,7 +276,25 @@ export async function produceCommand(
       ms: Math.round(e.durationMs),
     }),
   );
-  producer.on('cycle:skip', (e) => out({ event: 'skipped', reason: e.reason }));
+  producer.on('cycle:skip', (e) => {
+    // A label names a version; with no version made, it names nothing: say so rather than drop it.
+    const labelled = about.label !== undefined || Object.keys(about.metadata ?? {}).length > 0;
+    if (labelled) {
+      const what = about.label !== undefined ? `--label ${about.label}` : '--meta';
+      log.write(
+        'warn',
+        'not-labelled',
+        `shoal: warning: ${what} not applied: no version was made (${e.reason}: the input is what is announced)`,
+        { ...(about.label !== undefined ? { label: about.label } : {}), reason: e.reason },
+      );
+    }
+    out({
+      event: 'skipped',
+      reason: e.reason,
+      ...(about.label !== undefined ? { label: about.label } : {}),
+      ...(labelled ? { labelled: false } : {}),
+    });
+  });
   producer.on('cycle:failure', (e) => {
     // The failure of this command's own cycle is reported once, by whoever awaits it.
     if (!cycling) {
