@@ -100,3 +100,27 @@ describe('shoal produce at the edges of its input', () => {
     expect(JSON.parse(plain.stdout)).toEqual({ event: 'skipped', reason: 'no change' });
   });
 });
+
+describe('all-digit labels', () => {
+  it('produce warns that label 2024 must be named label:2024; inspect --version 2024 says so', async () => {
+    const { cwd, produce } = await setup();
+    await writeFile(join(cwd, 'cities.ndjson'), '{"id":1,"name":"Lyon"}\n');
+    const r = await produce('--input', 'cities.ndjson', '--label', '2024');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(
+      'shoal: warning: --label 2024 is all digits, which --version, --pin and diff read as a version number: name it as label:2024 there\n',
+    );
+    const wrong = await outcome(cwd, 'inspect', '--version', '2024');
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toBe(
+      'shoal: BLOB_NOT_FOUND: version 2024 of namespace "default" is not in the store (never published, or removed by retention). A label "2024" exists: give it as label:2024. List the versions with `shoal inspect --store ./shoal-data --namespace default`.\n',
+    );
+    const right = await outcome(cwd, 'inspect', '--version', 'label:2024');
+    expect(right.code).toBe(0);
+    const unknown = await outcome(cwd, 'inspect', '--version', 'label:2025');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(
+      /^shoal: UNKNOWN_LABEL: no retained version of namespace "default" carries the label "2025" \(searched 1 version\(s\) back from the announced \d+\)\. Give a version number, or a label one of them carries \(`shoal inspect --namespace default` on this store lists them\)\.\n$/,
+    );
+  });
+});

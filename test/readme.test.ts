@@ -290,7 +290,15 @@ describe("the README's CLI section", () => {
           const r = await runCli(argv, { cwd });
           expect(r).toMatchObject({ code: 0, stderr: '' });
           const summary = JSON.parse(r.stdout);
-          expect(Object.keys(summary)).toEqual(['version', 'tag', 'checksum', 'bytes', 'counts', 'indexes', 'schema']);
+          expect(Object.keys(summary)).toEqual([
+            'version',
+            'tag',
+            'checksum',
+            'bytes',
+            'counts',
+            'indexes',
+            'schema',
+          ]);
           expect(summary.counts).toEqual({ Movie: 2 });
         },
       },

@@ -213,6 +213,13 @@ export async function produceCommand(
   if (values.format && !['ndjson', 'json', 'csv', 'msgpack'].includes(values.format))
     throw new UsageError(`unknown --format ${values.format}`);
   const about = versionMetadataArgs(values.label, values.meta);
+  if (about.label !== undefined && /^[0-9]+$/.test(about.label))
+    log.write(
+      'warn',
+      'digit-label',
+      `shoal: warning: --label ${about.label} is all digits, which --version, --pin and diff read as a version number: name it as label:${about.label} there`,
+      { label: about.label },
+    );
   const format = values.format as InputFormat | undefined;
   const maxShrink = share(values['max-shrink']);
   const schema = await readSchema(values.schema);
