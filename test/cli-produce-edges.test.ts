@@ -3,7 +3,7 @@
  * empty CSV file, a directory whose files have upper-case extensions or are not input, and a
  * label on a run that changes nothing.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -122,5 +122,17 @@ describe('all-digit labels', () => {
     expect(unknown.stderr).toMatch(
       /^shoal: UNKNOWN_LABEL: no retained version of namespace "default" carries the label "2025" \(searched 1 version\(s\) back from the announced \d+\)\. Give a version number, or a label one of them carries \(`shoal inspect --namespace default` on this store lists them\)\.\n$/,
     );
+  });
+});
+
+describe('the write-ahead log of one-shot runs', () => {
+  it('leaves no empty segment behind, run after run', async () => {
+    const { cwd, produce } = await setup();
+    await writeFile(join(cwd, 'cities.ndjson'), '{"id":1,"name":"Lyon"}\n');
+    for (let i = 0; i < 3; i++) {
+      const r = await produce('--input', 'cities.ndjson', '--wal-dir', 'wal');
+      expect(r.code).toBe(0);
+    }
+    expect(await readdir(join(cwd, 'wal'))).toEqual([]);
   });
 });
