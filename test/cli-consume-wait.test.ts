@@ -172,16 +172,16 @@ describe('shoal consume on a store that is not there', () => {
     });
   }
 
-  it('--no-wait on a store path that is a file names the file', async () => {
-    const cwd = await tempDir();
-    await writeFile(join(cwd, 'afile'), '');
-    const r = await runCli(
-      ['consume', '--store', 'afile', '--namespace', 'geo', '--port', '0', '--no-wait'],
-      { cwd },
-    );
-    expect(r.code).toBe(1);
-    expect(r.stderr).toBe(
-      `shoal: BLOB_NOT_FOUND: no blob at "": the store's directory "${join(cwd, 'afile')}" is a file. Point the store at a directory.\n`,
-    );
-  });
+  for (const wait of [[], ['--no-wait']]) {
+    it(`on a store path that is a file names the file (${wait.join(' ') || 'waiting'})`, async () => {
+      const cwd = await tempDir();
+      await writeFile(join(cwd, 'afile'), '');
+      const args = ['consume', '--store', 'afile', '--namespace', 'geo', '--port', '0', ...wait];
+      const r = await runCli(args, { cwd });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(
+        `shoal: BLOB_NOT_FOUND: no blob at "": the store's directory "${join(cwd, 'afile')}" is a file. Point the store at a directory.\n`,
+      );
+    });
+  }
 });

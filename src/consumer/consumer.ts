@@ -185,7 +185,14 @@ export class Consumer<S extends Schema = Schema> {
     const since = Date.now();
     this.waitStarted = since;
     try {
-      const watcher = await this.startWatcher();
+      const watcher = await this.startWatcher().catch(async (e: unknown) => {
+        // A watcher that cannot start on a store that is not there (a root that is a file):
+        // that is the cause to give, not the watcher's ENOTDIR.
+        await listNamespaces(this.store).catch((listing: unknown) => {
+          if (isShoalError(listing, 'BLOB_NOT_FOUND')) throw listing;
+        });
+        throw e;
+      });
       if (watcher.current) return;
       const missing = new AbortController();
       const signals = [this.stopping.signal, missing.signal];
