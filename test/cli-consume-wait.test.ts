@@ -4,12 +4,14 @@
  * namespaces exist, becomes ready after a `shoal produce`, and fails in one line when told
  * not to wait or when its wait times out.
  */
-import { stat } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NamespaceLayout } from '../src/index.ts';
 import { produce, type Target } from './real-data/shoal-cli.ts';
+import { runCli, s3Env } from './support/cli.ts';
 import { spawnConsume } from './support/consume-process.ts';
+import { type S3Server, startS3 } from './support/s3-server.ts';
 import { useStores } from './support/stores.ts';
 
 const { tempDir } = useStores('cli-consume-wait');
@@ -131,10 +133,55 @@ describe('shoal consume before anything is announced', () => {
     expect(bare.stderr().split('\n')[0]).toBe(
       'shoal: --wait-timeout needs a duration such as 500ms, 30s, 5m or 1h (0 for no limit), got "30"',
     );
+    const long = spawnConsume(cwd, ['--wait-timeout', '600h']);
+    expect(await long.exited).toBe(2);
+    expect(long.stderr()).toBe(
+      'shoal: --wait-timeout is at most 596h (2147483647 ms, what a timer holds; 0 for no limit), got "600h"\nSee \'shoal consume --help\'.\n',
+    );
     const both = spawnConsume(cwd, ['--no-wait', '--wait-timeout', '5s']);
     expect(await both.exited).toBe(2);
     expect(both.stderr().split('\n')[0]).toBe(
       'shoal: --no-wait and --wait-timeout contradict each other: give one',
     );
   }, 30_000);
+});
+
+describe('shoal consume on a store that is not there', () => {
+  let s3: S3Server;
+  beforeAll(async () => {
+    s3 = await startS3();
+  });
+  afterAll(async () => {
+    await s3.close();
+  });
+
+  // No bucket will appear by waiting: the consumer fails with the cause, with and without --no-wait.
+  for (const wait of [[], ['--no-wait']]) {
+    it(`fails at once with the missing bucket as the cause (${wait.join(' ') || 'waiting'})`, async () => {
+      const r = await runCli(
+        ['consume', '--store', 's3://nobucket/p1', '--namespace', 'geo', '--port', '0', ...wait],
+        {
+          env: s3Env(s3.endpoint),
+        },
+      );
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(
+        'shoal: BLOB_NOT_FOUND: no blob at "s3://nobucket/p1/": the bucket "nobucket" does not exist. Check the bucket name, and the client\'s region and endpoint.\n',
+      );
+      expect(r.stdout).toBe('');
+    });
+  }
+
+  for (const wait of [[], ['--no-wait']]) {
+    it(`on a store path that is a file names the file (${wait.join(' ') || 'waiting'})`, async () => {
+      const cwd = await tempDir();
+      await writeFile(join(cwd, 'afile'), '');
+      const args = ['consume', '--store', 'afile', '--namespace', 'geo', '--port', '0', ...wait];
+      const r = await runCli(args, { cwd });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(
+        `shoal: BLOB_NOT_FOUND: no blob at "": the store's directory "${join(cwd, 'afile')}" is a file. Point the store at a directory.\n`,
+      );
+    });
+  }
 });

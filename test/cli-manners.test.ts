@@ -2,7 +2,7 @@
  * What the `shoal` command shows a user when asked for help or when something is wrong: the
  * exit code and the one line on stderr, never a stack trace.
  */
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FsBlobStore, Producer, t } from '../src/index.ts';
@@ -46,10 +46,17 @@ describe('shoal <command> --help', () => {
       expect(result.stdout.startsWith(first)).toBe(true);
       expect(result.stdout).toContain('--store');
       expect(result.stdout).not.toContain('commands:');
+      // The options every command takes are in each command's help too.
+      expect(result.stdout).toContain('\n  --log-format <text|json>   stderr as lines to read (default)');
     }
     const viaHelp = await runCli(['help', command]);
     expect(viaHelp).toMatchObject({ code: 0, stderr: '' });
     expect(viaHelp.stdout.startsWith(first)).toBe(true);
+  });
+
+  it('shoal --version prints the package version and exits 0', async () => {
+    const { version } = JSON.parse(await readFile(join(import.meta.dirname, '../package.json'), 'utf8'));
+    expect(await runCli(['--version'])).toMatchObject({ code: 0, stdout: `shoal ${version}\n`, stderr: '' });
   });
 
   it('shoal --help lists every command and the exit codes; bad usage exits 2 with a pointer to help', async () => {

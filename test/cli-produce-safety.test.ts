@@ -3,13 +3,12 @@
  * store: per-type re-stating, the shrink guards, an empty input, CSV files named for their
  * types, and signals before, during and twice during a cycle.
  */
-import type { ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FsBlobStore, StoreAnnouncer } from '../src/index.ts';
-import { examples, outcome, spawnCli } from './support/cli.ts';
+import { examples, outcome, spawnCli, watchChild } from './support/cli.ts';
 import { loadVersion, recordsOf } from './support/load.ts';
 import { until } from './support/wait.ts';
 
@@ -214,17 +213,6 @@ describe('shoal produce of a directory of CSV files', () => {
     ]);
   });
 });
-
-/** The output of a spawned command as it comes, and how it exits. */
-function watchChild(child: ChildProcess) {
-  const seen = { stdout: '', stderr: '' };
-  child.stdout!.on('data', (c: Buffer) => (seen.stdout += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (seen.stderr += c.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return { seen, exited };
-}
 
 describe('shoal produce on SIGINT and SIGTERM', () => {
   for (const [signal, code] of [

@@ -169,6 +169,16 @@ describe('waiting for a first version: options and late metrics', () => {
         message: expect.stringContaining('waitForFirstVersion.timeoutMs must be a positive number'),
       }),
     );
+    // Past what a timer holds, Node would fire the timeout at once.
+    expect(() =>
+      Consumer.create({ store, namespace: 'movies', waitForFirstVersion: { timeoutMs: 600 * 3_600_000 } }),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_OPTION',
+        message:
+          'waitForFirstVersion.timeoutMs is at most 2147483647 (about 24.8 days, what a timer holds; leave it out to wait without a limit), got 2160000000',
+      }),
+    );
   });
 
   it('metrics attached to a consumer already open count its first load', async () => {

@@ -99,6 +99,28 @@ describe('Producer', () => {
     // @ts-expect-error the schema has no type Town
     producer.delete('Town', 42);
   });
+
+  it('refuses a union of type names: the record or key must fit the one type written', () => {
+    const n = 'City' as 'City' | 'Note';
+    // @ts-expect-error a Note record is no City, and n may be City
+    producer.upsert(n, { text: 'hi' });
+    // @ts-expect-error not even a record both would take: name one type
+    producer.upsert(n, { ...city, text: 'hi' });
+    // @ts-expect-error Note has no key, and n may be Note
+    producer.delete(n, 1);
+    // @ts-expect-error the same for a cycle's writer
+    producer.runCycle((w) => w.add(n, { text: 'hi' }));
+    // @ts-expect-error and for a StateBuilder
+    builder.add(n, { text: 'hi' });
+    // @ts-expect-error and its remove
+    builder.remove(n, 1);
+    expectTypeOf<SchemaRecord<S, 'City' | 'Note'>>().toBeNever();
+    expectTypeOf<SchemaKey<S, 'City' | 'Road'>>().toBeNever();
+    // One literal name is as before, and a schema known only at run time takes any name.
+    producer.upsert('Note', { text: 'hi' });
+    wideProducer.upsert(n, { text: 'hi' });
+    wideProducer.delete(n, 1);
+  });
 });
 
 describe('StateBuilder', () => {

@@ -46,7 +46,7 @@ export async function findLabel(
       : `searched ${read} version(s) back from the announced ${from}${read >= MAX_LABEL_WALK ? `, the most a look-up reads` : ''}`;
   throw new ShoalError(
     'UNKNOWN_LABEL',
-    `no retained version of namespace "${layout.namespace}" carries the label "${label}" (${searched}). List the versions and their labels with \`shoal inspect --store <store> --namespace ${layout.namespace}\`, or give a version number.`,
+    `no retained version of namespace "${layout.namespace}" carries the label "${label}" (${searched}). Give a version number, or a label one of them carries (\`shoal inspect --namespace ${layout.namespace}\` on this store lists them).`,
   );
 }
 

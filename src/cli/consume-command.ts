@@ -22,7 +22,7 @@ import {
 } from '../index.ts';
 import { serveConsumerHealth } from '../observability.ts';
 import { type CliLog, createLog } from './cli-log.ts';
-import { parseDuration, parseProfile } from './cli-values.ts';
+import { parseDuration, parsePort, parseProfile, parseWhole, TIMER_MAX_MS } from './cli-values.ts';
 import { queryIndex } from './index-query.ts';
 import { recordReplacer } from './json-output.ts';
 import { openStore, UsageError } from './produce-command.ts';
@@ -46,13 +46,19 @@ export const CONSUME_USAGE = `  consume [options]
 /** Words for the namespaces a store holds (`undefined`: it could not be listed). */
 const there = (names: readonly string[] | undefined): string =>
   names === undefined
-    ? 'the store could not be listed'
+    ? 'the store could not be listed yet; retrying'
     : names.length === 0
       ? 'no namespace is announced there yet'
       : `announced there: ${names.join(', ')}`;
 
+/** {@link there} for `store`; a store that is not there at all (BLOB_NOT_FOUND) is the error itself. */
 const namespacesThere = async (store: BlobStore): Promise<string> =>
-  there(await listNamespaces(store).catch(() => undefined));
+  there(
+    await listNamespaces(store).catch((e: unknown) => {
+      if (isShoalError(e, 'BLOB_NOT_FOUND')) throw e;
+      return undefined;
+    }),
+  );
 
 const INTEGER = /^-?(0|[1-9][0-9]*)$/;
 
@@ -165,9 +171,7 @@ export async function consumeCommand(
       profile: { type: 'string' },
     },
   });
-  const port = Number(values.port);
-  if (!Number.isSafeInteger(port) || port < 0)
-    throw new UsageError(`--port needs a port number, got "${values.port}"`);
+  const port = parsePort('--port', values.port);
   const pin = values.pin;
   if (pin !== undefined) {
     try {
@@ -177,19 +181,20 @@ export async function consumeCommand(
       throw new UsageError(e.message);
     }
   }
+  const staleness = values['max-staleness-ms'];
   const maxStalenessMs =
-    values['max-staleness-ms'] === undefined ? undefined : Number(values['max-staleness-ms']);
-  if (maxStalenessMs !== undefined && !(Number.isSafeInteger(maxStalenessMs) && maxStalenessMs > 0))
-    throw new UsageError(
-      `--max-staleness-ms needs a positive whole number, got "${values['max-staleness-ms']}"`,
-    );
+    staleness === undefined
+      ? undefined
+      : parseWhole('--max-staleness-ms', staleness, 'a positive whole number');
+  if (maxStalenessMs === 0)
+    throw new UsageError(`--max-staleness-ms needs a positive whole number, got "${staleness}"`);
   const noWait = values['no-wait'] === true;
   if (noWait && values['wait-timeout'] !== undefined)
     throw new UsageError('--no-wait and --wait-timeout contradict each other: give one');
   const waitMs =
     values['wait-timeout'] === undefined
       ? 0
-      : parseDuration('--wait-timeout', values['wait-timeout'], 'for no limit');
+      : parseDuration('--wait-timeout', values['wait-timeout'], 'for no limit', TIMER_MAX_MS);
   const store = await openStore(values.store);
   const namespace = values.namespace;
   const profile = parseProfile(values.profile);

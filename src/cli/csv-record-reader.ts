@@ -10,35 +10,37 @@
 import type { FieldSpec, ObjectType } from '../index.ts';
 import { parseCsv } from './csv-parser.ts';
 import { fromCell } from './field-value-converter.ts';
-import type { InputProblem, Take } from './input-record.ts';
+import type { InputProblem, Pace, Take } from './input-record.ts';
 
 /** Reads CSV: a header row naming fields, then one record per row. */
-export function readCsv(
+export async function readCsv(
   file: string,
   text: string,
   type: ObjectType | undefined,
   take: Take,
   problems: InputProblem[],
-): void {
+  pace: Pace,
+): Promise<void> {
   const report = (line: number, message: string) => problems.push({ file, line, message });
   if (!type) {
     report(1, 'CSV input needs a type: --type, --type-of, or a file named for its type');
     return;
   }
   const before = problems.length;
-  readCsvRows(file, text, type, take, problems);
+  await readCsvRows(file, text, type, take, problems, pace);
   // Grammar problems are found before the rows are read: report the file's problems in line order.
   for (const p of problems.splice(before).sort((a, b) => a.line - b.line)) problems.push(p);
 }
 
 /** {@link readCsv} for a file with a type; its problems are pushed in the order found. */
-function readCsvRows(
+async function readCsvRows(
   file: string,
   text: string,
   type: ObjectType,
   take: Take,
   problems: InputProblem[],
-): void {
+  pace: Pace,
+): Promise<void> {
   const report = (line: number, message: string) => problems.push({ file, line, message });
   const before = problems.length;
   const rows = parseCsv(text, report);
@@ -53,10 +55,8 @@ function readCsvRows(
     problems.length = before + 1;
     return;
   }
-  if (!header) {
-    report(1, 'the CSV file is empty');
-    return;
-  }
+  // An empty file holds no records, as a header-only one does (--allow-empty decides).
+  if (!header) return;
   const columns: FieldSpec[] = [];
   for (const [i, cell] of header.cells.entries()) {
     const name = cell.trim();
@@ -73,6 +73,7 @@ function readCsvRows(
     columns.push(f!);
   }
   for (const row of rows) {
+    await pace();
     if (row.cells.length !== columns.length) {
       report(row.line, `the row has ${row.cells.length} cells, the header ${columns.length}`);
       continue;

@@ -19,14 +19,15 @@
  * - A record's key must not repeat one earlier in the input, of any file.
  */
 import { isUtf8 } from 'node:buffer';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { closeSync, createReadStream, constants as fsConstants, openSync, writeSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { addAbortSignal } from 'node:stream';
 import { createRecordValidator, type ObjectType, type RecordValidator, type Schema } from '../index.ts';
 import { readCsv } from './csv-record-reader.ts';
 import { JsonNumber, parseJson } from './exact-json-parser.ts';
 import { FieldProblem, fromJsonRecord, isPlainObject } from './field-value-converter.ts';
-import type { InputProblem, InputRecord, Take } from './input-record.ts';
+import { type InputProblem, type InputRecord, pacer, type Take } from './input-record.ts';
 import { readMsgpack } from './msgpack-record-reader.ts';
 
 export type { InputProblem, InputRecord } from './input-record.ts';
@@ -46,9 +47,12 @@ const BY_EXTENSION: Record<string, InputFormat> = {
 /** How many records are read between two progress reports. */
 export const PROGRESS_EVERY = 100_000;
 
+/** The format a file's extension names, in any case (`City.CSV` is CSV). */
+const byExtension = (file: string): InputFormat | undefined => BY_EXTENSION[extname(file).toLowerCase()];
+
 /** A file's format: `format` if given, else by its extension, else NDJSON. */
 export const formatOf = (file: string, format?: InputFormat): InputFormat =>
-  format ?? BY_EXTENSION[extname(file)] ?? 'ndjson';
+  format ?? byExtension(file) ?? 'ndjson';
 
 /** Reading options. */
 export interface ReadOptions {
@@ -65,24 +69,71 @@ export interface ReadOptions {
   readonly signal?: AbortSignal;
 }
 
-/** The files an input path names. */
-export async function inputFiles(input: string): Promise<string[]> {
-  if (input === '-') return ['-'];
+/**
+ * The files an input path names, and those of a directory that are not read for want of an
+ * input extension (`notes.txt`), for the caller to report. Hidden files are neither.
+ */
+export async function inputFiles(input: string): Promise<{ files: string[]; skipped: string[] }> {
+  if (input === '-') return { files: ['-'], skipped: [] };
   const s = await stat(input);
-  if (!s.isDirectory()) return [input];
-  return (await readdir(input))
-    .filter((name) => !name.startsWith('.') && BY_EXTENSION[extname(name)])
-    .sort()
-    .map((name) => join(input, name));
+  if (!s.isDirectory()) return { files: [input], skipped: [] };
+  const names = (await readdir(input)).filter((name) => !name.startsWith('.')).sort();
+  const read = (name: string) => byExtension(name) !== undefined;
+  return {
+    files: names.filter(read).map((name) => join(input, name)),
+    skipped: names.filter((name) => !read(name)),
+  };
 }
 
+/**
+ * A file's bytes, read as a stream so that `signal` ends the read at once: between chunks of a
+ * large file, and while a FIFO or stdin waits for a writer (its open or read may never return,
+ * so the read is raced against the signal rather than awaited to its end).
+ */
 async function readAll(file: string, signal: AbortSignal | undefined): Promise<Buffer> {
-  if (file !== '-') return readFile(file, signal ? { signal } : {});
-  // Destroying stdin on abort ends the wait for a writer that never closes it.
-  const stdin = signal ? addAbortSignal(signal, process.stdin) : process.stdin;
-  const chunks: Buffer[] = [];
-  for await (const c of stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
+  signal?.throwIfAborted();
+  const source = file === '-' ? process.stdin : createReadStream(file);
+  // Destroying the stream on abort ends the wait for a writer that never closes it.
+  const stream = signal ? addAbortSignal(signal, source) : source;
+  const read = (async () => {
+    const chunks: Buffer[] = [];
+    for await (const c of stream) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  })();
+  if (!signal) return read;
+  read.catch(() => {});
+  const fifo = file !== '-' && (await stat(file)).isFIFO();
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      if (fifo) wake(file);
+      reject(signal.reason);
+    };
+  });
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await Promise.race([read, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * Ends a read of a FIFO that waits in the thread pool, for a writer to open it or to write: the
+ * process could not exit while it waits. A newline written (or an open and close of the write
+ * end) completes that read; what it reads is dropped with the rest of the aborted input.
+ */
+function wake(fifo: string): void {
+  try {
+    const fd = openSync(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
+    try {
+      writeSync(fd, '\n');
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // No reader waits (ENXIO), or the pipe is full (EAGAIN) so no read waits: nothing to wake.
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -142,6 +193,7 @@ export async function readInput(
   const seenKeys = new Map<string, Set<string>>(schema.types.map((t) => [t.name, new Set()]));
   const records: InputRecord[] = [];
   const problems: InputProblem[] = [];
+  const pace = pacer(options.signal);
 
   const take: Take = (file, line, typeName, keySource, build) => {
     let type: ObjectType | undefined;
@@ -195,7 +247,7 @@ export async function readInput(
     const format = formatOf(file, options.format);
     const bytes = await readAll(file, options.signal);
     if (format === 'msgpack') {
-      readMsgpack(file, bytes, takeItem, problems);
+      await readMsgpack(file, bytes, takeItem, problems, pace);
       continue;
     }
     const badLines = isUtf8(bytes) ? [] : nonUtf8Lines(bytes);
@@ -215,26 +267,33 @@ export async function readInput(
       }
       if (!Array.isArray(items))
         problems.push({ file, line: 1, message: 'a .json input must be an array of records' });
-      else for (let i = 0; i < items.length; i++) takeItem(file, i + 1, items[i]);
+      else
+        for (let i = 0; i < items.length; i++) {
+          await pace();
+          takeItem(file, i + 1, items[i]);
+        }
     } else if (format === 'csv') {
-      readCsv(file, text, defaultType ? schema.type(defaultType) : undefined, take, problems);
+      await readCsv(file, text, defaultType ? schema.type(defaultType) : undefined, take, problems, pace);
     } else {
       const bad = new Set(badLines);
-      text.split('\n').forEach((lineText, i) => {
+      const lines = text.split('\n');
+      for (let i = 0; i < lines.length; i++) {
+        await pace();
+        const lineText = lines[i]!;
         if (bad.has(i + 1)) {
           problems.push({ file, line: i + 1, message: 'not valid UTF-8' });
-          return;
+          continue;
         }
-        if (lineText.trim() === '') return;
+        if (lineText.trim() === '') continue;
         let item: unknown;
         try {
           item = parseJson(lineText);
         } catch (e) {
           problems.push({ file, line: i + 1, message: `not valid JSON: ${(e as Error).message}` });
-          return;
+          continue;
         }
         takeItem(file, i + 1, item);
-      });
+      }
     }
   }
   return { records, problems };

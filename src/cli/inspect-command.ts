@@ -135,14 +135,26 @@ async function versionEnd(store: string, namespace: string, ref: string, what: s
   checkRef(ref, what);
   const opened = await openStore(store);
   const version = await resolveVersionRef(opened, namespace, ref, what);
-  return readVersionHeader(opened, new NamespaceLayout(namespace), version).catch((e: unknown) => {
+  return readVersionHeader(opened, new NamespaceLayout(namespace), version).catch(async (e: unknown) => {
     if (!isShoalError(e, 'BLOB_NOT_FOUND')) throw e;
+    // An all-digit ref is a version number; a user who meant the label of that name is told so.
+    const label = (await labelled(opened, namespace, String(version)))
+      ? ` A label "${version}" exists: give it as label:${version}.`
+      : '';
     throw new ShoalError(
       'BLOB_NOT_FOUND',
-      `version ${version} of namespace "${namespace}" is not in the store (never published, or removed by retention). List the versions with \`shoal inspect --store ${store} --namespace ${namespace}\`.`,
+      `version ${version} of namespace "${namespace}" is not in the store (never published, or removed by retention).${label} List the versions with \`shoal inspect --store ${store} --namespace ${namespace}\`.`,
       { cause: e },
     );
   });
+}
+
+/** Whether a retained version of `namespace` carries `label`. */
+async function labelled(store: BlobStore, namespace: string, label: string): Promise<boolean> {
+  return resolveVersionRef(store, namespace, `label:${label}`, 'label').then(
+    () => true,
+    () => false,
+  );
 }
 
 /** One end of a diff: its version, and its label and metadata when set. */

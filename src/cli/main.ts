@@ -3,6 +3,7 @@
  * The `shoal` command. It uses the public API only, and is the one place that handles
  * process concerns: arguments, exit codes, output streams.
  */
+import { readFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { failureLine } from './cli-errors.ts';
 import { type CliLog, createLog, takeLogFormat } from './cli-log.ts';
@@ -19,19 +20,32 @@ const COMMANDS: Readonly<Record<string, string>> = {
   plan: PLAN_USAGE,
 };
 
+/** The options every command takes, shown with the general help and each command's. */
+const GENERAL = `  -h, --help                 show this help (after a command: that command's help)
+  --log-format <text|json>   stderr as lines to read (default) or one JSON object per line
+                             (after any command; SHOAL_LOG_FORMAT sets the default)
+`;
+
+const EXIT_CODES = `exit codes: 0 done, 1 failed (stderr says why, one line: "shoal: <CODE>: <message>"), 2 bad usage
+`;
+
 const USAGE = `usage: shoal <command> [options]
 
 commands:
 ${Object.values(COMMANDS).join('')}
 options:
-  -h, --help                 show this help (after a command: that command's help)
-  --log-format <text|json>   stderr as lines to read (default) or one JSON object per line
-                             (after any command; SHOAL_LOG_FORMAT sets the default)
+${GENERAL}  --version                  print shoal's version
 
-exit codes: 0 done, 1 failed (stderr says why, one line: "shoal: <CODE>: <message>"), 2 bad usage
-`;
+${EXIT_CODES}`;
 
-const commandUsage = (command: string) => `usage: shoal ${COMMANDS[command]!.trimStart()}`;
+const commandUsage = (command: string) =>
+  `usage: shoal ${COMMANDS[command]!.trimStart()}\noptions of every command:\n${GENERAL}\n${EXIT_CODES}`;
+
+/** The package's version, from the package.json beside src/ (or dist/). */
+async function packageVersion(): Promise<string> {
+  const text = await readFile(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
 
 /** Whether `args` ask for help: `-h` or `--help` anywhere before a `--`. */
 function asksForHelp(args: readonly string[]): boolean {
@@ -55,6 +69,10 @@ async function main(argv: string[]): Promise<number> {
   if (!command) {
     process.stderr.write(USAGE);
     return 2;
+  }
+  if (command === '--version') {
+    process.stdout.write(`shoal ${await packageVersion()}\n`);
+    return 0;
   }
   if (command === '-h' || command === '--help') {
     process.stdout.write(USAGE);
@@ -117,6 +135,8 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 const argv = process.argv.slice(2);
 main(argv).then(
   (code) => {
+    // Stopped by a signal: a read of a FIFO or stdin may still hold the event loop open.
+    if (code >= 128) process.exit(code);
     process.exitCode = code;
   },
   (error: unknown) => {

@@ -9,15 +9,16 @@
 // The pure-JS build, as everywhere in shoal (see src/format/msgpack.ts).
 import { Unpackr } from 'msgpackr/unpack';
 import { JSON_DEPTH } from './field-value-converter.ts';
-import type { InputProblem } from './input-record.ts';
+import type { InputProblem, Pace } from './input-record.ts';
 
 /** Reads a msgpack stream: one record per top-level value; `line` is the value's position. */
-export function readMsgpack(
+export async function readMsgpack(
   file: string,
   bytes: Buffer,
   takeItem: (file: string, line: number, item: unknown) => void,
   problems: InputProblem[],
-): void {
+  pace: Pace,
+): Promise<void> {
   const items: { value: unknown; offset: number }[] = [];
   if (bytes.length === 0) return;
   // Maps decode as Maps, so that a `__proto__` key reaches the validator as itself: with
@@ -40,6 +41,7 @@ export function readMsgpack(
     });
   }
   for (let i = 0; i < items.length; i++) {
+    await pace();
     let item: unknown;
     try {
       item = fromMsgpack(items[i]!.value, 0);

@@ -23,7 +23,7 @@ import {
   REFERENCE_CALIBRATION,
   S3_LIST_PRICES,
 } from './capacity-model.ts';
-import { parseDuration, parseProfile } from './cli-values.ts';
+import { parseDecimal, parseDuration, parseProfile } from './cli-values.ts';
 import { openStore, UsageError } from './produce-command.ts';
 
 export const PLAN_USAGE = `  plan [--records <Type=n>]... [--bytes-per-record <b | Type=b>]... [options]
@@ -46,14 +46,8 @@ export const PLAN_USAGE = `  plan [--records <Type=n>]... [--bytes-per-record <b
 const duration = (name: string, v: string | undefined, fallback: number): number =>
   v === undefined ? fallback : parseDuration(`--${name}`, v);
 
-function positive(name: string, v: string | undefined, fallback: number): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0 || v.trim() === '') {
-    throw new UsageError(`--${name} needs a number ≥ 0, got "${v}"`);
-  }
-  return n;
-}
+const positive = (name: string, v: string | undefined, fallback: number): number =>
+  v === undefined ? fallback : parseDecimal(`--${name}`, v);
 
 /** `Type=n` pairs (or, for `bytes-per-record`, a bare number for every type). */
 function pairs(name: string, list: readonly string[]): Map<string | undefined, number> {

@@ -33,7 +33,7 @@ import {
 import { serveProducerHealth } from '../observability.ts';
 import { failureLine, rethrowAsFileError } from './cli-errors.ts';
 import { type CliLog, createLog } from './cli-log.ts';
-import { parseProfile } from './cli-values.ts';
+import { parseDecimal, parsePort, parseProfile, parseWhole } from './cli-values.ts';
 import { type InputFormat, inputFiles, PROGRESS_EVERY, readInput } from './input-reader.ts';
 import { fileTypes } from './input-types.ts';
 import { UsageError } from './usage-error.ts';
@@ -69,28 +69,38 @@ export { UsageError } from './usage-error.ts';
 
 /** The store a `--store` flag names: a directory, or `s3://bucket/prefix`. */
 export async function openStore(spec: string): Promise<BlobStore> {
-  if (!spec.startsWith('s3://')) return new FsBlobStore({ dir: spec });
+  // A scheme is case-insensitive (RFC 3986), so S3:// is s3://; any other scheme is not a
+  // directory name a user meant, and would otherwise become one (./http:/example.com/x).
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(spec)?.[1];
+  if (scheme === undefined) return new FsBlobStore({ dir: spec });
+  if (scheme.toLowerCase() !== 's3')
+    throw new UsageError(
+      `--store ${spec}: a store is a directory or s3://<bucket>[/<prefix>], not a ${scheme}:// URL`,
+    );
   const url = URL.canParse(spec) ? new URL(spec) : undefined;
   if (!url?.hostname) throw new UsageError(`--store ${spec} is not of the form s3://<bucket>[/<prefix>]`);
+  const region = process.env.AWS_REGION;
+  // The SDK would fail each request later with a bare "Region is missing".
+  if (region !== undefined && region.trim() === '')
+    throw new ShoalError(
+      'INVALID_OPTION',
+      `AWS_REGION is set but empty, so --store ${spec} has no region. Set AWS_REGION to the bucket's region (e.g. us-east-1), or unset it for us-east-1.`,
+    );
   const { S3BlobStore } = await import('../s3.ts');
   const endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
   return new S3BlobStore({
     bucket: url.hostname,
     prefix: url.pathname.replace(/^\/+|\/+$/g, ''),
     clientOptions: {
-      region: process.env.AWS_REGION ?? 'us-east-1',
+      region: region ?? 'us-east-1',
       ...(endpoint ? { endpoint } : {}),
       forcePathStyle: process.env.SHOAL_S3_PATH_STYLE === '1' || endpoint !== undefined,
     },
   });
 }
 
-const count = (name: string, v: string | undefined): number | undefined => {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--${name} needs a whole number, got "${v}"`);
-  return n;
-};
+const count = (name: string, v: string | undefined): number | undefined =>
+  v === undefined ? undefined : parseWhole(`--${name}`, v);
 
 /** What `--label` and `--meta key=value` (repeated) attach to each version published. */
 export function versionMetadataArgs(label: string | undefined, meta: readonly string[]): VersionMetadata {
@@ -126,10 +136,9 @@ async function readSchema(path: string): Promise<Schema> {
 
 /** `--max-shrink`: a share of a type's records, 0 to 1. */
 function share(v: string): number {
-  const n = Number(v);
-  if (v.trim() === '' || !(n >= 0 && n <= 1)) {
-    throw new UsageError(`--max-shrink needs a share between 0 and 1 (0.25 = 25%), got "${v}"`);
-  }
+  const what = 'a share between 0 and 1 (0.25 = 25%)';
+  const n = parseDecimal('--max-shrink', v, what);
+  if (n > 1) throw new UsageError(`--max-shrink needs ${what}, got "${v}"`);
   return n;
 }
 
@@ -204,20 +213,37 @@ export async function produceCommand(
   if (values.format && !['ndjson', 'json', 'csv', 'msgpack'].includes(values.format))
     throw new UsageError(`unknown --format ${values.format}`);
   const about = versionMetadataArgs(values.label, values.meta);
+  if (about.label !== undefined && /^[0-9]+$/.test(about.label))
+    log.write(
+      'warn',
+      'digit-label',
+      `shoal: warning: --label ${about.label} is all digits, which --version, --pin and diff read as a version number: name it as label:${about.label} there`,
+      { label: about.label },
+    );
   const format = values.format as InputFormat | undefined;
   const maxShrink = share(values['max-shrink']);
   const schema = await readSchema(values.schema);
   const snapshotEvery = count('snapshot-every', values['snapshot-every']);
   const keepSnapshots = count('keep-snapshots', values['keep-snapshots']);
-  const healthPort = count('health-port', values['health-port']);
+  const healthPort =
+    values['health-port'] === undefined ? undefined : parsePort('--health-port', values['health-port']);
   // The files and their types are checked before the producer opens: a mistake there is usage.
   const files = async () => {
-    const list = await inputFiles(inputPath).catch((e: unknown) =>
+    const { files: list, skipped } = await inputFiles(inputPath).catch((e: unknown) =>
       rethrowAsFileError(`--input ${inputPath}`, e),
     );
-    return { list, types: fileTypes(list, schema, { type: values.type, typeOf: values['type-of'], format }) };
+    const types = fileTypes(list, schema, { type: values.type, typeOf: values['type-of'], format });
+    return { list, skipped, types };
   };
-  await files();
+  const { skipped } = await files();
+  // Said once, not on every change watched: a file of the directory that is not input.
+  if (skipped.length > 0)
+    log.write(
+      'warn',
+      'skipped-files',
+      `shoal: --input ${inputPath}: not reading ${skipped.join(', ')} (input files end in .ndjson, .jsonl, .json, .csv, .msgpack or .mp)`,
+      { input: inputPath, skipped },
+    );
   const profile = parseProfile(values.profile);
   const producer = await Producer.open({
     store: await openStore(values.store),
@@ -257,7 +283,25 @@ export async function produceCommand(
       ms: Math.round(e.durationMs),
     }),
   );
-  producer.on('cycle:skip', (e) => out({ event: 'skipped', reason: e.reason }));
+  producer.on('cycle:skip', (e) => {
+    // A label names a version; with no version made, it names nothing: say so rather than drop it.
+    const labelled = about.label !== undefined || Object.keys(about.metadata ?? {}).length > 0;
+    if (labelled) {
+      const what = about.label !== undefined ? `--label ${about.label}` : '--meta';
+      log.write(
+        'warn',
+        'not-labelled',
+        `shoal: warning: ${what} not applied: no version was made (${e.reason}: the input is what is announced)`,
+        { ...(about.label !== undefined ? { label: about.label } : {}), reason: e.reason },
+      );
+    }
+    out({
+      event: 'skipped',
+      reason: e.reason,
+      ...(about.label !== undefined ? { label: about.label } : {}),
+      ...(labelled ? { labelled: false } : {}),
+    });
+  });
   producer.on('cycle:failure', (e) => {
     // The failure of this command's own cycle is reported once, by whoever awaits it.
     if (!cycling) {

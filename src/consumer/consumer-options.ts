@@ -7,10 +7,14 @@ import { ShoalError } from '../errors.ts';
 import type { Schema } from '../schema/index.ts';
 import type { Layout } from '../state/layout.ts';
 
+/** The longest delay a Node timer holds: 2^31 - 1 ms. */
+const TIMER_MAX_MS = 2_147_483_647;
+
 /** How long `start()` waits for a first version when nothing is announced yet. */
 export interface WaitForFirstVersion {
   /**
-   * Give up after this many milliseconds (`NO_VERSION_ANNOUNCED`).
+   * Give up after this many milliseconds (`NO_VERSION_ANNOUNCED`); at most 2147483647 (about
+   * 24.8 days, what a timer holds).
    * @default no limit: wait until a version is announced, the signal aborts, or `close()`
    */
   readonly timeoutMs?: number;
@@ -100,6 +104,13 @@ export function waitOption(
     throw new ShoalError(
       'INVALID_OPTION',
       `waitForFirstVersion.timeoutMs must be a positive number of milliseconds (leave it out to wait without a limit), got ${String(timeoutMs)}`,
+    );
+  }
+  // Node fires a longer timer at once (with a TimeoutOverflowWarning): the wait would end unwaited.
+  if (timeoutMs !== undefined && timeoutMs > TIMER_MAX_MS) {
+    throw new ShoalError(
+      'INVALID_OPTION',
+      `waitForFirstVersion.timeoutMs is at most ${TIMER_MAX_MS} (about 24.8 days, what a timer holds; leave it out to wait without a limit), got ${timeoutMs}`,
     );
   }
   return { timeoutMs };

@@ -208,9 +208,18 @@ export class Consumer<S extends Schema = Schema> {
     const since = Date.now();
     this.waitStarted = since;
     try {
-      const watcher = await this.startWatcher();
+      const watcher = await this.startWatcher().catch(async (e: unknown) => {
+        // A watcher that cannot start on a store that is not there (a root that is a file):
+        // that is the cause to give, not the watcher's ENOTDIR.
+        await listNamespaces(this.store).catch((listing: unknown) => {
+          if (isShoalError(listing, 'BLOB_NOT_FOUND')) throw listing;
+        });
+        throw e;
+      });
       if (watcher.current) return;
-      const signals = [this.stopping.signal, ...(this.options.signal ? [this.options.signal] : [])];
+      const missing = new AbortController();
+      const signals = [this.stopping.signal, missing.signal];
+      if (this.options.signal) signals.push(this.options.signal);
       const waited = waitForFirstAnnouncement(watcher, {
         store: this.store,
         namespace,
@@ -218,13 +227,31 @@ export class Consumer<S extends Schema = Schema> {
         timeoutMs,
       });
       // Listing a large store takes a while: the wait (and its timeout) runs meanwhile, and
-      // `waiting` is said only if it still is.
-      void listNamespaces(this.store)
-        .catch(() => undefined)
-        .then((namespaces) => {
+      // `waiting` is said only if it still is. A list that finds no store at all (BLOB_NOT_FOUND:
+      // no such bucket, a root that is a file) ends the wait, as no version can appear there;
+      // one that fails otherwise (the store unreachable for now) leaves the watcher to retry.
+      const listed = listNamespaces(this.store).then(
+        (namespaces) => {
           if (this.waitStarted === since) this.events.emit('waiting', { namespace, since, namespaces });
-        });
-      await waited;
+          return waited;
+        },
+        (e: unknown) => {
+          if (!isShoalError(e, 'BLOB_NOT_FOUND')) {
+            if (this.waitStarted === since)
+              this.events.emit('waiting', { namespace, since, namespaces: undefined });
+            return waited;
+          }
+          noStore = e;
+          missing.abort();
+          return undefined;
+        },
+      );
+      let noStore: unknown;
+      try {
+        await Promise.race([waited, listed]);
+      } catch (e) {
+        throw noStore ?? e;
+      }
     } catch (e) {
       if (this.closing) throw new ShoalError('CLOSED', 'the consumer was closed before it loaded a version');
       throw e;

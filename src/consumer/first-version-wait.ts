@@ -8,7 +8,7 @@ import type { Announcement } from '../blob/announcer.ts';
 import { aborted, type BlobStore, withBlobKey } from '../blob/blob-store.ts';
 import { NamespaceLayout } from '../blob/namespace-layout.ts';
 import { listNamespaces } from '../blob/namespace-list.ts';
-import { ShoalError } from '../errors.ts';
+import { isShoalError, ShoalError } from '../errors.ts';
 
 /** Which namespaces `store` holds, as words for an error message. */
 async function namespacesHere(store: BlobStore): Promise<string> {
@@ -17,7 +17,9 @@ async function namespacesHere(store: BlobStore): Promise<string> {
     return names.length === 0
       ? 'no namespace is announced in this store'
       : `namespaces announced in this store: ${names.join(', ')}`;
-  } catch {
+  } catch (e) {
+    // No store at all (no such bucket, a root that is a file): that, not the namespace, is the news.
+    if (isShoalError(e, 'BLOB_NOT_FOUND')) throw e;
     return 'the store could not be listed to say which namespaces it holds';
   }
 }

@@ -528,11 +528,22 @@ export class WriteAheadLog {
     return idle;
   }
 
-  /** Writes what is pending and closes the file. Idempotent. */
+  /**
+   * Writes what is pending and closes the file; a segment nothing was written to is removed, so
+   * that runs which log nothing (a one-shot `shoal produce` each) leave no empty files behind.
+   * Idempotent.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.settle();
-    await (await this.file.catch(() => undefined))?.close().catch(() => {});
+    const file = await this.file.catch(() => undefined);
+    if (!file) return;
+    const empty = await file.stat().then(
+      (s) => s.size === 0,
+      () => false,
+    );
+    await file.close().catch(() => {});
+    if (empty) await unlink(this.path(this.segment)).catch(() => {});
   }
 }

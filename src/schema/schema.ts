@@ -88,21 +88,38 @@ export type TypeOf<S extends Schema, N extends string> =
  */
 export type IsWideSchema<S extends Schema> = string extends TypeName<S> ? true : false;
 
+type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void
+  ? I
+  : never;
+
+/**
+ * True when `N` is a union of several type names (`'City' | 'Log'`). A write then names one
+ * of them, unknown which, so no record or key is known to fit: `Infer<City | Log>` would take
+ * a Log record for a City. Writes refuse such a name rather than guess.
+ */
+type IsUnion<N> = [N] extends [UnionToIntersection<N>] ? false : true;
+
 /**
  * The record a write of type `N` takes (`Producer.upsert`, `StateBuilder.add`, a cycle's
  * `add`): `t.Infer` of that type, the same shape reads give, so an optional field is left out
- * or `undefined` and a `bigint` long is a `bigint`. For a wide schema: any plain object.
+ * or `undefined` and a `bigint` long is a `bigint`. For a wide schema: any plain object. For a
+ * union of names (`'City' | 'Log'`): `never`, so that the write does not compile (name one type).
  */
 export type SchemaRecord<S extends Schema, N extends string> =
-  IsWideSchema<S> extends true ? Readonly<Record<string, unknown>> : Infer<TypeOf<S, N>>;
+  IsWideSchema<S> extends true
+    ? Readonly<Record<string, unknown>>
+    : IsUnion<N> extends true
+      ? never
+      : Infer<TypeOf<S, N>>;
 
 /**
  * The key a delete of type `N` takes (`Producer.delete`, `StateBuilder.remove`): the key
  * field's value, or an object of exactly the key fields for a composite key; `never` for a
- * type without a key. For a wide schema: `unknown`, checked at run time (`INVALID_KEY`).
+ * type without a key, and for a union of names (as {@link SchemaRecord}). For a wide schema:
+ * `unknown`, checked at run time (`INVALID_KEY`).
  */
 export type SchemaKey<S extends Schema, N extends string> =
-  IsWideSchema<S> extends true ? unknown : KeyOf<TypeOf<S, N>>;
+  IsWideSchema<S> extends true ? unknown : IsUnion<N> extends true ? never : KeyOf<TypeOf<S, N>>;
 
 /** Declare a schema: `t.schema([Movie, Actor])`. */
 export function schema<const Types extends readonly ObjectType[]>(types: Types): Schema<Types> {

@@ -108,3 +108,14 @@ export async function outcome(
   const r = await runCli(args, { cwd });
   return { code: r.code ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
+
+/** The output of a spawned command as it comes, and how it exits. */
+export function watchChild(child: ChildProcess) {
+  const seen = { stdout: '', stderr: '' };
+  child.stdout!.on('data', (c: Buffer) => (seen.stdout += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (seen.stderr += c.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return { seen, exited };
+}
