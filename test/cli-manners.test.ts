@@ -184,7 +184,7 @@ describe('unknown keys in the schema JSON', () => {
     [
       'in a type',
       { format: 'shoal.schema/1', types: [{ name: 'T', primary_key: 'id', fields: [] }] },
-      'schema JSON types[0] ("T"): unknown key "primary_key" (did you mean "primaryKey"?). Known keys here: name, primaryKey, fields.',
+      'schema JSON types[0] ("T"): unknown key "primary_key" (did you mean "primaryKey"?). Known keys here: name, primaryKey, fields, indexes.',
     ],
     [
       'in a field',
