@@ -106,7 +106,17 @@ async function readAll(file: string, signal: AbortSignal | undefined): Promise<B
   let onAbort = () => {};
   const aborted = new Promise<never>((_, reject) => {
     onAbort = () => {
-      if (fifo) wake(file);
+      if (fifo) {
+        // The stream's open may not have reached the thread pool yet (then no reader waits, and
+        // a wake now finds none): wake again until the stream has closed, for at most 10 s.
+        wake(file);
+        const retry = setInterval(() => wake(file), 50);
+        const stop = setTimeout(() => clearInterval(retry), 10_000);
+        source.once('close', () => {
+          clearInterval(retry);
+          clearTimeout(stop);
+        });
+      }
       reject(signal.reason);
     };
   });
