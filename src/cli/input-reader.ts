@@ -91,6 +91,7 @@ export async function inputFiles(input: string): Promise<{ files: string[]; skip
  * so the read is raced against the signal rather than awaited to its end).
  */
 async function readAll(file: string, signal: AbortSignal | undefined): Promise<Buffer> {
+  const fifo = signal !== undefined && file !== '-' && (await stat(file)).isFIFO();
   signal?.throwIfAborted();
   const source = file === '-' ? process.stdin : createReadStream(file);
   // Destroying the stream on abort ends the wait for a writer that never closes it.
@@ -102,7 +103,6 @@ async function readAll(file: string, signal: AbortSignal | undefined): Promise<B
   })();
   if (!signal) return read;
   read.catch(() => {});
-  const fifo = file !== '-' && (await stat(file)).isFIFO();
   let onAbort = () => {};
   const aborted = new Promise<never>((_, reject) => {
     onAbort = () => {
@@ -121,6 +121,7 @@ async function readAll(file: string, signal: AbortSignal | undefined): Promise<B
     };
   });
   signal.addEventListener('abort', onAbort, { once: true });
+  if (signal.aborted) onAbort();
   try {
     return await Promise.race([read, aborted]);
   } finally {
