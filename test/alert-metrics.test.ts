@@ -27,6 +27,22 @@ const tempDir = async () => {
 };
 
 /** The samples of `name` in a `/metrics` text, by their label part (`''` for none). */
+/** A filesystem store in a temp dir, and a producer that has published one record as `v1`. */
+async function firstVersion() {
+  const dir = await tempDir();
+  const store = new FsBlobStore({ dir: join(dir, 'store'), fsync: false });
+  const producer = await Producer.open({
+    store,
+    namespace: 'movies',
+    schema,
+    walDir: join(dir, 'wal'),
+    fsync: false,
+    cycleThread: 'main',
+  });
+  await producer.runCycle((w) => w.add('Movie', { id: 1, title: 'one' }));
+  return { dir, store, producer, v1: producer.version! };
+}
+
 async function scrape(url: string, name: string): Promise<Record<string, number>> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const out: Record<string, number> = {};
@@ -97,18 +113,7 @@ describe('producer metrics for the alerts', () => {
 
 describe('consumer metrics for the alerts', () => {
   it('grow the lag while behind an announced version it cannot load, and count its errors by code', async () => {
-    const dir = await tempDir();
-    const store = new FsBlobStore({ dir: join(dir, 'store'), fsync: false });
-    const producer = await Producer.open({
-      store,
-      namespace: 'movies',
-      schema,
-      walDir: join(dir, 'wal'),
-      fsync: false,
-      cycleThread: 'main',
-    });
-    await producer.runCycle((w) => w.add('Movie', { id: 1, title: 'one' }));
-    const v1 = producer.version!;
+    const { store, producer, v1 } = await firstVersion();
     await producer.close();
     await using consumer = await Consumer.open({
       store,
@@ -150,18 +155,7 @@ describe('consumer metrics for the alerts', () => {
   });
 
   it('report no lag for a consumer serving its own pin while newer versions are announced', async () => {
-    const dir = await tempDir();
-    const store = new FsBlobStore({ dir: join(dir, 'store'), fsync: false });
-    const producer = await Producer.open({
-      store,
-      namespace: 'movies',
-      schema,
-      walDir: join(dir, 'wal'),
-      fsync: false,
-      cycleThread: 'main',
-    });
-    await producer.runCycle((w) => w.add('Movie', { id: 1, title: 'one' }));
-    const v1 = producer.version!;
+    const { store, producer, v1 } = await firstVersion();
     await using consumer = await Consumer.open({ store, namespace: 'movies', pin: v1, fallbackPollMs: 20 });
     await using health = await serveConsumerHealth(consumer);
     await producer.runCycle((w) => w.add('Movie', { id: 1, title: 'two' }));

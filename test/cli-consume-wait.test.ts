@@ -11,23 +11,12 @@ import { NamespaceLayout } from '../src/index.ts';
 import { produce, type Target } from './real-data/shoal-cli.ts';
 import { runCli, s3Env } from './support/cli.ts';
 import { spawnConsume } from './support/consume-process.ts';
+import { get, metric } from './support/http.ts';
 import { type S3Server, startS3 } from './support/s3-server.ts';
 import { useStores } from './support/stores.ts';
 
 const { tempDir } = useStores('cli-consume-wait');
 const examples = join(import.meta.dirname, '../examples');
-const get = async (url: string) => {
-  const res = await fetch(url);
-  return { status: res.status, text: await res.text() };
-};
-const metric = (text: string, name: string) =>
-  Number(
-    text
-      .split('\n')
-      .find((l) => l.startsWith(`${name} `))
-      ?.slice(name.length)
-      .trim(),
-  );
 const target = (cwd: string, namespace: string): Target => ({
   cwd,
   storeDir: join(cwd, 'shoal-data'),

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { type BlobStore, Consumer, NamespaceLayout, Producer, t } from '../src/index.ts';
 import type { ConsumerStatus } from '../src/observability/consumer-metrics.ts';
 import { serveConsumerHealth } from '../src/observability.ts';
+import { get, metric } from './support/http.ts';
 import { useStores } from './support/stores.ts';
 import { until } from './support/wait.ts';
 
@@ -18,18 +19,6 @@ const polls = { minIntervalMs: 10, maxIntervalMs: 50, fallbackPollMs: 50 } as co
 
 const producerFor = async (store: BlobStore, namespace = 'movies') =>
   Producer.open({ store, namespace, schema, walDir: await tempDir(), fsync: false, cycleThread: 'main' });
-const get = async (url: string) => {
-  const res = await fetch(url);
-  return { status: res.status, text: await res.text() };
-};
-const metric = (text: string, name: string) =>
-  Number(
-    text
-      .split('\n')
-      .find((l) => l.startsWith(`${name} `))
-      ?.slice(name.length)
-      .trim(),
-  );
 
 describe.each(stores)('a consumer started before its producer, on $name', ({ make }) => {
   it('is not ready while it waits, loads the first version published, and counts that load', async () => {
