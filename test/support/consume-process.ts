@@ -53,17 +53,28 @@ export function spawnConsume(
     stderr += c.toString();
   });
   let code: number | null | undefined;
-  const exited = new Promise<number | null>((resolve) =>
+  // A spawn that fails (say EACCES: the user given cannot run this node) never emits 'exit'.
+  let spawnError: Error | undefined;
+  const exited = new Promise<number | null>((resolve) => {
     child.once('exit', (c) => {
       code = c;
       resolve(c);
-    }),
-  );
+    });
+    child.once('error', (e) => {
+      spawnError = e;
+      code = null;
+      resolve(null);
+    });
+  });
   const event = async (name: string, timeoutMs = 20_000) => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = events.find((e) => e.event === name);
       if (found) return found;
+      if (spawnError)
+        throw new Error(
+          `shoal consume could not start (${spawnError.message}): can ${user.uid ?? 'this user'} run ${process.execPath}?`,
+        );
       if (code !== undefined)
         throw new Error(`shoal consume exited with ${code} before "${name}"; stderr: ${stderr}`);
       if (Date.now() > deadline) throw new Error(`timed out waiting for "${name}"; stderr: ${stderr}`);
