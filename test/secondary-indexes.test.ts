@@ -239,5 +239,6 @@ describe('secondary indexes', () => {
       ),
       { numRuns: 12 },
     );
-  });
+    // 12 histories of 20+ versions, each checked four ways: slow on a loaded two-core machine.
+  }, 180_000);
 });

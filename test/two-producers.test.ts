@@ -165,9 +165,15 @@ async function processRound(storeSpec: object, store: BlobStore, namespace: stri
       return { owner, child, exited, out: () => out };
     }),
   );
-  await until(() => children.every((c) => c.out().includes('ready')), 30_000, 'both producers ready');
-  await writeFile(go, '');
-  await Promise.all(children.map((c) => c.exited));
+  try {
+    // Ten processes start at once here; on a loaded two-core machine that takes a while.
+    await until(() => children.every((c) => c.out().includes('ready')), 90_000, 'both producers ready');
+    await writeFile(go, '');
+    await Promise.all(children.map((c) => c.exited));
+  } finally {
+    // A round that failed leaves no producer behind (they would wait for "go" forever).
+    for (const c of children) if (c.child.exitCode === null) c.child.kill('SIGKILL');
+  }
   return children.map((c) => ({ owner: c.owner, result: JSON.parse(c.out().trim().split('\n').at(-1)!) }));
 }
 

@@ -4,15 +4,74 @@
  * status, drop the next N connections, fail all of them (an outage), and enforce If-Match /
  * If-None-Match on PUT (which real S3 does and s3rver does not), one PUT per key at a time.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 
 export const BUCKET = 'shoal-test';
+
+/**
+ * s3rver 3.7 answers a PUT before the object's file is written (it resolves on its hashing
+ * stream's 'finish', not the file's) and writes in place, so a GET right after — or during — a
+ * PUT can read a truncated object, which real S3 never serves. Seen in CI as an announcement that
+ * "does not decode". Its filesystem store is patched to write to a temporary file, wait for it,
+ * and rename it into place, as S3's atomic, read-after-write consistent PUT behaves.
+ */
+function makeS3rverPutsAtomic(): void {
+  interface S3rverObject {
+    bucket: string;
+    key: string;
+    content: Buffer | NodeJS.ReadableStream;
+    metadata: unknown;
+  }
+  interface FilesystemStore {
+    getResourcePath(bucket: string, key: string, resource: string): string;
+    putMetadata(bucket: string, key: string, metadata: unknown, md5: string): Promise<void>;
+    putObject(object: S3rverObject): Promise<{ size: number; md5: string }>;
+    atomicPuts?: true;
+  }
+  const store = createRequire(import.meta.url)('s3rver/lib/stores/filesystem.js') as {
+    prototype: FilesystemStore;
+  };
+  if (store.prototype.atomicPuts) return;
+  store.prototype.atomicPuts = true;
+  store.prototype.putObject = async function putObject(object) {
+    const objectPath = this.getResourcePath(object.bucket, object.key, 'object');
+    await mkdir(dirname(objectPath), { recursive: true });
+    const temporary = `${objectPath}.${randomBytes(6).toString('hex')}.part`;
+    const md5 = createHash('md5');
+    let size = 0;
+    const hashing = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        md5.update(chunk);
+        size += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    const source = Buffer.isBuffer(object.content)
+      ? [object.content]
+      : (object.content as NodeJS.ReadableStream);
+    try {
+      await pipeline(source, hashing, createWriteStream(temporary));
+      await rename(temporary, objectPath);
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw error;
+    }
+    const digest = md5.digest('hex');
+    await this.putMetadata(object.bucket, object.key, object.metadata, digest);
+    return { size, md5: digest };
+  };
+}
 
 export interface S3Server {
   readonly endpoint: string;
@@ -21,6 +80,7 @@ export interface S3Server {
 }
 
 export async function startS3(): Promise<S3Server> {
+  makeS3rverPutsAtomic();
   const directory = await mkdtemp(join(tmpdir(), 'shoal-s3rver-'));
   const server = new S3rver({
     port: 0,
