@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: shoal's figures on the Movie dataset of DESIGN.md, each beside a baseline
  * measured in the same run. Flags: --n <records> (default 1,000,000); --section <name> runs one
- * section (snapshot, blob, producer, consumer, index, plan, profiles) in this process.
+ * section (snapshot, blob, producer, consumer, index, plan, profiles, read) in this process.
  *
  * Without --section, each section runs in a child process of its own, so none is measured on a
  * heap (and memory) another left behind.
@@ -18,6 +18,7 @@ import { indexBench } from './index-bench.ts';
 import { planBench } from './plan-bench.ts';
 import { producerBench } from './producer-bench.ts';
 import { profileBench } from './profile-bench.ts';
+import { readBench } from './read-bench.ts';
 import { snapshotBench } from './snapshot-bench.ts';
 
 const sections: Record<string, (n: number, dir: string) => Promise<unknown>> = {
@@ -29,6 +30,7 @@ const sections: Record<string, (n: number, dir: string) => Promise<unknown>> = {
   index: (n) => indexBench(n),
   plan: (n) => planBench(n),
   profiles: (n) => profileBench(n),
+  read: (n, dir) => readBench(n, dir),
 };
 
 const { values } = parseArgs({

@@ -108,11 +108,44 @@ interface PageWrites {
   readonly values: readonly unknown[];
 }
 
-/** Growable arrays for a page's element values. */
-class ElementSink {
-  readonly numbers: unknown[] = [];
-  readonly heap = new HeapWriter(256);
-  readonly offsets: number[] = [0];
+/** A scalar as its page stores it: a dictionary code, 0/1 for a boolean, else the value. */
+function encodeScalar(col: Column, codes: Map<unknown, number> | undefined, v: unknown): unknown {
+  if (col.encoding === 'dict') return codes!.get(dictKey(col.valueKind, v));
+  return col.valueKind === 'boolean' ? (v ? 1 : 0) : v;
+}
+
+/** An array for `n` values (codes when the column is a dictionary). */
+function valueArray(col: Column, wideCodes: boolean, n: number): PartArray {
+  if (col.encoding === 'dict') return wideCodes ? new Uint16Array(n) : new Uint8Array(n);
+  return new (fixedArrayType(col.valueKind, col.bigint)!)(n) as PartArray;
+}
+
+/**
+ * Moves the elements of the old page's lists in slots [from, to) to element `n` of the new
+ * page at once (their bytes too, offsets shifted); returns the new element count.
+ */
+function moveElements(
+  isVar: boolean,
+  old: readonly PartArray[],
+  from: number,
+  to: number,
+  n: number,
+  heap: HeapWriter | undefined,
+  elementOffsets: Uint32Array | undefined,
+  values: PartArray | undefined,
+): number {
+  const [lists, a, b] = old as [PartArray, PartArray, PartArray | undefined];
+  const e0 = lists[from] as number;
+  const e1 = lists[to] as number;
+  if (isVar) {
+    const b0 = a[e0] as number;
+    const shift = heap!.length - b0;
+    for (let j = e0; j < e1; j++) elementOffsets![n + j - e0 + 1] = (a[j + 1] as number) + shift;
+    heap!.append((b as Uint8Array).subarray(b0, a[e1] as number));
+  } else {
+    (values as Uint8Array).set((a as Uint8Array).subarray(e0, e1), n);
+  }
+  return n + e1 - e0;
 }
 
 /**
@@ -125,14 +158,17 @@ function buildPage(
   old: PageSource | undefined,
   length: number,
   writes: PageWrites,
-  live: (slot: number) => boolean,
+  live: (ordinal: number) => boolean,
+  base: number,
   layout: Layout,
   wideCodes: boolean,
 ): { parts: PartArray[]; present: Uint8Array | undefined } {
   const kind = col.valueKind;
   const isList = col.spec.kind === 'list';
   const { slots, values: written } = writes;
-  const keep = (i: number) => old !== undefined && i < old.length && slots[i]! < 0 && live(i);
+  // Slot i keeps its old value when it is not written and its ordinal stays live. (Plain
+  // expressions, not closures: a delta builds thousands of pages.)
+  const oldLength = old ? old.length : 0;
   let present: Uint8Array | undefined;
   if (col.spec.optional) {
     present = new Uint8Array((length + 7) >>> 3);
@@ -143,22 +179,16 @@ function buildPage(
       else present[i >>> 3]! |= 1 << (i & 7);
     }
   }
-  const encodeScalar = (v: unknown): unknown =>
-    col.encoding === 'dict' ? codes!.get(dictKey(kind, v)) : kind === 'boolean' ? (v ? 1 : 0) : v;
-  const valueArray = (n: number): PartArray => {
-    if (col.encoding === 'dict') return wideCodes ? new Uint16Array(n) : new Uint8Array(n);
-    return new (fixedArrayType(kind, col.bigint)!)(n) as PartArray;
-  };
 
   if (!isList) {
     if (col.encoding !== 'var') {
-      const values = valueArray(length);
+      const values = valueArray(col, wideCodes, length);
       if (old)
         (values as Uint8Array).set((old.parts[0]! as Uint8Array).subarray(0, Math.min(old.length, length)));
       for (let i = 0; i < length; i++) {
         if (slots[i]! < 0) continue;
         const v = written[slots[i]!];
-        if (!isAbsent(kind, v)) (values as unknown as unknown[])[i] = encodeScalar(v);
+        if (!isAbsent(kind, v)) (values as unknown as unknown[])[i] = encodeScalar(col, codes, v);
       }
       return { parts: [values], present };
     }
@@ -166,61 +196,92 @@ function buildPage(
     const offsets = new Uint32Array(length + 1);
     const oldOffsets = old?.parts[0];
     const oldHeap = old?.parts[1] as Uint8Array | undefined;
+    // Kept slots come in runs (a delta touches a few slots a page): each run's bytes are
+    // copied at once, its offsets shifted, rather than one value at a time.
+    let run = -1;
+    let runEnd = 0;
+    let shift = 0;
     for (let i = 0; i < length; i++) {
-      if (slots[i]! >= 0) {
-        const v = written[slots[i]!];
+      const slot = slots[i]!;
+      if (slot < 0 && i < oldLength && live(base + i)) {
+        if (run < 0) {
+          run = i;
+          shift = heap.length - (oldOffsets![i] as number);
+        }
+        runEnd = i + 1;
+        offsets[i + 1] = (oldOffsets![i + 1] as number) + shift;
+        continue;
+      }
+      if (run >= 0) {
+        heap.append(oldHeap!.subarray(oldOffsets![run] as number, oldOffsets![runEnd] as number));
+        run = -1;
+      }
+      if (slot >= 0) {
+        const v = written[slot];
         if (!isAbsent(kind, v)) heap.push(kind, v);
-      } else if (keep(i)) {
-        heap.append(oldHeap!.subarray(oldOffsets![i] as number, oldOffsets![i + 1] as number));
       }
       offsets[i + 1] = heap.length;
     }
+    if (run >= 0) heap.append(oldHeap!.subarray(oldOffsets![run] as number, oldOffsets![runEnd] as number));
     return { parts: [narrowOffsets(offsets, heap.length, layout), Buffer.from(heap.result())], present };
   }
 
+  const isVar = col.encoding === 'var';
   const listOffsets = new Uint32Array(length + 1);
-  const sink = new ElementSink();
-  const [oldLists, oldA, oldB] = old?.parts ?? [];
-  const count = () => (col.encoding === 'var' ? sink.offsets.length - 1 : sink.numbers.length);
+  const [oldLists, , oldB] = old?.parts ?? [];
+  // Room for every element the page can hold: the old page's and the written ones.
+  let bound = old ? (oldLists![old.length] as number) : 0;
   for (let i = 0; i < length; i++) {
-    if (slots[i]! >= 0) {
-      const v = written[slots[i]!];
+    const slot = slots[i]!;
+    if (slot >= 0 && !isAbsent('list', written[slot])) bound += (written[slot] as unknown[]).length;
+  }
+  const heap = isVar ? new HeapWriter(old ? oldB!.byteLength + 64 : 256) : undefined;
+  const elementOffsets = isVar ? new Uint32Array(bound + 1) : undefined;
+  const values = isVar ? undefined : valueArray(col, wideCodes, bound);
+  let n = 0;
+  // As above, each run of kept slots moves its elements (and their bytes) at once.
+  let run = -1;
+  let runEnd = 0;
+  for (let i = 0; i < length; i++) {
+    const slot = slots[i]!;
+    if (slot < 0 && i < oldLength && live(base + i)) {
+      if (run < 0) run = i;
+      runEnd = i + 1;
+      listOffsets[i + 1] = n + (oldLists![i + 1] as number) - (oldLists![run] as number);
+      continue;
+    }
+    if (run >= 0) {
+      n = moveElements(isVar, old!.parts, run, runEnd, n, heap, elementOffsets, values);
+      run = -1;
+    }
+    if (slot >= 0) {
+      const v = written[slot];
       if (!isAbsent(col.spec.kind, v)) {
         for (const e of v as unknown[]) {
-          if (col.encoding === 'var') {
-            sink.heap.push(kind, e);
-            sink.offsets.push(sink.heap.length);
+          if (isVar) {
+            heap!.push(kind, e);
+            elementOffsets![++n] = heap!.length;
           } else {
-            sink.numbers.push(encodeScalar(e));
+            (values as unknown as unknown[])[n++] = encodeScalar(col, codes, e);
           }
         }
       }
-    } else if (keep(i)) {
-      for (let j = oldLists![i] as number; j < (oldLists![i + 1] as number); j++) {
-        if (col.encoding === 'var') {
-          sink.heap.append((oldB as Uint8Array).subarray(oldA![j] as number, oldA![j + 1] as number));
-          sink.offsets.push(sink.heap.length);
-        } else {
-          sink.numbers.push(oldA![j]);
-        }
-      }
     }
-    listOffsets[i + 1] = count();
+    listOffsets[i + 1] = n;
   }
-  const lists = narrowOffsets(listOffsets, count(), layout);
-  if (col.encoding === 'var') {
+  if (run >= 0) n = moveElements(isVar, old!.parts, run, runEnd, n, heap, elementOffsets, values);
+  const lists = narrowOffsets(listOffsets, n, layout);
+  if (isVar) {
     return {
       parts: [
         lists,
-        narrowOffsets(Uint32Array.from(sink.offsets), sink.heap.length, layout),
-        Buffer.from(sink.heap.result()),
+        narrowOffsets(elementOffsets!.subarray(0, n + 1), heap!.length, layout),
+        Buffer.from(heap!.result()),
       ],
       present,
     };
   }
-  const values = valueArray(sink.numbers.length);
-  for (let j = 0; j < sink.numbers.length; j++) (values as unknown as unknown[])[j] = sink.numbers[j];
-  return { parts: [lists, values], present };
+  return { parts: [lists, n === bound ? values! : values!.subarray(0, n)], present };
 }
 
 /**
@@ -305,7 +366,8 @@ function rebuildPages(
       old,
       length,
       { slots, values: writes.values },
-      (i) => live(base + i),
+      live,
+      base,
       layout,
       wideCodes,
     );

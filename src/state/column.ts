@@ -142,29 +142,91 @@ function chunkReader(col: Column, first: number): ChunkReader {
   };
 }
 
-/** A function that reads the column's value at an ordinal (`undefined` when absent). */
+/**
+ * A function that reads the column's value at an ordinal (`undefined` when absent). Each
+ * encoding gets a closure of its own that reads its arrays directly (no reader inside a
+ * reader), so a call site that reads one column stays monomorphic.
+ */
 export function columnReader(col: Column): (ordinal: number) => unknown {
-  let read: (ordinal: number) => unknown;
-  if (col.spec.kind === 'list') {
-    const listOffsets = col.parts[0]!;
-    const element = chunkReader(col, 1);
-    read = (o) => {
+  const read = col.spec.kind === 'list' ? listReader(col) : scalarReader(col);
+  const present = col.present;
+  if (!present) return read;
+  return (o) => ((present[o >>> PAGE_SHIFT]![(o & PAGE_MASK) >>> 3]! >>> (o & 7)) & 1 ? read(o) : undefined);
+}
+
+function scalarReader(col: Column): (ordinal: number) => unknown {
+  const kind = col.valueKind;
+  if (col.encoding === 'fixed') {
+    const pages = col.parts[0]!;
+    if (kind === 'boolean') return (o) => pages[o >>> PAGE_SHIFT]![o & PAGE_MASK] === 1;
+    return (o) => pages[o >>> PAGE_SHIFT]![o & PAGE_MASK];
+  }
+  if (col.encoding === 'dict' && kind !== 'json') {
+    const codes = col.parts[0]!;
+    const entries = dictEntries(col.dict!, kind, col.bigint);
+    return (o) => entries[codes[o >>> PAGE_SHIFT]![o & PAGE_MASK] as number];
+  }
+  if (col.encoding === 'var' && kind === 'string') {
+    const offsets = col.parts[0]!;
+    const heaps = col.parts[1] as readonly Buffer[];
+    return (o) => {
+      const p = o >>> PAGE_SHIFT;
+      const i = o & PAGE_MASK;
+      const at = offsets[p]!;
+      return heaps[p]!.toString('utf8', at[i] as number, at[i + 1] as number);
+    };
+  }
+  const value = chunkReader(col, 0);
+  return (o) => value(o >>> PAGE_SHIFT, o & PAGE_MASK);
+}
+
+/** A list column's reader: one loop per element encoding, reading the element arrays inline. */
+function listReader(col: Column): (ordinal: number) => unknown {
+  const listOffsets = col.parts[0]!;
+  const kind = col.valueKind;
+  if (col.encoding === 'dict' && kind !== 'json') {
+    const codes = col.parts[1]!;
+    const entries = dictEntries(col.dict!, kind, col.bigint);
+    return (o) => {
       const p = o >>> PAGE_SHIFT;
       const i = o & PAGE_MASK;
       const lo = listOffsets[p]!;
       const start = lo[i] as number;
-      const end = lo[i + 1] as number;
-      const out = new Array<unknown>(end - start);
-      for (let j = start; j < end; j++) out[j - start] = element(p, j);
+      const n = (lo[i + 1] as number) - start;
+      const page = codes[p]!;
+      const out = new Array<unknown>(n);
+      for (let j = 0; j < n; j++) out[j] = entries[page[start + j] as number];
       return out;
     };
-  } else {
-    const value = chunkReader(col, 0);
-    read = (o) => value(o >>> PAGE_SHIFT, o & PAGE_MASK);
   }
-  const present = col.present;
-  if (!present) return read;
-  return (o) => ((present[o >>> PAGE_SHIFT]![(o & PAGE_MASK) >>> 3]! >>> (o & 7)) & 1 ? read(o) : undefined);
+  if (col.encoding === 'var' && kind === 'string') {
+    const offsets = col.parts[1]!;
+    const heaps = col.parts[2] as readonly Buffer[];
+    return (o) => {
+      const p = o >>> PAGE_SHIFT;
+      const i = o & PAGE_MASK;
+      const lo = listOffsets[p]!;
+      const start = lo[i] as number;
+      const n = (lo[i + 1] as number) - start;
+      const at = offsets[p]!;
+      const heap = heaps[p]!;
+      const out = new Array<unknown>(n);
+      for (let j = 0; j < n; j++)
+        out[j] = heap.toString('utf8', at[start + j] as number, at[start + j + 1] as number);
+      return out;
+    };
+  }
+  const element = chunkReader(col, 1);
+  return (o) => {
+    const p = o >>> PAGE_SHIFT;
+    const i = o & PAGE_MASK;
+    const lo = listOffsets[p]!;
+    const start = lo[i] as number;
+    const end = lo[i + 1] as number;
+    const out = new Array<unknown>(end - start);
+    for (let j = start; j < end; j++) out[j - start] = element(p, j);
+    return out;
+  };
 }
 
 /** Hash of one value of a chunk, seeded; equal for equal values whatever the encoding. */

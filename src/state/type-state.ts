@@ -49,26 +49,92 @@ export interface TypeStateParts {
 }
 
 type ViewClass = new (ordinal: number) => RecordView<Record<string, unknown>>;
+type ObjectMaker = (ordinal: number) => Record<string, unknown>;
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Compiled makers by their source, so the states of one type (a new one per delta) share one
+ * function and its optimised code rather than each warming a fresh one. Bounded: a process
+ * sees few record shapes; past the bound a shape is compiled without being kept.
+ */
+type MakerFactory = (readers: readonly ((ordinal: number) => unknown)[]) => ObjectMaker;
+const compiled = new Map<string, MakerFactory>();
+const MAX_COMPILED = 256;
+
+/**
+ * The function `toObject` runs: one object literal with the type's fields in field order, so
+ * every record of a type gets one hidden class and each field has a call site (and a store)
+ * of its own. It is compiled once per record shape from the field names (identifiers the
+ * schema has checked); where code generation is disallowed, a loop over the readers does the
+ * same.
+ */
+export function objectMaker(
+  names: readonly string[],
+  optional: readonly boolean[],
+  readers: readonly ((ordinal: number) => unknown)[],
+  compile = true,
+): ObjectMaker {
+  if (compile && names.every((n) => IDENTIFIER.test(n) && n !== '__proto__')) {
+    const source = makerSource(names, optional);
+    let factory = compiled.get(source);
+    if (!factory) {
+      try {
+        factory = new Function('r', source) as MakerFactory;
+      } catch {
+        // --disallow-code-generation-from-strings, or a CSP: the loop below.
+      }
+      if (factory && compiled.size < MAX_COMPILED) compiled.set(source, factory);
+    }
+    if (factory) return factory(readers);
+  }
+  return (o) => {
+    const out: Record<string, unknown> = {};
+    for (let i = 0; i < readers.length; i++) {
+      const v = readers[i]!(o);
+      if (v !== undefined) out[names[i]!] = v;
+    }
+    return out;
+  };
+}
+
+/** The body of a maker's factory: `r` is the readers, in field order. */
+function makerSource(names: readonly string[], optional: readonly boolean[]): string {
+  const lines: string[] = [];
+  let literal: string[] | undefined = [];
+  names.forEach((name, i) => {
+    if (literal && !optional[i]) {
+      literal.push(`${name}: r${i}(o)`);
+      return;
+    }
+    if (literal) lines.push(`const out = { ${literal.join(', ')} };`, 'let v;');
+    literal = undefined;
+    if (optional[i]) lines.push(`v = r${i}(o);`, `if (v !== undefined) out.${name} = v;`);
+    else lines.push(`out.${name} = r${i}(o);`);
+  });
+  if (literal) lines.push(`const out = { ${(literal as string[]).join(', ')} };`);
+  const bind = names.map((_, i) => `const r${i} = r[${i}];`).join('\n');
+  return `${bind}\nreturn function toObject(o) {\n${lines.join('\n')}\nreturn out;\n};`;
+}
 
 function viewClass(type: ObjectType, columns: readonly Column[]): ViewClass {
   const readers = columns.map(columnReader);
   const names = type.fields.map((f) => f.name);
+  const toObject = objectMaker(
+    names,
+    type.fields.map((f) => f.optional),
+    readers,
+  );
   class View {
     [ORDINAL]: number;
     constructor(ordinal: number) {
       this[ORDINAL] = ordinal;
     }
     toObject(): Record<string, unknown> {
-      const out: Record<string, unknown> = {};
-      const o = this[ORDINAL];
-      for (let i = 0; i < readers.length; i++) {
-        const v = readers[i]!(o);
-        if (v !== undefined) out[names[i]!] = v;
-      }
-      return out;
+      return toObject(this[ORDINAL]);
     }
     toJSON(): Record<string, unknown> {
-      return this.toObject();
+      return toObject(this[ORDINAL]);
     }
   }
   Object.defineProperty(View, 'name', { value: `${type.name}View` });
