@@ -4,6 +4,8 @@
  * records and for the record chunks of deltas.
  */
 
+import { ShoalError } from '../errors.ts';
+import { checkBlobSize, MAX_BLOB_BYTES } from '../format/blob-size.ts';
 import { msgpack } from '../format/msgpack.ts';
 import type { FieldSpec, ScalarKind } from '../schema/index.ts';
 import { type Column, type Dictionary, type Encoding, fixedArrayType, isVarKind } from './column.ts';
@@ -89,11 +91,16 @@ export class HeapWriter {
   buf: Buffer;
   length = 0;
   constructor(initial = 1024) {
+    checkBlobSize(initial, "a column's heap of strings, bytes or json");
     this.buf = Buffer.allocUnsafe(Math.max(16, initial));
   }
   private reserve(extra: number): void {
     if (this.length + extra <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + extra));
+    // Doubling stops at the runtime's buffer limit; a heap that needs more is BLOB_TOO_LARGE.
+    checkBlobSize(this.length + extra, "a column's heap of strings, bytes or json");
+    const next = Buffer.allocUnsafe(
+      Math.min(MAX_BLOB_BYTES, Math.max(this.buf.length * 2, this.length + extra)),
+    );
     this.buf.copy(next, 0, 0, this.length);
     this.buf = next;
   }
@@ -122,8 +129,30 @@ export class HeapWriter {
   }
 }
 
-/** Offsets stored in 16 bits when every value fits, else 32. */
+/**
+ * The bytes of a run of `bytes` values: the heap is made that size at once, since doubling
+ * a heap of large values copies it and, at its last step, holds half as much again.
+ */
+function bytesTotal(items: readonly unknown[]): number {
+  let total = 0;
+  for (let i = 0; i < items.length; i++) {
+    const v = items[i];
+    if (v !== ABSENT) total += (v as Uint8Array).byteLength;
+  }
+  return total;
+}
+
+/**
+ * Offsets stored in 16 bits when every value fits, else 32; `max` is the page's heap length,
+ * and a page past `maxPageHeap` (4 GiB: its offsets would have wrapped) is `BLOB_TOO_LARGE`.
+ */
 export function narrowOffsets(offsets: Uint32Array, max: number, layout: Layout): Uint16Array | Uint32Array {
+  if (max > layout.maxPageHeap) {
+    throw new ShoalError(
+      'BLOB_TOO_LARGE',
+      `one page of ${PAGE_SIZE} values holds ${max} bytes of strings, bytes or json; a page holds at most ${layout.maxPageHeap} (32-bit offsets). Keep values under ${Math.floor(layout.maxPageHeap / PAGE_SIZE)} bytes on average, or store the largest outside shoal.`,
+    );
+  }
   return max <= layout.maxNarrowOffset ? Uint16Array.from(offsets) : offsets;
 }
 
@@ -203,7 +232,7 @@ function writeItems(
     }
     return [slice(flat, 0)];
   }
-  const heap = new HeapWriter(items.length * 16);
+  const heap = new HeapWriter(kind === 'bytes' ? bytesTotal(items) : items.length * 16);
   const offsets = new Uint32Array(items.length + pages);
   const heapStarts = new Array<number>(pages + 1);
   let max = 0;
