@@ -4,7 +4,7 @@
  * records and for the record chunks of deltas.
  */
 
-import { ShoalError } from '../errors.ts';
+import { isShoalError, ShoalError } from '../errors.ts';
 import { checkBlobSize, MAX_BLOB_BYTES } from '../format/blob-size.ts';
 import { msgpack } from '../format/msgpack.ts';
 import type { FieldSpec, ScalarKind } from '../schema/index.ts';
@@ -64,17 +64,28 @@ function chooseEncoding(
   if (!dictionaryPays(kind, 1, count, layout)) return plain;
   const limit = Math.min(layout.maxDictSize, Math.floor(count / 4));
   const seen = new Set<unknown>();
+  // Keys of large values (bytes, json) are strings as long as the values: past MAX_DICT_KEY_BYTES
+  // of distinct ones the search would hold the column twice over, so a dictionary is not tried.
+  let keyBytes = 0;
+  const add = (value: unknown): boolean => {
+    const key = dictKey(kind, value);
+    const before = seen.size;
+    seen.add(key);
+    if (seen.size > before && typeof key === 'string') keyBytes += key.length;
+    return seen.size <= limit && keyBytes <= MAX_DICT_KEY_BYTES;
+  };
   // A column whose first 4,096 values are mostly distinct will not fit a dictionary: stop early.
   const sample = Math.min(items.length, 4096);
-  for (let i = 0; i < sample; i++) if (items[i] !== ABSENT) seen.add(dictKey(kind, items[i]));
-  if (seen.size > limit || (seen.size > sample / 2 && seen.size > 256)) return plain;
+  for (let i = 0; i < sample; i++) if (items[i] !== ABSENT && !add(items[i])) return plain;
+  if (seen.size > sample / 2 && seen.size > 256) return plain;
   for (let i = sample; i < items.length; i++) {
-    if (items[i] === ABSENT) continue;
-    seen.add(dictKey(kind, items[i]));
-    if (seen.size > limit) return plain;
+    if (items[i] !== ABSENT && !add(items[i])) return plain;
   }
   return dictionaryPays(kind, seen.size * slack, count, layout) ? 'dict' : plain;
 }
+
+/** Most bytes of distinct values a dictionary search keeps as keys (64 MiB). */
+const MAX_DICT_KEY_BYTES = 64 * 2 ** 20;
 
 /** Placeholder for an absent value in an item list. */
 const ABSENT: unique symbol = Symbol('absent');
@@ -301,7 +312,14 @@ export function buildColumn(
   let dict: Dictionary | undefined;
   let codes: Map<unknown, number> | undefined;
   if (encoding === 'dict') ({ dict, codes } = buildDictionary(kind, bigint, items));
-  const valueParts = writeItems(kind, bigint, encoding, codes, dict?.size ?? 0, items, itemStarts, layout);
+  let valueParts: PartArray[][];
+  try {
+    valueParts = writeItems(kind, bigint, encoding, codes, dict?.size ?? 0, items, itemStarts, layout);
+  } catch (e) {
+    // Say which field: the heap and page checks below do not know it.
+    if (!isShoalError(e, 'BLOB_TOO_LARGE')) throw e;
+    throw new ShoalError('BLOB_TOO_LARGE', `field ${spec.name}: ${e.message}`, { cause: e });
+  }
   let parts = valueParts;
   if (listOffsets) {
     const narrow = narrowOffsets(listOffsets, listMax, layout);
