@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../src/blob/fs-blob-store.ts';
 import { isShoalError } from '../src/errors.ts';
+import { align8 } from '../src/format/blob-envelope.ts';
 import { t } from '../src/schema/index.ts';
 import { applyDelta, encodeDelta } from '../src/state/delta.ts';
 import { decodeSnapshot, encodeSnapshot } from '../src/state/snapshot.ts';
@@ -113,6 +114,15 @@ describe('64-bit page starts', () => {
     expect(got.byteLength).toBe(wide.byteLength);
     expect(got.byteOffset % 8).toBe(0);
     expectRecords(decodeSnapshot(got));
+  });
+});
+
+describe('sizes past 2 and 4 GiB', () => {
+  it('align sections without 32-bit arithmetic', () => {
+    expect(align8(5 * 2 ** 30 + 1)).toBe(5 * 2 ** 30 + 8);
+    expect(align8(2 ** 31 + 3)).toBe(2 ** 31 + 8);
+    expect(align8(2 ** 32)).toBe(2 ** 32);
+    expect(align8(0)).toBe(0);
   });
 });
 

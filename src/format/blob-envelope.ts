@@ -57,7 +57,8 @@ if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
   throw new Error('shoal needs a little-endian host: its blobs are viewed in place by typed arrays');
 }
 
-const align8 = (n: number): number => (n + 7) & ~7;
+/** `n` rounded up to a multiple of 8 (arithmetic, not `& ~7`, which wraps past 2 GiB). */
+export const align8 = (n: number): number => Math.ceil(n / 8) * 8;
 
 /** Collects sections, then lays out one blob, copying each byte once. */
 export class BlobWriter {
