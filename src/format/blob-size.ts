@@ -11,8 +11,9 @@ import { ShoalError } from '../errors.ts';
 /** The most bytes one buffer holds on this runtime. */
 export const MAX_BLOB_BYTES: number = constants.MAX_LENGTH;
 
-/** Bytes as GiB with two decimals, or as bytes when under one GiB. */
-const size = (n: number): string => (n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : `${n} bytes`);
+/** `n bytes`, with GiB beside from one GiB up. */
+const size = (n: number): string =>
+  n >= 2 ** 30 ? `${n} bytes (${(n / 2 ** 30).toFixed(2)} GiB)` : `${n} bytes`;
 
 /**
  * `BLOB_TOO_LARGE` unless `bytes` fits in one buffer of at most `limit` bytes; `what` names
@@ -27,6 +28,6 @@ export function checkBlobSize(bytes: number, what: string, limit: number = MAX_B
       : 'Split the data across namespaces.';
   throw new ShoalError(
     'BLOB_TOO_LARGE',
-    `${what} is ${bytes} bytes (${size(bytes)}); Node ${process.versions.node} cannot hold more than ${limit} bytes (${size(limit)}) in one buffer. ${advice}`,
+    `${what} is ${size(bytes)}; Node ${process.versions.node} cannot hold more than ${size(limit)} in one buffer. ${advice}`,
   );
 }
