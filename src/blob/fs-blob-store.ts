@@ -13,11 +13,23 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { link, lstat, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import {
+  type FileHandle,
+  link,
+  lstat,
+  open,
+  readdir,
+  readFile,
+  rename,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ShoalError } from '../errors.ts';
+import { checkBlobSize, MAX_BLOB_BYTES } from '../format/blob-size.ts';
 import {
   aborted,
   type BlobInfo,
@@ -51,6 +63,10 @@ export interface FsBlobStoreOptions {
    * @default true
    */
   readonly fsync?: boolean;
+  /** @internal Most bytes a blob read may have (the runtime's buffer limit), for tests. */
+  readonly maxBlobBytes?: number;
+  /** @internal Bytes read per read(2) of a get, for tests. @default 64 MiB */
+  readonly readChunkBytes?: number;
 }
 
 /**
@@ -142,6 +158,8 @@ export class FsBlobStore implements BlobStore {
   private readonly staleLockMs: number;
   private readonly lockWaitMs: number;
   private readonly fsync: boolean;
+  private readonly maxBlobBytes: number;
+  private readonly readChunkBytes: number;
 
   constructor(options: FsBlobStoreOptions) {
     if (typeof options?.dir !== 'string' || options.dir === '') {
@@ -152,6 +170,8 @@ export class FsBlobStore implements BlobStore {
     this.staleLockMs = options.staleLockMs ?? 30_000;
     this.lockWaitMs = options.lockWaitMs ?? 2000;
     this.fsync = options.fsync ?? true;
+    this.maxBlobBytes = options.maxBlobBytes ?? MAX_BLOB_BYTES;
+    this.readChunkBytes = options.readChunkBytes ?? 64 * 2 ** 20;
   }
 
   /** Runs `fn` under a checked handle on `key`'s directory (made first when `create`). */
@@ -180,14 +200,35 @@ export class FsBlobStore implements BlobStore {
   async get(key: string, options: CallOptions = {}): Promise<Uint8Array> {
     throwIfAborted(options.signal);
     return this.inDir(key, false, async (dir, name) => {
-      const { handle } = await this.root.openFile(dir, name, key);
+      const { handle, stats } = await this.root.openFile(dir, name, key);
       try {
-        const bytes = await handle.readFile(options.signal ? { signal: options.signal } : {});
-        return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        return await this.readAll(handle, stats.size, key, options.signal);
       } finally {
         await handle.close();
       }
     });
+  }
+
+  /**
+   * The file's bytes in one buffer of its size, read in chunks: `readFile` stops at 2 GiB, and
+   * a buffer of the file's size is 8-aligned, so decoding views it without a copy.
+   */
+  private async readAll(
+    handle: FileHandle,
+    size: number,
+    key: string,
+    signal: AbortSignal | undefined,
+  ): Promise<Uint8Array> {
+    checkBlobSize(size, `the blob at "${key}"`, this.maxBlobBytes);
+    const bytes = new Uint8Array(size);
+    let at = 0;
+    while (at < size) {
+      throwIfAborted(signal);
+      const { bytesRead } = await handle.read(bytes, at, Math.min(this.readChunkBytes, size - at), at);
+      if (bytesRead === 0) break; // shrank since the stat: decoding reports the truncation
+      at += bytesRead;
+    }
+    return at === size ? bytes : bytes.subarray(0, at);
   }
 
   async head(key: string, options: CallOptions = {}): Promise<BlobInfo> {

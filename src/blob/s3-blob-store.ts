@@ -18,6 +18,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ShoalError } from '../errors.ts';
+import { checkBlobSize, MAX_BLOB_BYTES } from '../format/blob-size.ts';
 import {
   type BlobInfo,
   type BlobStore,
@@ -59,12 +60,35 @@ export interface S3BlobStoreOptions extends RetryOptions {
    * @default 8 MiB
    */
   readonly partSizeBytes?: number;
+  /** @internal Most bytes a blob read may have (the runtime's buffer limit), for tests. */
+  readonly maxBlobBytes?: number;
 }
 
 const sig = (abortSignal: AbortSignal | undefined) => (abortSignal ? { abortSignal } : {});
 
 function status(error: unknown): number | undefined {
   return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+/**
+ * A response body read into one buffer of its declared length, chunk by chunk as it arrives:
+ * the SDK's own collector keeps every chunk and then concatenates them, holding the blob twice.
+ * A body of another length than declared is a transient failure (the connection broke).
+ */
+async function readBody(body: AsyncIterable<Uint8Array>, size: number): Promise<Uint8Array> {
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for await (const chunk of body) {
+    if (at + chunk.byteLength > size) break;
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  if (at !== size) {
+    throw Object.assign(new Error(`the response body was not the ${size} bytes it declared`), {
+      code: 'ECONNRESET',
+    });
+  }
+  return bytes;
 }
 
 /** A blob store in an S3 bucket. */
@@ -76,6 +100,7 @@ export class S3BlobStore implements BlobStore {
   private readonly retry: RetryOptions;
   private readonly multipartThreshold: number;
   private readonly partSize: number;
+  private readonly maxBlobBytes: number;
 
   constructor(options: S3BlobStoreOptions) {
     if (typeof options?.bucket !== 'string' || options.bucket === '') {
@@ -103,6 +128,7 @@ export class S3BlobStore implements BlobStore {
     this.retry = options;
     this.multipartThreshold = options.multipartThresholdBytes ?? 16 * 1024 * 1024;
     this.partSize = Math.max(5 * 1024 * 1024, options.partSizeBytes ?? 8 * 1024 * 1024);
+    this.maxBlobBytes = options.maxBlobBytes ?? MAX_BLOB_BYTES;
   }
 
   private objectKey(key: string): string {
@@ -172,7 +198,16 @@ export class S3BlobStore implements BlobStore {
         sig(abortSignal),
       );
       if (!out.Body) throw notFound(key);
-      return out.Body.transformToByteArray();
+      const body = out.Body as typeof out.Body & AsyncIterable<Uint8Array> & { destroy?(): void };
+      const size = out.ContentLength;
+      if (size === undefined) return body.transformToByteArray();
+      try {
+        checkBlobSize(size, `the blob at "s3://${this.bucket}/${this.objectKey(key)}"`, this.maxBlobBytes);
+      } catch (e) {
+        body.destroy?.();
+        throw e;
+      }
+      return readBody(body, size);
     });
   }
 

@@ -2,7 +2,6 @@
  * `shoal inspect` and `shoal diff`: look at snapshot files, or at the versions of a namespace
  * in a store (list them, show one, dump its records, compare two).
  */
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import {
   type AnyState,
@@ -22,7 +21,7 @@ import {
   ShoalError,
   StoreAnnouncer,
 } from '../index.ts';
-import { rethrowAsFileError } from './cli-errors.ts';
+import { readBlobFile } from './blob-file.ts';
 import { indexSummary } from './index-summary.ts';
 import { recordReplacer } from './json-output.ts';
 import { openStore, UsageError } from './produce-command.ts';
@@ -201,7 +200,7 @@ export async function inspectCommand(args: string[]): Promise<number> {
   if (file !== undefined) {
     if (values.store !== undefined || values.version !== undefined)
       throw new UsageError('inspect takes a snapshot file or --store/--version, not both');
-    const bytes = await readFile(file).catch((e: unknown) => rethrowAsFileError(file, e));
+    const bytes = await readBlobFile(file);
     const state = decodeSnapshot(bytes);
     if (values.records) dump(state, values.type);
     else print(summary(state, snapshotLabel(bytes, file)), 2);

@@ -4,7 +4,6 @@
  * cycle times, the sustained rate before backpressure, store requests and their monthly cost,
  * and the options that fit (capacity-model.ts has the formulas).
  */
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import {
   decodeVersionHeader,
@@ -14,6 +13,7 @@ import {
   StoreAnnouncer,
   TUNING_PROFILES,
 } from '../index.ts';
+import { readBlobFile } from './blob-file.ts';
 import { calibrate } from './calibrate.ts';
 import {
   type Calibration,
@@ -215,7 +215,7 @@ export async function planCommand(args: string[]): Promise<number> {
   }
   let measured: Measured;
   if (values.snapshot !== undefined) {
-    const bytes = await readFile(values.snapshot);
+    const bytes = await readBlobFile(values.snapshot);
     const counts = Object.fromEntries(readSnapshotHeader(bytes).types.map((t) => [t.name, t.size]));
     measured = { types: byCounts(counts, bytes.byteLength) };
   } else if (values.store !== undefined) {

@@ -11,14 +11,33 @@
  * so a flipped or missing byte is a typed error and never a wrong value. Multi-byte values are
  * little-endian, the byte order typed arrays use on every platform Node supports in practice;
  * a big-endian host is refused.
+ *
+ * Format versions: 1, and 2 for a blob with a section too large for 32-bit page starts (its
+ * parts say `wideStarts`). A writer writes 2 only when a blob needs it, so blobs under 4 GiB
+ * stay readable by shoal releases that read version 1 alone. CRC-32s are computed over
+ * chunks of at most 1 GiB, so a body past 4 GiB is checked like any other.
  */
 import { crc32 } from 'node:zlib';
 import { ShoalError } from '../errors.ts';
+import { checkBlobSize, MAX_BLOB_BYTES } from './blob-size.ts';
 import { msgpack } from './msgpack.ts';
 
 const MAGIC = 0x4c4f4853; // "SHOL" read as little-endian u32
-/** The format version this code writes and reads. */
-export const FORMAT_VERSION = 1;
+/** The newest format version this code writes and reads (it reads every version from 1). */
+export const FORMAT_VERSION = 2;
+/** What a writer writes unless a blob needs more. */
+const BASE_VERSION = 1;
+/** The most bytes one crc32 call is given (zlib's length argument is 32-bit). */
+const CRC_CHUNK = 2 ** 30;
+
+/** CRC-32 of `bytes`, continuing from `value`, in chunks of at most 1 GiB. */
+function crcOf(bytes: Uint8Array, value = 0): number {
+  // Node 20's crc32(empty, value) returns 0 rather than `value`: skip empty chunks.
+  for (let at = 0; at < bytes.byteLength; at += CRC_CHUNK) {
+    value = crc32(bytes.subarray(at, Math.min(bytes.byteLength, at + CRC_CHUNK)), value);
+  }
+  return value;
+}
 const PREFIX = 16;
 
 /** What a blob holds. */
@@ -38,13 +57,31 @@ if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
   throw new Error('shoal needs a little-endian host: its blobs are viewed in place by typed arrays');
 }
 
-const align8 = (n: number): number => (n + 7) & ~7;
+/** `n` rounded up to a multiple of 8 (arithmetic, not `& ~7`, which wraps past 2 GiB). */
+export const align8 = (n: number): number => Math.ceil(n / 8) * 8;
 
 /** Collects sections, then lays out one blob, copying each byte once. */
 export class BlobWriter {
   private readonly chunks: Uint8Array[] = [];
   private readonly table: number[] = [];
   private length = 0;
+  private version = BASE_VERSION;
+  /** Most bytes a blob may have (the runtime's buffer limit; tests inject a small one). */
+  private readonly maxBytes: number;
+
+  constructor(options: { maxBytes?: number } = {}) {
+    this.maxBytes = options.maxBytes ?? MAX_BLOB_BYTES;
+  }
+
+  /** Marks the blob as needing format version `version` (a reader of older versions refuses it). */
+  needVersion(version: number): void {
+    this.version = Math.max(this.version, version);
+  }
+
+  /** Bytes of the body so far. */
+  get bodyLength(): number {
+    return this.length;
+  }
 
   /**
    * Adds a section made of `views` back to back (their bytes are copied at `finish`, so they
@@ -66,17 +103,17 @@ export class BlobWriter {
   /** The blob: prefix, header (`fields` plus the section table), body. */
   finish(kind: BlobKind, fields: Record<string, unknown>): Uint8Array {
     let bodyCrc = 0;
-    // Node 20's crc32(empty, value) returns 0 rather than `value`: skip empty chunks.
-    for (const c of this.chunks) if (c.byteLength > 0) bodyCrc = crc32(c, bodyCrc);
+    for (const c of this.chunks) bodyCrc = crcOf(c, bodyCrc);
     const header = msgpack.pack({ ...fields, bodyLength: this.length, bodyCrc, sections: this.table });
     const bodyStart = align8(PREFIX + header.byteLength);
+    checkBlobSize(bodyStart + this.length, `the ${kind} blob`, this.maxBytes);
     const out = new Uint8Array(bodyStart + this.length);
     const dv = new DataView(out.buffer);
     dv.setUint32(0, MAGIC, true);
-    dv.setUint16(4, FORMAT_VERSION, true);
+    dv.setUint16(4, this.version, true);
     dv.setUint8(6, KIND_CODES[kind]);
     dv.setUint32(8, header.byteLength, true);
-    dv.setUint32(12, crc32(header), true);
+    dv.setUint32(12, crcOf(header), true);
     out.set(header, PREFIX);
     let at = bodyStart;
     for (const c of this.chunks) {
@@ -100,6 +137,8 @@ export type ArrayCtor =
 /** A checked blob: its header and views of its sections. */
 export class BlobReader<H> {
   readonly kind: BlobKind;
+  /** The blob's format version. */
+  readonly version: number;
   readonly header: H & EnvelopeFields;
   /** The blob's bytes, 8-aligned in their buffer. */
   readonly bytes: Uint8Array;
@@ -107,8 +146,15 @@ export class BlobReader<H> {
   /** Sections viewed so far: each is one part, so a second view of one is a crafted blob. */
   private readonly viewed = new Set<number>();
 
-  constructor(kind: BlobKind, header: H & EnvelopeFields, bytes: Uint8Array, bodyStart: number) {
+  constructor(
+    kind: BlobKind,
+    header: H & EnvelopeFields,
+    bytes: Uint8Array,
+    bodyStart: number,
+    version: number = BASE_VERSION,
+  ) {
     this.kind = kind;
+    this.version = version;
     this.header = header;
     this.bytes = bytes;
     this.bodyStart = bodyStart;
@@ -170,10 +216,10 @@ export function readBlob<H>(
     );
   }
   const version = dv.getUint16(4, true);
-  if (version !== FORMAT_VERSION) {
+  if (version < BASE_VERSION || version > FORMAT_VERSION) {
     throw new ShoalError(
       'BLOB_UNSUPPORTED_VERSION',
-      `the blob has format version ${version}; this shoal reads version ${FORMAT_VERSION}. Upgrade shoal to read it.`,
+      `the blob has format version ${version}; this shoal reads versions ${BASE_VERSION} to ${FORMAT_VERSION}. Upgrade shoal to read it.`,
     );
   }
   const kind = KIND_NAMES.get(dv.getUint8(6));
@@ -189,7 +235,7 @@ export function readBlob<H>(
     throw new ShoalError('BLOB_TRUNCATED', `the ${kind} blob ends inside its header. Fetch it again.`);
   }
   const headerBytes = input.subarray(PREFIX, PREFIX + headerLength);
-  if (crc32(headerBytes) !== dv.getUint32(12, true)) corrupt('the header checksum does not match');
+  if (crcOf(headerBytes) !== dv.getUint32(12, true)) corrupt('the header checksum does not match');
   let header: H & EnvelopeFields;
   try {
     header = msgpack.unpack(headerBytes) as H & EnvelopeFields;
@@ -229,7 +275,7 @@ export function readBlob<H>(
       corrupt(`section ${i / 2} overlaps the section before it`);
     }
   }
-  if (crc32(input.subarray(bodyStart)) !== header.bodyCrc) corrupt('the body checksum does not match');
+  if (crcOf(input.subarray(bodyStart)) !== header.bodyCrc) corrupt('the body checksum does not match');
   const wantShared = options.shared === true;
   const isShared = typeof SharedArrayBuffer !== 'undefined' && input.buffer instanceof SharedArrayBuffer;
   let bytes = input;
@@ -238,5 +284,5 @@ export function readBlob<H>(
     bytes = new Uint8Array(buffer);
     bytes.set(input);
   }
-  return new BlobReader(kind, header, bytes, bodyStart);
+  return new BlobReader(kind, header, bytes, bodyStart, version);
 }

@@ -4,6 +4,8 @@
  * records and for the record chunks of deltas.
  */
 
+import { isShoalError, ShoalError } from '../errors.ts';
+import { checkBlobSize, MAX_BLOB_BYTES } from '../format/blob-size.ts';
 import { msgpack } from '../format/msgpack.ts';
 import type { FieldSpec, ScalarKind } from '../schema/index.ts';
 import { type Column, type Dictionary, type Encoding, fixedArrayType, isVarKind } from './column.ts';
@@ -62,17 +64,28 @@ function chooseEncoding(
   if (!dictionaryPays(kind, 1, count, layout)) return plain;
   const limit = Math.min(layout.maxDictSize, Math.floor(count / 4));
   const seen = new Set<unknown>();
+  // Keys of large values (bytes, json) are strings as long as the values: past MAX_DICT_KEY_BYTES
+  // of distinct ones the search would hold the column twice over, so a dictionary is not tried.
+  let keyBytes = 0;
+  const add = (value: unknown): boolean => {
+    const key = dictKey(kind, value);
+    const before = seen.size;
+    seen.add(key);
+    if (seen.size > before && typeof key === 'string') keyBytes += key.length;
+    return seen.size <= limit && keyBytes <= MAX_DICT_KEY_BYTES;
+  };
   // A column whose first 4,096 values are mostly distinct will not fit a dictionary: stop early.
   const sample = Math.min(items.length, 4096);
-  for (let i = 0; i < sample; i++) if (items[i] !== ABSENT) seen.add(dictKey(kind, items[i]));
-  if (seen.size > limit || (seen.size > sample / 2 && seen.size > 256)) return plain;
+  for (let i = 0; i < sample; i++) if (items[i] !== ABSENT && !add(items[i])) return plain;
+  if (seen.size > sample / 2 && seen.size > 256) return plain;
   for (let i = sample; i < items.length; i++) {
-    if (items[i] === ABSENT) continue;
-    seen.add(dictKey(kind, items[i]));
-    if (seen.size > limit) return plain;
+    if (items[i] !== ABSENT && !add(items[i])) return plain;
   }
   return dictionaryPays(kind, seen.size * slack, count, layout) ? 'dict' : plain;
 }
+
+/** Most bytes of distinct values a dictionary search keeps as keys (64 MiB). */
+const MAX_DICT_KEY_BYTES = 64 * 2 ** 20;
 
 /** Placeholder for an absent value in an item list. */
 const ABSENT: unique symbol = Symbol('absent');
@@ -89,11 +102,16 @@ export class HeapWriter {
   buf: Buffer;
   length = 0;
   constructor(initial = 1024) {
+    checkBlobSize(initial, "a column's heap of strings, bytes or json");
     this.buf = Buffer.allocUnsafe(Math.max(16, initial));
   }
   private reserve(extra: number): void {
     if (this.length + extra <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + extra));
+    // Doubling stops at the runtime's buffer limit; a heap that needs more is BLOB_TOO_LARGE.
+    checkBlobSize(this.length + extra, "a column's heap of strings, bytes or json");
+    const next = Buffer.allocUnsafe(
+      Math.min(MAX_BLOB_BYTES, Math.max(this.buf.length * 2, this.length + extra)),
+    );
     this.buf.copy(next, 0, 0, this.length);
     this.buf = next;
   }
@@ -122,8 +140,30 @@ export class HeapWriter {
   }
 }
 
-/** Offsets stored in 16 bits when every value fits, else 32. */
+/**
+ * The bytes of a run of `bytes` values: the heap is made that size at once, since doubling
+ * a heap of large values copies it and, at its last step, holds half as much again.
+ */
+function bytesTotal(items: readonly unknown[]): number {
+  let total = 0;
+  for (let i = 0; i < items.length; i++) {
+    const v = items[i];
+    if (v !== ABSENT) total += (v as Uint8Array).byteLength;
+  }
+  return total;
+}
+
+/**
+ * Offsets stored in 16 bits when every value fits, else 32; `max` is the page's heap length,
+ * and a page past `maxPageHeap` (4 GiB: its offsets would have wrapped) is `BLOB_TOO_LARGE`.
+ */
 export function narrowOffsets(offsets: Uint32Array, max: number, layout: Layout): Uint16Array | Uint32Array {
+  if (max > layout.maxPageHeap) {
+    throw new ShoalError(
+      'BLOB_TOO_LARGE',
+      `one page of ${PAGE_SIZE} values holds ${max} bytes of strings, bytes or json; a page holds at most ${layout.maxPageHeap} (32-bit offsets). Keep values under ${Math.floor(layout.maxPageHeap / PAGE_SIZE)} bytes on average, or store the largest outside shoal.`,
+    );
+  }
   return max <= layout.maxNarrowOffset ? Uint16Array.from(offsets) : offsets;
 }
 
@@ -203,7 +243,7 @@ function writeItems(
     }
     return [slice(flat, 0)];
   }
-  const heap = new HeapWriter(items.length * 16);
+  const heap = new HeapWriter(kind === 'bytes' ? bytesTotal(items) : items.length * 16);
   const offsets = new Uint32Array(items.length + pages);
   const heapStarts = new Array<number>(pages + 1);
   let max = 0;
@@ -272,7 +312,14 @@ export function buildColumn(
   let dict: Dictionary | undefined;
   let codes: Map<unknown, number> | undefined;
   if (encoding === 'dict') ({ dict, codes } = buildDictionary(kind, bigint, items));
-  const valueParts = writeItems(kind, bigint, encoding, codes, dict?.size ?? 0, items, itemStarts, layout);
+  let valueParts: PartArray[][];
+  try {
+    valueParts = writeItems(kind, bigint, encoding, codes, dict?.size ?? 0, items, itemStarts, layout);
+  } catch (e) {
+    // Say which field: the heap and page checks below do not know it.
+    if (!isShoalError(e, 'BLOB_TOO_LARGE')) throw e;
+    throw new ShoalError('BLOB_TOO_LARGE', `field ${spec.name}: ${e.message}`, { cause: e });
+  }
   let parts = valueParts;
   if (listOffsets) {
     const narrow = narrowOffsets(listOffsets, listMax, layout);

@@ -91,7 +91,7 @@ function encode(from: AnyState, to: AnyState, kind: BlobKind, options: EncodeDel
       removed: writer.add(Uint32Array.from(removed)),
       added: writer.add(Uint32Array.from(added)),
       count: added.length,
-      columns: writeColumns(writer, columns),
+      columns: writeColumns(writer, columns, layout),
     };
   });
   const header: DeltaHeader = {

@@ -61,6 +61,16 @@ export interface Layout {
    * and a build fills pages to half of it.
    */
   readonly maxIndexPage: number;
+  /**
+   * Largest page start a part's 32-bit page-starts section holds; a part whose pages reach
+   * past it (a string or bytes heap past 4 GiB) writes 64-bit starts, in a version-2 blob.
+   */
+  readonly maxNarrowStart: number;
+  /**
+   * Most bytes one page of a heap holds (its offsets are 32-bit): past it a build or a delta
+   * is `BLOB_TOO_LARGE` rather than a wrapped offset.
+   */
+  readonly maxPageHeap: number;
 }
 
 export const DEFAULT_LAYOUT: Layout = Object.freeze({
@@ -69,6 +79,8 @@ export const DEFAULT_LAYOUT: Layout = Object.freeze({
   maxNarrowDict: 256,
   maxNarrowOffset: 0xffff,
   maxIndexPage: 2048,
+  maxNarrowStart: 0xffffffff,
+  maxPageHeap: 0xffffffff,
 });
 
 /** `DEFAULT_LAYOUT` with some thresholds replaced; each must stay within the format's limits. */
@@ -76,6 +88,7 @@ export function layoutOf(overrides: Partial<Layout> | undefined): Layout {
   if (!overrides) return DEFAULT_LAYOUT;
   const layout = { ...DEFAULT_LAYOUT, ...overrides };
   const { minDictValues, maxDictSize, maxNarrowDict, maxNarrowOffset, maxIndexPage } = layout;
+  const { maxNarrowStart, maxPageHeap } = layout;
   const ok =
     Number.isSafeInteger(minDictValues) &&
     minDictValues >= 1 &&
@@ -90,11 +103,17 @@ export function layoutOf(overrides: Partial<Layout> | undefined): Layout {
     maxNarrowOffset <= 0xffff &&
     Number.isSafeInteger(maxIndexPage) &&
     maxIndexPage >= 2 &&
-    maxIndexPage <= 2048;
+    maxIndexPage <= 2048 &&
+    Number.isSafeInteger(maxNarrowStart) &&
+    maxNarrowStart >= 0 &&
+    maxNarrowStart <= 0xffffffff &&
+    Number.isSafeInteger(maxPageHeap) &&
+    maxPageHeap >= 1 &&
+    maxPageHeap <= 0xffffffff;
   if (!ok) {
     throw new ShoalError(
       'INVALID_OPTION',
-      `layout thresholds out of range: ${JSON.stringify(overrides)}. Keep minDictValues >= 1, 1 <= maxNarrowDict <= 256, maxNarrowDict <= maxDictSize <= 65536, 0 <= maxNarrowOffset <= 65535 and 2 <= maxIndexPage <= 2048.`,
+      `layout thresholds out of range: ${JSON.stringify(overrides)}. Keep minDictValues >= 1, 1 <= maxNarrowDict <= 256, maxNarrowDict <= maxDictSize <= 65536, 0 <= maxNarrowOffset <= 65535, 2 <= maxIndexPage <= 2048, 0 <= maxNarrowStart <= 4294967295 and 1 <= maxPageHeap <= 4294967295.`,
     );
   }
   return Object.freeze(layout);

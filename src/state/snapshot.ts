@@ -12,7 +12,7 @@ import { BlobWriter, readBlob } from '../format/blob-envelope.ts';
 import { fromJSON, jsonProblem, type Schema, type SchemaJson, toJSON } from '../schema/index.ts';
 import { recordSummer, sumRecords } from './checksum.ts';
 import { type Column, columnReader } from './column.ts';
-import { PAGE_MASK, PAGE_SHIFT, testBit } from './layout.ts';
+import { type Layout, layoutOf, PAGE_MASK, PAGE_SHIFT, testBit } from './layout.ts';
 import { firstMisindexed, PrimaryKey } from './primary-key.ts';
 import { indexMismatch } from './secondary-index.ts';
 import { type AnyState, State } from './state.ts';
@@ -39,10 +39,23 @@ export interface SnapshotLabel {
   readonly metadata?: Readonly<Record<string, string>>;
 }
 
+/** Internal options of {@link encodeSnapshot}, for tests. */
+export interface EncodeSnapshotOptions {
+  /** @internal Thresholds of the blob's layout (page starts widen past `maxNarrowStart`). */
+  readonly layout?: Partial<Layout>;
+  /** @internal Most bytes the blob may have (the runtime's buffer limit by default). */
+  readonly maxBytes?: number;
+}
+
 /** Encodes `state` as a snapshot blob, with the version's label and metadata when given. */
-export function encodeSnapshot(state: AnyState, about: SnapshotLabel = {}): Uint8Array {
-  const writer = new BlobWriter();
-  const types = state.types.map((t) => writeTypeSection(writer, t.parts));
+export function encodeSnapshot(
+  state: AnyState,
+  about: SnapshotLabel = {},
+  options: EncodeSnapshotOptions = {},
+): Uint8Array {
+  const writer = new BlobWriter(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {});
+  const layout = layoutOf(options.layout);
+  const types = state.types.map((t) => writeTypeSection(writer, t.parts, layout));
   const header: Omit<SnapshotHeader, 'createdAt'> & { createdAt: number } = {
     schema: toJSON(state.schema),
     version: state.version,

@@ -11,7 +11,15 @@ import type { ObjectType, ScalarKind } from '../schema/index.ts';
 import type { Sums } from './checksum.ts';
 import type { Column, Dictionary, Encoding } from './column.ts';
 import { isVarKind } from './column.ts';
-import { type PartArray, pageCount, pageLength, popcount, testBit } from './layout.ts';
+import {
+  DEFAULT_LAYOUT,
+  type Layout,
+  type PartArray,
+  pageCount,
+  pageLength,
+  popcount,
+  testBit,
+} from './layout.ts';
 import { TOMBSTONE } from './primary-key.ts';
 import { type IndexDescriptor, readIndexes, writeIndexes } from './secondary-index.ts';
 
@@ -38,12 +46,19 @@ function arrayName(a: PartArray): ArrayName {
   return 'i64';
 }
 
-/** A part in the header: its element type, its data section and its page-starts section. */
+/**
+ * A part in the header: its element type, its data section and its page-starts section
+ * (32-bit, or 64-bit floats when `wideStarts`: a heap past 4 GiB, in a version-2 blob).
+ */
 interface PartDescriptor {
   readonly type: ArrayName;
   readonly data: number;
   readonly starts: number;
+  readonly wideStarts?: true;
 }
+
+/** The format version that brought 64-bit page starts. */
+const WIDE_STARTS_VERSION = 2;
 
 interface DictDescriptor {
   readonly size: number;
@@ -79,7 +94,7 @@ export interface TypeDescriptor {
 /** Unsigned widths a section may widen its pages to, narrowest first. */
 const UNSIGNED = [Uint8Array, Uint16Array, Uint32Array] as const;
 
-function writePart(writer: BlobWriter, pages: readonly PartArray[]): PartDescriptor {
+function writePart(writer: BlobWriter, pages: readonly PartArray[], layout: Layout): PartDescriptor {
   // Offsets pages may mix 16- and 32-bit arrays (and codes 8- and 16-bit ones, in principle);
   // a section has one type, so it takes the widest.
   let widest = -1;
@@ -92,10 +107,15 @@ function writePart(writer: BlobWriter, pages: readonly PartArray[]): PartDescrip
   const To = UNSIGNED[widest];
   const chunks =
     mixed && To ? pages.map((p) => (p instanceof To ? p : (To.from(p as Uint8Array) as PartArray))) : pages;
-  const starts = new Uint32Array(pages.length + 1);
+  let total = 0;
+  for (const p of pages) total += p.length;
+  const wide = total > layout.maxNarrowStart;
+  const starts = wide ? new Float64Array(pages.length + 1) : new Uint32Array(pages.length + 1);
   for (let p = 0; p < pages.length; p++) starts[p + 1] = starts[p]! + pages[p]!.length;
   const type = chunks.length > 0 ? arrayName(chunks[0]!) : 'u8';
-  return { type, data: writer.add(...chunks), starts: writer.add(starts) };
+  if (!wide) return { type, data: writer.add(...chunks), starts: writer.add(starts) };
+  writer.needVersion(WIDE_STARTS_VERSION);
+  return { type, data: writer.add(...chunks), starts: writer.add(starts), wideStarts: true };
 }
 
 function writeDict(writer: BlobWriter, dict: Dictionary): DictDescriptor {
@@ -104,21 +124,29 @@ function writeDict(writer: BlobWriter, dict: Dictionary): DictDescriptor {
 }
 
 /** Writes columns' sections; returns their header descriptors. */
-export function writeColumns(writer: BlobWriter, columns: readonly Column[]): ColumnDescriptor[] {
+export function writeColumns(
+  writer: BlobWriter,
+  columns: readonly Column[],
+  layout: Layout = DEFAULT_LAYOUT,
+): ColumnDescriptor[] {
   return columns.map((col): ColumnDescriptor => {
     const out: { -readonly [K in keyof ColumnDescriptor]: ColumnDescriptor[K] } = {
       field: col.spec.name,
       encoding: col.encoding,
-      parts: col.parts.map((pages) => writePart(writer, pages)),
+      parts: col.parts.map((pages) => writePart(writer, pages, layout)),
     };
-    if (col.present) out.present = writePart(writer, col.present);
+    if (col.present) out.present = writePart(writer, col.present, layout);
     if (col.dict) out.dict = writeDict(writer, col.dict);
     return out;
   });
 }
 
 /** Writes a type state's sections; returns its header descriptor. */
-export function writeTypeSection(writer: BlobWriter, parts: TypeStateParts): TypeDescriptor {
+export function writeTypeSection(
+  writer: BlobWriter,
+  parts: TypeStateParts,
+  layout: Layout = DEFAULT_LAYOUT,
+): TypeDescriptor {
   return {
     name: parts.type.name,
     capacity: parts.capacity,
@@ -128,7 +156,7 @@ export function writeTypeSection(writer: BlobWriter, parts: TypeStateParts): Typ
     index: parts.index ? writer.add(parts.index) : -1,
     tombstones: parts.tombstones,
     ghosts: writer.add(parts.ghosts),
-    columns: writeColumns(writer, parts.columns),
+    columns: writeColumns(writer, parts.columns, layout),
     ...(parts.type.indexes.length > 0 ? { indexes: writeIndexes(writer, parts.indexes) } : {}),
   };
 }
@@ -201,13 +229,16 @@ function readPart(
   if (pages > 0 && !types.includes(d.type))
     corrupt(`a column part holds ${d.type} where ${types.join(' or ')} belongs`);
   const data = reader.view(d.data, CTORS[d.type]) as PartArray;
-  const starts = reader.view(d.starts, Uint32Array);
+  if (d.wideStarts !== undefined && (d.wideStarts !== true || reader.version < WIDE_STARTS_VERSION))
+    corrupt('a column part claims 64-bit page starts its format version does not have');
+  const starts = reader.view(d.starts, d.wideStarts ? Float64Array : Uint32Array);
   if (starts.length !== pages + 1) corrupt('a column part has the wrong number of pages');
   const out = new Array<PartArray>(pages);
   for (let p = 0; p < pages; p++) {
     const s = starts[p]!;
     const e = starts[p + 1]!;
-    if (e < s || e > data.length || e - s !== lengthOf(p)) corrupt('a column page has the wrong length');
+    if (!Number.isSafeInteger(s) || e < s || e > data.length || e - s !== lengthOf(p))
+      corrupt('a column page has the wrong length');
     out[p] = asBuffer ? Buffer.from(data.buffer, data.byteOffset + s, e - s) : data.subarray(s, e);
   }
   return out;
