@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: shoal's figures on the Movie dataset of DESIGN.md, each beside a baseline
  * measured in the same run. Flags: --n <records> (default 1,000,000); --section <name> runs one
- * section (snapshot, blob, producer, consumer, index, plan, profiles) in this process.
+ * section (snapshot, blob, producer, consumer, index, plan, profiles, write) in this process.
  *
  * Without --section, each section runs in a child process of its own, so none is measured on a
  * heap (and memory) another left behind.
@@ -19,6 +19,7 @@ import { planBench } from './plan-bench.ts';
 import { producerBench } from './producer-bench.ts';
 import { profileBench } from './profile-bench.ts';
 import { snapshotBench } from './snapshot-bench.ts';
+import { writeBench } from './write-bench.ts';
 
 const sections: Record<string, (n: number, dir: string) => Promise<unknown>> = {
   // The delta figures start from the snapshot section's state.
@@ -29,6 +30,8 @@ const sections: Record<string, (n: number, dir: string) => Promise<unknown>> = {
   index: (n) => indexBench(n),
   plan: (n) => planBench(n),
   profiles: (n) => profileBench(n),
+  // SHOAL_BENCH_WRITE_10X=1 adds build + encode at 10× the records.
+  write: (n) => writeBench(n, { tenX: process.env.SHOAL_BENCH_WRITE_10X === '1' }),
 };
 
 const { values } = parseArgs({
