@@ -76,6 +76,8 @@ class Removal {
 /** A pending change of one key: the record it will hold (no wrapper), or its removal. */
 type Pending = Readonly<Record<string, unknown>> | Removal;
 
+const isRecord = (p: Pending | undefined): boolean => p !== undefined && !(p instanceof Removal);
+
 interface TypePending {
   readonly type: ObjectType;
   readonly validate: RecordValidator;
@@ -193,7 +195,7 @@ export class StateBuilder<S extends Schema = Schema> {
       return this;
     }
     const id = keyIdentity(p.type, keyOfRecord(p.type, r));
-    if (!replace && p.byKey.has(id) && !(p.byKey.get(id) instanceof Removal)) {
+    if (!replace && p.byKey.size > 0 && isRecord(p.byKey.get(id))) {
       throw new ShoalError(
         'DUPLICATE_KEY',
         `${p.type.name} (${describeKey(p.type, r)}) was added twice. Keys are unique: merge the records, or upsert instead.`,
@@ -240,8 +242,12 @@ export class StateBuilder<S extends Schema = Schema> {
   }
 
   private recordsOf(p: TypePending): Readonly<Record<string, unknown>>[] {
-    const out = [...p.list];
-    for (const v of p.byKey.values()) if (!(v instanceof Removal)) out.push(v);
+    if (p.byKey.size === 0) return p.list;
+    // Sized once: a list grown by push to millions of records is copied at every growth.
+    const out = new Array<Readonly<Record<string, unknown>>>(p.byKey.size);
+    let n = 0;
+    for (const v of p.byKey.values()) if (!(v instanceof Removal)) out[n++] = v;
+    out.length = n;
     return out;
   }
 
