@@ -134,7 +134,6 @@ function scanColumn(
   kind: ScalarKind,
   capacity: number,
   valueAt: (ordinal: number) => unknown,
-  present: Uint8Array[] | undefined,
   listOffsets: Uint32Array | undefined,
   layout: Layout,
 ): Scan & { listMax: number } {
@@ -162,12 +161,14 @@ function scanColumn(
     }
   };
   for (let o = 0; o < capacity; o++) {
+    // Once no dictionary can pay, a scalar column has nothing more to learn: its items are its
+    // ordinals (the write pass marks which are present).
+    if (!listOffsets && codes === undefined) break;
     const i = o & PAGE_MASK;
     const p = o >>> PAGE_SHIFT;
     if (i === 0) starts.push(positions);
     const raw = valueAt(o);
     const absent = isAbsent(spec.kind, raw);
-    if (present && !absent) present[p]![i >>> 3]! |= 1 << (i & 7);
     if (!listOffsets) {
       if (absent) {
         if (++positions === SAMPLE && codes !== undefined && codes.size > SAMPLE / 2 && codes.size > 256) {
@@ -180,6 +181,11 @@ function scanColumn(
     const rel = positions - starts[p]!;
     listOffsets[o + p + 1] = rel;
     if (rel > listMax) listMax = rel;
+  }
+  if (!listOffsets) {
+    starts.length = 0;
+    for (let p = 0; p * PAGE_SIZE < capacity; p++) starts.push(p * PAGE_SIZE);
+    positions = capacity;
   }
   starts.push(positions);
   if (positions < SAMPLE && codes !== undefined && codes.size > positions / 2 && codes.size > 256) {
@@ -219,9 +225,13 @@ function writeItems(
   dictSize: number,
   capacity: number,
   valueAt: (ordinal: number) => unknown,
+  present: Uint8Array[] | undefined,
   layout: Layout,
 ): PartArray[][] {
   const { starts, codes } = scan;
+  const mark = (o: number): void => {
+    present![o >>> PAGE_SHIFT]![(o & PAGE_MASK) >>> 3]! |= 1 << (o & 7);
+  };
   const pages = starts.length - 1;
   const total = starts[pages]!;
   const isList = spec.kind === 'list';
@@ -242,11 +252,10 @@ function writeItems(
     let j = 0;
     for (let o = 0; o < capacity; o++) {
       const raw = valueAt(o);
-      if (!isList) {
-        if (!isAbsent(spec.kind, raw)) out[o] = item(raw);
-      } else if (!isAbsent(spec.kind, raw)) {
-        for (const e of raw as unknown[]) out[j++] = item(e);
-      }
+      if (isAbsent(spec.kind, raw)) continue;
+      if (present) mark(o);
+      if (!isList) out[o] = item(raw);
+      else for (const e of raw as unknown[]) out[j++] = item(e);
     }
     return [slice(flat, 0)];
   }
@@ -266,6 +275,7 @@ function writeItems(
     }
     const raw = valueAt(o);
     const absent = isAbsent(spec.kind, raw);
+    if (present && !absent) mark(o);
     if (!isList) {
       if (!absent) heap.push(kind, raw);
       offsets[at++] = heap.length - base;
@@ -309,7 +319,7 @@ export function buildColumn(
     );
   }
   const listOffsets = isList ? new Uint32Array(capacity + pages) : undefined;
-  const scan = scanColumn(spec, kind, capacity, valueAt, present, listOffsets, layout);
+  const scan = scanColumn(spec, kind, capacity, valueAt, listOffsets, layout);
   const plain: Encoding = isVarKind(kind) ? 'var' : 'fixed';
   const encoding: Encoding =
     scan.codes !== undefined && dictionaryPays(kind, scan.codes.size * slack, scan.count, layout)
@@ -325,6 +335,7 @@ export function buildColumn(
     dict?.size ?? 0,
     capacity,
     valueAt,
+    present,
     layout,
   );
   let parts = valueParts;
