@@ -22,6 +22,7 @@ import { producerBench } from './producer-bench.ts';
 import { profileBench } from './profile-bench.ts';
 import { readBench } from './read-bench.ts';
 import { snapshotBench } from './snapshot-bench.ts';
+import { writeBench } from './write-bench.ts';
 
 const sections: Record<string, (n: number, dir: string) => Promise<unknown>> = {
   // The delta figures start from the snapshot section's state.
@@ -33,6 +34,8 @@ const sections: Record<string, (n: number, dir: string) => Promise<unknown>> = {
   plan: (n) => planBench(n),
   profiles: (n) => profileBench(n),
   read: (n, dir) => readBench(n, dir),
+  // SHOAL_BENCH_WRITE_10X=1 adds build + encode at 10× the records.
+  write: (n) => writeBench(n, { tenX: process.env.SHOAL_BENCH_WRITE_10X === '1' }),
 };
 
 // Not in the default run (CI runs that): a 5 GiB state, only with --section big.

@@ -7,6 +7,7 @@ import { type Announcement, StoreAnnouncer } from '../src/blob/announcer.ts';
 import type { BlobStore } from '../src/blob/blob-store.ts';
 import { FsBlobStore } from '../src/blob/fs-blob-store.ts';
 import { MemoryBlobStore } from '../src/blob/memory-blob-store.ts';
+import { Consumer, Producer, t } from '../src/index.ts';
 import { until } from './support/wait.ts';
 
 const dirs: string[] = [];
@@ -87,6 +88,41 @@ describe.each(subjects)('announcement watcher: $name', ({ make }) => {
     await store.put('ns/announced', await store.get('other/announced'));
     await until(() => watcher.current?.version === 1, 5000, 'recovery');
     await watcher.close();
+  });
+});
+
+describe('filesystem watcher events', () => {
+  it('serves each version a producer announces by directory events alone, the fallback poll never due', async () => {
+    // The announcement is replaced by a rename each time (a new inode): a watch on the file
+    // itself would die after the first. The fallback poll is 10 minutes off, so every version
+    // served within the bound below came by an event.
+    const dir = await mkdtemp(join(tmpdir(), 'shoal-watch-'));
+    dirs.push(dir);
+    const store = new FsBlobStore({ dir, fsync: false });
+    const Item = t.object('Item', { id: t.int(), name: t.string() }, { primaryKey: 'id' });
+    const schema = t.schema([Item]);
+    const producer = await Producer.open({
+      store,
+      namespace: 'items',
+      schema,
+      walDir: join(dir, 'wal'),
+      fsync: false,
+      cycleThread: 'main',
+    });
+    await producer.runCycle((w) => w.add('Item', { id: 0, name: 'first' }));
+    const consumer = await Consumer.open({ store, namespace: 'items', schema, fallbackPollMs: 600_000 });
+    try {
+      for (let k = 1; k <= 20; k++) {
+        await producer.upsert('Item', { id: k, name: `item ${k}` });
+        const result = await producer.flush();
+        const version = result.outcome === 'published' ? result.version : -1;
+        await until(() => consumer.version === version, 10_000, `version ${k + 1} served`);
+        expect(consumer.state.type('Item').get(k)?.name).toBe(`item ${k}`);
+      }
+    } finally {
+      await consumer.close();
+      await producer.close();
+    }
   });
 });
 

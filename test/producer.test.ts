@@ -371,8 +371,8 @@ describe('the cycle worker', () => {
     await p.flush();
     const v1 = p.version;
     // The worker dies (as it would on running out of memory) while a cycle waits on it.
-    const worker = (p as unknown as { stages: { worker: import('node:worker_threads').Worker } }).stages
-      .worker;
+    const worker = (p as unknown as { cycles: { stages: { worker: import('node:worker_threads').Worker } } })
+      .cycles.stages.worker;
     let release = () => {};
     hold = new Promise<void>((resolve) => (release = resolve));
     await p.upsert('Movie', movie(2));

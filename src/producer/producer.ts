@@ -10,24 +10,20 @@
  * acknowledged, though it may still be published).
  *
  * A cycle runs its stages in order (build → encode → integrity → validate → publish → announce
- * → retain, each in ./stages); a failure at any stage before the announcement leaves the
- * announced version as it was, keeps the batch's changes pending, and the producer ready for
- * the next cycle. Cycles never overlap. Build, encode and integrity run in a worker thread by
- * default (cycle-thread.ts), so upserts keep being logged while a cycle runs.
+ * → retain: version-cycle.ts, each stage in ./stages); a failure at any stage before the
+ * announcement leaves the announced version as it was, keeps the batch's changes pending, and
+ * the producer ready for the next cycle. Cycles never overlap. Build, encode and integrity run
+ * in a worker thread by default (cycle-thread.ts), so upserts keep being logged while a cycle
+ * runs. Single changes come in through change-intake.ts (checks, backpressure, the log, the
+ * batch timer); this class holds the lifecycle and runs one cycle at a time.
  */
 import { hostname } from 'node:os';
 import { StoreAnnouncer } from '../blob/announcer.ts';
-import { NamespaceLayout, type VersionHeader } from '../blob/namespace-layout.ts';
-import { applyRetention } from '../blob/retention.ts';
+import { NamespaceLayout } from '../blob/namespace-layout.ts';
 import { checkVersionMetadata, type VersionMetadata } from '../blob/version-metadata.ts';
-import { isShoalError, ShoalError } from '../errors.ts';
+import { ShoalError } from '../errors.ts';
 import {
   assertCompatible,
-  createKeyCopier,
-  createKeyValidator,
-  createRecordCopier,
-  createRecordValidator,
-  type RecordValidator,
   type Schema,
   type SchemaKey,
   type SchemaRecord,
@@ -35,10 +31,8 @@ import {
 } from '../schema/index.ts';
 import type { State } from '../state/state.ts';
 import { TypedEvents } from '../typed-events.ts';
-import { CircuitBreaker } from './circuit-breaker.ts';
-import { CycleRunner, type CycleStages } from './cycle-runner.ts';
-import { CycleThread } from './cycle-thread.ts';
-import type { ProducerEvents, StageName } from './producer-events.ts';
+import { ChangeIntake } from './change-intake.ts';
+import type { ProducerEvents } from './producer-events.ts';
 import {
   type ProducerOptions,
   type ResolvedProducerOptions,
@@ -46,9 +40,10 @@ import {
 } from './producer-options.ts';
 import { restoreAnnounced } from './restore.ts';
 import { buildRestated, type CycleWriter } from './stages/build-stage.ts';
-import { publishVersion, removeBlobs } from './stages/publish-stage.ts';
-import { runValidators } from './stages/validate-stage.ts';
+import { type BuildNext, type CycleResult, VersionCycles } from './version-cycle.ts';
 import { type LogDamage, WriteAheadLog } from './write-ahead-log.ts';
+
+export type { CycleResult } from './version-cycle.ts';
 
 /** Options of {@link Producer.runCycle}: the version's label and metadata, and what it re-states. */
 export interface RunCycleOptions<S extends Schema = Schema> extends VersionMetadata {
@@ -57,38 +52,6 @@ export interface RunCycleOptions<S extends Schema = Schema> extends VersionMetad
    * @default every type of the schema
    */
   readonly types?: readonly TypeName<S>[];
-}
-
-/** How a cycle ended. */
-export type CycleResult =
-  | {
-      readonly outcome: 'published';
-      readonly version: number;
-      readonly snapshot: boolean;
-      /** The label the version carries, when the cycle was given one. */
-      readonly label?: string;
-      /** The key/values the version carries (`{}` when none). */
-      readonly metadata: Readonly<Record<string, string>>;
-    }
-  | { readonly outcome: 'skipped' };
-
-const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
-
-class StageError extends Error {
-  constructor(
-    readonly stage: StageName,
-    readonly error: unknown,
-  ) {
-    super(`stage ${stage} failed`);
-  }
-}
-
-/** What an upsert's record or a delete's key of one type goes through before it is logged. */
-interface TypeChecks {
-  readonly record: RecordValidator;
-  readonly key: (key: unknown) => void;
-  readonly copyRecord: (record: unknown) => unknown;
-  readonly copyKey: (key: unknown) => unknown;
 }
 
 /**
@@ -101,28 +64,11 @@ export type AnyProducer = Producer<any>;
 /** Publishes versions of one namespace. Create with {@link Producer.open}. */
 export class Producer<S extends Schema = Schema> {
   private readonly o: ResolvedProducerOptions<S>;
-  private readonly layout: NamespaceLayout;
-  private readonly announcer: StoreAnnouncer;
   private readonly events = new TypedEvents<ProducerEvents>();
-  private readonly breaker: CircuitBreaker;
-  /** Per type: the checks an upsert's record and a delete's key pass before they are logged. */
-  private readonly checks = new Map<string, TypeChecks>();
   private readonly wal: WriteAheadLog;
-  private stages: CycleStages | undefined;
-  private inFlight = 0;
-  private inFlightBytes = 0;
-  private current: State<S> | undefined;
-  private header: VersionHeader | undefined;
-  private announcedVersion: number | undefined;
-  private sinceSnapshot: number;
-  private lastVersion: number;
+  private readonly intake: ChangeIntake;
+  private readonly cycles: VersionCycles<S>;
   private queue: Promise<unknown> = Promise.resolve();
-  private timer: NodeJS.Timeout | undefined;
-  private flushSoon = false;
-  private lost: ShoalError | undefined;
-  private pendingReported = false;
-  private drainWaiters: (() => void)[] = [];
-  private pushingBack = false;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -131,25 +77,9 @@ export class Producer<S extends Schema = Schema> {
     restored: Awaited<ReturnType<typeof restoreAnnounced>>,
   ) {
     this.o = o;
-    this.layout = new NamespaceLayout(o.namespace);
-    this.announcer = new StoreAnnouncer({ store: o.store, namespace: o.namespace });
-    this.breaker = new CircuitBreaker(o.breakerThreshold, o.breakerCooldownMs, (state) =>
-      this.events.emit('breaker', { state }),
-    );
     this.wal = wal;
-    this.current = restored.state as State<S> | undefined;
-    this.header = restored.header;
-    this.announcedVersion = restored.announcement?.version;
-    this.sinceSnapshot = restored.sinceSnapshot;
-    this.lastVersion = restored.announcement?.version ?? 0;
-    for (const type of o.schema.types) {
-      this.checks.set(type.name, {
-        record: createRecordValidator(type),
-        key: createKeyValidator(type),
-        copyRecord: createRecordCopier(type),
-        copyKey: createKeyCopier(type),
-      });
-    }
+    this.cycles = new VersionCycles(o, this.events, restored);
+    this.intake = new ChangeIntake(o, wal, this.events, () => void this.flush().catch(() => {}));
   }
 
   /**
@@ -175,7 +105,7 @@ export class Producer<S extends Schema = Schema> {
       onFailure: (error) => producer?.events.emit('wal:failure', { error }),
     });
     producer = new Producer(o, wal, restored);
-    if (wal.backlog > 0) producer.schedule(0);
+    if (wal.backlog > 0) producer.intake.schedule(0);
     // After open resolves, so that a listener added at once hears it.
     if (wal.damage.length > 0) setImmediate(() => producer.reportLogDamage());
     return producer;
@@ -202,32 +132,22 @@ export class Producer<S extends Schema = Schema> {
 
   /** The last state this producer published or restored. */
   get state(): State<S> | undefined {
-    return this.current;
+    return this.cycles.current;
   }
 
   /** The announced version, as far as this producer knows. */
   get version(): number | undefined {
-    return this.announcedVersion;
+    return this.cycles.announcedVersion;
   }
 
   /** Changes waiting for a published version (pending and in a cycle). */
   get pendingCount(): number {
-    return this.wal.backlog + this.inFlight;
+    return this.intake.pendingCount;
   }
 
   /** Bytes of the pending changes, as logged (see `highWatermarkBytes`). */
   get pendingBytes(): number {
-    return this.wal.backlogBytes + this.inFlightBytes;
-  }
-
-  /** Past a high watermark (count or bytes): push back. */
-  private overHigh(): boolean {
-    return this.pendingCount >= this.o.highWatermark || this.pendingBytes >= this.o.highWatermarkBytes;
-  }
-
-  /** Still above a low watermark (count or bytes): keep pushing back. */
-  private overLow(): boolean {
-    return this.pendingCount >= this.o.lowWatermark || this.pendingBytes >= this.o.highWatermarkBytes / 2;
+    return this.intake.pendingBytes;
   }
 
   /** Subscribes to an event; returns a function that unsubscribes. */
@@ -235,26 +155,9 @@ export class Producer<S extends Schema = Schema> {
     return this.events.on(event, listener);
   }
 
-  /** The checks of `type`; `UNKNOWN_TYPE` when the schema has no such type. */
-  private checksOf(type: string): TypeChecks {
-    const c = this.checks.get(type);
-    if (!c) this.o.schema.type(type);
-    return c!;
-  }
-
-  /** Where build, encode and integrity run: a worker (started again if it died), or here. */
-  private cycleStages(): CycleStages {
-    if (this.stages?.failed) this.stages = undefined;
-    this.stages ??=
-      this.o.cycleThread === 'worker'
-        ? CycleThread.start(this.o.schema, this.current, this.o.layout)
-        : new CycleRunner(this.o.schema, this.current, false, this.o.layout);
-    return this.stages;
-  }
-
   private checkOpen(): void {
     if (this.closing) throw new ShoalError('CLOSED', 'the producer is closed; open a new one');
-    if (this.lost) throw this.lostError();
+    if (this.cycles.lost) throw this.cycles.lostError();
   }
 
   /**
@@ -263,15 +166,7 @@ export class Producer<S extends Schema = Schema> {
    * changes, until it is reopened (which restores the announced version and replays its log).
    */
   get conflict(): ShoalError | undefined {
-    return this.lost;
-  }
-
-  private lostError(): ShoalError {
-    return new ShoalError(
-      'ANNOUNCE_CONFLICT',
-      `this producer lost namespace "${this.o.namespace}" to another producer (${this.lost!.message}). It publishes nothing more; reopen it to resume from the announced version (changes already acknowledged are in its log and will be replayed).`,
-      { cause: this.lost },
-    );
+    return this.cycles.lost;
   }
 
   /**
@@ -298,21 +193,20 @@ export class Producer<S extends Schema = Schema> {
       return Promise.reject(e);
     }
     const shared = this.o.cycleThread === 'worker';
-    return this.enqueue(() =>
-      this.cycle(async (version, stages) => {
-        const next = await buildRestated(
-          this.current,
-          this.o.schema,
-          populate,
-          version,
-          shared,
-          this.o.layout,
-          options.types,
-        );
-        if (next) await stages.adopt(next);
-        return next;
-      }, checked),
-    );
+    const build: BuildNext<S> = async (version, stages) => {
+      const next = await buildRestated(
+        this.cycles.current,
+        this.o.schema,
+        populate,
+        version,
+        shared,
+        this.o.layout,
+        options.types,
+      );
+      if (next) await stages.adopt(next);
+      return next;
+    };
+    return this.enqueue(() => this.cycles.run(build, checked));
   }
 
   /**
@@ -329,81 +223,13 @@ export class Producer<S extends Schema = Schema> {
     return this.accept('delete', type, key);
   }
 
-  /** Checks an upsert's record or a delete's key, waits below the watermark, then logs it. */
   private accept(op: 'upsert' | 'delete', type: string, given: unknown): Promise<void> {
-    // Not async: the common path makes no promise of its own, only the log group's.
-    let value: unknown;
     try {
       this.checkOpen();
-      const checks = this.checksOf(type);
-      // What is checked and logged is a copy: the caller may reuse its object at once.
-      value = op === 'upsert' ? checks.copyRecord(given) : checks.copyKey(given);
-      if (op === 'upsert') checks.record(value);
-      else checks.key(value);
     } catch (e) {
       return Promise.reject(e);
     }
-    if (!this.overHigh()) return this.log(op, type, value);
-    return this.admit().then(() => this.log(op, type, value));
-  }
-
-  private log(op: 'upsert' | 'delete', type: string, value: unknown): Promise<void> {
-    // The pending count is reported at most once per log group, not once per change.
-    if (!this.pendingReported) {
-      this.pendingReported = true;
-      setImmediate(() => {
-        this.pendingReported = false;
-        this.events.emit('pending', { count: this.pendingCount });
-      });
-    }
-    const appended = this.wal.append(op, type, value);
-    if (this.flushSoon) return appended;
-    if (this.wal.backlog >= this.o.maxBatchRecords) {
-      // One flush waits for its turn at a time, however many changes come meanwhile.
-      this.flushSoon = true;
-      this.schedule(0);
-    } else if (!this.timer) {
-      this.schedule(this.o.maxBatchDelayMs);
-    }
-    return appended;
-  }
-
-  private async admit(): Promise<void> {
-    if (!this.overHigh()) return;
-    if (!this.pushingBack) {
-      this.pushingBack = true;
-      this.events.emit('backpressure', { on: true, pending: this.pendingCount });
-    }
-    if (this.o.backpressure === 'reject') {
-      throw new ShoalError(
-        'BACKPRESSURE',
-        `${this.pendingCount} changes (${this.pendingBytes} bytes) are waiting to be published (highWatermark ${this.o.highWatermark}, highWatermarkBytes ${this.o.highWatermarkBytes}). Retry after a while, or slow down.`,
-      );
-    }
-    this.schedule(0);
-    while (this.overLow() && !this.closing) {
-      await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
-    }
-  }
-
-  private drained(): void {
-    if (this.overLow()) return;
-    if (this.pushingBack) {
-      this.pushingBack = false;
-      this.events.emit('backpressure', { on: false, pending: this.pendingCount });
-    }
-    const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const w of waiters) w();
-  }
-
-  private schedule(delayMs: number): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.flush().catch(() => {});
-    }, delayMs);
-    this.timer.unref();
+    return this.intake.accept(op, type, given);
   }
 
   /**
@@ -420,17 +246,15 @@ export class Producer<S extends Schema = Schema> {
     } catch (e) {
       return Promise.reject(e);
     }
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.flushSoon = true;
+    this.intake.flushing();
     return this.enqueue(async () => {
-      this.flushSoon = false;
+      this.intake.taking();
       const batch = await this.wal.take();
       if (!batch) return { outcome: 'skipped' } as const;
-      this.inFlight = batch.count;
-      this.inFlightBytes = batch.bytes;
+      this.intake.inFlight = batch.count;
+      this.intake.inFlightBytes = batch.bytes;
       try {
-        const result = await this.cycle(async (version, stages) => {
+        const result = await this.cycles.run(async (version, stages) => {
           const built = await stages.buildFromLog(batch.files, version);
           for (const message of built.dropped) this.events.emit('warning', { message });
           return built.next as State<S> | undefined;
@@ -439,13 +263,13 @@ export class Producer<S extends Schema = Schema> {
         return result;
       } catch (e) {
         this.wal.giveBack(batch);
-        if (!this.closing && !this.lost) this.schedule(this.o.maxBatchDelayMs);
+        if (!this.closing && !this.cycles.lost) this.intake.schedule(this.o.maxBatchDelayMs);
         throw e;
       } finally {
-        this.inFlight = 0;
-        this.inFlightBytes = 0;
+        this.intake.inFlight = 0;
+        this.intake.inFlightBytes = 0;
         this.events.emit('pending', { count: this.pendingCount });
-        this.drained();
+        this.intake.drained();
       }
     });
   }
@@ -456,157 +280,10 @@ export class Producer<S extends Schema = Schema> {
     return run;
   }
 
-  /**
-   * Announces `version` in place of the one announced. On any failure, an announcement found
-   * to be this cycle's own (its write landed, its answer was lost) is success; on a conflict
-   * with another producer's, this version's blobs are left unreachable, so they are removed
-   * before it fails.
-   */
-  private async announce(header: VersionHeader, blobs: readonly string[]): Promise<void> {
-    const { version, tag } = header;
-    try {
-      await this.announcer.announce({
-        version,
-        announcedAt: Date.now(),
-        producer: this.o.producerId,
-        tag,
-        // What a consumer one version behind needs to plan its refresh without reading headers.
-        header,
-        ...(this.announcedVersion !== undefined ? { replaces: this.announcedVersion } : {}),
-      });
-    } catch (error) {
-      // The write may have landed although its answer was lost (a timeout, a dropped
-      // connection, a retry that then met its own write): the announcement says whose it is.
-      const found = await this.announcer.read().catch(() => undefined);
-      if (found?.version === version && found.tag === tag) return;
-      if (isShoalError(error, 'ANNOUNCE_CONFLICT')) await removeBlobs(this.o.store, blobs);
-      throw error;
-    }
-  }
-
-  private async cycle(
-    build: (version: number, stages: CycleStages) => Promise<State<S> | undefined>,
-    about: VersionMetadata,
-  ): Promise<CycleResult> {
-    if (this.lost) throw this.lostError();
-    const version = Math.max(this.o.clock(), this.lastVersion + 1);
-    const started = performance.now();
-    const stages: Partial<Record<StageName, number>> = {};
-    const stage = async <T>(name: StageName, fn: () => T | Promise<T>): Promise<T> => {
-      const t = performance.now();
-      try {
-        await this.o.beforeStage?.(name);
-        return await fn();
-      } catch (error) {
-        throw new StageError(name, error);
-      } finally {
-        stages[name] = performance.now() - t;
-      }
-    };
-    const prev = this.current;
-    this.events.emit('cycle:start', { version });
-    let runner: CycleStages | undefined;
-    try {
-      const next = await stage('build', () => {
-        runner = this.cycleStages();
-        return build(version, runner);
-      });
-      if (!next) {
-        this.events.emit('cycle:skip', { reason: 'no change' });
-        return { outcome: 'skipped' };
-      }
-      const withSnapshot = !prev || this.sinceSnapshot + 1 >= this.o.snapshotEvery;
-      await stage('encode', () => runner!.encode(withSnapshot, about));
-      const encoded = await stage('integrity', () => runner!.integrity());
-      await stage('validate', () =>
-        runValidators(prev, next, this.o.maxRecordCountChange, this.o.validators),
-      );
-      const header: VersionHeader = {
-        version,
-        tag: next.tag,
-        checksum: next.checksum,
-        ...(this.announcedVersion !== undefined ? { previous: this.announcedVersion } : {}),
-        snapshot: encoded.snapshot ? version : this.header!.snapshot,
-        bytes: {
-          ...(encoded.snapshot ? { snapshot: encoded.snapshot.byteLength } : {}),
-          ...(encoded.delta ? { delta: encoded.delta.byteLength } : {}),
-          ...(encoded.reverse ? { reverse: encoded.reverse.byteLength } : {}),
-        },
-        counts: next.counts(),
-        publishedAt: Date.now(),
-        producer: this.o.producerId,
-        ...about,
-      };
-      const label = about.label !== undefined ? { label: about.label } : {};
-      const metadata = about.metadata ?? NO_METADATA;
-      const ctx = {
-        store: this.o.store,
-        layout: this.layout,
-        breaker: this.breaker,
-        retries: this.o.publishRetries,
-        emit: this.events.emit.bind(this.events),
-      };
-      const blobs = await stage('publish', () => publishVersion(ctx, this.announcedVersion, encoded, header));
-      await stage('announce', () => this.announce(header, blobs));
-      runner!.commit();
-      this.current = next;
-      this.header = header;
-      this.announcedVersion = version;
-      this.lastVersion = version;
-      this.sinceSnapshot = encoded.snapshot ? 0 : this.sinceSnapshot + 1;
-      this.events.emit('announced', { version, ...label, metadata });
-      await stage('retain', async () => {
-        try {
-          await applyRetention({
-            store: this.o.store,
-            namespace: this.o.namespace,
-            keepSnapshots: this.o.keepSnapshots,
-            protect: [version],
-          });
-        } catch (error) {
-          this.events.emit('warning', {
-            message: 'retention failed; old blobs stay until the next cycle',
-            error,
-          });
-        }
-      });
-      this.events.emit('cycle:success', {
-        version,
-        durationMs: performance.now() - started,
-        stages,
-        counts: next.counts(),
-        snapshot: encoded.snapshot !== undefined,
-        ...label,
-        metadata,
-      });
-      return { outcome: 'published', version, snapshot: encoded.snapshot !== undefined, ...label, metadata };
-    } catch (e) {
-      runner?.discard();
-      const failed = e instanceof StageError ? e : new StageError('build', e);
-      const cause = failed.error;
-      const error = isShoalError(cause)
-        ? cause
-        : new ShoalError(
-            'CYCLE_FAILED',
-            `the ${failed.stage} stage of version ${version} failed: ${(cause as Error)?.message ?? String(cause)}. The announced version is unchanged; the next cycle tries again.`,
-            { cause },
-          );
-      this.lastVersion = Math.max(this.lastVersion, version);
-      if (error.code === 'ANNOUNCE_CONFLICT') this.lost ??= error;
-      this.events.emit('cycle:failure', {
-        version,
-        stage: failed.stage,
-        error,
-        durationMs: performance.now() - started,
-      });
-      throw error;
-    }
-  }
-
   /** Finishes the cycle in flight, publishes what is pending, closes the log. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      clearTimeout(this.timer);
+      this.intake.close();
       const errors: unknown[] = [];
       try {
         if (this.wal.backlog > 0) await this.flush();
@@ -619,9 +296,8 @@ export class Producer<S extends Schema = Schema> {
       } catch (e) {
         errors.push(e);
       }
-      await this.stages?.close();
-      for (const w of this.drainWaiters) w();
-      this.drainWaiters = [];
+      await this.cycles.close();
+      this.intake.release();
       if (errors.length > 0) throw errors[0];
     })();
     return this.closing;

@@ -131,14 +131,19 @@ export interface LogDamage {
 }
 
 /** The frame at `at` when it is whole, intact and a frame this log writes: its size and entries. */
-function frameAt(bytes: Uint8Array, dv: DataView, at: number): { size: number; entries: number } | undefined {
+function frameAt(
+  bytes: Uint8Array,
+  dv: DataView,
+  at: number,
+): { size: number; entries: number; flat: unknown } | undefined {
   if (at + FRAME_HEAD > bytes.byteLength) return undefined;
   const length = dv.getUint32(at, true);
   if (length === 0 || at + FRAME_HEAD + length > bytes.byteLength) return undefined;
   const payload = bytes.subarray(at + FRAME_HEAD, at + FRAME_HEAD + length);
   if (crc32(payload) !== dv.getUint32(at + 4, true)) return undefined;
-  const entries = entriesOf(decodeFrame(payload));
-  return entries < 0 ? undefined : { size: FRAME_HEAD + length, entries };
+  const flat = decodeFrame(payload);
+  const entries = entriesOf(flat);
+  return entries < 0 ? undefined : { size: FRAME_HEAD + length, entries, flat };
 }
 
 /** A readable frame of a segment: where it is and how many entries it holds. */
@@ -146,17 +151,21 @@ interface Frame {
   readonly at: number;
   readonly size: number;
   readonly entries: number;
+  /** Its payload, decoded (when the scan keeps them: a frame is decoded to be checked). */
+  readonly flat?: unknown;
 }
 
 /**
  * The readable frames of a segment, and its damage. Frames are self-delimiting and each has a
  * CRC, so past a damaged one the scan resynchronises at the next offset where a whole, intact
  * frame starts. Bytes after the last readable frame that hold none are a torn tail (a group
- * whose write was cut short: never acknowledged), not damage.
+ * whose write was cut short: never acknowledged), not damage. With `keep`, each frame carries
+ * its payload as decoded (to read its entries without decoding it again).
  */
 export function scanSegment(
   bytes: Uint8Array,
   file = '',
+  keep = false,
 ): { readonly frames: readonly Frame[]; readonly count: number; readonly damage: readonly LogDamage[] } {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const frames: Frame[] = [];
@@ -166,7 +175,7 @@ export function scanSegment(
   while (at + FRAME_HEAD <= bytes.byteLength) {
     const frame = frameAt(bytes, dv, at);
     if (frame) {
-      frames.push({ at, ...frame });
+      frames.push(keep ? { at, ...frame } : { at, size: frame.size, entries: frame.entries });
       count += frame.entries;
       at += frame.size;
       continue;
@@ -221,8 +230,9 @@ export function forEachEntry(
   segment: Uint8Array,
   visit: (op: WalEntry['op'], type: string, value: unknown) => void,
 ): void {
-  for (const { at, size } of scanSegment(segment).frames) {
-    const flat = walCodec.unpack(segment.subarray(at + FRAME_HEAD, at + size)) as unknown[];
+  // Each frame is decoded once: the scan decodes it to check it, and keeps what it decoded.
+  for (const frame of scanSegment(segment, '', true).frames) {
+    const flat = frame.flat as unknown[];
     if (!Array.isArray(flat[0])) {
       // The first log format: one object per entry.
       for (const e of flat as WalEntry[]) visit(e.op, e.type, e.op === 'upsert' ? e.record : e.key);

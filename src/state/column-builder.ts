@@ -9,7 +9,16 @@ import { checkBlobSize, MAX_BLOB_BYTES } from '../format/blob-size.ts';
 import { msgpack } from '../format/msgpack.ts';
 import type { FieldSpec, ScalarKind } from '../schema/index.ts';
 import { type Column, type Dictionary, type Encoding, fixedArrayType, isVarKind } from './column.ts';
-import { DEFAULT_LAYOUT, type Layout, PAGE_SIZE, type PartArray, pageCount, pageLength } from './layout.ts';
+import {
+  DEFAULT_LAYOUT,
+  type Layout,
+  PAGE_MASK,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+  type PartArray,
+  pageCount,
+  pageLength,
+} from './layout.ts';
 
 /** Whether `value` means "absent" for a field of `kind`. */
 export const isAbsent = (kind: string, value: unknown): boolean =>
@@ -47,48 +56,6 @@ export function dictionaryPays(kind: ScalarKind, distinct: number, count: number
   if (distinct > Math.min(layout.maxDictSize, Math.floor(count / 4))) return false;
   return (kind !== 'int' && kind !== 'float') || distinct <= layout.maxNarrowDict;
 }
-
-/**
- * The encoding for the items of `kind`: a dictionary only when it pays (see `dictionaryPays`),
- * and when `slack` > 1, only when it would still pay with `slack` times its entries.
- */
-function chooseEncoding(
-  kind: ScalarKind,
-  items: readonly unknown[],
-  layout: Layout,
-  slack: number,
-): Encoding {
-  const plain: Encoding = isVarKind(kind) ? 'var' : 'fixed';
-  let count = 0;
-  for (let i = 0; i < items.length; i++) if (items[i] !== ABSENT) count++;
-  if (!dictionaryPays(kind, 1, count, layout)) return plain;
-  const limit = Math.min(layout.maxDictSize, Math.floor(count / 4));
-  const seen = new Set<unknown>();
-  // Keys of large values (bytes, json) are strings as long as the values: past MAX_DICT_KEY_BYTES
-  // of distinct ones the search would hold the column twice over, so a dictionary is not tried.
-  let keyBytes = 0;
-  const add = (value: unknown): boolean => {
-    const key = dictKey(kind, value);
-    const before = seen.size;
-    seen.add(key);
-    if (seen.size > before && typeof key === 'string') keyBytes += key.length;
-    return seen.size <= limit && keyBytes <= MAX_DICT_KEY_BYTES;
-  };
-  // A column whose first 4,096 values are mostly distinct will not fit a dictionary: stop early.
-  const sample = Math.min(items.length, 4096);
-  for (let i = 0; i < sample; i++) if (items[i] !== ABSENT && !add(items[i])) return plain;
-  if (seen.size > sample / 2 && seen.size > 256) return plain;
-  for (let i = sample; i < items.length; i++) {
-    if (items[i] !== ABSENT && !add(items[i])) return plain;
-  }
-  return dictionaryPays(kind, seen.size * slack, count, layout) ? 'dict' : plain;
-}
-
-/** Most bytes of distinct values a dictionary search keeps as keys (64 MiB). */
-const MAX_DICT_KEY_BYTES = 64 * 2 ** 20;
-
-/** Placeholder for an absent value in an item list. */
-const ABSENT: unique symbol = Symbol('absent');
 
 /** UTF-8 / raw / msgpack bytes of a var value. */
 export function varBytes(kind: ScalarKind, value: unknown): Uint8Array {
@@ -144,11 +111,13 @@ export class HeapWriter {
  * The bytes of a run of `bytes` values: the heap is made that size at once, since doubling
  * a heap of large values copies it and, at its last step, holds half as much again.
  */
-function bytesTotal(items: readonly unknown[]): number {
+function bytesTotal(spec: FieldSpec, capacity: number, valueAt: (ordinal: number) => unknown): number {
   let total = 0;
-  for (let i = 0; i < items.length; i++) {
-    const v = items[i];
-    if (v !== ABSENT) total += (v as Uint8Array).byteLength;
+  for (let o = 0; o < capacity; o++) {
+    const raw = valueAt(o);
+    if (isAbsent(spec.kind, raw)) continue;
+    if (spec.kind !== 'list') total += (raw as Uint8Array).byteLength;
+    else for (const e of raw as Uint8Array[]) total += e.byteLength;
   }
   return total;
 }
@@ -172,30 +141,104 @@ export function codeArray(size: number, n: number, layout: Layout): Uint8Array |
   return size <= layout.maxNarrowDict ? new Uint8Array(n) : new Uint16Array(n);
 }
 
-/** Builds a dictionary over the distinct items, in order of first appearance. */
-function buildDictionary(
+/** Items in a column's first pass before a mostly distinct column stops being tracked. */
+const SAMPLE = 4096;
+
+/** Most bytes of distinct values a dictionary search keeps as keys (64 MiB). */
+const MAX_DICT_KEY_BYTES = 64 * 2 ** 20;
+
+/**
+ * The first pass over a column's values: its items (one per ordinal, absent ones included, or
+ * a list's elements) counted per page, and their distinct keys in order of first appearance
+ * (the dictionary's codes) for as long as a dictionary could still pay.
+ */
+interface Scan {
+  /** Item positions of every page: page p holds items starts[p]..starts[p+1]. */
+  readonly starts: number[];
+  /** Number of items that are present. */
+  readonly count: number;
+  /** Code of each distinct key, or undefined once a dictionary could no longer pay. */
+  readonly codes: Map<unknown, number> | undefined;
+  /** The distinct values, at their codes. */
+  readonly distinct: unknown[];
+}
+
+function scanColumn(
+  spec: FieldSpec,
   kind: ScalarKind,
-  bigint: boolean,
-  items: readonly unknown[],
-): {
-  dict: Dictionary;
-  codes: Map<unknown, number>;
-} {
-  const codes = new Map<unknown, number>();
+  capacity: number,
+  valueAt: (ordinal: number) => unknown,
+  listOffsets: Uint32Array | undefined,
+  layout: Layout,
+): Scan & { listMax: number } {
+  const starts: number[] = [];
   const distinct: unknown[] = [];
-  for (const item of items) {
-    if (item === ABSENT) continue;
-    const key = dictKey(kind, item);
-    if (!codes.has(key)) {
-      codes.set(key, distinct.length);
-      distinct.push(item);
+  // Past `cap` entries no dictionary pays (a quarter of the values at most, within the limit).
+  const cap = listOffsets ? layout.maxDictSize : Math.min(layout.maxDictSize, Math.floor(capacity / 4));
+  let codes: Map<unknown, number> | undefined = kind === 'boolean' || cap < 1 ? undefined : new Map();
+  let positions = 0;
+  let count = 0;
+  let listMax = 0;
+  // Keys of large values (bytes, json) are strings as long as the values: past MAX_DICT_KEY_BYTES
+  // of distinct ones the search would hold the column twice over, so a dictionary is not tried.
+  let keyBytes = 0;
+  const note = (value: unknown): void => {
+    count++;
+    if (codes !== undefined) {
+      const key = dictKey(kind, value);
+      if (!codes.has(key)) {
+        codes.set(key, distinct.length);
+        distinct.push(value);
+        if (typeof key === 'string') keyBytes += key.length;
+        if (codes.size > cap || keyBytes > MAX_DICT_KEY_BYTES) codes = undefined;
+      }
     }
+    // A column whose first 4,096 values are mostly distinct will not fit a dictionary.
+    if (++positions === SAMPLE && codes !== undefined && codes.size > SAMPLE / 2 && codes.size > 256) {
+      codes = undefined;
+    }
+  };
+  for (let o = 0; o < capacity; o++) {
+    // Once no dictionary can pay, a scalar column has nothing more to learn: its items are its
+    // ordinals (the write pass marks which are present).
+    if (!listOffsets && codes === undefined) break;
+    const i = o & PAGE_MASK;
+    const p = o >>> PAGE_SHIFT;
+    if (i === 0) starts.push(positions);
+    const raw = valueAt(o);
+    const absent = isAbsent(spec.kind, raw);
+    if (!listOffsets) {
+      if (absent) {
+        if (++positions === SAMPLE && codes !== undefined && codes.size > SAMPLE / 2 && codes.size > 256) {
+          codes = undefined;
+        }
+      } else note(raw);
+      continue;
+    }
+    if (!absent) for (const e of raw as unknown[]) note(e);
+    const rel = positions - starts[p]!;
+    listOffsets[o + p + 1] = rel;
+    if (rel > listMax) listMax = rel;
   }
+  if (!listOffsets) {
+    starts.length = 0;
+    for (let p = 0; p * PAGE_SIZE < capacity; p++) starts.push(p * PAGE_SIZE);
+    positions = capacity;
+  }
+  starts.push(positions);
+  if (positions < SAMPLE && codes !== undefined && codes.size > positions / 2 && codes.size > 256) {
+    codes = undefined;
+  }
+  return { starts, count, codes, distinct, listMax };
+}
+
+/** The dictionary of `distinct` values, at their codes. */
+function buildDictionary(kind: ScalarKind, bigint: boolean, distinct: readonly unknown[]): Dictionary {
   const Fixed = fixedArrayType(kind, bigint);
   if (Fixed) {
     const values = new Fixed(distinct.length);
     for (let i = 0; i < distinct.length; i++) (values as unknown as unknown[])[i] = distinct[i];
-    return { dict: { size: distinct.length, values, offsets: undefined, heap: undefined }, codes };
+    return { size: distinct.length, values, offsets: undefined, heap: undefined };
   }
   const heap = new HeapWriter(distinct.length * 16);
   const offsets = new Uint32Array(distinct.length + 1);
@@ -203,61 +246,85 @@ function buildDictionary(
     heap.push(kind, distinct[i]);
     offsets[i + 1] = heap.length;
   }
-  return { dict: { size: distinct.length, values: undefined, offsets, heap: heap.result() }, codes };
+  return { size: distinct.length, values: undefined, offsets, heap: heap.result() };
 }
 
 /**
- * Writes `items` split into pages at `starts` (page p holds items starts[p]..starts[p+1]) in
- * `encoding`; returns the parts, each a list of page views over one flat array.
+ * The second pass: writes the items of `spec`'s values (read again through `valueAt`) in
+ * `encoding`, split into pages at `starts`; returns the parts, each a list of page views over
+ * one flat array.
  */
 function writeItems(
+  spec: FieldSpec,
   kind: ScalarKind,
   bigint: boolean,
   encoding: Encoding,
-  dictCodes: Map<unknown, number> | undefined,
+  scan: Scan,
   dictSize: number,
-  items: readonly unknown[],
-  starts: readonly number[],
+  capacity: number,
+  valueAt: (ordinal: number) => unknown,
+  present: Uint8Array[] | undefined,
   layout: Layout,
 ): PartArray[][] {
+  const { starts, codes } = scan;
+  const mark = (o: number): void => {
+    present![o >>> PAGE_SHIFT]![(o & PAGE_MASK) >>> 3]! |= 1 << (o & 7);
+  };
   const pages = starts.length - 1;
+  const total = starts[pages]!;
+  const isList = spec.kind === 'list';
   const slice = (flat: PartArray, extra: number): PartArray[] =>
     Array.from({ length: pages }, (_, p) =>
       flat.subarray(starts[p]! + p * extra, starts[p + 1]! + p * extra + extra),
     );
-  if (encoding === 'fixed') {
-    const Fixed = fixedArrayType(kind, bigint)!;
-    const flat = new Fixed(items.length);
-    for (let i = 0; i < items.length; i++) {
-      const v = items[i];
-      if (v === ABSENT) continue;
-      if (kind === 'boolean') flat[i] = v ? 1 : 0;
-      else (flat as unknown as unknown[])[i] = v;
+  if (encoding !== 'var') {
+    const flat =
+      encoding === 'dict' ? codeArray(dictSize, total, layout) : new (fixedArrayType(kind, bigint)!)(total);
+    const out = flat as unknown as unknown[];
+    const item =
+      encoding === 'dict'
+        ? (v: unknown) => codes!.get(dictKey(kind, v))
+        : kind === 'boolean'
+          ? (v: unknown) => (v ? 1 : 0)
+          : (v: unknown) => v;
+    let j = 0;
+    for (let o = 0; o < capacity; o++) {
+      const raw = valueAt(o);
+      if (isAbsent(spec.kind, raw)) continue;
+      if (present) mark(o);
+      if (!isList) out[o] = item(raw);
+      else for (const e of raw as unknown[]) out[j++] = item(e);
     }
     return [slice(flat, 0)];
   }
-  if (encoding === 'dict') {
-    const flat = codeArray(dictSize, items.length, layout);
-    for (let i = 0; i < items.length; i++) {
-      if (items[i] !== ABSENT) flat[i] = dictCodes!.get(dictKey(kind, items[i]))!;
-    }
-    return [slice(flat, 0)];
-  }
-  const heap = new HeapWriter(kind === 'bytes' ? bytesTotal(items) : items.length * 16);
-  const offsets = new Uint32Array(items.length + pages);
+  const heap = new HeapWriter(kind === 'bytes' ? bytesTotal(spec, capacity, valueAt) : total * 16);
+  const offsets = new Uint32Array(total + pages);
   const heapStarts = new Array<number>(pages + 1);
   let max = 0;
-  for (let p = 0; p < pages; p++) {
-    const base = heap.length;
-    heapStarts[p] = base;
-    let at = starts[p]! + p;
-    offsets[at++] = 0;
-    for (let i = starts[p]!; i < starts[p + 1]!; i++) {
-      if (items[i] !== ABSENT) heap.push(kind, items[i]);
-      offsets[at++] = heap.length - base;
+  let at = 0;
+  let base = 0;
+  for (let o = 0; o < capacity; o++) {
+    if ((o & PAGE_MASK) === 0) {
+      const p = o >>> PAGE_SHIFT;
+      if (p > 0) max = Math.max(max, heap.length - base);
+      base = heap.length;
+      heapStarts[p] = base;
+      offsets[at++] = 0;
     }
-    max = Math.max(max, heap.length - base);
+    const raw = valueAt(o);
+    const absent = isAbsent(spec.kind, raw);
+    if (present && !absent) mark(o);
+    if (!isList) {
+      if (!absent) heap.push(kind, raw);
+      offsets[at++] = heap.length - base;
+    } else if (!absent) {
+      for (const e of raw as unknown[]) {
+        heap.push(kind, e);
+        offsets[at++] = heap.length - base;
+      }
+    }
   }
+  if (pages > 0) max = Math.max(max, heap.length - base);
   heapStarts[pages] = heap.length;
   const bytes = heap.result();
   const heaps = Array.from({ length: pages }, (_, p) => bytes.subarray(heapStarts[p]!, heapStarts[p + 1]!));
@@ -266,7 +333,10 @@ function writeItems(
 
 /**
  * Builds the column of `spec` over `capacity` ordinals; `valueAt(o)` is the record's raw field
- * value at ordinal `o` (records are already validated).
+ * value at ordinal `o` (records are already validated). Two passes over the values and no
+ * array of them: a first that counts the items and finds a dictionary's entries (see
+ * `dictionaryPays`; when `slack` > 1, a dictionary only if it would still pay with `slack` times
+ * its entries), a second that writes them.
  */
 export function buildColumn(
   spec: FieldSpec,
@@ -286,35 +356,28 @@ export function buildColumn(
       flat.subarray(p * (PAGE_SIZE >>> 3), p * (PAGE_SIZE >>> 3) + ((pageLength(capacity, p) + 7) >>> 3)),
     );
   }
-  const items: unknown[] = [];
-  const itemStarts: number[] = [];
-  let listOffsets: Uint32Array | undefined;
-  let listMax = 0;
-  if (isList) listOffsets = new Uint32Array(capacity + pages);
-  for (let o = 0; o < capacity; o++) {
-    const i = o % PAGE_SIZE;
-    const p = (o - i) / PAGE_SIZE;
-    if (i === 0) itemStarts.push(items.length);
-    const raw = valueAt(o);
-    const absent = isAbsent(spec.kind, raw);
-    if (present && !absent) present[p]![i >>> 3]! |= 1 << (i & 7);
-    if (!isList) {
-      items.push(absent ? ABSENT : raw);
-      continue;
-    }
-    if (!absent) for (const e of raw as unknown[]) items.push(e);
-    const rel = items.length - itemStarts[p]!;
-    listOffsets![o + p + 1] = rel;
-    if (rel > listMax) listMax = rel;
-  }
-  itemStarts.push(items.length);
-  const encoding = chooseEncoding(kind, items, layout, slack);
-  let dict: Dictionary | undefined;
-  let codes: Map<unknown, number> | undefined;
-  if (encoding === 'dict') ({ dict, codes } = buildDictionary(kind, bigint, items));
+  const listOffsets = isList ? new Uint32Array(capacity + pages) : undefined;
+  const scan = scanColumn(spec, kind, capacity, valueAt, listOffsets, layout);
+  const plain: Encoding = isVarKind(kind) ? 'var' : 'fixed';
+  const encoding: Encoding =
+    scan.codes !== undefined && dictionaryPays(kind, scan.codes.size * slack, scan.count, layout)
+      ? 'dict'
+      : plain;
+  const dict = encoding === 'dict' ? buildDictionary(kind, bigint, scan.distinct) : undefined;
   let valueParts: PartArray[][];
   try {
-    valueParts = writeItems(kind, bigint, encoding, codes, dict?.size ?? 0, items, itemStarts, layout);
+    valueParts = writeItems(
+      spec,
+      kind,
+      bigint,
+      encoding,
+      scan,
+      dict?.size ?? 0,
+      capacity,
+      valueAt,
+      present,
+      layout,
+    );
   } catch (e) {
     // Say which field: the heap and page checks below do not know it.
     if (!isShoalError(e, 'BLOB_TOO_LARGE')) throw e;
@@ -322,7 +385,7 @@ export function buildColumn(
   }
   let parts = valueParts;
   if (listOffsets) {
-    const narrow = narrowOffsets(listOffsets, listMax, layout);
+    const narrow = narrowOffsets(listOffsets, scan.listMax, layout);
     const listPages = Array.from({ length: pages }, (_, p) =>
       narrow.subarray(p * (PAGE_SIZE + 1), p * (PAGE_SIZE + 1) + pageLength(capacity, p) + 1),
     );

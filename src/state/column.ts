@@ -247,10 +247,27 @@ function chunkHasher(col: Column, first: number): ChunkHasher {
   if (col.encoding === 'dict') {
     const codes = col.parts[first]!;
     const dict = col.dict!;
+    // Each entry is hashed once per seed, not once per record holding it (a hasher is used
+    // with one seed in a checksum: its field's).
+    let cacheSeed = 0;
+    let hashes: Uint32Array | undefined;
+    let known: Uint8Array | undefined;
     return (p, i, seed) => {
       const c = codes[p]![i] as number;
-      if (dict.values) return hashScalar(kind, bigint, dict.values[c]!, seed);
-      return hashBytes(dict.heap!, dict.offsets![c]!, dict.offsets![c + 1]!, seed);
+      if (hashes === undefined || seed !== cacheSeed) {
+        hashes = new Uint32Array(dict.size);
+        known = new Uint8Array(dict.size);
+        cacheSeed = seed;
+      }
+      if (known![c] === 1) return hashes[c]!;
+      const h = dict.values
+        ? hashScalar(kind, bigint, dict.values[c]!, seed)
+        : hashBytes(dict.heap!, dict.offsets![c]!, dict.offsets![c + 1]!, seed);
+      if (c < hashes.length) {
+        hashes[c] = h;
+        known![c] = 1;
+      }
+      return h;
     };
   }
   const offsets = col.parts[first]!;

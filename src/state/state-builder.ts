@@ -76,6 +76,55 @@ class Removal {
 /** A pending change of one key: the record it will hold (no wrapper), or its removal. */
 type Pending = Readonly<Record<string, unknown>> | Removal;
 
+const isRecord = (p: Pending | undefined): boolean => p !== undefined && !(p instanceof Removal);
+
+const duplicateKey = (type: ObjectType, record: Readonly<Record<string, unknown>>): ShoalError =>
+  new ShoalError(
+    'DUPLICATE_KEY',
+    `${type.name} (${describeKey(type, record)}) was added twice. Keys are unique: merge the records, or upsert instead.`,
+  );
+
+/**
+ * A set of int keys in typed arrays (open addressing): a fresh build's duplicate check on a
+ * single `int` key without a Map entry per record. A Map of millions of entries was most of
+ * what a build allocated on the JS heap, and each of its growths brought the next full
+ * collection of the records nearer.
+ */
+class IntKeySet {
+  private keys = new Int32Array(1024);
+  private used = new Uint8Array(1024);
+  private shift = 22; // 32 - log2(capacity)
+  private count = 0;
+
+  /** Adds `key`; false when it is there already. */
+  add(key: number): boolean {
+    if ((this.count + 1) * 2 > this.keys.length) this.grow();
+    return this.insert(key);
+  }
+
+  private insert(key: number): boolean {
+    const mask = this.keys.length - 1;
+    let s = Math.imul(key, 0x9e3779b1) >>> this.shift;
+    while (this.used[s] === 1) {
+      if (this.keys[s] === key) return false;
+      s = (s + 1) & mask;
+    }
+    this.used[s] = 1;
+    this.keys[s] = key;
+    this.count++;
+    return true;
+  }
+
+  private grow(): void {
+    const { keys, used } = this;
+    this.keys = new Int32Array(keys.length * 2);
+    this.used = new Uint8Array(keys.length * 2);
+    this.shift--;
+    this.count = 0;
+    for (let i = 0; i < keys.length; i++) if (used[i] === 1) this.insert(keys[i]!);
+  }
+}
+
 interface TypePending {
   readonly type: ObjectType;
   readonly validate: RecordValidator;
@@ -83,8 +132,12 @@ interface TypePending {
   readonly validateKey: (key: unknown) => void;
   /** Keyed types: by key identity. */
   readonly byKey: Map<unknown, Pending>;
-  /** Types without a key: records in order. */
-  readonly list: Readonly<Record<string, unknown>>[];
+  /**
+   * Types without a key: records in order. A fresh build's type keyed by one `int` field, while
+   * it was only given `add`s: those records, their keys in `intKeys` (`byKey` is empty).
+   */
+  list: Readonly<Record<string, unknown>>[];
+  intKeys: IntKeySet | undefined;
 }
 
 /** A Map key equal for equal primary keys. */
@@ -125,6 +178,12 @@ export class StateBuilder<S extends Schema = Schema> {
           validateKey: type.primaryKey.length > 0 ? createKeyValidator(type) : () => {},
           byKey: new Map(),
           list: [],
+          intKeys:
+            options.previous === undefined &&
+            type.primaryKey.length === 1 &&
+            type.fields.find((f) => f.name === type.primaryKey[0])?.kind === 'int'
+              ? new IntKeySet()
+              : undefined,
         },
       ]),
     );
@@ -174,6 +233,7 @@ export class StateBuilder<S extends Schema = Schema> {
       );
     }
     p.validateKey(key);
+    this.keyedByMap(p);
     p.byKey.set(keyIdentity(p.type, key), new Removal(key));
     return this;
   }
@@ -192,15 +252,24 @@ export class StateBuilder<S extends Schema = Schema> {
       p.list.push(r);
       return this;
     }
-    const id = keyIdentity(p.type, keyOfRecord(p.type, r));
-    if (!replace && p.byKey.has(id) && !(p.byKey.get(id) instanceof Removal)) {
-      throw new ShoalError(
-        'DUPLICATE_KEY',
-        `${p.type.name} (${describeKey(p.type, r)}) was added twice. Keys are unique: merge the records, or upsert instead.`,
-      );
+    if (p.intKeys && !replace) {
+      if (!p.intKeys.add(r[p.type.primaryKey[0]!] as number)) throw duplicateKey(p.type, r);
+      p.list.push(r);
+      return this;
     }
+    this.keyedByMap(p);
+    const id = keyIdentity(p.type, keyOfRecord(p.type, r));
+    if (!replace && p.byKey.size > 0 && isRecord(p.byKey.get(id))) throw duplicateKey(p.type, r);
     p.byKey.set(id, r);
     return this;
+  }
+
+  /** Moves a keyed type's records added so far by `add` alone into `byKey` (an upsert or remove came). */
+  private keyedByMap(p: TypePending): void {
+    if (!p.intKeys) return;
+    for (const r of p.list) p.byKey.set(keyIdentity(p.type, keyOfRecord(p.type, r)), r);
+    p.list = [];
+    p.intKeys = undefined;
   }
 
   /** Builds the next state. The builder can go on collecting and build again. */
@@ -240,8 +309,12 @@ export class StateBuilder<S extends Schema = Schema> {
   }
 
   private recordsOf(p: TypePending): Readonly<Record<string, unknown>>[] {
-    const out = [...p.list];
-    for (const v of p.byKey.values()) if (!(v instanceof Removal)) out.push(v);
+    if (p.byKey.size === 0) return p.list;
+    // Sized once: a list grown by push to millions of records is copied at every growth.
+    const out = new Array<Readonly<Record<string, unknown>>>(p.byKey.size);
+    let n = 0;
+    for (const v of p.byKey.values()) if (!(v instanceof Removal)) out[n++] = v;
+    out.length = n;
     return out;
   }
 
