@@ -141,9 +141,9 @@ export function planOrdinals(
     const live = testBit(prev.populated, o) && gone[o] !== 1;
     const m = live ? moves + 1 : moves;
     const f = !live && !testBit(prev.populated, o) && ghosts[o] !== 1 ? freeBelow - 1 : freeBelow;
-    // A reverse delta may grow the capacity back by at most the records it adds (delta.ts
-    // bounds it so), which are the records this one removes or moves.
-    if (m > budget || f < count + m || prev.capacity - o > m + removed.length) break;
+    // A reverse delta may grow the capacity back by at most the records it adds and removes
+    // plus a page (delta.ts bounds it so): those this one removes or moves, and adds or moves.
+    if (m > budget || f < count + m || prev.capacity - o > 2 * m + removed.length + count + PAGE_SIZE) break;
     moves = m;
     freeBelow = f;
     end = o;
