@@ -1,5 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FsBlobStore } from '../src/blob/fs-blob-store.ts';
+import { Consumer, type RefreshEvent } from '../src/consumer/consumer.ts';
 import type { ShoalError } from '../src/errors.ts';
+import { Producer } from '../src/producer/producer.ts';
 import { t } from '../src/schema/index.ts';
 import { applyDelta, encodeDelta, encodeReverseDelta, readDeltaHeader } from '../src/state/delta.ts';
 import { decodeSnapshot, encodeSnapshot } from '../src/state/snapshot.ts';
@@ -267,5 +273,58 @@ describe('compaction', () => {
         expect.objectContaining({ code: 'INVALID_OPTION' }) as ShoalError,
       );
     }
+  });
+});
+
+describe('compaction in a producer', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+  const tempDir = async () => {
+    const d = await mkdtemp(join(tmpdir(), 'shoal-compaction-'));
+    dirs.push(d);
+    return d;
+  };
+
+  it('compacts by its compactAbove option, and a consumer following by deltas sees only the changes', async () => {
+    const run = async (compactAbove: number) => {
+      const store = new FsBlobStore({ dir: await tempDir(), fsync: false });
+      const open = { store, namespace: 'items', schema, walDir: await tempDir(), fsync: false };
+      await using producer = await Producer.open({ ...open, compactAbove, snapshotEvery: 100 });
+      const random = prng(5);
+      const model = new Map<number, Rec>();
+      for (let id = 0; id < 3000; id++) model.set(id, record(id, 0, random));
+      await producer.runCycle((w) => {
+        for (const r of model.values()) w.add('Item', r);
+      });
+      await using consumer = await Consumer.open({ store, namespace: 'items', watch: false });
+      const refreshes: RefreshEvent[] = [];
+      consumer.on('refresh', (e) => refreshes.push(e));
+      for (const id of model.keys()) if (id % 5 < 2) model.delete(id);
+      for (let cycle = 0; cycle < 6; cycle++) {
+        const id = [...model.keys()][cycle * 7]!;
+        model.set(id, record(id, cycle + 1, random));
+        await producer.runCycle((w) => {
+          for (const r of model.values()) w.add('Item', r);
+        });
+        await consumer.refresh();
+        expect(consumer.version).toBe(producer.version);
+        if (cycle > 0)
+          expect(refreshes.at(-1)!.types.Item).toEqual({ added: [], removed: [], modified: [id] });
+      }
+      expect(refreshes.map((r) => r.kind)).toEqual(Array(6).fill('delta'));
+      expectModel(consumer.state, model);
+      return sparseness(producer.state!);
+    };
+    expect(await run(0.05)).toBeLessThanOrEqual(0.05);
+    expect(await run(1)).toBeGreaterThan(0.35);
+  }, 120_000);
+
+  it('refuses a compactAbove outside (0, 1] with INVALID_OPTION', async () => {
+    const store = new FsBlobStore({ dir: await tempDir(), fsync: false });
+    await expect(
+      Producer.open({ store, namespace: 'items', schema, walDir: await tempDir(), compactAbove: 2 }),
+    ).rejects.toMatchObject({ code: 'INVALID_OPTION' });
   });
 });

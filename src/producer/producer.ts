@@ -247,8 +247,8 @@ export class Producer<S extends Schema = Schema> {
     if (this.stages?.failed) this.stages = undefined;
     this.stages ??=
       this.o.cycleThread === 'worker'
-        ? CycleThread.start(this.o.schema, this.current, this.o.layout)
-        : new CycleRunner(this.o.schema, this.current, false, this.o.layout);
+        ? CycleThread.start(this.o.schema, this.current, this.o.layout, this.o.compactAbove)
+        : new CycleRunner(this.o.schema, this.current, false, this.o.layout, this.o.compactAbove);
     return this.stages;
   }
 
@@ -308,6 +308,7 @@ export class Producer<S extends Schema = Schema> {
           shared,
           this.o.layout,
           options.types,
+          this.o.compactAbove,
         );
         if (next) await stages.adopt(next);
         return next;
