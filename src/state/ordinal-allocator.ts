@@ -10,8 +10,9 @@
  *
  * That alone leaves a long-lived state with pages between three quarters full and full (about
  * 12% of its ordinals empty), and a state whose records are removed faster than added grows
- * ever sparser. So, with compaction (`compactAbove`), pages are refilled sooner (at twice the
- * threshold's share free, when that is under a quarter), and when the next state's sparseness
+ * ever sparser. So, with compaction (`compactAbove`), pages are refilled sooner (once the
+ * threshold's share of them is free, when that is under a quarter: pages then average about
+ * half the threshold, so compaction need not run at a constant count), and when the next state's sparseness
  * (empty ordinals over its capacity) would pass the threshold, the records at the top of the
  * ordinal range move down into holes, emptiest pages first, and the capacity shrinks, until
  * the sparseness is half the threshold. A move is a removal plus an addition of the same
@@ -120,7 +121,7 @@ export function planOrdinals(
   if (compactAbove >= 1) return count === 0 ? none : { ...none, added: allocateOrdinals(prev, count) };
   const ghosts = ghostMarks(prev);
   const size = prev.size - removed.length + count;
-  const share = Math.min(REFILL_SHARE, 2 * compactAbove);
+  const share = Math.min(REFILL_SHARE, compactAbove);
   const added = count === 0 ? [] : allocate(prev, ghosts, count, share);
   let capacity = prev.capacity;
   for (const o of added) if (o >= capacity) capacity = o + 1;

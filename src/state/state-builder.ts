@@ -54,8 +54,8 @@ export interface BuildOptions {
    * Compaction: when a type's sparseness (empty ordinals over its capacity) would pass this
    * share, records at the top of its ordinal range move down into holes until it is half
    * this, at most 1% of the type's records (at least 1,024) a build, so a long-lived state
-   * stays near a fresh one's size. Pages are also refilled sooner (at twice this share free,
-   * up to a quarter). A moved record is unchanged: it costs a delta what an added record
+   * stays near a fresh one's size. Pages are also refilled sooner (once this share of them is
+   * free, up to a quarter). A moved record is unchanged: it costs a delta what an added record
    * costs, and readers see it as before (by key, by index, in iteration). 1 turns it off.
    * @default 0.05
    */
