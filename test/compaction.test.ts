@@ -176,7 +176,7 @@ describe('compaction', () => {
       }
     }
     expect(compactions).toBeGreaterThan(5);
-  });
+  }, 300_000);
 
   it('keeps a long-lived state under the threshold, near a fresh snapshot in bytes', () => {
     const run = (compactAbove: number) => {
@@ -210,7 +210,7 @@ describe('compaction', () => {
     const off = run(1);
     expect(off.seen.at(-1)).toBeGreaterThan(0.15);
     expect(off.size).toBeGreaterThan(1.15);
-  });
+  }, 300_000);
 
   it('crosses the threshold both ways, moving at most a page of records per build', () => {
     const compactAbove = 0.05;
@@ -264,7 +264,7 @@ describe('compaction', () => {
       expect(quiet.type('Item').parts.columns).toBe(state.type('Item').parts.columns);
       state = quiet;
     }
-  });
+  }, 300_000);
 
   it('refuses a compactAbove outside (0, 1] with INVALID_OPTION', () => {
     const builder = new StateBuilder(schema);
