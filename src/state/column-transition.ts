@@ -292,7 +292,7 @@ function rebuildPages(
     // A page of fixed values or codes is cut as a view; one with a heap or list elements is
     // rebuilt, so its heap ends where its last offset does (a snapshot holds no dead bytes).
     if (!touched && length < oldLength && next.spec.kind !== 'list' && next.encoding !== 'var') {
-      truncatePage(next, parts, present, p, length);
+      truncatePage(parts, present, p, length);
       continue;
     }
     const old: PageSource | undefined =
@@ -337,7 +337,6 @@ function inOrdinalOrder(ordinals: readonly number[]): Uint32Array {
 
 /** Cuts page p of a fixed or dict column down to `length` slots (a view; the bytes stay shared). */
 function truncatePage(
-  col: Column,
   parts: PartArray[][],
   present: Uint8Array[] | undefined,
   p: number,
