@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bigBench } from './big-bench.ts';
 import { blobBench } from './blob-bench.ts';
+import { compactBench } from './compact-bench.ts';
 import { consumerBench } from './consumer-bench.ts';
 import { deltaBench } from './delta-bench.ts';
 import { indexBench } from './index-bench.ts';
@@ -36,6 +37,7 @@ const sections: Record<string, (n: number, dir: string) => Promise<unknown>> = {
   read: (n, dir) => readBench(n, dir),
   // SHOAL_BENCH_WRITE_10X=1 adds build + encode at 10× the records.
   write: (n) => writeBench(n, { tenX: process.env.SHOAL_BENCH_WRITE_10X === '1' }),
+  compact: (n) => compactBench(n),
 };
 
 // Not in the default run (CI runs that): a 5 GiB state, only with --section big.

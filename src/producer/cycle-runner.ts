@@ -47,22 +47,38 @@ export class CycleRunner implements CycleStages {
   private encoded: EncodedVersion | undefined;
   private readonly shared: boolean;
   private readonly layout: Partial<Layout> | undefined;
+  private readonly compactAbove: number | undefined;
 
   /**
    * `shared`: build states on SharedArrayBuffers (to hand them to another thread); `layout`:
-   * encoding thresholds, for tests.
+   * encoding thresholds, for tests; `compactAbove`: see `BuildOptions.compactAbove`.
    */
-  constructor(schema: Schema, current: AnyState | undefined, shared: boolean, layout?: Partial<Layout>) {
+  constructor(
+    schema: Schema,
+    current: AnyState | undefined,
+    shared: boolean,
+    layout?: Partial<Layout>,
+    compactAbove?: number,
+  ) {
     this.schema = schema;
     this.current = current as State | undefined;
     this.shared = shared;
     this.layout = layout;
+    this.compactAbove = compactAbove;
   }
 
   async buildFromLog(files: readonly string[], version: number): Promise<ChangesBuild<Schema>> {
     this.discard();
     const segments = await readSegments(files);
-    const built = buildFromChanges(this.current, this.schema, segments, version, this.shared, this.layout);
+    const built = buildFromChanges(
+      this.current,
+      this.schema,
+      segments,
+      version,
+      this.shared,
+      this.layout,
+      this.compactAbove,
+    );
     this.next = built.next;
     return built;
   }

@@ -22,6 +22,7 @@ export interface CycleWorkerData {
   readonly schema: SchemaJson;
   readonly current: StateHandle | undefined;
   readonly layout: Partial<Layout> | undefined;
+  readonly compactAbove: number | undefined;
 }
 
 /** A request's operation and arguments. */
@@ -103,9 +104,14 @@ export class CycleThread implements CycleStages {
   }
 
   /** Starts a worker whose announced state is `current` (a state on SharedArrayBuffers). */
-  static start(schema: Schema, current: AnyState | undefined, layout?: Partial<Layout>): CycleThread {
+  static start(
+    schema: Schema,
+    current: AnyState | undefined,
+    layout?: Partial<Layout>,
+    compactAbove?: number,
+  ): CycleThread {
     return new CycleThread(
-      startWorker({ schema: toJSON(schema), current: current && shareState(current), layout }),
+      startWorker({ schema: toJSON(schema), current: current && shareState(current), layout, compactAbove }),
     );
   }
 

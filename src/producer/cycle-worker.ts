@@ -17,6 +17,7 @@ const runner = new CycleRunner(
   data.current && stateFromHandle(data.current),
   true,
   data.layout,
+  data.compactAbove,
 );
 const port = parentPort!;
 

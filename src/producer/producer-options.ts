@@ -9,6 +9,7 @@ import { ShoalError } from '../errors.ts';
 import type { Schema } from '../schema/index.ts';
 import { type Layout, layoutOf } from '../state/layout.ts';
 import type { AnyState } from '../state/state.ts';
+import { DEFAULT_COMPACT_ABOVE } from '../state/state-builder.ts';
 import type { TypeDiff } from '../state/state-diff.ts';
 import type { StageName } from './producer-events.ts';
 
@@ -132,6 +133,13 @@ export interface ProducerOptions<S extends Schema = Schema> {
    * @default 'balanced' (the defaults above)
    */
   readonly profile?: TuningProfileName;
+  /**
+   * Compaction of the states built: when a type's share of empty ordinals would pass this,
+   * the build moves records into holes so the state stays near a fresh snapshot's size (see
+   * `BuildOptions.compactAbove`; README, "Compaction"). 1 turns it off.
+   * @default 0.05
+   */
+  readonly compactAbove?: number;
   /** For fault drills and tests: runs before each stage; throwing fails that stage. */
   readonly beforeStage?: (stage: StageName) => void | Promise<void>;
   /** @internal Encoding thresholds of the states built, for tests (see `Layout`). */
@@ -187,6 +195,13 @@ export function resolveProducerOptions<S extends Schema>(
       `cycleThread must be 'worker' or 'main', got ${String(o.cycleThread)}`,
     );
   }
+  const compactAbove = o.compactAbove ?? DEFAULT_COMPACT_ABOVE;
+  if (typeof compactAbove !== 'number' || !(compactAbove > 0 && compactAbove <= 1)) {
+    throw new ShoalError(
+      'INVALID_OPTION',
+      `compactAbove must be a share in (0, 1] (1 turns compaction off), got ${String(o.compactAbove)}`,
+    );
+  }
   if (o.maxRecordCountChange !== undefined && !(o.maxRecordCountChange >= 0)) {
     throw new ShoalError(
       'INVALID_OPTION',
@@ -214,6 +229,7 @@ export function resolveProducerOptions<S extends Schema>(
     cycleThread: o.cycleThread ?? 'worker',
     producerId: o.producerId ?? hostId,
     profile: o.profile ?? 'balanced',
+    compactAbove,
     maxRecordCountChange: o.maxRecordCountChange,
     beforeStage: o.beforeStage,
     layout: o.layout && layoutOf(o.layout),

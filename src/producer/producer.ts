@@ -202,6 +202,7 @@ export class Producer<S extends Schema = Schema> {
         shared,
         this.o.layout,
         options.types,
+        this.o.compactAbove,
       );
       if (next) await stages.adopt(next);
       return next;

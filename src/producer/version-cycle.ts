@@ -106,8 +106,8 @@ export class VersionCycles<S extends Schema = Schema> {
     if (this.stages?.failed) this.stages = undefined;
     this.stages ??=
       this.o.cycleThread === 'worker'
-        ? CycleThread.start(this.o.schema, this.current, this.o.layout)
-        : new CycleRunner(this.o.schema, this.current, false, this.o.layout);
+        ? CycleThread.start(this.o.schema, this.current, this.o.layout, this.o.compactAbove)
+        : new CycleRunner(this.o.schema, this.current, false, this.o.layout, this.o.compactAbove);
     return this.stages;
   }
 

@@ -350,8 +350,10 @@ function rebuildPages(
     while (w < order.length && ordinals[order[w]!]! >>> PAGE_SHIFT === p) w++;
     const touched = w > from;
     if (!touched && length === oldLength && p < parts[0]!.length) continue;
-    if (!touched && length < oldLength) {
-      truncatePage(next, parts, present, p, length);
+    // A page of fixed values or codes is cut as a view; one with a heap or list elements is
+    // rebuilt, so its heap ends where its last offset does (a snapshot holds no dead bytes).
+    if (!touched && length < oldLength && next.spec.kind !== 'list' && next.encoding !== 'var') {
+      truncatePage(parts, present, p, length);
       continue;
     }
     const old: PageSource | undefined =
@@ -395,17 +397,14 @@ function inOrdinalOrder(ordinals: readonly number[]): Uint32Array {
   return Uint32Array.from([...order].sort((a, b) => ordinals[a]! - ordinals[b]! || a - b));
 }
 
-/** Cuts page p down to `length` slots (a view; the bytes stay shared). */
+/** Cuts page p of a fixed or dict column down to `length` slots (a view; the bytes stay shared). */
 function truncatePage(
-  col: Column,
   parts: PartArray[][],
   present: Uint8Array[] | undefined,
   p: number,
   length: number,
 ): void {
-  const first = parts[0]![p]!;
-  if (col.spec.kind === 'list' || col.encoding === 'var') parts[0]![p] = first.subarray(0, length + 1);
-  else parts[0]![p] = first.subarray(0, length);
+  parts[0]![p] = parts[0]![p]!.subarray(0, length);
   if (present) present[p] = present[p]!.subarray(0, (length + 7) >>> 3);
 }
 

@@ -16,7 +16,7 @@ import { type FieldSpec, fromJSON, type Schema, type SchemaJson, toJSON } from '
 import { recordSummer, type Sums } from './checksum.ts';
 import { type Column, columnReader } from './column.ts';
 import { gatherColumn } from './column-gather.ts';
-import { type Layout, layoutOf, testBit } from './layout.ts';
+import { type Layout, layoutOf, PAGE_SIZE, testBit } from './layout.ts';
 import { evolveTypes, sameSchema } from './schema-evolution.ts';
 import { type AnyState, State } from './state.ts';
 import { ordinalChanges } from './state-diff.ts';
@@ -309,9 +309,11 @@ export function applyDelta(state: AnyState, bytes: Uint8Array, options: ApplyDel
     const removed = reader.view(td.removed!, Uint32Array);
     const addedOrdinals = reader.view(td.added!, Uint32Array, td.count);
     // New ordinals are taken at the end one by one (ordinal-allocator.ts), so a capacity grows
-    // by at most the records added: checked before anything of that size is allocated, which
-    // bounds the memory an apply takes by the state's size plus the delta's.
-    const end = prev.capacity + td.count;
+    // by at most the records added; a reverse delta of a compaction, which shrank the capacity,
+    // grows it back by at most the records it adds and removes plus a page (the compactor keeps
+    // to that). Checked before anything of that size is allocated, which bounds the memory an
+    // apply takes by the state's size plus the delta's.
+    const end = prev.capacity + td.count + removed.length + PAGE_SIZE;
     if (td.capacity > end || td.capacity > MAX_CAPACITY || removed.length > prev.size)
       corrupt(`the entry of ${type.name} declares ${td.capacity} ordinals; at most ${end} can follow`);
     const columns = readColumns(reader, type, td.columns!, td.count, options.scan !== false);

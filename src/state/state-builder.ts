@@ -22,8 +22,9 @@ import {
   type SchemaRecord,
   type TypeName,
 } from '../schema/index.ts';
+import { columnReader } from './column.ts';
 import { type Layout, layoutOf } from './layout.ts';
-import { allocateOrdinals } from './ordinal-allocator.ts';
+import { planOrdinals } from './ordinal-allocator.ts';
 import { recordEquals } from './record-equality.ts';
 import { evolveTypes, sameSchema } from './schema-evolution.ts';
 import { type AnyState, checkVersion, randomTag, State } from './state.ts';
@@ -49,6 +50,30 @@ export interface BuildOptions {
   readonly shared?: boolean;
   /** @internal Encoding thresholds, for tests (see `Layout`). */
   readonly layout?: Partial<Layout>;
+  /**
+   * Compaction: when a type's sparseness (empty ordinals over its capacity) would pass this
+   * share, records at the top of its ordinal range move down into holes until it is half
+   * this, at most 1% of the type's records (at least 1,024) a build, so a long-lived state
+   * stays near a fresh one's size. Pages are also refilled sooner (once this share of them is
+   * free, up to a quarter). A moved record is unchanged: it costs a delta what an added record
+   * costs, and readers see it as before (by key, by index, in iteration). 1 turns it off.
+   * @default 0.05
+   */
+  readonly compactAbove?: number;
+}
+
+/** Default of {@link BuildOptions.compactAbove}. */
+export const DEFAULT_COMPACT_ABOVE = 0.05;
+
+function checkCompactAbove(value: number | undefined): number {
+  if (value === undefined) return DEFAULT_COMPACT_ABOVE;
+  if (typeof value !== 'number' || !(value > 0 && value <= 1)) {
+    throw new ShoalError(
+      'INVALID_OPTION',
+      `compactAbove must be a share in (0, 1] (1 turns compaction off); got ${String(value)}.`,
+    );
+  }
+  return value;
 }
 
 /** Options of the {@link StateBuilder} constructor. */
@@ -278,6 +303,7 @@ export class StateBuilder<S extends Schema = Schema> {
     const tag = options.tag ?? randomTag();
     const shared = options.shared === true;
     const layout = layoutOf(options.layout);
+    const compactAbove = checkCompactAbove(options.compactAbove);
     const prev = this.previous;
     let types: TypeStateParts[];
     if (!prev) {
@@ -293,7 +319,7 @@ export class StateBuilder<S extends Schema = Schema> {
       types = base.map((parts) => {
         const changes = this.keep.has(parts.type.name)
           ? undefined
-          : this.changesOf(new TypeState(parts), this.pending.get(parts.type.name)!);
+          : this.changesOf(new TypeState(parts), this.pending.get(parts.type.name)!, compactAbove);
         if (!changes || (changes.removed.length === 0 && changes.added.length === 0)) {
           return parts.ghosts.length === 0 ? parts : { ...parts, ghosts: new Uint32Array(0) };
         }
@@ -319,7 +345,7 @@ export class StateBuilder<S extends Schema = Schema> {
   }
 
   /** What changes in a type, against its previous state. */
-  private changesOf(prev: TypeState, p: TypePending): TypeChanges {
+  private changesOf(prev: TypeState, p: TypePending, compactAbove: number): TypeChanges {
     const removed: number[] = [];
     const added: Readonly<Record<string, unknown>>[] = [];
     const restate = this.mode === 'restate';
@@ -346,10 +372,19 @@ export class StateBuilder<S extends Schema = Schema> {
       }
       if (seen) for (const o of prev.ordinals()) if (seen[o] === 0) removed.push(o);
     }
+    const plan = planOrdinals(prev.parts, removed, added.length, compactAbove);
+    if (plan.moved.length === 0) {
+      return { removed, added: plan.added, values: (field) => added.map((r) => r[field.name]) };
+    }
+    const columns = prev.parts.columns;
     return {
-      removed,
-      added: allocateOrdinals(prev.parts, added.length),
-      values: (field) => added.map((r) => r[field.name]),
+      removed: removed.concat(plan.moved),
+      added: plan.added.concat(plan.movedTo),
+      values: (field) => {
+        const read = columnReader(columns[field.index]!);
+        return added.map((r) => r[field.name]).concat(plan.moved.map(read));
+      },
+      ...(plan.capacity === undefined ? {} : { capacity: plan.capacity }),
     };
   }
 }

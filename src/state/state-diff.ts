@@ -4,6 +4,7 @@
  * bitsets word by word, which costs a scan of the bitsets (a bit per ordinal), not of records.
  */
 import type { ObjectType } from '../schema/index.ts';
+import { recordEquals } from './record-equality.ts';
 import type { AnyState } from './state.ts';
 import type { TypeStateParts } from './type-state.ts';
 
@@ -63,7 +64,7 @@ function keyAt(type: ObjectType, view: (o: number) => Record<string, unknown>, o
 /**
  * Per type of `next`'s schema: keys added, removed and modified from `prev` to `next` (two
  * states of one history, e.g. consecutive versions). A modified record is one whose key is
- * in both states at different ordinals.
+ * in both states at different ordinals with other values (a record compaction moved is not).
  */
 export function diffStates(prev: AnyState, next: AnyState): Record<string, TypeDiff> {
   const out: Record<string, TypeDiff> = {};
@@ -77,16 +78,23 @@ export function diffStates(prev: AnyState, next: AnyState): Record<string, TypeD
         ? JSON.stringify(k, (_, v) => (typeof v === 'bigint' ? `${v}n` : v))
         : k;
     const removedKeys = new Map<unknown, unknown>();
+    const removedOrdinal = new Map<unknown, number>();
     for (const o of removed) {
       const k = keyAt(type, (x) => prevType!.view(x) as unknown as Record<string, unknown>, o);
-      removedKeys.set(type.primaryKey.length === 0 ? `#${o}` : identity(k), k);
+      const id = type.primaryKey.length === 0 ? `#${o}` : identity(k);
+      removedKeys.set(id, k);
+      removedOrdinal.set(id, o);
     }
     const diff: TypeDiff = { added: [], removed: [], modified: [] };
     for (const o of added) {
       const k = keyAt(type, (x) => nextType.view(x) as unknown as Record<string, unknown>, o);
       const id = type.primaryKey.length === 0 ? `+${o}` : identity(k);
       if (removedKeys.has(id)) {
-        diff.modified.push(k);
+        // A record compaction moved is at another ordinal and unchanged: no change at all.
+        const before = removedOrdinal.get(id)!;
+        const stored = prevType!.view(before) as unknown as Record<string, unknown>;
+        if (!recordEquals(type, stored, nextType.view(o).toObject() as Record<string, unknown>))
+          diff.modified.push(k);
         removedKeys.delete(id);
       } else {
         diff.added.push(k);

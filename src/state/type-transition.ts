@@ -138,7 +138,10 @@ export function transitionType(
     maxIndexPage: layout.maxIndexPage,
     wasPopulated: (o) => o < prev.capacity && testBit(prev.populated, o),
   });
-  const ghosts = Uint32Array.from(removed).sort();
+  // Compaction may shrink the capacity below removed ordinals: those are simply gone.
+  const ghosts = Uint32Array.from(
+    capacity < prev.capacity ? removed.filter((o) => o < capacity) : removed,
+  ).sort();
   return {
     type,
     capacity,

@@ -17,6 +17,16 @@ export interface CycleWriter<S extends Schema = Schema> {
   add<N extends TypeName<S>>(type: N, record: SchemaRecord<S, N>): void;
 }
 
+/** The build options of a cycle's state. */
+function buildOptions(version: number, shared: boolean, layout?: Partial<Layout>, compactAbove?: number) {
+  return {
+    version,
+    shared,
+    ...(layout ? { layout } : {}),
+    ...(compactAbove === undefined ? {} : { compactAbove }),
+  };
+}
+
 function unchanged(prev: AnyState | undefined, next: AnyState): boolean {
   if (!prev) return false;
   return (
@@ -38,13 +48,14 @@ export async function buildRestated<S extends Schema>(
   shared: boolean,
   layout?: Partial<Layout>,
   types?: readonly string[],
+  compactAbove?: number,
 ): Promise<State<S> | undefined> {
   for (const name of types ?? []) schema.type(name);
   const keep = types ? schema.types.map((t) => t.name).filter((name) => !types.includes(name)) : [];
   const builder = new StateBuilder(schema, { ...(prev ? { previous: prev } : {}), keep });
   const writer: CycleWriter<S> = { add: (type, record) => void builder.add(type, record) };
   await populate(writer);
-  const next = builder.build(layout ? { version, shared, layout } : { version, shared });
+  const next = builder.build(buildOptions(version, shared, layout, compactAbove));
   return unchanged(prev, next) ? undefined : next;
 }
 
@@ -67,6 +78,7 @@ export function buildFromChanges(
   version: number,
   shared: boolean,
   layout?: Partial<Layout>,
+  compactAbove?: number,
 ): ChangesBuild<Schema> {
   const builder = prev ? StateBuilder.from(prev, schema) : new StateBuilder(schema);
   const keyValidators = new Map<string, (key: unknown) => void>();
@@ -89,6 +101,6 @@ export function buildFromChanges(
     }
   };
   for (const segment of segments) forEachEntry(segment, apply);
-  const next = builder.build(layout ? { version, shared, layout } : { version, shared });
+  const next = builder.build(buildOptions(version, shared, layout, compactAbove));
   return { next: unchanged(prev, next) ? undefined : next, dropped };
 }
