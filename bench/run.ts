@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: shoal's figures on the Movie dataset of DESIGN.md, each beside a baseline
  * measured in the same run. Flags: --n <records> (default 1,000,000); --section <name> runs one
- * section (snapshot, blob, producer, consumer, index, plan, profiles) in this process.
+ * section (snapshot, blob, producer, consumer, index, plan, profiles, lookup) in this process.
  *
  * Without --section, each section runs in a child process of its own, so none is measured on a
  * heap (and memory) another left behind.
@@ -15,6 +15,7 @@ import { blobBench } from './blob-bench.ts';
 import { consumerBench } from './consumer-bench.ts';
 import { deltaBench } from './delta-bench.ts';
 import { indexBench } from './index-bench.ts';
+import { lookupBench } from './lookup-bench.ts';
 import { planBench } from './plan-bench.ts';
 import { producerBench } from './producer-bench.ts';
 import { profileBench } from './profile-bench.ts';
@@ -29,6 +30,7 @@ const sections: Record<string, (n: number, dir: string) => Promise<unknown>> = {
   index: (n) => indexBench(n),
   plan: (n) => planBench(n),
   profiles: (n) => profileBench(n),
+  lookup: (n) => lookupBench(n),
 };
 
 const { values } = parseArgs({

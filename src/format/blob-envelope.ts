@@ -17,8 +17,14 @@ import { ShoalError } from '../errors.ts';
 import { msgpack } from './msgpack.ts';
 
 const MAGIC = 0x4c4f4853; // "SHOL" read as little-endian u32
-/** The format version this code writes and reads. */
-export const FORMAT_VERSION = 1;
+/**
+ * The format version this code writes. 2: the primary-key index in shards with key tags in its
+ * slots (version 1 held one flat table of ordinals; its snapshots still load, the index built
+ * again from the key column at load).
+ */
+export const FORMAT_VERSION = 2;
+/** The oldest format version this code reads. */
+export const OLDEST_FORMAT_VERSION = 1;
 const PREFIX = 16;
 
 /** What a blob holds. */
@@ -100,6 +106,8 @@ export type ArrayCtor =
 /** A checked blob: its header and views of its sections. */
 export class BlobReader<H> {
   readonly kind: BlobKind;
+  /** The format version the blob was written in (OLDEST_FORMAT_VERSION to FORMAT_VERSION). */
+  readonly version: number;
   readonly header: H & EnvelopeFields;
   /** The blob's bytes, 8-aligned in their buffer. */
   readonly bytes: Uint8Array;
@@ -107,8 +115,15 @@ export class BlobReader<H> {
   /** Sections viewed so far: each is one part, so a second view of one is a crafted blob. */
   private readonly viewed = new Set<number>();
 
-  constructor(kind: BlobKind, header: H & EnvelopeFields, bytes: Uint8Array, bodyStart: number) {
+  constructor(
+    kind: BlobKind,
+    header: H & EnvelopeFields,
+    bytes: Uint8Array,
+    bodyStart: number,
+    version = FORMAT_VERSION,
+  ) {
     this.kind = kind;
+    this.version = version;
     this.header = header;
     this.bytes = bytes;
     this.bodyStart = bodyStart;
@@ -170,10 +185,10 @@ export function readBlob<H>(
     );
   }
   const version = dv.getUint16(4, true);
-  if (version !== FORMAT_VERSION) {
+  if (version < OLDEST_FORMAT_VERSION || version > FORMAT_VERSION) {
     throw new ShoalError(
       'BLOB_UNSUPPORTED_VERSION',
-      `the blob has format version ${version}; this shoal reads version ${FORMAT_VERSION}. Upgrade shoal to read it.`,
+      `the blob has format version ${version}; this shoal reads versions ${OLDEST_FORMAT_VERSION} to ${FORMAT_VERSION}. ${version > FORMAT_VERSION ? 'Upgrade shoal to read it.' : 'Republish it with a newer shoal.'}`,
     );
   }
   const kind = KIND_NAMES.get(dv.getUint8(6));
@@ -238,5 +253,5 @@ export function readBlob<H>(
     bytes = new Uint8Array(buffer);
     bytes.set(input);
   }
-  return new BlobReader(kind, header, bytes, bodyStart);
+  return new BlobReader(kind, header, bytes, bodyStart, version);
 }

@@ -61,6 +61,11 @@ export interface Layout {
    * and a build fills pages to half of it.
    */
   readonly maxIndexPage: number;
+  /**
+   * Slots a shard of the primary-key index holds when it is built (shards then grow or shrink
+   * alone): a delta copies the shards it writes, 16 KiB each by default.
+   */
+  readonly keyShard: number;
 }
 
 export const DEFAULT_LAYOUT: Layout = Object.freeze({
@@ -69,13 +74,14 @@ export const DEFAULT_LAYOUT: Layout = Object.freeze({
   maxNarrowDict: 256,
   maxNarrowOffset: 0xffff,
   maxIndexPage: 2048,
+  keyShard: 4096,
 });
 
 /** `DEFAULT_LAYOUT` with some thresholds replaced; each must stay within the format's limits. */
 export function layoutOf(overrides: Partial<Layout> | undefined): Layout {
   if (!overrides) return DEFAULT_LAYOUT;
   const layout = { ...DEFAULT_LAYOUT, ...overrides };
-  const { minDictValues, maxDictSize, maxNarrowDict, maxNarrowOffset, maxIndexPage } = layout;
+  const { minDictValues, maxDictSize, maxNarrowDict, maxNarrowOffset, maxIndexPage, keyShard } = layout;
   const ok =
     Number.isSafeInteger(minDictValues) &&
     minDictValues >= 1 &&
@@ -90,11 +96,14 @@ export function layoutOf(overrides: Partial<Layout> | undefined): Layout {
     maxNarrowOffset <= 0xffff &&
     Number.isSafeInteger(maxIndexPage) &&
     maxIndexPage >= 2 &&
-    maxIndexPage <= 2048;
+    maxIndexPage <= 2048 &&
+    Number.isSafeInteger(keyShard) &&
+    keyShard >= 8 &&
+    keyShard <= 1 << 20;
   if (!ok) {
     throw new ShoalError(
       'INVALID_OPTION',
-      `layout thresholds out of range: ${JSON.stringify(overrides)}. Keep minDictValues >= 1, 1 <= maxNarrowDict <= 256, maxNarrowDict <= maxDictSize <= 65536, 0 <= maxNarrowOffset <= 65535 and 2 <= maxIndexPage <= 2048.`,
+      `layout thresholds out of range: ${JSON.stringify(overrides)}. Keep minDictValues >= 1, 1 <= maxNarrowDict <= 256, maxNarrowDict <= maxDictSize <= 65536, 0 <= maxNarrowOffset <= 65535 2 <= maxIndexPage <= 2048 and 8 <= keyShard <= 1048576.`,
     );
   }
   return Object.freeze(layout);
