@@ -104,11 +104,13 @@ export function buildKeyIndex(
     counts[Math.floor(h * n * TWO_TO_MINUS_32)]!++;
   }
   const shards = Array.from(counts, (c) => newPage(shardSizeFor(c), shared));
+  const scale = n * TWO_TO_MINUS_32;
   for (let o = 0; o < capacity; o++) {
     if (!testBit(populated, o)) continue;
     const h = hashes[o]!;
-    const [k, frac] = locate(h, n);
-    place(shards[k]!, h, frac, slotValue(h, o, bits));
+    const x = h * scale;
+    const k = Math.floor(x);
+    place(shards[k]!, h, x - k, slotValue(h, o, bits));
   }
   return { shards, bits };
 }
@@ -278,11 +280,12 @@ export function findStaged(index: KeyIndex, pk: PrimaryKey): number {
   const low = lowMask(bits);
   const high = ~low;
   const h = pk.stagedHash();
-  const [k, frac] = locate(h, shards.length);
+  const x = h * shards.length * TWO_TO_MINUS_32;
+  const k = Math.floor(x);
   const page = shards[k]!;
   const m = page.length;
   const tag = (h << bits) & high;
-  let s = Math.floor(frac * m);
+  let s = Math.floor((x - k) * m);
   for (let probes = 0; probes < m; probes++) {
     const v = page[s]!;
     if (v === 0) return -1;
@@ -356,10 +359,11 @@ export function firstMisindexed(
     const h = pk.hashAt(o);
     const want = slotValue(h, o, bits);
     const tag = (h << bits) & high;
-    const [k, frac] = locate(h, shards.length);
+    const x = h * shards.length * TWO_TO_MINUS_32;
+    const k = Math.floor(x);
     const page = shards[k]!;
     const m = page.length;
-    let s = Math.floor(frac * m);
+    let s = Math.floor((x - k) * m);
     let found = false;
     for (let probes = 0; probes < m; probes++) {
       const v = page[s]!;
