@@ -18,6 +18,7 @@ import { compactBench } from './compact-bench.ts';
 import { consumerBench } from './consumer-bench.ts';
 import { deltaBench } from './delta-bench.ts';
 import { indexBench } from './index-bench.ts';
+import { lookupBench } from './lookup-bench.ts';
 import { planBench } from './plan-bench.ts';
 import { producerBench } from './producer-bench.ts';
 import { profileBench } from './profile-bench.ts';
@@ -38,6 +39,7 @@ const sections: Record<string, (n: number, dir: string) => Promise<unknown>> = {
   // SHOAL_BENCH_WRITE_10X=1 adds build + encode at 10× the records.
   write: (n) => writeBench(n, { tenX: process.env.SHOAL_BENCH_WRITE_10X === '1' }),
   compact: (n) => compactBench(n),
+  lookup: (n) => lookupBench(n),
 };
 
 // Not in the default run (CI runs that): a 5 GiB state, only with --section big.

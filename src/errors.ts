@@ -12,6 +12,7 @@ export type ShoalErrorCode =
   | 'DUPLICATE_KEY'
   | 'UNKNOWN_TYPE'
   | 'UNKNOWN_INDEX'
+  | 'UNKNOWN_FIELD'
   | 'INVALID_INDEX'
   | 'INVALID_KEY'
   | 'INVALID_OPTION'

@@ -23,10 +23,15 @@ import { checkBlobSize, MAX_BLOB_BYTES } from './blob-size.ts';
 import { msgpack } from './msgpack.ts';
 
 const MAGIC = 0x4c4f4853; // "SHOL" read as little-endian u32
-/** The newest format version this code writes and reads (it reads every version from 1). */
+/**
+ * The format version this code writes. 2: the primary-key index in shards with key tags in its
+ * slots, and a part's page starts in 64 bits where its heap passes 4 GiB (version 1 held one
+ * flat table of ordinals and only 32-bit starts; its snapshots still load, the index built again
+ * from the key column at load).
+ */
 export const FORMAT_VERSION = 2;
-/** What a writer writes unless a blob needs more. */
-const BASE_VERSION = 1;
+/** The oldest format version this code reads. */
+export const OLDEST_FORMAT_VERSION = 1;
 /** The most bytes one crc32 call is given (zlib's length argument is 32-bit). */
 const CRC_CHUNK = 2 ** 30;
 
@@ -65,7 +70,7 @@ export class BlobWriter {
   private readonly chunks: Uint8Array[] = [];
   private readonly table: number[] = [];
   private length = 0;
-  private version = BASE_VERSION;
+  private version = FORMAT_VERSION;
   /** Most bytes a blob may have (the runtime's buffer limit; tests inject a small one). */
   private readonly maxBytes: number;
 
@@ -137,7 +142,7 @@ export type ArrayCtor =
 /** A checked blob: its header and views of its sections. */
 export class BlobReader<H> {
   readonly kind: BlobKind;
-  /** The blob's format version. */
+  /** The format version the blob was written in (OLDEST_FORMAT_VERSION to FORMAT_VERSION). */
   readonly version: number;
   readonly header: H & EnvelopeFields;
   /** The blob's bytes, 8-aligned in their buffer. */
@@ -151,7 +156,7 @@ export class BlobReader<H> {
     header: H & EnvelopeFields,
     bytes: Uint8Array,
     bodyStart: number,
-    version: number = BASE_VERSION,
+    version = FORMAT_VERSION,
   ) {
     this.kind = kind;
     this.version = version;
@@ -216,10 +221,10 @@ export function readBlob<H>(
     );
   }
   const version = dv.getUint16(4, true);
-  if (version < BASE_VERSION || version > FORMAT_VERSION) {
+  if (version < OLDEST_FORMAT_VERSION || version > FORMAT_VERSION) {
     throw new ShoalError(
       'BLOB_UNSUPPORTED_VERSION',
-      `the blob has format version ${version}; this shoal reads versions ${BASE_VERSION} to ${FORMAT_VERSION}. Upgrade shoal to read it.`,
+      `the blob has format version ${version}; this shoal reads versions ${OLDEST_FORMAT_VERSION} to ${FORMAT_VERSION}. ${version > FORMAT_VERSION ? 'Upgrade shoal to read it.' : 'Republish it with a newer shoal.'}`,
     );
   }
   const kind = KIND_NAMES.get(dv.getUint8(6));

@@ -71,6 +71,11 @@ export interface Layout {
    * is `BLOB_TOO_LARGE` rather than a wrapped offset.
    */
   readonly maxPageHeap: number;
+  /**
+   * Slots a shard of the primary-key index holds when it is built (shards then grow or shrink
+   * alone): a delta copies the shards it writes, 16 KiB each by default.
+   */
+  readonly keyShard: number;
 }
 
 export const DEFAULT_LAYOUT: Layout = Object.freeze({
@@ -81,13 +86,14 @@ export const DEFAULT_LAYOUT: Layout = Object.freeze({
   maxIndexPage: 2048,
   maxNarrowStart: 0xffffffff,
   maxPageHeap: 0xffffffff,
+  keyShard: 4096,
 });
 
 /** `DEFAULT_LAYOUT` with some thresholds replaced; each must stay within the format's limits. */
 export function layoutOf(overrides: Partial<Layout> | undefined): Layout {
   if (!overrides) return DEFAULT_LAYOUT;
   const layout = { ...DEFAULT_LAYOUT, ...overrides };
-  const { minDictValues, maxDictSize, maxNarrowDict, maxNarrowOffset, maxIndexPage } = layout;
+  const { minDictValues, maxDictSize, maxNarrowDict, maxNarrowOffset, maxIndexPage, keyShard } = layout;
   const { maxNarrowStart, maxPageHeap } = layout;
   const ok =
     Number.isSafeInteger(minDictValues) &&
@@ -109,11 +115,14 @@ export function layoutOf(overrides: Partial<Layout> | undefined): Layout {
     maxNarrowStart <= 0xffffffff &&
     Number.isSafeInteger(maxPageHeap) &&
     maxPageHeap >= 1 &&
-    maxPageHeap <= 0xffffffff;
+    maxPageHeap <= 0xffffffff &&
+    Number.isSafeInteger(keyShard) &&
+    keyShard >= 8 &&
+    keyShard <= 1 << 20;
   if (!ok) {
     throw new ShoalError(
       'INVALID_OPTION',
-      `layout thresholds out of range: ${JSON.stringify(overrides)}. Keep minDictValues >= 1, 1 <= maxNarrowDict <= 256, maxNarrowDict <= maxDictSize <= 65536, 0 <= maxNarrowOffset <= 65535, 2 <= maxIndexPage <= 2048, 0 <= maxNarrowStart <= 4294967295 and 1 <= maxPageHeap <= 4294967295.`,
+      `layout thresholds out of range: ${JSON.stringify(overrides)}. Keep minDictValues >= 1, 1 <= maxNarrowDict <= 256, maxNarrowDict <= maxDictSize <= 65536, 0 <= maxNarrowOffset <= 65535, 2 <= maxIndexPage <= 2048, 0 <= maxNarrowStart <= 4294967295, 1 <= maxPageHeap <= 4294967295 and 8 <= keyShard <= 1048576.`,
     );
   }
   return Object.freeze(layout);

@@ -1,33 +1,21 @@
 /**
- * The primary-key index: an open-addressing hash table (linear probing) in one Uint32Array,
- * slot = ordinal + 1, 0 = empty. It is stored in the snapshot as it is, so loading never
- * rebuilds it. Load factor at most 3/4, i.e. ~5.3 bytes per record.
- *
- * Lookups hash the key's canonical bytes (format/hash.ts) and confirm a hit against the key
- * columns, so the table holds no keys of its own. A removal leaves a tombstone (one probe,
- * no key reads); inserts reuse tombstones, and a transition rebuilds the table once live
- * entries and tombstones fill 7/8 of it.
+ * Key hashing and matching: a primary key's (or a secondary index's) fields hashed from their
+ * stored bytes (format/hash.ts) and compared with the columns, in every encoding. The index
+ * itself is key-index.ts (primary key) and hash-index.ts (secondary).
  */
 import { ShoalError } from '../errors.ts';
 import { fmix32, hashBigInt, hashBytes, hashInt, hashLong, mixWord } from '../format/hash.ts';
 import type { ObjectType } from '../schema/index.ts';
 import type { Column } from './column.ts';
-import { PAGE_MASK, PAGE_SHIFT, testBit } from './layout.ts';
+import { PAGE_MASK, PAGE_SHIFT } from './layout.ts';
 
-const KEY_SEED = 0x6b657973;
+/** The seed of every key hash. */
+export const KEY_SEED = 0x6b657973;
 /** A slot whose entry was removed: probes go past it, inserts may take it. */
 export const TOMBSTONE = 0xffffffff;
 
 /** Table size for `n` keys when an index is built whole. */
 export const indexSizeFor = (n: number): number => Math.max(8, Math.ceil((n * 4) / 3) + 1);
-
-/**
- * Whether a table of `slots` should be rebuilt for `n` keys and `tombstones` dead slots: past
- * 7/8 used (probes grow long), or under 1/4 live (memory wasted). Between, a transition
- * updates a copy of the table in place.
- */
-export const indexNeedsRebuild = (slots: number, n: number, tombstones: number): boolean =>
-  (n + tombstones) * 8 > slots * 7 || (slots > 64 && n * 4 < slots);
 
 /** One key field: stages a lookup value, hashes it, and compares it with a stored record. */
 interface KeyField {
@@ -221,34 +209,11 @@ export class PrimaryKey {
     return this.names;
   }
 
-  /**
-   * A lookup function over `table`: the ordinal of a key, or -1. A one-field int key gets a
-   * loop of its own (hash, probe, compare against the key column) with no calls in it.
-   */
-  finder(table: Uint32Array): (key: unknown) => number {
-    const m = table.length;
+  /** The pages of the key column when the key is one fixed-width int field (lookups' fast path). */
+  intKeyPages(): readonly Int32Array[] | undefined {
     const col = this.columns[0]!;
-    if (!this.composite && col.valueKind === 'int' && col.encoding === 'fixed') {
-      const pages = col.parts[0] as readonly Int32Array[];
-      return (key) => {
-        if (typeof key !== 'number') this.invalid(key);
-        let s = slotOf(hashInt(key, KEY_SEED), m);
-        for (let probes = 0; probes < m; probes++) {
-          const v = table[s]!;
-          if (v === 0) return -1;
-          if (v !== TOMBSTONE) {
-            const o = v - 1;
-            if (pages[o >>> PAGE_SHIFT]![o & PAGE_MASK] === key) return o;
-          }
-          if (++s === m) s = 0;
-        }
-        return -1;
-      };
-    }
-    return (key) => {
-      this.stage(key);
-      return findStaged(table, this);
-    };
+    if (this.composite || col.valueKind !== 'int' || col.encoding !== 'fixed') return undefined;
+    return col.parts[0] as readonly Int32Array[];
   }
 
   /** Hash of the key stored at `ordinal`. */
@@ -302,92 +267,3 @@ export class PrimaryKey {
 
 export const slotOf = (hash: number, size: number): number =>
   Math.floor(hash * size * 2.3283064365386963e-10);
-
-/** Builds the index of every populated ordinal below `capacity`. */
-export function buildIndex(
-  pk: PrimaryKey,
-  populated: Uint32Array,
-  capacity: number,
-  size: number,
-): Uint32Array {
-  const table = new Uint32Array(indexSizeFor(size));
-  for (let o = 0; o < capacity; o++) if (testBit(populated, o)) insertOrdinal(table, pk.hashAt(o), o);
-  return table;
-}
-
-/** Puts `ordinal` (whose key hashes to `hash`) into `table`; true when it took a tombstone's slot. */
-export function insertOrdinal(table: Uint32Array, hash: number, ordinal: number): boolean {
-  const m = table.length;
-  let s = slotOf(hash, m);
-  for (let probes = 0; probes < m; probes++) {
-    const v = table[s]!;
-    if (v === 0 || v === TOMBSTONE) {
-      table[s] = ordinal + 1;
-      return v === TOMBSTONE;
-    }
-    if (++s === m) s = 0;
-  }
-  throw new ShoalError(
-    'BLOB_CORRUPT',
-    'the primary-key index is full: the changes applied to it do not add up. Load the version from a snapshot.',
-  );
-}
-
-/** Replaces `ordinal` (whose key hashes to `hash`) in `table` with a tombstone; false when absent. */
-export function removeOrdinal(table: Uint32Array, hash: number, ordinal: number): boolean {
-  const m = table.length;
-  let s = slotOf(hash, m);
-  for (let probes = 0; probes < m; probes++) {
-    const v = table[s]!;
-    if (v === 0) return false;
-    if (v === ordinal + 1) {
-      table[s] = TOMBSTONE;
-      return true;
-    }
-    if (++s === m) s = 0;
-  }
-  return false;
-}
-
-/** The ordinal of the staged key, or -1. */
-export function findStaged(table: Uint32Array, pk: PrimaryKey): number {
-  const m = table.length;
-  let s = slotOf(pk.stagedHash(), m);
-  for (let probes = 0; probes < m; probes++) {
-    const v = table[s]!;
-    if (v === 0) return -1;
-    if (v !== TOMBSTONE && pk.stagedEqualsAt(v - 1)) return v - 1;
-    if (++s === m) s = 0;
-  }
-  return -1;
-}
-
-/**
- * The first populated ordinal that a lookup of its own key would not return (its probe path in
- * `table` meets an empty slot, or another record with the same key, first), or -1.
- */
-export function firstMisindexed(
-  pk: PrimaryKey,
-  table: Uint32Array,
-  populated: Uint32Array,
-  capacity: number,
-): number {
-  const m = table.length;
-  for (let o = 0; o < capacity; o++) {
-    if (!testBit(populated, o)) continue;
-    let s = slotOf(pk.hashAt(o), m);
-    let found = false;
-    for (let probes = 0; probes < m; probes++) {
-      const v = table[s]!;
-      if (v === 0) break;
-      if (v === o + 1) {
-        found = true;
-        break;
-      }
-      if (v !== TOMBSTONE && pk.equalAt(v - 1, o)) break;
-      if (++s === m) s = 0;
-    }
-    if (!found) return o;
-  }
-  return -1;
-}

@@ -58,7 +58,7 @@ export function shareParts(parts: TypeStateParts): TypeStateParts {
   return {
     ...parts,
     populated: toShared(parts.populated),
-    index: shared(parts.index),
+    index: parts.index && { bits: parts.index.bits, shards: parts.index.shards.map(toShared) },
     ghosts: toShared(parts.ghosts),
     ...(parts.indexes ? { indexes: parts.indexes.map(shareIndex) } : {}),
     columns: parts.columns.map((c) => ({

@@ -7,6 +7,7 @@ import { randomFillSync } from 'node:crypto';
 import { ShoalError } from '../errors.ts';
 import type { Infer, KeyOf, Schema, TypeName, TypeOf } from '../schema/index.ts';
 import { combineSums } from './checksum.ts';
+import { keyIndexBytes } from './key-index.ts';
 import { indexBytes } from './secondary-index.ts';
 import type { TypeState } from './type-state.ts';
 
@@ -63,7 +64,7 @@ export class State<S extends Schema = Schema> {
     let total = 0;
     for (const t of this.types) {
       const p = t.parts;
-      total += p.populated.byteLength + (p.index?.byteLength ?? 0) + p.ghosts.byteLength;
+      total += p.populated.byteLength + (p.index ? keyIndexBytes(p.index) : 0) + p.ghosts.byteLength;
       for (const i of p.indexes ?? []) total += indexBytes(i);
       for (const col of p.columns) {
         for (const pages of col.parts) for (const page of pages) total += page.byteLength;

@@ -11,6 +11,7 @@ import type { ObjectType, ScalarKind } from '../schema/index.ts';
 import type { Sums } from './checksum.ts';
 import type { Column, Dictionary, Encoding } from './column.ts';
 import { isVarKind } from './column.ts';
+import { buildKeyIndex, type KeyIndex, keyIndexProblem, ordinalBits } from './key-index.ts';
 import {
   DEFAULT_LAYOUT,
   type Layout,
@@ -20,7 +21,7 @@ import {
   popcount,
   testBit,
 } from './layout.ts';
-import { TOMBSTONE } from './primary-key.ts';
+import { PrimaryKey, TOMBSTONE } from './primary-key.ts';
 import { type IndexDescriptor, readIndexes, writeIndexes } from './secondary-index.ts';
 
 import type { TypeStateParts } from './type-state.ts';
@@ -83,7 +84,12 @@ export interface TypeDescriptor {
   readonly size: number;
   readonly sums: readonly [number, number];
   readonly populated: number;
+  /** The primary-key index's slots, its shards back to back (-1 without a primary key). */
   readonly index: number;
+  /** Where each shard starts in `index`, and where the last ends (format 2 on). */
+  readonly indexShards?: number;
+  /** The ordinal bits of a slot (format 2 on). */
+  readonly indexBits?: number;
   readonly tombstones: number;
   readonly ghosts: number;
   readonly columns: readonly ColumnDescriptor[];
@@ -153,7 +159,7 @@ export function writeTypeSection(
     size: parts.size,
     sums: [parts.sums.a, parts.sums.b],
     populated: writer.add(parts.populated),
-    index: parts.index ? writer.add(parts.index) : -1,
+    ...writeKeyIndex(writer, parts.index),
     tombstones: parts.tombstones,
     ghosts: writer.add(parts.ghosts),
     columns: writeColumns(writer, parts.columns, layout),
@@ -164,43 +170,45 @@ export function writeTypeSection(
 /** The most ordinals a type may have: an index slot holds ordinal + 1 below the tombstone. */
 export const MAX_CAPACITY = TOMBSTONE - 1;
 
+function writeKeyIndex(writer: BlobWriter, index: KeyIndex | undefined) {
+  if (!index) return { index: -1 };
+  const starts = new Uint32Array(index.shards.length + 1);
+  index.shards.forEach((shard, k) => {
+    starts[k + 1] = starts[k]! + shard.length;
+  });
+  return { index: writer.add(...index.shards), indexShards: writer.add(starts), indexBits: index.bits };
+}
+
 /**
- * Every index slot is empty, a tombstone, or a populated ordinal no other slot holds; the
- * counts match the header's. (That each key's probe finds its own slot is `verify`'s part.)
+ * The primary-key index of a format-2 type: shards viewed in place, their structure checked
+ * with `scan` (every slot empty, a tombstone or a populated ordinal held once).
  */
-function checkIndexSlots(
-  index: Uint32Array,
+function readKeyIndex(
+  reader: BlobReader<unknown>,
+  d: TypeDescriptor,
   populated: Uint32Array,
   capacity: number,
-  size: number,
-  tombstones: number,
+  scan: boolean,
   name: string,
-): void {
-  // Ordinals seen, as a bitset: a second slot for one ordinal would hide another record.
-  const seen = new Int32Array(populated.length);
-  const n = index.length;
-  let live = 0;
-  let dead = 0;
-  let bad = false;
-  for (let s = 0; s < n; s++) {
-    const v = index[s]!;
-    if (v === 0) continue;
-    if (v === TOMBSTONE) {
-      dead++;
-      continue;
-    }
-    const o = v - 1;
-    const w = o >>> 5;
-    const bit = 1 << (o & 31);
-    if (o >= capacity || (populated[w]! & bit) === 0 || (seen[w]! & bit) !== 0) {
-      bad = true;
-      break;
-    }
-    seen[w] = seen[w]! | bit;
-    live++;
+): KeyIndex {
+  const data = reader.view(d.index, Uint32Array);
+  if (!isUint(d.indexShards) || !isUint(d.indexBits) || !isUint(d.tombstones))
+    corrupt(`the index of ${name} is not described`);
+  const starts = reader.view(d.indexShards, Uint32Array);
+  if (starts.length < 2 || starts[0] !== 0 || starts[starts.length - 1] !== data.length)
+    corrupt(`the index shards of ${name} do not cover its slots`);
+  const shards: Uint32Array[] = [];
+  for (let k = 0; k + 1 < starts.length; k++) {
+    if (starts[k + 1]! <= starts[k]!) corrupt(`an index shard of ${name} is empty`);
+    shards.push(data.subarray(starts[k]!, starts[k + 1]!));
   }
-  if (bad) corrupt(`the index of ${name} points at an ordinal that holds no record of its own`);
-  if (live !== size || dead !== tombstones) corrupt(`the index of ${name} does not hold its ${size} records`);
+  const index: KeyIndex = { shards, bits: d.indexBits };
+  if (data.length <= d.size + d.tombstones) corrupt(`the index of ${name} has the wrong size`);
+  if (index.bits > 32 || index.bits < ordinalBits(capacity))
+    corrupt(`the index of ${name} has the wrong ordinal width`);
+  const problem = scan ? keyIndexProblem(index, populated, capacity, d.size, d.tombstones) : undefined;
+  if (problem) corrupt(`the index of ${name} is malformed (${problem})`);
+  return index;
 }
 
 export function corrupt(what: string): never {
@@ -461,15 +469,26 @@ export function readTypeSection(
   if (capacity & 31 && populated[populated.length - 1]! >>> (capacity & 31) !== 0)
     corrupt(`the populated set of ${type.name} has ordinals past its capacity`);
   if (count !== d.size) corrupt(`the populated set of ${type.name} does not hold ${d.size} records`);
-  let index: Uint32Array | undefined;
-  if (type.primaryKey.length > 0) {
-    index = reader.view(d.index, Uint32Array);
-    if (!isUint(d.tombstones) || index.length < 8 || index.length <= d.size + d.tombstones) {
-      corrupt(`the index of ${type.name} has the wrong size`);
-    }
-    if (scan) checkIndexSlots(index, populated, capacity, d.size, d.tombstones, type.name);
-  }
   const columns = readColumns(reader, type, d.columns, capacity, scan);
+  let index: KeyIndex | undefined;
+  let tombstones = 0;
+  if (type.primaryKey.length > 0 && reader.version >= 2) {
+    index = readKeyIndex(reader, d, populated, capacity, scan, type.name);
+    tombstones = d.tombstones;
+  } else if (type.primaryKey.length > 0) {
+    // Format 1's flat table of ordinals has no key tags: built again from the key columns.
+    const old = reader.view(d.index, Uint32Array);
+    if (old.length <= d.size) corrupt(`the index of ${type.name} has the wrong size`);
+    const pk = new PrimaryKey(type, columns);
+    index = buildKeyIndex(
+      pk,
+      populated,
+      capacity,
+      d.size,
+      DEFAULT_LAYOUT.keyShard,
+      reader.bytes.buffer instanceof SharedArrayBuffer,
+    );
+  }
   const indexes = readIndexes(reader, type, d.indexes, populated, capacity, d.size, scan, corrupt);
   if (!Array.isArray(d.sums) || !isUint(d.sums[0]) || !isUint(d.sums[1]))
     corrupt(`the checksum of ${type.name} is malformed`);
@@ -485,7 +504,7 @@ export function readTypeSection(
     columns,
     populated,
     index,
-    tombstones: d.tombstones ?? 0,
+    tombstones,
     sums,
     ghosts,
     indexes,

@@ -4,8 +4,9 @@
 import type { ObjectType } from '../schema/index.ts';
 import { recordSummer, sumRecords } from './checksum.ts';
 import { buildColumn } from './column-builder.ts';
+import { buildKeyIndex } from './key-index.ts';
 import { DEFAULT_LAYOUT, type Layout } from './layout.ts';
-import { buildIndex, PrimaryKey } from './primary-key.ts';
+import { PrimaryKey } from './primary-key.ts';
 import { reconcileIndexes } from './secondary-index.ts';
 import type { TypeStateParts } from './type-state.ts';
 
@@ -23,7 +24,7 @@ export function buildTypeState(
   if (capacity & 31) populated[populated.length - 1] = (1 << (capacity & 31)) - 1;
   const index =
     type.primaryKey.length > 0
-      ? buildIndex(new PrimaryKey(type, columns), populated, capacity, capacity)
+      ? buildKeyIndex(new PrimaryKey(type, columns), populated, capacity, capacity, layout.keyShard)
       : undefined;
   const sums = sumRecords(recordSummer(type, columns), populated, capacity);
   return {

@@ -8,6 +8,7 @@ import { ShoalError } from '../errors.ts';
 import type { ObjectType } from '../schema/index.ts';
 import type { Sums } from './checksum.ts';
 import { type Column, columnReader } from './column.ts';
+import { type KeyIndex, keyFinder } from './key-index.ts';
 import { testBit } from './layout.ts';
 import { PrimaryKey } from './primary-key.ts';
 import { indexSpec, RecordIndex } from './record-index.ts';
@@ -34,7 +35,8 @@ export interface TypeStateParts {
   readonly size: number;
   readonly columns: readonly Column[];
   readonly populated: Uint32Array;
-  readonly index: Uint32Array | undefined;
+  /** The primary-key index (key-index.ts); undefined for a type without a primary key. */
+  readonly index: KeyIndex | undefined;
   /** Tombstones in the index. */
   readonly tombstones: number;
   readonly sums: Readonly<Sums>;
@@ -117,8 +119,7 @@ function makerSource(names: readonly string[], optional: readonly boolean[]): st
   return `${bind}\nreturn function toObject(o) {\n${lines.join('\n')}\nreturn out;\n};`;
 }
 
-function viewClass(type: ObjectType, columns: readonly Column[]): ViewClass {
-  const readers = columns.map(columnReader);
+function viewClass(type: ObjectType, readers: readonly ((ordinal: number) => unknown)[]): ViewClass {
   const names = type.fields.map((f) => f.name);
   const toObject = objectMaker(
     names,
@@ -173,14 +174,21 @@ export class TypeState<R = Record<string, unknown>, K = unknown> implements Iter
   private readonly View: ViewClass;
   private readonly find: ((key: unknown) => number) | undefined;
   private readonly readers = new Map<string, RecordIndex<R>>();
+  /** Column readers by field name, for {@link read} (the views' getters use the same). */
+  private readonly fieldReaders: Record<string, (ordinal: number) => unknown>;
 
   constructor(parts: TypeStateParts) {
     this.parts = parts;
     this.type = parts.type;
     this.capacity = parts.capacity;
     this.size = parts.size;
-    this.View = viewClass(parts.type, parts.columns);
-    this.find = parts.index ? new PrimaryKey(parts.type, parts.columns).finder(parts.index) : undefined;
+    const readers = parts.columns.map(columnReader);
+    this.View = viewClass(parts.type, readers);
+    this.fieldReaders = Object.create(null);
+    parts.type.fields.forEach((f, i) => {
+      this.fieldReaders[f.name] = readers[i]!;
+    });
+    this.find = parts.index ? keyFinder(new PrimaryKey(parts.type, parts.columns), parts.index) : undefined;
   }
 
   /**
@@ -259,6 +267,26 @@ export class TypeState<R = Record<string, unknown>, K = unknown> implements Iter
   get(key: K): RecordView<R> | undefined {
     const o = this.find ? this.find(key) : this.ordinalOf(key);
     return o < 0 ? undefined : (new this.View(o) as RecordView<R>);
+  }
+
+  /**
+   * One field of the record with `key`, read straight from its column without making a view:
+   * `undefined` when no record has the key (or the field is optional and absent there). The
+   * cheapest lookup, for a hot path that wants a field or two; `get` for more.
+   * `UNKNOWN_FIELD` when the type has no such field, `INVALID_KEY` as for `get`.
+   */
+  read<F extends keyof R & string>(key: K, field: F): R[F] | undefined {
+    const o = this.find ? this.find(key) : this.ordinalOf(key);
+    const read = this.fieldReaders[field];
+    if (read === undefined) this.unknownField(field);
+    return o < 0 ? undefined : (read(o) as R[F]);
+  }
+
+  private unknownField(field: string): never {
+    throw new ShoalError(
+      'UNKNOWN_FIELD',
+      `${this.type.name} has no field "${String(field)}"; it has: ${this.type.fields.map((f) => f.name).join(', ')}.`,
+    );
   }
 
   /** True when a record with `key` exists. */

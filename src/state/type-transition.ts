@@ -2,15 +2,16 @@
  * The next version of one type's state from a set of changes: ordinals removed, records added
  * at given ordinals, and the capacity. Used by the builder (changes it worked out) and by the
  * delta applier (changes a delta carries). The previous state is never written: the next one
- * shares its untouched pages, copies the populated bitset, copies and patches the index, and
+ * shares its untouched pages, copies the populated bitset, copies the index shards it writes, and
  * updates the checksum sums by the removed and added records only.
  */
 import { ShoalError } from '../errors.ts';
 import type { FieldSpec } from '../schema/index.ts';
 import { recordSummer, type Sums } from './checksum.ts';
 import { toShared, transitionColumn } from './column-transition.ts';
+import { type KeyIndex, transitionKeyIndex } from './key-index.ts';
 import { DEFAULT_LAYOUT, type Layout, testBit } from './layout.ts';
-import { buildIndex, indexNeedsRebuild, insertOrdinal, PrimaryKey, removeOrdinal } from './primary-key.ts';
+import { PrimaryKey } from './primary-key.ts';
 import { transitionIndexes } from './secondary-index.ts';
 import type { TypeStateParts } from './type-state.ts';
 
@@ -107,23 +108,21 @@ export function transitionType(
     for (const o of added) summer(o, sums, 1);
   }
 
-  let index: Uint32Array | undefined;
+  let index: KeyIndex | undefined;
   let tombstones = 0;
   if (prev.index) {
-    const pk = new PrimaryKey(type, columns);
-    if (indexNeedsRebuild(prev.index.length, size, prev.tombstones + removed.length)) {
-      index = buildIndex(pk, populated, capacity, size);
-    } else {
-      index = prev.index.slice();
-      tombstones = prev.tombstones + removed.length;
-      const prevPk = new PrimaryKey(type, prev.columns);
-      for (const o of removed) {
-        if (!removeOrdinal(index, prevPk.hashAt(o), o))
-          mismatch(type.name, `ordinal ${o} is not in the index`);
-      }
-      for (const o of added) if (insertOrdinal(index, pk.hashAt(o), o)) tombstones--;
-    }
-    if (shared) index = toShared(index);
+    ({ index, tombstones } = transitionKeyIndex(prev.index, prev.tombstones, {
+      prevKey: new PrimaryKey(type, prev.columns),
+      key: new PrimaryKey(type, columns),
+      removed,
+      added,
+      populated,
+      capacity,
+      size,
+      shared,
+      shardSlots: layout.keyShard,
+      missing: (o) => mismatch(type.name, `ordinal ${o} is not in the index`),
+    }));
   }
   const indexes = transitionIndexes(prev.indexes, {
     type,
