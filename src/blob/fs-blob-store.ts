@@ -28,6 +28,7 @@ import {
   notFound,
   type PutOptions,
   preconditionFailed,
+  type TaggedBlob,
   throwIfAborted,
 } from './blob-store.ts';
 import { FsRoot, type RootedDir } from './fs-root.ts';
@@ -184,6 +185,27 @@ export class FsBlobStore implements BlobStore {
       try {
         const bytes = await handle.readFile(options.signal ? { signal: options.signal } : {});
         return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      } finally {
+        await handle.close();
+      }
+    });
+  }
+
+  /** A stat of the open file; its bytes are read only when its etag moved. */
+  async getIfChanged(
+    key: string,
+    etag: string | undefined,
+    options: CallOptions = {},
+  ): Promise<TaggedBlob | undefined> {
+    throwIfAborted(options.signal);
+    return this.inDir(key, false, async (dir, name) => {
+      const { handle, stats } = await this.root.openFile(dir, name, key);
+      try {
+        const now = etagOf(stats);
+        if (now === etag) return undefined;
+        // Read through the handle the stat was of: the bytes are that file's, whatever is renamed over it meanwhile.
+        const bytes = await handle.readFile(options.signal ? { signal: options.signal } : {});
+        return { bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), etag: now };
       } finally {
         await handle.close();
       }
