@@ -16,7 +16,7 @@
  * default (cycle-thread.ts), so upserts keep being logged while a cycle runs.
  */
 import { hostname } from 'node:os';
-import { StoreAnnouncer } from '../blob/announcer.ts';
+import { type Announcer, StoreAnnouncer } from '../blob/announcer.ts';
 import { NamespaceLayout, type VersionHeader } from '../blob/namespace-layout.ts';
 import { applyRetention } from '../blob/retention.ts';
 import { checkVersionMetadata, type VersionMetadata } from '../blob/version-metadata.ts';
@@ -102,7 +102,7 @@ export type AnyProducer = Producer<any>;
 export class Producer<S extends Schema = Schema> {
   private readonly o: ResolvedProducerOptions<S>;
   private readonly layout: NamespaceLayout;
-  private readonly announcer: StoreAnnouncer;
+  private readonly announcer: Announcer;
   private readonly events = new TypedEvents<ProducerEvents>();
   private readonly breaker: CircuitBreaker;
   /** Per type: the checks an upsert's record and a delete's key pass before they are logged. */
@@ -132,7 +132,7 @@ export class Producer<S extends Schema = Schema> {
   ) {
     this.o = o;
     this.layout = new NamespaceLayout(o.namespace);
-    this.announcer = new StoreAnnouncer({ store: o.store, namespace: o.namespace });
+    this.announcer = o.announcer ?? new StoreAnnouncer({ store: o.store, namespace: o.namespace });
     this.breaker = new CircuitBreaker(o.breakerThreshold, o.breakerCooldownMs, (state) =>
       this.events.emit('breaker', { state }),
     );
@@ -164,7 +164,7 @@ export class Producer<S extends Schema = Schema> {
     const restored = await restoreAnnounced(
       o.store,
       layout,
-      new StoreAnnouncer({ store: o.store, namespace: o.namespace }),
+      o.announcer ?? new StoreAnnouncer({ store: o.store, namespace: o.namespace }),
       o.cycleThread === 'worker',
     );
     if (restored.state) assertCompatible(restored.state.schema, o.schema);
