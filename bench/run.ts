@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: shoal's figures on the Movie dataset of DESIGN.md, each beside a baseline
  * measured in the same run. Flags: --n <records> (default 1,000,000); --section <name> runs one
- * section (snapshot, blob, producer, consumer, index, plan, profiles) in this process.
+ * section (snapshot, blob, producer, consumer, index, plan, profiles, fleet) in this process.
  *
  * Without --section, each section runs in a child process of its own, so none is measured on a
  * heap (and memory) another left behind.
@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { blobBench } from './blob-bench.ts';
 import { consumerBench } from './consumer-bench.ts';
 import { deltaBench } from './delta-bench.ts';
+import { fleetBench } from './fleet-bench.ts';
 import { indexBench } from './index-bench.ts';
 import { planBench } from './plan-bench.ts';
 import { producerBench } from './producer-bench.ts';
@@ -29,10 +30,12 @@ const sections: Record<string, (n: number, dir: string) => Promise<unknown>> = {
   index: (n) => indexBench(n),
   plan: (n) => planBench(n),
   profiles: (n) => profileBench(n),
+  fleet: () => fleetBench(process.argv.slice(2)),
 };
 
 const { values } = parseArgs({
   options: { n: { type: 'string', default: '1000000' }, section: { type: 'string' } },
+  strict: false, // a section's own flags (fleet: --consumers) pass through to it
 });
 const n = Number(values.n);
 if (!Number.isSafeInteger(n) || n < 1000) throw new Error('--n must be an integer ≥ 1000');
@@ -45,13 +48,21 @@ if (values.section === undefined) {
   for (const section of Object.keys(sections)) {
     const child = spawnSync(
       process.execPath,
-      [...process.execArgv, process.argv[1]!, '--n', String(n), '--section', section],
+      [
+        ...process.execArgv,
+        process.argv[1]!,
+        ...process.argv.slice(2),
+        '--n',
+        String(n),
+        '--section',
+        section,
+      ],
       { stdio: 'inherit' },
     );
     if (child.status !== 0) throw new Error(`the ${section} section failed (exit ${child.status})`);
   }
 } else {
-  const run = sections[values.section];
+  const run = sections[String(values.section)];
   if (!run) throw new Error(`--section must be one of ${Object.keys(sections).join(', ')}`);
   const dir = await mkdtemp(join(tmpdir(), 'shoal-bench-'));
   try {
