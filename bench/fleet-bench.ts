@@ -164,11 +164,10 @@ export async function fleetBench(argv: readonly string[]): Promise<void> {
     await producer.flush();
     return producer.version!;
   };
-  const latencies = (f: Fleet, vs: readonly number[]) => {
+  const latencies = (f: Fleet, vs: readonly number[], at = f.served) => {
     const out: number[] = [];
     for (const v of vs) {
-      for (const s of f.served)
-        if (s.version === v && announcedAt.has(v)) out.push(s.at - announcedAt.get(v)!);
+      for (const s of at) if (s.version === v && announcedAt.has(v)) out.push(s.at - announcedAt.get(v)!);
     }
     return out;
   };
