@@ -55,7 +55,7 @@ export interface AnnouncementWatcherOptions {
   readonly jitter?: number;
   /**
    * Aim polls just after the next version once the producer's cadence is steady (the last two
-   * gaps between versions within 25%): about one request per version, and a version seen about
+   * gaps between versions within 50%): about one request per version, and a version seen about
    * `pollSpreadMs / 2` after it is announced. `false`: back off from `minIntervalMs` after each
    * version instead (more requests per version, latency up to the interval reached).
    * @default true
@@ -68,7 +68,7 @@ export interface AnnouncementWatcherOptions {
    */
   readonly pollSpreadMs?: number;
   /**
-   * When an expected version is late: the wait between re-checks, for up to a quarter of the
+   * When an expected version is late: the wait between re-checks, for up to half the
    * cadence (then the interval backs off).
    * @default 250
    */

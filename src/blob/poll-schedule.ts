@@ -1,9 +1,9 @@
 /**
  * When the announcement watcher polls next. Two regimes, chosen by what the producer does:
- * - a steady cadence (the last two gaps between consecutive versions agree within 25%): the
+ * - a steady cadence (the last two gaps between consecutive versions within 50% of each other): the
  *   next poll is aimed just after the next version is expected to be visible, spread at random
  *   over `spreadMs` so a fleet does not poll in one instant; when it is not there yet, re-checks
- *   every `recheckMs` for a short grace, then backs off. One conditional read per version,
+ *   every `recheckMs` for up to half the cadence, then backs off. One conditional read per version,
  *   announce → seen about `spreadMs / 2`.
  * - otherwise (no cadence yet, an irregular producer, a quiet spell, a failing store): the
  *   interval starts at `minIntervalMs` after a version and grows by `backoffFactor` on each quiet
@@ -86,7 +86,7 @@ export class PollSchedule {
     this.interval = this.cadence;
     const spread = this.o.spreadMs ?? Math.min(500, this.cadence / 4);
     const at = next.announcedAt + this.cadence + this.offset;
-    this.expected = { at, graceUntil: at + spread + this.cadence / 4 };
+    this.expected = { at, graceUntil: at + spread + this.cadence / 2 };
     return Math.max(1, at + this.random() * spread - now);
   }
 
@@ -104,7 +104,7 @@ export class PollSchedule {
   private steadyCadence(): number | undefined {
     if (!this.o.followCadence || this.gaps.length < 2) return undefined;
     const [a, b] = this.gaps.slice(-2) as [number, number];
-    if (Math.max(a, b) > 1.25 * Math.min(a, b)) return undefined;
+    if (Math.max(a, b) > 1.5 * Math.min(a, b)) return undefined;
     const median = [...this.gaps].sort((x, y) => x - y)[this.gaps.length >> 1]!;
     // Versions faster than the floor are polled at the floor; slower than the cap, at the cap.
     if (median < this.o.minIntervalMs || median > this.o.maxIntervalMs) return undefined;
