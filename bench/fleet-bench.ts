@@ -11,8 +11,8 @@
  * cost at S3 list prices for 1,000 and 10,000 consumers.
  *
  * Flags (after `npm run bench --`): --consumers K (default 20), --versions V at the cadence
- * (default 14, the first 4 not measured), --quiet-s S (default 45: long enough for the polls
- * to reach their 30 s cap).
+ * (default 14, the first 4 not measured), --quiet-s S (default 60: idle requests are counted
+ * over its second half, when the polls have reached their 30 s cap).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -82,7 +82,7 @@ export async function fleetBench(argv: readonly string[]): Promise<void> {
     options: {
       consumers: { type: 'string', default: '20' },
       versions: { type: 'string', default: '14' },
-      'quiet-s': { type: 'string', default: '45' },
+      'quiet-s': { type: 'string', default: '60' },
     },
   });
   const k = Number(values.consumers);
