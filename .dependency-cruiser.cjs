@@ -28,10 +28,10 @@ const forbidden = layers.map((layer) => {
 forbidden.push(
   {
     name: 'root-loads-no-aws',
-    comment: 'importing the package root must load no AWS code: S3 lives behind the shoal/s3 subpath',
+    comment: 'importing the package root must load no AWS or NATS code: S3 lives behind shoal/s3, NATS behind shoal/nats',
     severity: 'error',
     from: { path: '^src/index\\.ts$' },
-    to: { path: '@aws-sdk|prom-client|^src/observability/|^src/blob/s3-blob-store\\.ts$|^src/blob/retry\\.ts$', reachable: true },
+    to: { path: '@aws-sdk|@nats-io|^src/blob/nats-|prom-client|^src/observability/|^src/blob/s3-blob-store\\.ts$|^src/blob/retry\\.ts$', reachable: true },
   },
   {
     name: 'shared-leaves-import-nothing',

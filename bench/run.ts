@@ -17,6 +17,7 @@ import { blobBench } from './blob-bench.ts';
 import { compactBench } from './compact-bench.ts';
 import { consumerBench } from './consumer-bench.ts';
 import { deltaBench } from './delta-bench.ts';
+import { fleetBench } from './fleet-bench.ts';
 import { indexBench } from './index-bench.ts';
 import { lookupBench } from './lookup-bench.ts';
 import { planBench } from './plan-bench.ts';
@@ -40,6 +41,7 @@ const sections: Record<string, (n: number, dir: string) => Promise<unknown>> = {
   write: (n) => writeBench(n, { tenX: process.env.SHOAL_BENCH_WRITE_10X === '1' }),
   compact: (n) => compactBench(n),
   lookup: (n) => lookupBench(n),
+  fleet: () => fleetBench(process.argv.slice(2)),
 };
 
 // Not in the default run (CI runs that): a 5 GiB state, only with --section big.
@@ -47,6 +49,7 @@ const optIn: typeof sections = { big: (_n, dir) => bigBench(dir) };
 
 const { values } = parseArgs({
   options: { n: { type: 'string', default: '1000000' }, section: { type: 'string' } },
+  strict: false, // a section's own flags (fleet: --consumers) pass through to it
 });
 const n = Number(values.n);
 if (!Number.isSafeInteger(n) || n < 1000) throw new Error('--n must be an integer ≥ 1000');
@@ -59,13 +62,21 @@ if (values.section === undefined) {
   for (const section of Object.keys(sections)) {
     const child = spawnSync(
       process.execPath,
-      [...process.execArgv, process.argv[1]!, '--n', String(n), '--section', section],
+      [
+        ...process.execArgv,
+        process.argv[1]!,
+        ...process.argv.slice(2),
+        '--n',
+        String(n),
+        '--section',
+        section,
+      ],
       { stdio: 'inherit' },
     );
     if (child.status !== 0) throw new Error(`the ${section} section failed (exit ${child.status})`);
   }
 } else {
-  const run = sections[values.section] ?? optIn[values.section];
+  const run = sections[String(values.section)] ?? optIn[String(values.section)];
   if (!run) throw new Error(`--section must be one of ${Object.keys(sections).join(', ')}`);
   const dir = await mkdtemp(join(tmpdir(), 'shoal-bench-'));
   try {

@@ -1,13 +1,16 @@
 /**
- * Watching a namespace's announcement. One watcher class checks the announcement (a cheap
- * `head`; a `get` only when the etag moved) and reports a new version or pin as an event and
- * through an async iterator. What wakes it depends on the store:
- * - S3 (any store): polling, every `minIntervalMs` while versions keep coming, backing off
- *   exponentially (with jitter) to `maxIntervalMs` while nothing changes or the store fails,
- *   and back to the minimum on a new version;
+ * Watching a namespace's announcement. One watcher class checks the announcement with one
+ * conditional read per check (S3: a GET with `If-None-Match`, a 304 when nothing changed;
+ * filesystem: a stat) and reports a new version or pin as an event and through an async
+ * iterator. What wakes it depends on the store:
+ * - S3 (any store): polling on ./poll-schedule.ts: aimed just after the next version of a
+ *   producer with a steady cadence, else backing off exponentially (with jitter) from
+ *   `minIntervalMs` to `maxIntervalMs` while nothing changes or the store fails;
  * - filesystem: chokidar events on the namespace directory, with a poll every
  *   `fallbackPollMs` in case events are not delivered (network filesystems);
- * - memory: the store's change listener.
+ * - memory: the store's change listener;
+ * - and, on any store, a push path when given (`push`, e.g. NATS from `shoal/nats`): while it
+ *   is up, the store is polled only every `pushPollMs`; while it is down, on the schedule above.
  * Failures are reported (`error` events) and retried by the next check, never thrown out of
  * the watch loop. Timers are unref'd: a watcher alone does not keep a process alive.
  */
@@ -16,11 +19,13 @@ import { join } from 'node:path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import { isShoalError, ShoalError } from '../errors.ts';
 import { TypedEvents } from '../typed-events.ts';
+import type { AnnouncementPush } from './announcement-push.ts';
 import { type Announcement, decodeAnnouncement } from './announcer.ts';
-import type { BlobStore } from './blob-store.ts';
+import { type BlobStore, getIfChanged } from './blob-store.ts';
 import { FsBlobStore } from './fs-blob-store.ts';
 import { MemoryBlobStore } from './memory-blob-store.ts';
 import { NamespaceLayout } from './namespace-layout.ts';
+import { PollSchedule } from './poll-schedule.ts';
 import { type TuningProfileName, tuningProfile } from './tuning-profiles.ts';
 
 const NO_RETRIES = { retries: 0 } as const;
@@ -49,6 +54,38 @@ export interface AnnouncementWatcherOptions {
    */
   readonly jitter?: number;
   /**
+   * Aim polls just after the next version once the producer's cadence is steady (the last two
+   * gaps between versions within 50%): about one request per version, and a version seen about
+   * `pollSpreadMs / 2` after it is announced. `false`: back off from `minIntervalMs` after each
+   * version instead (more requests per version, latency up to the interval reached).
+   * @default true
+   */
+  readonly followCadence?: boolean;
+  /**
+   * Aimed polls are spread at random over this long after the expected time, so a fleet's
+   * polls do not land in one instant; announce → seen grows by half of it on average.
+   * @default a quarter of the cadence, at most 500 ms
+   */
+  readonly pollSpreadMs?: number;
+  /**
+   * When an expected version is late: the wait between re-checks, for up to half the
+   * cadence (then the interval backs off).
+   * @default 250
+   */
+  readonly recheckMs?: number;
+  /**
+   * A push path (`NatsAnnouncementPush` from `shoal/nats`): announcements come as they are made;
+   * the store is polled every `pushPollMs` while the path is up, on the schedule above while down.
+   * @default none: polling only
+   */
+  readonly push?: AnnouncementPush;
+  /**
+   * While the push path is up: the interval of the store polls that catch an announcement the
+   * path missed (a producer without it). 0: none.
+   * @default 300000 (5 minutes)
+   */
+  readonly pushPollMs?: number;
+  /**
    * Filesystem stores: the poll interval behind the file events.
    * @default 1000
    */
@@ -69,20 +106,35 @@ export interface AnnouncementWatcherEvents {
   error: ShoalError;
   /** A check finished; `intervalMs` is the wait before the next poll. */
   check: { readonly changed: boolean; readonly failed: boolean; readonly intervalMs: number };
+  /** The push path went up (store polls every `pushPollMs`) or down (polling on the schedule). */
+  push: { readonly up: boolean };
+}
+
+/** `next` is another announcement than `prev`: another version or pin. */
+function differs(next: Announcement, prev: Announcement | undefined): boolean {
+  return !prev || prev.version !== next.version || prev.pinned !== next.pinned;
+}
+
+/** `next` is news after `prev`: a later version, or the same one with another pin made later. */
+function isNewer(next: Announcement, prev: Announcement | undefined): boolean {
+  if (!prev || next.version > prev.version) return true;
+  return next.version === prev.version && next.pinned !== prev.pinned && next.announcedAt >= prev.announcedAt;
 }
 
 /** Watches one namespace's announcement. Call {@link start}; then events or `for await`. */
 export class AnnouncementWatcher implements AsyncIterable<Announcement> {
   private readonly store: BlobStore;
   private readonly key: string;
-  private readonly min: number;
-  private readonly max: number;
-  private readonly factor: number;
-  private readonly jitter: number;
+  private readonly polls: PollSchedule;
+  private readonly push: AnnouncementPush | undefined;
+  private readonly pushPollMs: number;
   private readonly events = new TypedEvents<AnnouncementWatcherEvents>();
   private etag: string | undefined;
   private latest: Announcement | undefined;
-  private intervalMs: number;
+  /** The version last delivered by the push path: a poll never goes back behind it. */
+  private pushedVersion = 0;
+  private pushUp = false;
+  private waitMs: number;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
@@ -100,23 +152,46 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
     const fs = options.store instanceof FsBlobStore;
     const profile = tuningProfile(options.profile);
     const fallback = options.fallbackPollMs ?? profile.fallbackPollMs;
-    this.min = fs ? fallback : (options.minIntervalMs ?? profile.minIntervalMs);
-    this.max = fs ? fallback : (options.maxIntervalMs ?? Math.max(profile.maxIntervalMs, this.min));
-    this.factor = options.backoffFactor ?? 2;
-    this.jitter = options.jitter ?? 0.2;
+    const min = fs ? fallback : (options.minIntervalMs ?? profile.minIntervalMs);
+    const max = fs ? fallback : (options.maxIntervalMs ?? Math.max(profile.maxIntervalMs, min));
+    const factor = options.backoffFactor ?? 2;
+    const jitter = options.jitter ?? 0.2;
+    const recheck = options.recheckMs ?? 250;
+    const spread = options.pollSpreadMs;
+    this.pushPollMs = options.pushPollMs ?? 300_000;
     for (const [name, v] of [
-      ['minIntervalMs', this.min],
-      ['maxIntervalMs', this.max],
-      ['backoffFactor', this.factor],
+      ['minIntervalMs', min],
+      ['maxIntervalMs', max],
+      ['backoffFactor', factor],
+      ['recheckMs', recheck],
     ] as const) {
       if (!(v > 0) || !Number.isFinite(v))
         throw new ShoalError('INVALID_OPTION', `${name} must be a positive number, got ${v}`);
     }
-    if (this.max < this.min)
-      throw new ShoalError('INVALID_OPTION', 'maxIntervalMs must be at least minIntervalMs');
-    if (!(this.jitter >= 0 && this.jitter < 1))
-      throw new ShoalError('INVALID_OPTION', 'jitter must be in [0, 1)');
-    this.intervalMs = this.min;
+    for (const [name, v] of [
+      ['pollSpreadMs', spread ?? 0],
+      ['pushPollMs', this.pushPollMs],
+    ] as const) {
+      if (!(v >= 0) || v > 2_147_483_647)
+        throw new ShoalError(
+          'INVALID_OPTION',
+          `${name} must be 0 or more milliseconds (at most 2147483647), got ${v}`,
+        );
+    }
+    if (max < min) throw new ShoalError('INVALID_OPTION', 'maxIntervalMs must be at least minIntervalMs');
+    if (!(jitter >= 0 && jitter < 1)) throw new ShoalError('INVALID_OPTION', 'jitter must be in [0, 1)');
+    // Filesystem stores hear changes as events: their polls are a fixed fallback.
+    this.polls = new PollSchedule({
+      minIntervalMs: min,
+      maxIntervalMs: max,
+      backoffFactor: factor,
+      jitter,
+      followCadence: !fs && options.followCadence !== false,
+      spreadMs: spread,
+      recheckMs: recheck,
+    });
+    this.push = options.push;
+    this.waitMs = min;
     this.namespaceDir = fs
       ? join((options.store as FsBlobStore).dir, ...options.namespace.split('/'))
       : undefined;
@@ -127,9 +202,19 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
     return this.latest;
   }
 
-  /** The wait before the next poll, in ms. */
+  /** The polling interval reached (before jitter and aiming), in ms. */
   get interval(): number {
-    return this.intervalMs;
+    return this.polls.intervalMs;
+  }
+
+  /** The wait before the next poll, in ms (0: none, while the push path is up with `pushPollMs: 0`). */
+  get nextPollMs(): number {
+    return this.waitMs;
+  }
+
+  /** The push path is up: announcements come by it, and the store is polled only every `pushPollMs`. */
+  get pushed(): boolean {
+    return this.pushUp;
   }
 
   /** Subscribes to an event; returns a function that unsubscribes. */
@@ -179,10 +264,11 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
     if (this.store instanceof MemoryBlobStore) {
       this.stops.push(this.store.onChange((key) => key === this.key && void this.check()));
     }
+    if (this.push) await this.subscribe(this.push);
     if (seen) {
-      this.latest = seen.announcement;
+      this.latest ??= seen.announcement;
       this.etag = seen.etag;
-      this.schedule();
+      this.schedule(this.polls.changed(Date.now(), seen.announcement, undefined));
     } else {
       await this.check();
     }
@@ -206,23 +292,57 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
     return this.running;
   }
 
+  private async subscribe(push: AnnouncementPush): Promise<void> {
+    const namespace = this.key.slice(0, -'/announced'.length);
+    const stop = await push.subscribe(namespace, {
+      announcement: (next) => {
+        if (this.closed || !isNewer(next, this.latest)) return;
+        const prev = this.latest;
+        this.latest = next;
+        this.pushedVersion = Math.max(this.pushedVersion, next.version);
+        // Learnt as a poll's find: when the path goes down, polls are already aimed.
+        this.polls.changed(Date.now(), next, prev);
+        this.announce(next);
+      },
+      state: (up) => {
+        if (this.closed || up === this.pushUp) return;
+        this.pushUp = up;
+        this.events.emit('push', { up });
+        // Down: catch up from the store at once, then poll on the schedule. Up: slow polls only.
+        if (!up) void this.check();
+        else this.schedule(this.waitMs);
+      },
+      error: (e) => {
+        if (!this.closed) this.events.emit('error', e);
+      },
+    });
+    this.stops.push(stop);
+  }
+
+  private announce(next: Announcement): void {
+    this.events.emit('announcement', next);
+    for (const w of this.waiters) w();
+  }
+
   private async poll(): Promise<void> {
     clearTimeout(this.timer);
+    const startedAt = Date.now();
+    const prev = this.latest;
     let changed = false;
     let failed = false;
     try {
-      // No store retries: a failed check is retried by this watcher's own backoff.
-      const info = await this.store.head(this.key, NO_RETRIES).catch((e: unknown) => {
+      // No store retries: a failed check is retried by this watcher's own schedule.
+      const read = await getIfChanged(this.store, this.key, this.etag, NO_RETRIES).catch((e: unknown) => {
         if (isShoalError(e, 'BLOB_NOT_FOUND')) return undefined;
         throw e;
       });
-      // No etag (s3rver answers a HEAD during a write with `""`): nothing to compare, so the
-      // next poll looks again rather than paying a GET now and another then.
-      if (info && !NO_ETAG.has(info.etag) && info.etag !== this.etag) {
-        const next = decodeAnnouncement(await this.store.get(this.key, NO_RETRIES), this.key);
-        this.etag = info.etag;
-        const prev = this.latest;
-        if (!prev || prev.version !== next.version || prev.pinned !== next.pinned) {
+      // No etag (s3rver answers during a write with `""`): nothing to compare, so the next
+      // poll looks again rather than trusting bytes that may be the write's half.
+      if (read && !NO_ETAG.has(read.etag)) {
+        const next = decodeAnnouncement(read.bytes, this.key);
+        this.etag = read.etag;
+        // A poll that started before a push landed may read the older announcement.
+        if (next.version >= this.pushedVersion && differs(next, this.latest)) {
           this.latest = next;
           changed = true;
         }
@@ -234,20 +354,21 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
       this.events.emit('error', error);
     }
     if (this.closed) return;
-    this.intervalMs = changed ? this.min : Math.min(this.max, this.intervalMs * this.factor);
-    this.events.emit('check', { changed, failed, intervalMs: this.intervalMs });
-    if (changed) {
-      this.events.emit('announcement', this.latest!);
-      for (const w of this.waiters) w();
-    }
-    this.schedule();
+    const wait = changed
+      ? this.polls.changed(startedAt, this.latest!, prev)
+      : this.polls.quiet(startedAt, failed);
+    this.events.emit('check', { changed, failed, intervalMs: this.pushUp ? this.pushPollMs : wait });
+    if (changed) this.announce(this.latest!);
+    this.schedule(wait);
   }
 
-  private schedule(): void {
+  /** Sets the next poll `wait` ms from now (every `pushPollMs` instead while the push path is up). */
+  private schedule(wait: number): void {
     if (this.closed) return;
     clearTimeout(this.timer);
-    const spread = this.intervalMs * this.jitter * (Math.random() * 2 - 1);
-    this.timer = setTimeout(() => void this.check(), Math.max(1, this.intervalMs + spread));
+    this.waitMs = this.pushUp ? this.pushPollMs : wait;
+    if (this.waitMs === 0) return;
+    this.timer = setTimeout(() => void this.check(), this.waitMs);
     this.timer.unref();
   }
 

@@ -12,7 +12,7 @@
 
 import { isShoalError, ShoalError } from '../errors.ts';
 import { msgpack } from '../format/msgpack.ts';
-import type { BlobStore, CallOptions } from './blob-store.ts';
+import { type BlobStore, type CallOptions, getIfChanged } from './blob-store.ts';
 import { checkVersionHeader, isVersion, NamespaceLayout, type VersionHeader } from './namespace-layout.ts';
 
 /** The announced state of a namespace. */
@@ -89,16 +89,17 @@ export class StoreAnnouncer implements Announcer {
     this.key = new NamespaceLayout(options.namespace).announced;
   }
 
-  /** The announcement and the etag it was read at. */
+  /** The announcement and the etag it was read at (one GET on a store with `getIfChanged`). */
   async readTagged(
     options: CallOptions = {},
   ): Promise<{ announcement: Announcement; etag: string } | undefined> {
     try {
-      // head first: if the object changes between the two reads, the etag is the older one and
-      // a write conditioned on it fails safe.
-      const { etag } = await this.store.head(this.key, options);
-      const announcement = decodeAnnouncement(await this.store.get(this.key, options), this.key);
-      return { announcement, etag };
+      // One read gives the bytes and their etag together; without `getIfChanged`, the head comes
+      // first: if the object changes between the two reads, the etag is the older one and a
+      // write conditioned on it fails safe.
+      const read = await getIfChanged(this.store, this.key, undefined, options);
+      if (!read) return undefined;
+      return { announcement: decodeAnnouncement(read.bytes, this.key), etag: read.etag };
     } catch (e) {
       if (isShoalError(e, 'BLOB_NOT_FOUND')) return undefined;
       throw e;

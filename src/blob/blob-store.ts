@@ -35,6 +35,12 @@ export interface PutOptions extends CallOptions {
   readonly ifNoneMatch?: true;
 }
 
+/** A blob's bytes with the etag they were read at. */
+export interface TaggedBlob {
+  readonly bytes: Uint8Array;
+  readonly etag: string;
+}
+
 /** A blob store. Every method rejects with a `ShoalError`. */
 export interface BlobStore {
   /** The blob's bytes; `BLOB_NOT_FOUND` when missing. */
@@ -47,6 +53,33 @@ export interface BlobStore {
   list(prefix: string, options?: CallOptions): Promise<string[]>;
   /** The blob's info; `BLOB_NOT_FOUND` when missing. */
   head(key: string, options?: CallOptions): Promise<BlobInfo>;
+  /**
+   * One conditional read: the blob's bytes and etag, or `undefined` when its etag is still
+   * `etag` (S3: a GET with `If-None-Match`, answered 304 without a body; filesystem: a stat).
+   * `BLOB_NOT_FOUND` when missing. Optional: the announcement watcher falls back to a `head`,
+   * then a `get` when the etag moved, on a store without it.
+   */
+  getIfChanged?(
+    key: string,
+    etag: string | undefined,
+    options?: CallOptions,
+  ): Promise<TaggedBlob | undefined>;
+}
+
+/**
+ * `store.getIfChanged`, or on a store without it a `head`, then a `get` when the etag moved
+ * (the etag is the head's: a write between the two is seen again by the next read).
+ */
+export async function getIfChanged(
+  store: BlobStore,
+  key: string,
+  etag: string | undefined,
+  options: CallOptions = {},
+): Promise<TaggedBlob | undefined> {
+  if (store.getIfChanged) return store.getIfChanged(key, etag, options);
+  const info = await store.head(key, options);
+  if (etag !== undefined && info.etag === etag) return undefined;
+  return { bytes: await store.get(key, options), etag: info.etag };
 }
 
 /** The longest segment of a key. */

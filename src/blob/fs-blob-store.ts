@@ -40,6 +40,7 @@ import {
   notFound,
   type PutOptions,
   preconditionFailed,
+  type TaggedBlob,
   throwIfAborted,
 } from './blob-store.ts';
 import { FsRoot, type RootedDir } from './fs-root.ts';
@@ -229,6 +230,26 @@ export class FsBlobStore implements BlobStore {
       at += bytesRead;
     }
     return at === size ? bytes : bytes.subarray(0, at);
+  }
+
+  /** A stat of the open file; its bytes are read only when its etag moved. */
+  async getIfChanged(
+    key: string,
+    etag: string | undefined,
+    options: CallOptions = {},
+  ): Promise<TaggedBlob | undefined> {
+    throwIfAborted(options.signal);
+    return this.inDir(key, false, async (dir, name) => {
+      const { handle, stats } = await this.root.openFile(dir, name, key);
+      try {
+        const now = etagOf(stats);
+        if (now === etag) return undefined;
+        // Read through the handle the stat was of: the bytes are that file's, whatever is renamed over it meanwhile.
+        return { bytes: await this.readAll(handle, stats.size, key, options.signal), etag: now };
+      } finally {
+        await handle.close();
+      }
+    });
   }
 
   async head(key: string, options: CallOptions = {}): Promise<BlobInfo> {

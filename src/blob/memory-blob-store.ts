@@ -13,6 +13,7 @@ import {
   notFound,
   type PutOptions,
   preconditionFailed,
+  type TaggedBlob,
   throwIfAborted,
 } from './blob-store.ts';
 
@@ -65,6 +66,18 @@ export class MemoryBlobStore implements BlobStore {
     const e = this.blobs.get(key);
     if (!e) throw notFound(key);
     return { key, size: e.bytes.byteLength, etag: e.etag };
+  }
+
+  async getIfChanged(
+    key: string,
+    etag: string | undefined,
+    options: CallOptions = {},
+  ): Promise<TaggedBlob | undefined> {
+    checkKey(key);
+    throwIfAborted(options.signal);
+    const e = this.blobs.get(key);
+    if (!e) throw notFound(key);
+    return e.etag === etag ? undefined : { bytes: e.bytes.slice(), etag: e.etag };
   }
 
   /** Calls `listener` with the key of every put and delete; returns a function that stops it. */

@@ -10,6 +10,7 @@
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  type GetObjectCommandOutput,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -28,6 +29,7 @@ import {
   notFound,
   type PutOptions,
   preconditionFailed,
+  type TaggedBlob,
   throwIfAborted,
   withBlobKey,
 } from './blob-store.ts';
@@ -208,6 +210,33 @@ export class S3BlobStore implements BlobStore {
         throw e;
       }
       return readBody(body, size);
+    });
+  }
+
+  async getIfChanged(
+    key: string,
+    etag: string | undefined,
+    options: CallOptions = {},
+  ): Promise<TaggedBlob | undefined> {
+    checkKey(key);
+    return this.run('get', key, options, async (abortSignal) => {
+      let out: GetObjectCommandOutput;
+      try {
+        out = await this.client.send(
+          new GetObjectCommand({
+            Bucket: this.bucket,
+            Key: this.objectKey(key),
+            ...(etag !== undefined ? { IfNoneMatch: etag } : {}),
+          }),
+          sig(abortSignal),
+        );
+      } catch (e) {
+        // The SDK throws on a 304 (`NotModified`): here it is the answer, not a failure.
+        if (status(e) === 304) return undefined;
+        throw e;
+      }
+      if (!out.Body) throw notFound(key);
+      return { bytes: await out.Body.transformToByteArray(), etag: out.ETag ?? '' };
     });
   }
 

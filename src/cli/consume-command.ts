@@ -25,7 +25,7 @@ import { type CliLog, createLog } from './cli-log.ts';
 import { parseDuration, parsePort, parseProfile, parseWhole, TIMER_MAX_MS } from './cli-values.ts';
 import { queryIndex } from './index-query.ts';
 import { recordReplacer } from './json-output.ts';
-import { openStore, UsageError } from './produce-command.ts';
+import { natsServers, openStore, UsageError } from './produce-command.ts';
 
 export const CONSUME_USAGE = `  consume [options]
       follow a namespace and serve GET /records/<type>/<key>, /records/<type>?<index>=<value>
@@ -41,6 +41,8 @@ export const CONSUME_USAGE = `  consume [options]
                                            version (not ready meanwhile): 30s, 5m, 1h; 0 waits forever (default 0)
       --no-wait                            fail at once when nothing is announced
       --profile <throughput|balanced|latency>   how often to poll the store (default balanced)
+      --nats <nats://host:port,...>        hear announcements from NATS as they are made, polling the
+                                           store only while NATS is down (README, "Push over NATS")
 `;
 
 /** Words for the namespaces a store holds (`undefined`: it could not be listed). */
@@ -169,9 +171,11 @@ export async function consumeCommand(
       'wait-timeout': { type: 'string' },
       'no-wait': { type: 'boolean' },
       profile: { type: 'string' },
+      nats: { type: 'string' },
     },
   });
   const port = parsePort('--port', values.port);
+  const natsList = values.nats === undefined ? undefined : natsServers(values.nats);
   const pin = values.pin;
   if (pin !== undefined) {
     try {
@@ -198,9 +202,13 @@ export async function consumeCommand(
   const store = await openStore(values.store);
   const namespace = values.namespace;
   const profile = parseProfile(values.profile);
+  const push = natsList
+    ? new (await import('../nats.ts')).NatsAnnouncementPush({ servers: natsList })
+    : undefined;
   const consumer = Consumer.create({
     store,
     namespace,
+    ...(push ? { push } : {}),
     signal,
     waitForFirstVersion: noWait ? false : waitMs === 0 ? true : { timeoutMs: waitMs },
     ...(profile !== undefined ? { profile } : {}),
@@ -232,6 +240,7 @@ export async function consumeCommand(
   } catch (e) {
     await server.close();
     await consumer.close();
+    await push?.close();
     if (signal.aborted && isShoalError(e) && (e.code === 'ABORTED' || e.code === 'CLOSED')) return 0;
     if (consumer.announcement === undefined && isShoalError(e, 'BLOB_NOT_FOUND'))
       throw new ShoalError(
@@ -281,6 +290,7 @@ export async function consumeCommand(
     signal.addEventListener('abort', () => resolve(), { once: true });
   });
   await consumer.close();
+  await push?.close();
   await server.close();
   return 0;
 }

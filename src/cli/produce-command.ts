@@ -59,6 +59,8 @@ export const PRODUCE_USAGE = `  produce --schema <file.json> --input <file | dir
       --profile <throughput|balanced|latency>   batching, backpressure and snapshots set together
                                            (default balanced; README, "Tuning profiles")
       --snapshot-every <n>                 a snapshot every n versions (default 10, or the profile's)
+      --nats <nats://host:port,...>        also put each announcement in NATS (JetStream key-value), whence
+                                           consumers with --nats hear it at once (README, "Push over NATS")
       --keep-snapshots <n>                 retention (default 5)
       --wal-dir <dir>                      write-ahead log directory (default .shoal/wal/<namespace>)
       --health-port <port>                 serve /healthz, /readyz, /metrics, /status on 127.0.0.1
@@ -204,6 +206,7 @@ export async function produceCommand(
       'wal-dir': { type: 'string' },
       'health-port': { type: 'string' },
       'health-host': { type: 'string', default: '127.0.0.1' },
+      nats: { type: 'string' },
     },
   });
   if (!values.schema || !values.input) throw new UsageError('produce needs --schema and --input');
@@ -245,8 +248,11 @@ export async function produceCommand(
       { input: inputPath, skipped },
     );
   const profile = parseProfile(values.profile);
+  const store = await openStore(values.store);
+  const announcer = await natsAnnouncer(values.nats, store, values.namespace, log);
   const producer = await Producer.open({
-    store: await openStore(values.store),
+    store,
+    ...(announcer ? { announcer } : {}),
     namespace: values.namespace,
     schema,
     validators: guards(maxShrink, values['allow-shrink']),
@@ -457,7 +463,35 @@ export async function produceCommand(
   } finally {
     signal.removeEventListener('abort', onSignal);
     await producer.close();
+    await announcer?.close();
     await health?.close();
   }
   return code;
+}
+
+/** `--nats <url>`: servers the announcement is also put to (a `NatsAnnouncer`); none without it. */
+async function natsAnnouncer(servers: string | undefined, store: BlobStore, namespace: string, log: CliLog) {
+  if (servers === undefined) return undefined;
+  const list = natsServers(servers);
+  const { NatsAnnouncer } = await import('../nats.ts');
+  return new NatsAnnouncer({
+    store,
+    namespace,
+    servers: list,
+    onError: (e) => log.write('warn', 'nats', `shoal: ${e.message}`, { code: e.code }),
+  });
+}
+
+/** The servers a `--nats` flag names: comma-separated `nats://host:port` URLs. */
+export function natsServers(spec: string): string[] {
+  const list = spec.split(',').map((s) => s.trim());
+  for (const s of list) {
+    let url: URL | undefined;
+    try {
+      url = new URL(s);
+    } catch {}
+    if (!url || !['nats:', 'tls:', 'ws:', 'wss:'].includes(url.protocol) || !url.hostname)
+      throw new UsageError(`--nats ${spec}: give NATS servers as nats://host:port, comma-separated`);
+  }
+  return list;
 }

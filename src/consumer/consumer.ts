@@ -68,6 +68,11 @@ export interface ConsumerEvents {
   announcement: Announcement;
   /** Checking the announcement failed; the watcher goes on (with backoff on S3). */
   'watch:error': ShoalError;
+  /**
+   * The push path (`push`) went up (announcements come by it; the store is polled every
+   * `pushPollMs`) or down (the store is polled on the schedule).
+   */
+  'watch:push': { readonly up: boolean };
   /** The announcement was read (`ok`), or could not be (the error comes as `watch:error`). */
   'announcement:check': { readonly ok: boolean };
   /**
@@ -272,6 +277,7 @@ export class Consumer<S extends Schema = Schema> {
     this.watcher = watcher;
     watcher.on('error', (e) => this.events.emit('watch:error', e));
     watcher.on('check', (c) => this.events.emit('announcement:check', { ok: !c.failed }));
+    watcher.on('push', (p) => this.events.emit('watch:push', p));
     watcher.on('announcement', (a) => {
       this.remember(a);
       this.events.emit('announcement', a);

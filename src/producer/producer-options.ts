@@ -3,6 +3,7 @@
  * with errors that name the option.
  */
 import { resolve } from 'node:path';
+import type { Announcer } from '../blob/announcer.ts';
 import type { BlobStore } from '../blob/blob-store.ts';
 import { type TuningProfileName, tuningProfile } from '../blob/tuning-profiles.ts';
 import { ShoalError } from '../errors.ts';
@@ -31,6 +32,13 @@ export interface ProducerOptions<S extends Schema = Schema> {
   readonly namespace: string;
   /** The schema of the states produced; must be compatible with the announced state's. */
   readonly schema: S;
+  /**
+   * Who reads and writes the namespace's announcement in `store`: `NatsAnnouncer` from
+   * `shoal/nats` writes it to the store and then to a NATS key-value bucket, whence consumers
+   * with a push path hear it at once.
+   * @default a `StoreAnnouncer` on `store` and `namespace`
+   */
+  readonly announcer?: Announcer;
   /**
    * The write-ahead log's directory, on a local disk.
    * @default `.shoal/wal/<namespace>` under the working directory
@@ -150,8 +158,9 @@ export interface ProducerOptions<S extends Schema = Schema> {
 
 /** Options with every default filled in. */
 export type ResolvedProducerOptions<S extends Schema> = Required<
-  Omit<ProducerOptions<S>, 'maxRecordCountChange' | 'beforeStage' | 'layout' | 'clock'>
+  Omit<ProducerOptions<S>, 'maxRecordCountChange' | 'beforeStage' | 'layout' | 'clock' | 'announcer'>
 > & {
+  readonly announcer: Announcer | undefined;
   readonly layout: Partial<Layout> | undefined;
   readonly clock: () => number;
   readonly maxRecordCountChange: number | undefined;
@@ -212,6 +221,7 @@ export function resolveProducerOptions<S extends Schema>(
     store: o.store,
     namespace: o.namespace,
     schema: o.schema,
+    announcer: o.announcer,
     walDir: resolve(o.walDir ?? `.shoal/wal/${o.namespace}`),
     snapshotEvery: positiveInt('snapshotEvery', o.snapshotEvery ?? profile.snapshotEvery),
     maxBatchRecords: positiveInt('maxBatchRecords', o.maxBatchRecords ?? profile.maxBatchRecords),

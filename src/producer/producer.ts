@@ -94,7 +94,7 @@ export class Producer<S extends Schema = Schema> {
     const restored = await restoreAnnounced(
       o.store,
       layout,
-      new StoreAnnouncer({ store: o.store, namespace: o.namespace }),
+      o.announcer ?? new StoreAnnouncer({ store: o.store, namespace: o.namespace }),
       o.cycleThread === 'worker',
     );
     if (restored.state) assertCompatible(restored.state.schema, o.schema);

@@ -4,7 +4,7 @@
  * restart continues the chain with a delta instead of starting a new one. `shared` restores it
  * on SharedArrayBuffers, for a cycle worker to build on.
  */
-import type { Announcement, StoreAnnouncer } from '../blob/announcer.ts';
+import type { Announcement, Announcer } from '../blob/announcer.ts';
 import type { BlobStore } from '../blob/blob-store.ts';
 import { planFromSnapshot } from '../blob/chain-planner.ts';
 import type { NamespaceLayout, VersionHeader } from '../blob/namespace-layout.ts';
@@ -24,7 +24,7 @@ export interface Restored {
 export async function restoreAnnounced(
   store: BlobStore,
   layout: NamespaceLayout,
-  announcer: StoreAnnouncer,
+  announcer: Announcer,
   shared: boolean,
 ): Promise<Restored> {
   const announcement = await announcer.read();

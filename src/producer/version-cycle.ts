@@ -9,7 +9,7 @@
  * header and version, the versions since the last snapshot, and the stages (a worker thread
  * by default, started again if it died). The producer runs one cycle at a time.
  */
-import { StoreAnnouncer } from '../blob/announcer.ts';
+import { type Announcer, StoreAnnouncer } from '../blob/announcer.ts';
 import { NamespaceLayout, type VersionHeader } from '../blob/namespace-layout.ts';
 import { applyRetention } from '../blob/retention.ts';
 import type { VersionMetadata } from '../blob/version-metadata.ts';
@@ -59,7 +59,7 @@ class StageError extends Error {
 export class VersionCycles<S extends Schema = Schema> {
   private readonly o: ResolvedProducerOptions<S>;
   private readonly layout: NamespaceLayout;
-  private readonly announcer: StoreAnnouncer;
+  private readonly announcer: Announcer;
   private readonly events: TypedEvents<ProducerEvents>;
   private readonly breaker: CircuitBreaker;
   private stages: CycleStages | undefined;
@@ -81,7 +81,7 @@ export class VersionCycles<S extends Schema = Schema> {
     this.o = o;
     this.events = events;
     this.layout = new NamespaceLayout(o.namespace);
-    this.announcer = new StoreAnnouncer({ store: o.store, namespace: o.namespace });
+    this.announcer = o.announcer ?? new StoreAnnouncer({ store: o.store, namespace: o.namespace });
     this.breaker = new CircuitBreaker(o.breakerThreshold, o.breakerCooldownMs, (state) =>
       this.events.emit('breaker', { state }),
     );

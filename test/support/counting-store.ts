@@ -17,8 +17,19 @@ export class CountingStore implements BlobStore {
   private counted = new Map<string, number>();
   private held: { match: (key: string) => boolean; release: Promise<void> } | undefined;
 
+  /** A conditional read, counted as a `get` (S3 bills a 304 as one); absent when the inner store has none. */
+  readonly getIfChanged?: NonNullable<BlobStore['getIfChanged']>;
+
   constructor(inner: BlobStore) {
     this.inner = inner;
+    if (inner.getIfChanged) {
+      const read = inner.getIfChanged.bind(inner);
+      this.getIfChanged = async (key, etag, options) => {
+        this.count('get', key);
+        if (this.held?.match(key)) await this.held.release;
+        return read(key, etag, options);
+      };
+    }
   }
 
   private count(method: string, key: string): void {

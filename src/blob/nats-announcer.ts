@@ -1,0 +1,113 @@
+/**
+ * An announcer that writes the store's announcement, as `StoreAnnouncer` does (the store stays
+ * the truth: its precondition keeps one writer, and consumers without NATS poll it), then puts
+ * the same bytes in the NATS key-value bucket, where every consumer with a
+ * `NatsAnnouncementPush` hears it at once.
+ *
+ * The KV write never holds a cycle back: `announce` resolves once the store has the
+ * announcement, and the KV put runs behind it, newest first (a put that has not started when a
+ * newer announcement comes is dropped). A failed put is reported to `onError` and made again
+ * once NATS is back, so the bucket ends up with the last announcement whatever NATS did
+ * meanwhile; consumers poll the store until then.
+ */
+import type { ShoalError } from '../errors.ts';
+import { msgpack } from '../format/msgpack.ts';
+import { type Announcement, type Announcer, StoreAnnouncer } from './announcer.ts';
+import type { BlobStore, CallOptions } from './blob-store.ts';
+import { NatsBucket, type NatsOptions, natsError, natsKey } from './nats-bucket.ts';
+
+/** Options of {@link NatsAnnouncer}. */
+export interface NatsAnnouncerOptions extends NatsOptions {
+  readonly store: BlobStore;
+  readonly namespace: string;
+  /** Hears each failed KV put (`PUSH_UNAVAILABLE`); the announcement is in the store all the same. */
+  readonly onError?: (error: ShoalError) => void;
+}
+
+/** Announces to the store and to a NATS key-value bucket. */
+export class NatsAnnouncer implements Announcer {
+  private readonly inner: StoreAnnouncer;
+  private readonly bucket: NatsBucket;
+  private readonly key: string;
+  private readonly onError: ((error: ShoalError) => void) | undefined;
+  /** The newest announcement not yet in the bucket. */
+  private pending: Announcement | undefined;
+  /** The newest announcement whose put failed, put again when the connection comes back. */
+  private failed: Announcement | undefined;
+  private putting: Promise<void> | undefined;
+  private watchingStatus = false;
+
+  constructor(options: NatsAnnouncerOptions) {
+    this.inner = new StoreAnnouncer({ store: options.store, namespace: options.namespace });
+    this.bucket = new NatsBucket(options);
+    this.key = natsKey(options.namespace);
+    this.onError = options.onError;
+  }
+
+  /** The store's announcement. */
+  read(options?: CallOptions): Promise<Announcement | undefined> {
+    return this.inner.read(options);
+  }
+
+  async announce(next: Announcement, options?: CallOptions): Promise<void> {
+    await this.inner.announce(next, options);
+    this.publish(next);
+  }
+
+  /** Resolves once every announcement made so far is in the bucket, or failed to get there. */
+  async flush(): Promise<void> {
+    while (this.putting) await this.putting;
+  }
+
+  private publish(next: Announcement): void {
+    this.pending = next;
+    this.putting ??= this.drain().finally(() => {
+      this.putting = undefined;
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending) {
+      const a = this.pending;
+      this.pending = undefined;
+      try {
+        const kv = await this.bucket.kv();
+        this.watchStatus();
+        await kv.put(this.key, msgpack.pack(a));
+      } catch (e) {
+        // Kept for the reconnection, unless a newer one came meanwhile.
+        this.failed ??= a;
+        if (this.failed.version < a.version) this.failed = a;
+        this.onError?.(natsError(`putting announcement ${a.version}`, e));
+        return;
+      }
+      if (this.failed && this.failed.version <= a.version) this.failed = undefined;
+    }
+  }
+
+  /** Puts the last failed announcement again each time the connection comes back. */
+  private watchStatus(): void {
+    if (this.watchingStatus) return;
+    this.watchingStatus = true;
+    void this.bucket.connection().then(async (nc) => {
+      for await (const s of nc.status()) {
+        if (s.type === 'reconnect' && this.failed && !this.pending) this.publish(this.failed);
+      }
+    });
+  }
+
+  /**
+   * Waits for the puts under way (at most `waitMs`: NATS may be down), then closes the
+   * connection if shoal made it. Idempotent.
+   */
+  async close(waitMs = 2000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.flush(), new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
+    await this.bucket.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The NATS side shared by `NatsAnnouncer` and `NatsAnnouncementPush`: a connection (the
+ * caller's, or one made from `servers` that reconnects forever), the JetStream key-value bucket
+ * holding the last announcement of each namespace (history 1: only the last is kept), and the
+ * key a namespace has there. Blobs never go to NATS: only announcements, a few hundred bytes.
+ *
+ * Imported from `shoal/nats` only, so that the package root loads no NATS code.
+ */
+import { type KV, Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { ShoalError } from '../errors.ts';
+
+/** Options of the NATS adapters. Give `connection` or `servers`. */
+export interface NatsOptions {
+  /** The caller's connection; never closed by shoal. */
+  readonly connection?: NatsConnection;
+  /**
+   * Servers to connect to (`nats://host:4222`), for a connection shoal makes and closes. It
+   * waits for a first server and reconnects forever, every `reconnectWaitMs`.
+   */
+  readonly servers?: string | readonly string[];
+  /**
+   * The key-value bucket of announcements (made, with history 1, when missing).
+   * @default 'shoal-announcements'
+   */
+  readonly bucket?: string;
+  /**
+   * A connection shoal makes: the wait between reconnection attempts.
+   * @default 500
+   */
+  readonly reconnectWaitMs?: number;
+}
+
+/** The bucket when none is named. */
+export const DEFAULT_NATS_BUCKET = 'shoal-announcements';
+
+/**
+ * The key of `namespace` in the bucket. KV keys are subject tokens: `.` separates tokens and
+ * `+`, `@` are not allowed, so these (and `=`, the escape) are written `=XX`; `/` is kept.
+ */
+export function natsKey(namespace: string): string {
+  return namespace.replace(/[.=+@]/g, (c) => `=${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/** `ShoalError` `PUSH_UNAVAILABLE` for a NATS failure. */
+export function natsError(what: string, cause: unknown): ShoalError {
+  return new ShoalError(
+    'PUSH_UNAVAILABLE',
+    `NATS ${what} failed (${(cause as Error)?.message ?? String(cause)}); announcements still go through the store, and consumers poll it until NATS is back`,
+    { cause },
+  );
+}
+
+/** A connection and the announcements bucket on it, opened on first use. */
+export class NatsBucket {
+  readonly name: string;
+  private readonly options: NatsOptions;
+  private connecting: Promise<NatsConnection> | undefined;
+  private opening: Promise<KV> | undefined;
+  private closed = false;
+
+  constructor(options: NatsOptions) {
+    if (!options?.connection && options?.servers === undefined) {
+      throw new ShoalError('INVALID_OPTION', 'the NATS adapters need options.connection or options.servers');
+    }
+    const name = options.bucket ?? DEFAULT_NATS_BUCKET;
+    if (!/^[-\w]+$/.test(name)) {
+      throw new ShoalError(
+        'INVALID_OPTION',
+        `bucket must be letters, digits, "-" and "_" (a NATS key-value bucket name), got ${JSON.stringify(name)}`,
+      );
+    }
+    const wait = options.reconnectWaitMs ?? 500;
+    if (!(wait > 0 && Number.isFinite(wait)))
+      throw new ShoalError('INVALID_OPTION', `reconnectWaitMs must be a positive number, got ${wait}`);
+    this.name = name;
+    this.options = options;
+  }
+
+  /** The connection (made on first use when shoal owns it; resolves once a server answered). */
+  connection(): Promise<NatsConnection> {
+    if (this.closed) return Promise.reject(new ShoalError('CLOSED', 'the NATS adapter was closed'));
+    this.connecting ??= this.options.connection
+      ? Promise.resolve(this.options.connection)
+      : connect({
+          servers: [this.options.servers!].flat() as string[],
+          waitOnFirstConnect: true,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: this.options.reconnectWaitMs ?? 500,
+          // A server that vanishes without closing the socket is noticed within ~20 s.
+          pingInterval: 10_000,
+          maxPingOut: 2,
+          name: 'shoal',
+        });
+    return this.connecting;
+  }
+
+  /** The bucket (made when missing); opened again after a failure. */
+  kv(): Promise<KV> {
+    this.opening ??= this.connection()
+      .then((nc) => new Kvm(nc).create(this.name, { history: 1 }))
+      .catch((e: unknown) => {
+        this.opening = undefined;
+        throw e;
+      });
+    return this.opening;
+  }
+
+  /** Closes the connection if shoal made it. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.options.connection || !this.connecting) return;
+    const nc = await this.connecting.catch(() => undefined);
+    await nc?.close();
+  }
+}

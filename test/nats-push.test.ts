@@ -1,0 +1,135 @@
+/**
+ * The push path over a real nats-server (JetStream key-value), the blobs on s3rver: a
+ * producer with a `NatsAnnouncer`, a consumer with a `NatsAnnouncementPush` and slow polls, so
+ * only the push can bring versions in time. Then nats-server is killed (the consumer falls back
+ * to polling the store) and started again (it goes back to the push, and stops polling).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ShoalError } from '../src/errors.ts';
+import { Consumer, Producer as P, type Producer, t } from '../src/index.ts';
+import { NatsAnnouncementPush, NatsAnnouncer, natsKey } from '../src/nats.ts';
+import { CountingStore } from './support/counting-store.ts';
+import { type NatsServer, natsSkipReason, startNats } from './support/nats-server.ts';
+import { useStores } from './support/stores.ts';
+import { until } from './support/wait.ts';
+
+const Movie = t.object('Movie', { id: t.int(), title: t.string() }, { primaryKey: 'id' });
+const schema = t.schema([Movie]);
+const skip = natsSkipReason();
+if (skip) console.warn(skip);
+
+const { tempDir, stores } = useStores('nats');
+const s3 = stores.find((s) => s.name === 's3')!;
+let nats: NatsServer | undefined;
+beforeAll(async () => {
+  if (!skip) nats = await startNats();
+}, 30_000);
+afterAll(async () => {
+  await nats?.close();
+});
+
+const step = async (producer: Producer<typeof schema>, n: number) => {
+  await producer.upsert('Movie', { id: n % 50, title: `movie ${n}, cut ${n}` });
+  await producer.flush();
+};
+
+describe.skipIf(skip !== undefined)('announcements pushed over NATS', () => {
+  it('pushes each version at once, falls back to polling the store while NATS is down, and goes back to the push', async () => {
+    const inner = await s3.make();
+    const errors: ShoalError[] = [];
+    const announcer = new NatsAnnouncer({
+      store: inner,
+      namespace: 'fleet/movies',
+      servers: nats!.url,
+      reconnectWaitMs: 100,
+      onError: (e) => errors.push(e),
+    });
+    await using producer = await P.open({
+      store: inner,
+      namespace: 'fleet/movies',
+      schema,
+      walDir: await tempDir(),
+      fsync: false,
+      announcer,
+    });
+    await producer.runCycle((w) => {
+      for (let i = 0; i < 50; i++) w.add('Movie', { id: i, title: `movie ${i}` });
+    });
+    await announcer.flush();
+
+    const store = new CountingStore(inner);
+    const push = new NatsAnnouncementPush({ servers: nats!.url, reconnectWaitMs: 100 });
+    const states: boolean[] = [];
+    // Polls 2 s apart while NATS is down; while it is up, every 5 minutes (pushPollMs): the
+    // store's counts show which path brought each version.
+    await using consumer = await Consumer.open({
+      store,
+      namespace: 'fleet/movies',
+      push,
+      minIntervalMs: 2000,
+      maxIntervalMs: 2000,
+      recheckMs: 2000,
+    });
+    consumer.on('watch:push', ({ up }) => states.push(up));
+    await until(() => states.at(-1) === true, 10_000, 'the push path up');
+    store.reset();
+    for (let n = 1; n <= 5; n++) {
+      await step(producer, n);
+      const t0 = Date.now();
+      await until(() => consumer.version === producer.version, 3000, `version ${n} by push`);
+      expect(Date.now() - t0).toBeLessThan(3000);
+    }
+    // Pushed: one delta per version, and not one read of the store's announcement.
+    expect(store.counts()).toEqual({ 'get delta': 5 });
+    expect(errors).toEqual([]);
+
+    // NATS down: the producer's KV puts fail (the store has the announcements all the same),
+    // the consumer polls the store; here quickly, as a short poll interval would.
+    await nats!.kill();
+    await until(() => states.at(-1) === false, 10_000, 'the push path down');
+    store.reset();
+    await step(producer, 6);
+    await until(() => errors.length > 0, 15_000, 'a failed KV put');
+    expect(errors[0]!.code).toBe('PUSH_UNAVAILABLE');
+    await until(() => consumer.version === producer.version, 10_000, 'version 6 by polling');
+    expect(store.of('get announced')).toBeGreaterThanOrEqual(1);
+
+    // NATS back: the announcer puts the last announcement again, the consumer watches again.
+    await nats!.start();
+    await until(() => states.at(-1) === true, 15_000, 'the push path up again');
+    store.reset();
+    for (let n = 7; n <= 9; n++) {
+      await step(producer, n);
+      await until(() => consumer.version === producer.version, 3000, `version ${n} by push again`);
+    }
+    expect(store.counts()).toEqual({ 'get delta': 3 });
+    expect(states).toEqual([true, false, true]);
+    await announcer.close();
+    await push.close();
+  }, 90_000);
+
+  it('keeps namespaces apart in one bucket, under keys NATS accepts', async () => {
+    expect(natsKey('prod/movies')).toBe('prod/movies');
+    expect(natsKey('a.b/c+d@e=f')).toBe('a=2Eb/c=2Bd=40e=3Df');
+    const inner = await s3.make();
+    const announce = async (namespace: string, version: number) => {
+      const a = new NatsAnnouncer({ store: inner, namespace, servers: nats!.url });
+      await a.announce({ version, announcedAt: Date.now(), producer: 'p' });
+      await a.close();
+    };
+    await announce('x.y', 5);
+    await announce('x+y', 6);
+    const push = new NatsAnnouncementPush({ servers: nats!.url });
+    const seen: Record<string, number[]> = { 'x.y': [], 'x+y': [] };
+    for (const ns of Object.keys(seen)) {
+      await push.subscribe(ns, {
+        announcement: (a) => seen[ns]!.push(a.version),
+        state: () => {},
+        error: () => {},
+      });
+    }
+    await until(() => seen['x.y']!.length > 0 && seen['x+y']!.length > 0, 10_000, 'both last values');
+    expect(seen).toEqual({ 'x.y': [5], 'x+y': [6] });
+    await push.close();
+  }, 30_000);
+});
