@@ -23,7 +23,7 @@ import {
   REFERENCE_CALIBRATION,
   S3_LIST_PRICES,
 } from './capacity-model.ts';
-import { parseDecimal, parseDuration, parseProfile } from './cli-values.ts';
+import { parseDecimal, parseDuration, parseProfile, parseWhole } from './cli-values.ts';
 import { openStore, UsageError } from './produce-command.ts';
 
 export const PLAN_USAGE = `  plan [--records <Type=n>]... [--bytes-per-record <b | Type=b>]... [options]
@@ -46,8 +46,25 @@ export const PLAN_USAGE = `  plan [--records <Type=n>]... [--bytes-per-record <b
 const duration = (name: string, v: string | undefined, fallback: number): number =>
   v === undefined ? fallback : parseDuration(`--${name}`, v);
 
-const positive = (name: string, v: string | undefined, fallback: number): number =>
+/** A number ≥ 0 (a price, a rate, a size). */
+const nonNegative = (name: string, v: string | undefined, fallback: number): number =>
   v === undefined ? fallback : parseDecimal(`--${name}`, v);
+
+/** A number > 0 (an overload factor). */
+const positive = (name: string, v: string | undefined, fallback: number): number => {
+  const x = nonNegative(name, v, fallback);
+  if (!(x > 0)) throw new UsageError(`--${name} needs a number > 0, got "${v}"`);
+  return x;
+};
+
+/** A whole number ≥ `least` (consumers, records). */
+const count = (name: string, v: string | undefined, fallback: number, least = 1): number => {
+  if (v === undefined) return fallback;
+  const what = `a whole number ≥ ${least}`;
+  const x = parseWhole(`--${name}`, v, what);
+  if (x < least) throw new UsageError(`--${name} needs ${what}, got "${v}"`);
+  return x;
+};
 
 /** `Type=n` pairs (or, for `bytes-per-record`, a bare number for every type). */
 function pairs(name: string, list: readonly string[]): Map<string | undefined, number> {
@@ -58,7 +75,8 @@ function pairs(name: string, list: readonly string[]): Map<string | undefined, n
     if (type === '' || (type === undefined && name === 'records')) {
       throw new UsageError(`--${name} needs Type=<number>, got "${item}"`);
     }
-    out.set(type, positive(name, item.slice(eq + 1), 0));
+    const text = item.slice(eq + 1);
+    out.set(type, name === 'records' ? count(name, text, 0, 0) : positive(name, text, 0));
   }
   return out;
 }
@@ -229,25 +247,29 @@ export async function planCommand(args: string[]): Promise<number> {
   }
   const changesPerSecond =
     values['changes-per-version'] !== undefined
-      ? positive('changes-per-version', values['changes-per-version'], 0) / (cadenceMs / 1000)
-      : positive('changes-per-second', values['changes-per-second'], 100);
+      ? nonNegative('changes-per-version', values['changes-per-version'], 0) / (cadenceMs / 1000)
+      : nonNegative('changes-per-second', values['changes-per-second'], 100);
   let input: PlanInput = {
     types: measured.types,
     changesPerSecond,
-    consumers: positive('consumers', values.consumers, 1),
+    consumers: count('consumers', values.consumers, 1),
     cadenceMs,
     downtimeMs: duration('downtime', values.downtime, 3_600_000),
     maxLagMs: duration('max-lag', values['max-lag'], 60_000),
     overload: positive('overload', values.overload, 2),
     prices: {
-      getPer1000: positive('price-get', values['price-get'], S3_LIST_PRICES.getPer1000),
-      putPer1000: positive('price-put', values['price-put'], S3_LIST_PRICES.putPer1000),
-      storagePerGbMonth: positive('price-storage', values['price-storage'], S3_LIST_PRICES.storagePerGbMonth),
+      getPer1000: nonNegative('price-get', values['price-get'], S3_LIST_PRICES.getPer1000),
+      putPer1000: nonNegative('price-put', values['price-put'], S3_LIST_PRICES.putPer1000),
+      storagePerGbMonth: nonNegative(
+        'price-storage',
+        values['price-storage'],
+        S3_LIST_PRICES.storagePerGbMonth,
+      ),
     },
   };
   const profile = parseProfile(values.profile);
   if (profile !== undefined) input = { ...input, options: TUNING_PROFILES[profile] };
-  const sample = positive('sample', values.sample, 100_000);
+  const sample = nonNegative('sample', values.sample, 100_000);
   if (values.sample !== undefined && !values.calibrate)
     throw new UsageError('--sample goes with --calibrate');
   if (!Number.isSafeInteger(sample) || sample < 1000)
