@@ -28,7 +28,7 @@ const error = (predicted: number, measured: number) => (predicted - measured) / 
 const FLOODS = 3;
 const OVERLOAD = 2;
 /** Rounds of the calibration, each followed by a full-size 1% cycle. */
-const ROUNDS = 9;
+const ROUNDS = (n: number) => (n <= 100_000 ? 15 : 9);
 
 export async function planBench(n: number): Promise<void> {
   await gc();
@@ -91,7 +91,7 @@ export async function planBench(n: number): Promise<void> {
             ? { ...movie(i), title: `Movie title number ${i} (rev ${rev})`, year: 1900 + ((i + rev) % 100) }
             : movie(i),
       },
-      { rounds: ROUNDS, between: (round) => onePercent(round + 2) },
+      { rounds: ROUNDS(n), between: (round) => onePercent(round + 2) },
     );
     await producer.close();
     // A consumer that loads the snapshot and refreshes once, by a 1% delta.

@@ -239,7 +239,7 @@ export interface CalibrateOptions {
 
 /**
  * Measures a calibration with a sample of `records` generated records (the larger state; the
- * smaller is 40% of it). Delta cycles of 1% and 10% of the larger state (the larger batch is
+ * smaller is a quarter of it). Delta cycles of 1% and 10% of the larger state (the larger batch is
  * where the cost per change shows over a busy machine's noise) run at both sizes, in `rounds`
  * interleaved rounds; each point's time is the lower quartile over the rounds, the computing
  * stages fitted by least squares to records and changes and the writing ones taken as a fixed
@@ -255,7 +255,7 @@ export async function calibrate(
   const producers: SampleProducer[] = [];
   try {
     // The same batches at both sizes, so the fit can tell a cost per record from one per change.
-    const small = Math.max(1_000, Math.floor(records * 0.4));
+    const small = Math.max(1_000, Math.floor(records * 0.25));
     const batches = [
       Math.max(10, Math.floor(records * 0.01)),
       Math.max(100, Math.floor(records * 0.1)),
