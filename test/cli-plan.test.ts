@@ -9,6 +9,7 @@ import {
   consumerRequestsPerVersion,
   DEFAULT_SETTINGS,
   deltaCycleMs,
+  loadedCycleMs,
   maxSustainedRate,
   plan,
   REFERENCE_CALIBRATION,
@@ -76,11 +77,14 @@ describe('the batching simulation', () => {
   it('finds the highest sustained rate just under the drain rate the watermark allows', () => {
     const settings = { maxBatchRecords: 10_000, maxBatchDelayMs: 1000, highWatermark: 1e6 };
     const max = maxSustainedRate(ROUND, 0, settings);
-    // Pending peaks at C + r·T(C) = C + C (back to back) = 2C; 2C = 1e6 gives r = C / T(C).
+    // Pending peaks at C + r·T'(C) = C + C (back to back) = 2C; 2C = 1e6 gives r = C / T'(C),
+    // T' = T / (1 − r·ack) the cycle beside the ingest: r = X / (1 + X·ack), X = C / T(C).
     const c = 5e5;
-    expect(max).toBeCloseTo(c / (cycle(c) / 1000), -2);
-    expect(simulateBatching(max * 1.01, cycle, settings).msToHighWatermark).not.toBeNull();
-    expect(simulateBatching(max * 0.99, cycle, settings).msToHighWatermark).toBeNull();
+    const x = c / (cycle(c) / 1000);
+    expect(max).toBeCloseTo(x / (1 + (x * ROUND.ackMsPerChange) / 1000), -2);
+    const loaded = (r: number) => (n: number) => loadedCycleMs(ROUND, 0, n, r);
+    expect(simulateBatching(max * 1.01, loaded(max * 1.01), settings).msToHighWatermark).not.toBeNull();
+    expect(simulateBatching(max * 0.99, loaded(max * 0.99), settings).msToHighWatermark).toBeNull();
   });
 });
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FsBlobStore, Producer, type Schema, t } from '../index.ts';
-import type { Calibration } from './capacity-model.ts';
+import { type Calibration, REFERENCE_BYTES_PER_RECORD, REFERENCE_CALIBRATION } from './capacity-model.ts';
 
 /** The generated records: the shape of the README's benchmark dataset. */
 const Sample = t.object(
@@ -27,7 +27,7 @@ const sampleRecord = (i: number, rev = 0) => ({
   rating: (i % 100) / 10,
 });
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Least squares for y = a + b·x1 + c·x2 (three unknowns from four or more points). */
 function leastSquares(points: readonly (readonly [number, number, number])[]): [number, number, number] {
@@ -59,14 +59,6 @@ function leastSquares(points: readonly (readonly [number, number, number])[]): [
 const CPU_STAGES = ['build', 'encode', 'integrity', 'validate'] as const;
 export const cpuMs = (stages: Readonly<Partial<Record<string, number>>>): number =>
   CPU_STAGES.reduce((sum, s) => sum + (stages[s] ?? 0), 0);
-
-/**
- * The lower quartile: a cycle's cost on a machine others share. Load only ever adds to a
- * cycle's time, so the low end is the work itself, and a quartile rather than the least keeps
- * one lucky repetition from making the figure.
- */
-export const lowerQuartile = (xs: readonly number[]): number =>
-  [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 4)]!;
 
 /** One measured delta cycle of a sample producer. */
 interface CycleFigures {
@@ -241,15 +233,27 @@ export interface CalibrateOptions {
  * Measures a calibration with a sample of `records` generated records (the larger state; the
  * smaller is a quarter of it). Delta cycles of 1% and 10% of the larger state (the larger batch is
  * where the cost per change shows over a busy machine's noise) run at both sizes, in `rounds`
- * interleaved rounds; each point's time is the lower quartile over the rounds, the computing
- * stages fitted by least squares to records and changes and the writing ones taken as a fixed
- * cost. Takes a few seconds at 100,000.
+ * interleaved rounds; each point's time is the least over the rounds (load only ever adds to
+ * it), the computing stages fitted by least squares to records and changes and the writing
+ * ones taken as a fixed cost. Takes a few seconds at 100,000.
  */
 export async function calibrate(
   records = 100_000,
   data: CalibrationData = SAMPLE,
   options: CalibrateOptions = {},
 ): Promise<Calibration> {
+  return (await calibrateRun(records, data, options)).calibration;
+}
+
+/**
+ * {@link calibrate}, with the cycle costs also at the machine's median load (`typical`): what
+ * a process that runs for seconds on a shared machine, rather than one cycle, meets.
+ */
+export async function calibrateRun(
+  records = 100_000,
+  data: CalibrationData = SAMPLE,
+  options: CalibrateOptions = {},
+): Promise<{ calibration: Calibration; typical: Calibration }> {
   const rounds = options.rounds ?? 5;
   const dir = await mkdtemp(join(tmpdir(), 'shoal-calibrate-'));
   const producers: SampleProducer[] = [];
@@ -275,23 +279,23 @@ export async function calibrate(
     // the announcement, retention: fsyncs and round trips, the same every cycle at these
     // sizes). They are fitted apart, so that a slow fsync does not pass for a cost per record.
     const all = [...measured.values()].flat();
-    const points = producers.flatMap((p) =>
-      batches.map(
-        (n) =>
-          [
-            p.records,
-            n,
-            lowerQuartile(
-              measured
-                .get(p)!
-                .filter((f) => f.changes === n)
-                .map((f) => f.cpuMs),
-            ),
-          ] as const,
-      ),
-    );
-    const [cpuFixed, perRecord, perChange] = leastSquares(points);
-    const writeMs = lowerQuartile(all.map((f) => f.ms - f.cpuMs));
+    const cycleCosts = (stat: (xs: readonly number[]) => number) => {
+      const of = (p: SampleProducer, n: number) => measured.get(p)!.filter((f) => f.changes === n);
+      const points = producers.flatMap((p) =>
+        batches.map((n) => [p.records, n, stat(of(p, n).map((f) => f.cpuMs))] as const),
+      );
+      const [cpuFixed, perRecord, perChange] = leastSquares(points);
+      // The writes of the larger state's smaller batch, over as many cycles as a benchmark
+      // would time of its own.
+      const writeMs = stat(of(b, batches[0]).map((f) => f.ms - f.cpuMs));
+      return {
+        cycleMsFixed: writeMs + Math.max(0, cpuFixed),
+        cycleMsPerRecord: Math.max(0, perRecord),
+        cycleMsPerChange: Math.max(1e-6, perChange),
+      };
+    };
+    const least = cycleCosts((xs) => Math.min(...xs));
+    const typical = cycleCosts(median);
     const bytesPerRecord = b.snapshotBytes / records;
     for (const p of producers) await p.close();
     producers.length = 0;
@@ -304,22 +308,28 @@ export async function calibrate(
       median(measuredRefreshes.filter((r) => r.changes === changes).map((r) => r.ms));
     const [c1, c2] = batches;
     const refreshPerChange = Math.max(0, (at(c2) - at(c1)) / (c2 - c1));
-    return {
+    const calibration: Calibration = {
       sampleBytesPerRecord: bytesPerRecord,
       source: `calibrated on this machine (${records.toLocaleString('en')} sample records)`,
       ackMsPerChange: median(all.map((f) => f.ackMs)),
-      cycleMsFixed: writeMs + Math.max(0, cpuFixed),
-      cycleMsPerRecord: Math.max(0, perRecord),
-      cycleMsPerChange: Math.max(1e-6, perChange),
+      ...least,
       snapshotMsPerRecord: b.firstCycleMs / records,
       deltaBytesPerChange: median(all.map((f) => f.deltaBytes)) / bytesPerRecord,
       reverseBytesPerChange: median(all.map((f) => f.reverseBytes)) / bytesPerRecord,
       logBytesPerChange: median(measured.get(b)!.map((f) => f.logBytes)) / bytesPerRecord,
       consumerBaseBytes: c.baseRss,
       residentPerSnapshotByte: Math.max(0, (c.loadedRss - c.baseRss) / b.snapshotBytes),
+      // Objects' bytes depend on the engine, not the machine: the reference figure, scaled to
+      // this sample's records.
+      restateBytesPerRecord:
+        REFERENCE_CALIBRATION.restateBytesPerRecord * (bytesPerRecord / REFERENCE_BYTES_PER_RECORD),
       refreshMsFixed: Math.max(0, at(c1) - refreshPerChange * c1),
       refreshMsPerRecord: 0,
       refreshMsPerChange: refreshPerChange,
+    };
+    return {
+      calibration,
+      typical: { ...calibration, ...typical, source: `${calibration.source}, median load` },
     };
   } finally {
     for (const p of producers) await p.close().catch(() => {});
