@@ -47,7 +47,8 @@ export interface Calibration {
 
 /**
  * Measured by `shoal plan --calibrate --sample 100000` on the 2-core reference machine of the
- * README's benchmarks (Movie records, 43 bytes each), taken as the median of five runs.
+ * README's benchmarks (Movie records, 43 bytes each), taken as the median of five runs; the
+ * re-stating memory from `shoal produce` at 50,000 and 250,000 Movie records (181 MB apart).
  */
 export const REFERENCE_CALIBRATION: Calibration = {
   source: 'reference machine (README benchmarks, 2 cores, Node 20)',
@@ -61,7 +62,7 @@ export const REFERENCE_CALIBRATION: Calibration = {
   logBytesPerChange: 1.4,
   consumerBaseBytes: 60e6,
   residentPerSnapshotByte: 1.0,
-  restateBytesPerRecord: 1_000,
+  restateBytesPerRecord: 930,
   refreshMsFixed: 5,
   refreshMsPerRecord: 0.00002,
   refreshMsPerChange: 0.004,
@@ -98,6 +99,11 @@ export interface PlanInput {
   /** An overload, as a multiple of the highest sustained rate, for the time to the watermark. @default 2 */
   readonly overload?: number;
   readonly prices?: Prices;
+  /**
+   * A delta's bytes as measured (the median of a namespace's recent deltas): the plan takes it
+   * instead of modelling one from the change rate, and sizes the reverse delta by it.
+   */
+  readonly measuredDeltaBytes?: number;
   /** Options to plan with instead of the recommended ones (a tuning profile's, say). */
   readonly options?: Partial<PlanOptions>;
 }
@@ -317,8 +323,8 @@ export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): 
   const quiet = !(rate > 0);
   const changesPerVersion = quiet ? 0 : Math.max(1, steady.batch || rate * (maxBatchDelayMs / 1000));
   const intervalMs = quiet ? Number.POSITIVE_INFINITY : steady.intervalMs || maxBatchDelayMs;
-  const deltaBytes = changesPerVersion * bytesPerRecord * c.deltaBytesPerChange;
-  const reverseDeltaBytes = changesPerVersion * bytesPerRecord * c.reverseBytesPerChange;
+  const deltaBytes = input.measuredDeltaBytes ?? changesPerVersion * bytesPerRecord * c.deltaBytesPerChange;
+  const reverseDeltaBytes = deltaBytes * (c.reverseBytesPerChange / c.deltaBytesPerChange);
 
   // Snapshots: a new consumer reads a snapshot and at most snapshotEvery - 1 deltas; keep the
   // deltas after a snapshot under half its size. Retention keeps enough snapshots (and their
