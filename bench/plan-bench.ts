@@ -35,6 +35,8 @@ const FLOODS = 3;
 const OVERLOAD = 2;
 /** Rounds of the calibration, each followed by a full-size 1% cycle. */
 const ROUNDS = (n: number) => (n <= 100_000 ? 15 : 9);
+/** Full-size 1% cycles after each round: as many cycles as the calibration times, when they are quick. */
+const PER_ROUND = (n: number) => (n <= 100_000 ? 4 : 1);
 
 export async function planBench(n: number): Promise<void> {
   await gc();
@@ -97,7 +99,12 @@ export async function planBench(n: number): Promise<void> {
             ? { ...movie(i), title: `Movie title number ${i} (rev ${rev})`, year: 1900 + ((i + rev) % 100) }
             : movie(i),
       },
-      { rounds: ROUNDS(n), between: (round) => onePercent(round + 2) },
+      {
+        rounds: ROUNDS(n),
+        between: async (round) => {
+          for (let k = 0; k < PER_ROUND(n); k++) await onePercent(2 + round * PER_ROUND(n) + k);
+        },
+      },
     );
     await producer.close();
     // A consumer that loads the snapshot and refreshes once, by a 1% delta.

@@ -285,9 +285,8 @@ export async function calibrateRun(
         batches.map((n) => [p.records, n, stat(of(p, n).map((f) => f.cpuMs))] as const),
       );
       const [cpuFixed, perRecord, perChange] = leastSquares(points);
-      // The writes of the larger state's smaller batch, over as many cycles as a benchmark
-      // would time of its own.
-      const writeMs = stat(of(b, batches[0]).map((f) => f.ms - f.cpuMs));
+      // The writes (about the same at every point: fsyncs and round trips), over every cycle.
+      const writeMs = stat(all.map((f) => f.ms - f.cpuMs));
       return {
         cycleMsFixed: writeMs + Math.max(0, cpuFixed),
         cycleMsPerRecord: Math.max(0, perRecord),
