@@ -66,6 +66,8 @@ export async function planBench(n: number): Promise<void> {
       maxBatchDelayMs: 3_600_000,
       highWatermark: Number.MAX_SAFE_INTEGER,
       highWatermarkBytes: Number.MAX_SAFE_INTEGER,
+      // One snapshot, so that retention keeps every version the consumer below reads.
+      snapshotEvery: 1_000_000,
     });
     const published: { role: string; bytes: number }[] = [];
     const cycles: { version: number; ms: number }[] = [];
