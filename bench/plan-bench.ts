@@ -4,7 +4,7 @@
  * — consumer memory (steady and during a delta refresh), the 1% cycle time, the 1% delta's
  * bytes, and when backpressure starts under overload — are printed beside what the same run
  * measures at full size, with the error of each. Every prediction must land within 25%: a miss
- * fails the run (exit 1).
+ * fails the run (exit 1; with SHOAL_BENCH_PLAN_MISS=warn it is only printed).
  *
  * Times are measured on a machine others share, so both sides are taken alike: the full-size
  * cycles run between the calibration's rounds (the same spells of load reach both), each side
@@ -218,7 +218,8 @@ export async function planBench(n: number): Promise<void> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  if (misses.length > 0) {
+  // SHOAL_BENCH_PLAN_MISS=warn only prints the misses (a machine too busy to time a cycle).
+  if (misses.length > 0 && process.env.SHOAL_BENCH_PLAN_MISS !== 'warn') {
     throw new Error(`shoal plan missed its measurements by more than 25%: ${misses.join('; ')}`);
   }
 }
