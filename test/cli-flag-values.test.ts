@@ -93,7 +93,39 @@ describe('numeric flags are decimal only', () => {
     );
     expect([plan.code, plan.stderr.split('\n')[0]]).toEqual([
       2,
-      'shoal: --consumers needs a number ≥ 0, got "0x10"',
+      'shoal: --consumers needs a whole number ≥ 1, got "0x10"',
+    ]);
+  });
+});
+
+describe('plan: counts are whole, factors positive', () => {
+  const plan = (...flags: string[]) =>
+    runCli(['plan', '--records', 'Movie=1000', '--bytes-per-record', '40', ...flags], { cwd });
+  const cases: [string[], string][] = [
+    [['--consumers', '1.5'], '--consumers needs a whole number ≥ 1, got "1.5"'],
+    [['--consumers', '0'], '--consumers needs a whole number ≥ 1, got "0"'],
+    [['--consumers=-3'], '--consumers needs a whole number ≥ 1, got "-3"'],
+    [['--overload', '0'], '--overload needs a number > 0, got "0"'],
+    [['--overload', 'lots'], '--overload needs a number ≥ 0, got "lots"'],
+    [['--changes-per-second=-1'], '--changes-per-second needs a number ≥ 0, got "-1"'],
+    [['--changes-per-version', 'x'], '--changes-per-version needs a number ≥ 0, got "x"'],
+    [['--price-get=-0.1'], '--price-get needs a number ≥ 0, got "-0.1"'],
+    [['--bytes-per-record', 'Movie=0'], '--bytes-per-record needs a number > 0, got "0"'],
+  ];
+  for (const [flags, message] of cases) {
+    it(`plan ${flags.join(' ')}: exit 2, naming the flag`, async () => {
+      const r = await plan(...flags);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(`shoal: ${message}\nSee 'shoal plan --help'.\n`);
+      expect(r.stdout).toBe('');
+    });
+  }
+
+  it('plan --records Movie=1.5: exit 2', async () => {
+    const r = await runCli(['plan', '--records', 'Movie=1.5', '--bytes-per-record', '40'], { cwd });
+    expect([r.code, r.stderr.split('\n')[0]]).toEqual([
+      2,
+      'shoal: --records needs a whole number ≥ 0, got "1.5"',
     ]);
   });
 });

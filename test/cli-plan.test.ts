@@ -9,6 +9,7 @@ import {
   consumerRequestsPerVersion,
   DEFAULT_SETTINGS,
   deltaCycleMs,
+  loadedCycleMs,
   maxSustainedRate,
   plan,
   REFERENCE_CALIBRATION,
@@ -76,11 +77,14 @@ describe('the batching simulation', () => {
   it('finds the highest sustained rate just under the drain rate the watermark allows', () => {
     const settings = { maxBatchRecords: 10_000, maxBatchDelayMs: 1000, highWatermark: 1e6 };
     const max = maxSustainedRate(ROUND, 0, settings);
-    // Pending peaks at C + r·T(C) = C + C (back to back) = 2C; 2C = 1e6 gives r = C / T(C).
+    // Pending peaks at C + r·T'(C) = C + C (back to back) = 2C; 2C = 1e6 gives r = C / T'(C),
+    // T' = T / (1 − r·ack) the cycle beside the ingest: r = X / (1 + X·ack), X = C / T(C).
     const c = 5e5;
-    expect(max).toBeCloseTo(c / (cycle(c) / 1000), -2);
-    expect(simulateBatching(max * 1.01, cycle, settings).msToHighWatermark).not.toBeNull();
-    expect(simulateBatching(max * 0.99, cycle, settings).msToHighWatermark).toBeNull();
+    const x = c / (cycle(c) / 1000);
+    expect(max).toBeCloseTo(x / (1 + (x * ROUND.ackMsPerChange) / 1000), -2);
+    const loaded = (r: number) => (n: number) => loadedCycleMs(ROUND, 0, n, r);
+    expect(simulateBatching(max * 1.01, loaded(max * 1.01), settings).msToHighWatermark).not.toBeNull();
+    expect(simulateBatching(max * 0.99, loaded(max * 0.99), settings).msToHighWatermark).toBeNull();
   });
 });
 
@@ -207,6 +211,16 @@ describe('shoal plan', () => {
     expect(out.plan.options.maxBatchDelayMs).toBe(60_000);
     expect(out.plan.options.maxBatchRecords).toBe(240_000);
     expect(out.calibration.source).toMatch(/reference machine/);
+    // The bytes watermark: twice what highWatermark changes of the average size log.
+    const hw = out.plan.options.highWatermark;
+    expect(out.plan.options.highWatermarkBytes).toBe(
+      Math.ceil(Math.max(1024 * 1024, 2 * hw * 43 * REFERENCE_CALIBRATION.logBytesPerChange)),
+    );
+    // shoal produce holds the input as objects while it re-states it: 930 bytes a 43-byte record.
+    const states = REFERENCE_CALIBRATION.consumerBaseBytes + 2 * 43_000_000;
+    expect(out.plan.producer.restateMemoryBytes).toBeCloseTo(states + 1_000_000 * 930, 0);
+    expect(out.plan.producer.memoryBytes).toBeLessThan(out.plan.producer.restateMemoryBytes);
+    expect(out.measured).toEqual([]);
   });
 
   it('prints a table by default, naming the recommended options', async () => {
@@ -215,6 +229,9 @@ describe('shoal plan', () => {
     expect(stdout).toMatch(/^records +1,000$/m);
     expect(stdout).toMatch(/^snapshot +0\.1 MB$/m);
     expect(stdout).toMatch(/^ {2}highWatermark: \d+$/m);
+    expect(stdout).toMatch(/^ {2}highWatermarkBytes: \d+$/m);
+    expect(stdout).toMatch(/^ {2}shoal produce, re-stating +\d+\.\d MB$/m);
+    expect(stdout).toMatch(/^measured: nothing/m);
   });
 
   it('measures the shape of a snapshot file and of an announced namespace', async () => {
@@ -246,8 +263,13 @@ describe('shoal plan', () => {
     });
     await new Promise((r) => setTimeout(r, 20));
     await producer.upsert('B', { id: 1 });
+    let deltaBytes = 0;
+    producer.on('published', (p) => {
+      if (p.role === 'delta') deltaBytes = p.bytes;
+    });
     await producer.flush();
     await producer.close();
+    expect(deltaBytes).toBeGreaterThan(0);
     const fromStore = JSON.parse(
       (await cli('plan', '--store', join(dir, 'store'), '--namespace', 'ns', '--json')).stdout,
     );
@@ -255,8 +277,37 @@ describe('shoal plan', () => {
       ['A', 300],
       ['B', 1],
     ]);
-    // The cadence is measured from the two versions' publish times.
+    // The cadence is measured from the two versions' publish times, the delta from the second
+    // version's header (no change rate given: the rate follows from the delta).
     expect(fromStore.input.cadenceMs).toBeGreaterThan(0);
+    expect(fromStore.measured).toEqual([
+      'records',
+      'bytesPerRecord',
+      'cadenceMs',
+      'deltaBytes',
+      'changesPerSecond',
+    ]);
+    expect(fromStore.plan.deltaBytes).toBe(deltaBytes);
+    expect(fromStore.input.measuredDeltaBytes).toBe(deltaBytes);
+    const table = (await cli('plan', '--store', join(dir, 'store'), '--namespace', 'ns')).stdout;
+    expect(table).toMatch(/^delta \(and reverse delta\) .*\(measured: median of 1 recent deltas\)$/m);
+    // A change rate given is planned for: the delta is modelled from it, not measured.
+    const given = JSON.parse(
+      (
+        await cli(
+          'plan',
+          '--store',
+          join(dir, 'store'),
+          '--namespace',
+          'ns',
+          '--changes-per-second',
+          '5',
+          '--json',
+        )
+      ).stdout,
+    );
+    expect(given.measured).not.toContain('deltaBytes');
+    expect(given.input.measuredDeltaBytes).toBeUndefined();
   });
 
   it('calibrates on this machine when asked', async () => {

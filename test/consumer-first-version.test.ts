@@ -47,6 +47,14 @@ describe.each(stores)('a consumer started before its producer, on $name', ({ mak
     expect(before).toMatchObject({ namespace: 'movies', version: null, lagMs: null, counts: {}, bytes: 0 });
     expect(before.waitingSince).toBeGreaterThan(0);
     expect(before.lastRefresh).toBeUndefined();
+    // How long it has waited, read at the scrape (what ShoalConsumerWaitingForFirstVersion reads).
+    await new Promise((r) => setTimeout(r, 50));
+    const waited = metric(
+      (await get(`${health.url}/metrics`)).text,
+      'shoal_consumer_waiting_for_first_version_seconds',
+    );
+    expect(waited).toBeGreaterThanOrEqual(0.05);
+    expect(waited).toBeLessThanOrEqual((Date.now() - before.waitingSince!) / 1000);
     expect(consumer.loaded).toBe(false);
     expect(() => consumer.state).toThrow(expect.objectContaining({ code: 'NOT_LOADED' }));
 
@@ -68,6 +76,7 @@ describe.each(stores)('a consumer started before its producer, on $name', ({ mak
     expect(snapshotSize).toBeGreaterThan(0);
     expect(metric(metrics, 'shoal_consumer_bytes_fetched_total')).toBe(snapshotSize);
     expect(metric(metrics, 'shoal_consumer_version')).toBe(producer.version);
+    expect(metric(metrics, 'shoal_consumer_waiting_for_first_version_seconds')).toBe(0);
     const after = JSON.parse((await get(`${health.url}/status`)).text) as ConsumerStatus;
     expect(after).toMatchObject({
       version: producer.version,

@@ -39,10 +39,13 @@ describe('the shipped alert rules', () => {
       'ShoalConsumerRefreshFailing',
       'ShoalConsumerAnnouncementUnread',
       'ShoalNoVersionAnnounced',
+      'ShoalConsumerWaitingForFirstVersion',
       'ShoalProducerCyclesFailing',
       'ShoalProducerBreakerOpen',
       'ShoalProducerBackpressure',
       'ShoalProducerWalFailed',
+      'ShoalTargetDown',
+      'ShoalTargetsAbsent',
       'ShoalHeapNearLimit',
       'ShoalMemoryNearLimit',
     ]);
@@ -51,9 +54,11 @@ describe('the shipped alert rules', () => {
 
   it('read only metrics that a real producer or consumer serves', async () => {
     const { producer, consumer } = await scrapeProducerAndConsumer();
-    const served = new Set([...exposedNames(producer), ...exposedNames(consumer)]);
+    // `up` is Prometheus' own, one per target it scrapes.
+    const served = new Set([...exposedNames(producer), ...exposedNames(consumer), 'up']);
     const read = exprs.flatMap(metricNamesIn);
     expect(read).toContain('shoal_consumer_lag_seconds');
+    expect(read).toContain('shoal_consumer_waiting_for_first_version_seconds');
     expect(read.filter((name) => !served.has(name))).toEqual([]);
   });
 

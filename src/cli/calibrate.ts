@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FsBlobStore, Producer, type Schema, t } from '../index.ts';
-import type { Calibration } from './capacity-model.ts';
+import { type Calibration, REFERENCE_BYTES_PER_RECORD, REFERENCE_CALIBRATION } from './capacity-model.ts';
 
 /** The generated records: the shape of the README's benchmark dataset. */
 const Sample = t.object(
@@ -27,7 +27,7 @@ const sampleRecord = (i: number, rev = 0) => ({
   rating: (i % 100) / 10,
 });
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Least squares for y = a + b·x1 + c·x2 (three unknowns from four or more points). */
 function leastSquares(points: readonly (readonly [number, number, number])[]): [number, number, number] {
@@ -55,20 +55,24 @@ function leastSquares(points: readonly (readonly [number, number, number])[]): [
   return [m[0]![3]!, m[1]![3]!, m[2]![3]!];
 }
 
-interface ProducerFigures {
-  readonly snapshotBytes: number;
-  readonly firstCycleMs: number;
-  /** The first (snapshot) version, the warm-up, then one entry per measured delta cycle. */
-  readonly versions: {
-    readonly version: number;
-    readonly changes: number;
-    readonly ms: number;
-    readonly warmUp?: true;
-  }[];
-  readonly deltaBytes: number[]; // per change
-  readonly reverseBytes: number[];
-  logBytesPerChange: number;
-  readonly ackMs: number[]; // per change
+/** The stages of a cycle that compute; publish, announce and retain write to the store. */
+const CPU_STAGES = ['build', 'encode', 'integrity', 'validate'] as const;
+export const cpuMs = (stages: Readonly<Partial<Record<string, number>>>): number =>
+  CPU_STAGES.reduce((sum, s) => sum + (stages[s] ?? 0), 0);
+
+/** One measured delta cycle of a sample producer. */
+interface CycleFigures {
+  readonly version: number;
+  readonly changes: number;
+  readonly ms: number;
+  /** Of `ms`, the stages that compute (build, encode, integrity, validate); the rest writes. */
+  readonly cpuMs: number;
+  /** Delta and reverse-delta bytes per change. */
+  readonly deltaBytes: number;
+  readonly reverseBytes: number;
+  /** Logged bytes per pending change, and the producer's own time per acknowledged change. */
+  readonly logBytes: number;
+  readonly ackMs: number;
 }
 
 /**
@@ -83,78 +87,95 @@ export interface CalibrationData {
 const SAMPLE: CalibrationData = { schema: sampleSchema, record: sampleRecord };
 
 /**
- * A producer that publishes `records` sample records, then a warm-up delta cycle (its worker's
- * first: compiling, not costs), then delta cycles of each of `batches` changes (modified
- * records spread over the state), `rounds` times.
+ * A producer of `records` sample records that cuts a delta cycle of a given number of changes
+ * (modified records spread over the state) on demand. Its first delta cycle is a warm-up (the
+ * worker's first: compiling, not costs), run by `open`.
  */
-async function measureProducer(
-  data: CalibrationData,
-  dir: string,
-  records: number,
-  batches: readonly number[],
-  rounds: number,
-): Promise<ProducerFigures> {
-  const producer = await Producer.open({
-    store: new FsBlobStore({ dir: join(dir, 'store') }),
-    namespace: `sample-${records}`,
-    schema: data.schema,
-    walDir: join(dir, `wal-${records}`),
-    maxBatchRecords: Number.MAX_SAFE_INTEGER,
-    maxBatchDelayMs: 3_600_000,
-    highWatermark: Number.MAX_SAFE_INTEGER,
-    snapshotEvery: 1_000_000,
-  });
-  const type = data.schema.types[0]!.name;
-  try {
-    const published: { role: string; bytes: number }[] = [];
-    const cycles: { version: number; ms: number }[] = [];
-    producer.on('published', (p) => published.push({ role: p.role, bytes: p.bytes }));
-    producer.on('cycle:success', (c) => cycles.push({ version: c.version, ms: c.durationMs }));
-    await producer.runCycle((w) => {
-      for (let i = 0; i < records; i++) w.add(type, data.record(i, 0));
+class SampleProducer {
+  private rev = 1;
+  snapshotBytes = 0;
+  firstCycleMs = 0;
+  firstVersion = 0;
+  readonly versions: { version: number; changes: number }[] = [];
+  private readonly published: { role: string; bytes: number }[] = [];
+  private readonly cycles: { version: number; ms: number; cpuMs: number }[] = [];
+
+  private constructor(
+    private readonly producer: Producer<Schema>,
+    private readonly data: CalibrationData,
+    readonly records: number,
+  ) {
+    producer.on('published', (p) => this.published.push({ role: p.role, bytes: p.bytes }));
+    producer.on('cycle:success', (c) =>
+      this.cycles.push({ version: c.version, ms: c.durationMs, cpuMs: cpuMs(c.stages) }),
+    );
+  }
+
+  static async open(data: CalibrationData, dir: string, records: number, warmUp: number) {
+    const producer = await Producer.open({
+      store: new FsBlobStore({ dir: join(dir, 'store') }),
+      namespace: `sample-${records}`,
+      schema: data.schema,
+      walDir: join(dir, `wal-${records}`),
+      maxBatchRecords: Number.MAX_SAFE_INTEGER,
+      maxBatchDelayMs: 3_600_000,
+      highWatermark: Number.MAX_SAFE_INTEGER,
+      highWatermarkBytes: Number.MAX_SAFE_INTEGER,
+      snapshotEvery: 1_000_000,
     });
-    const first = cycles[0]!;
-    const out: ProducerFigures = {
-      snapshotBytes: published.find((p) => p.role === 'snapshot')?.bytes ?? 0,
-      firstCycleMs: first.ms,
-      versions: [{ version: first.version, changes: 0, ms: first.ms }],
-      deltaBytes: [],
-      reverseBytes: [],
-      logBytesPerChange: 0,
-      ackMs: [],
-    };
-    let rev = 1;
-    const plan = [batches[0]!, ...Array.from({ length: rounds }, () => batches).flat()];
-    for (const [i, changes] of plan.entries()) {
-      published.length = 0;
-      cycles.length = 0;
-      const stride = Math.max(1, Math.floor(records / changes));
-      const start = performance.now();
-      const acks: Promise<void>[] = [];
-      for (let k = 0; k < changes; k++) {
-        acks.push(producer.upsert(type, data.record((k * stride) % records, rev)));
-      }
-      await Promise.all(acks);
-      if (i > 0) out.ackMs.push((performance.now() - start) / changes);
-      out.logBytesPerChange = producer.pendingBytes / changes;
-      await producer.flush();
-      rev++;
-      const cycle = cycles[0]!;
-      out.versions.push({
-        version: cycle.version,
-        changes,
-        ms: cycle.ms,
-        ...(i === 0 ? { warmUp: true } : {}),
+    const p = new SampleProducer(producer, data, records);
+    try {
+      const type = data.schema.types[0]!.name;
+      await producer.runCycle((w) => {
+        for (let i = 0; i < records; i++) w.add(type, data.record(i, 0));
       });
-      if (i === 0) continue;
-      for (const p of published) {
-        if (p.role === 'delta') out.deltaBytes.push(p.bytes / changes);
-        if (p.role === 'reverse') out.reverseBytes.push(p.bytes / changes);
-      }
+      const first = p.cycles[0]!;
+      p.firstCycleMs = first.ms;
+      p.firstVersion = first.version;
+      p.snapshotBytes = p.published.find((x) => x.role === 'snapshot')?.bytes ?? 0;
+      p.versions.push({ version: first.version, changes: 0 });
+      const warm = await p.cycle(warmUp);
+      p.versions.push({ version: warm.version, changes: warmUp });
+    } catch (error) {
+      await producer.close();
+      throw error;
     }
+    return p;
+  }
+
+  async cycle(changes: number): Promise<CycleFigures> {
+    this.published.length = 0;
+    this.cycles.length = 0;
+    const type = this.data.schema.types[0]!.name;
+    const stride = Math.max(1, Math.floor(this.records / changes));
+    const start = performance.now();
+    const acks: Promise<void>[] = [];
+    for (let k = 0; k < changes; k++) {
+      acks.push(this.producer.upsert(type, this.data.record((k * stride) % this.records, this.rev)));
+    }
+    await Promise.all(acks);
+    const ackMs = (performance.now() - start) / changes;
+    const logBytes = this.producer.pendingBytes / changes;
+    await this.producer.flush();
+    this.rev++;
+    const cycle = this.cycles[0]!;
+    const bytes = (role: string) => (this.published.find((p) => p.role === role)?.bytes ?? 0) / changes;
+    const out = {
+      version: cycle.version,
+      changes,
+      ms: cycle.ms,
+      cpuMs: cycle.cpuMs,
+      deltaBytes: bytes('delta'),
+      reverseBytes: bytes('reverse'),
+      logBytes,
+      ackMs,
+    };
+    this.versions.push({ version: cycle.version, changes });
     return out;
-  } finally {
-    await producer.close();
+  }
+
+  close(): Promise<void> {
+    return this.producer.close();
   }
 }
 
@@ -197,32 +218,86 @@ export function measureConsumer(
   });
 }
 
+/** How `calibrate` runs. */
+export interface CalibrateOptions {
+  /** Rounds of the four measured cycles (two state sizes × two batches). @default 5 */
+  readonly rounds?: number;
+  /**
+   * Runs after each round: a benchmark measures there, so that its measurements and the
+   * calibration's see the same machine (a busy machine's load comes and goes in spells).
+   */
+  readonly between?: (round: number) => Promise<void>;
+}
+
 /**
  * Measures a calibration with a sample of `records` generated records (the larger state; the
- * smaller is 40% of it). Each delta cycle's time is the least of three at its size and batch
- * (1% and 4% of the larger state, at both sizes), so that a busy machine's spells do not make
- * the fit. Takes a few seconds at 100,000.
+ * smaller is a quarter of it). Delta cycles of 1% and 10% of the larger state (the larger batch is
+ * where the cost per change shows over a busy machine's noise) run at both sizes, in `rounds`
+ * interleaved rounds; each point's time is the least over the rounds (load only ever adds to
+ * it), the computing stages fitted by least squares to records and changes and the writing
+ * ones taken as a fixed cost. Takes a few seconds at 100,000.
  */
-export async function calibrate(records = 100_000, data: CalibrationData = SAMPLE): Promise<Calibration> {
+export async function calibrate(
+  records = 100_000,
+  data: CalibrationData = SAMPLE,
+  options: CalibrateOptions = {},
+): Promise<Calibration> {
+  return (await calibrateRun(records, data, options)).calibration;
+}
+
+/**
+ * {@link calibrate}, with the cycle costs also at the machine's median load (`typical`): what
+ * a process that runs for seconds on a shared machine, rather than one cycle, meets.
+ */
+export async function calibrateRun(
+  records = 100_000,
+  data: CalibrationData = SAMPLE,
+  options: CalibrateOptions = {},
+): Promise<{ calibration: Calibration; typical: Calibration }> {
+  const rounds = options.rounds ?? 5;
   const dir = await mkdtemp(join(tmpdir(), 'shoal-calibrate-'));
+  const producers: SampleProducer[] = [];
   try {
     // The same batches at both sizes, so the fit can tell a cost per record from one per change.
-    const small = Math.max(1_000, Math.floor(records * 0.4));
+    const small = Math.max(1_000, Math.floor(records * 0.25));
     const batches = [
       Math.max(10, Math.floor(records * 0.01)),
-      Math.max(40, Math.floor(records * 0.04)),
+      Math.max(100, Math.floor(records * 0.1)),
     ] as const;
-    const a = await measureProducer(data, dir, small, batches, 3);
-    const b = await measureProducer(data, dir, records, batches, 3);
-    const points = [a, b].flatMap((f, k) => {
-      const size = k === 0 ? small : records;
-      const measured = f.versions.slice(1).filter((v) => !v.warmUp);
-      return [...new Set(measured.map((v) => v.changes))].map(
-        (c) => [size, c, Math.min(...measured.filter((v) => v.changes === c).map((v) => v.ms))] as const,
+    producers.push(await SampleProducer.open(data, dir, small, batches[0]));
+    producers.push(await SampleProducer.open(data, dir, records, batches[0]));
+    const [a, b] = producers as [SampleProducer, SampleProducer];
+    const measured = new Map<SampleProducer, CycleFigures[]>([
+      [a, []],
+      [b, []],
+    ]);
+    for (let round = 0; round < rounds; round++) {
+      for (const p of producers) for (const n of batches) measured.get(p)!.push(await p.cycle(n));
+      await options.between?.(round);
+    }
+    // A cycle computes (build, encode, check: by records and changes) and writes (the blobs,
+    // the announcement, retention: fsyncs and round trips, the same every cycle at these
+    // sizes). They are fitted apart, so that a slow fsync does not pass for a cost per record.
+    const all = [...measured.values()].flat();
+    const cycleCosts = (stat: (xs: readonly number[]) => number) => {
+      const of = (p: SampleProducer, n: number) => measured.get(p)!.filter((f) => f.changes === n);
+      const points = producers.flatMap((p) =>
+        batches.map((n) => [p.records, n, stat(of(p, n).map((f) => f.cpuMs))] as const),
       );
-    });
-    const [fixed, perRecord, perChange] = leastSquares(points);
+      const [cpuFixed, perRecord, perChange] = leastSquares(points);
+      // The writes (about the same at every point: fsyncs and round trips), over every cycle.
+      const writeMs = stat(all.map((f) => f.ms - f.cpuMs));
+      return {
+        cycleMsFixed: writeMs + Math.max(0, cpuFixed),
+        cycleMsPerRecord: Math.max(0, perRecord),
+        cycleMsPerChange: Math.max(1e-6, perChange),
+      };
+    };
+    const least = cycleCosts((xs) => Math.min(...xs));
+    const typical = cycleCosts(median);
     const bytesPerRecord = b.snapshotBytes / records;
+    for (const p of producers) await p.close();
+    producers.length = 0;
     // A consumer that loads the snapshot (its memory) and follows every version (refresh time;
     // its first refresh is a warm-up).
     const c = await measureConsumer(join(dir, 'store'), `sample-${records}`, b.versions);
@@ -231,26 +306,32 @@ export async function calibrate(records = 100_000, data: CalibrationData = SAMPL
     const at = (changes: number) =>
       median(measuredRefreshes.filter((r) => r.changes === changes).map((r) => r.ms));
     const [c1, c2] = batches;
-    const deltaBytesPerChange = median([...a.deltaBytes, ...b.deltaBytes]) / bytesPerRecord;
     const refreshPerChange = Math.max(0, (at(c2) - at(c1)) / (c2 - c1));
-    return {
+    const calibration: Calibration = {
       sampleBytesPerRecord: bytesPerRecord,
       source: `calibrated on this machine (${records.toLocaleString('en')} sample records)`,
-      ackMsPerChange: median([...a.ackMs, ...b.ackMs]),
-      cycleMsFixed: Math.max(0, fixed),
-      cycleMsPerRecord: Math.max(0, perRecord),
-      cycleMsPerChange: Math.max(1e-6, perChange),
+      ackMsPerChange: median(all.map((f) => f.ackMs)),
+      ...least,
       snapshotMsPerRecord: b.firstCycleMs / records,
-      deltaBytesPerChange,
-      reverseBytesPerChange: median([...a.reverseBytes, ...b.reverseBytes]) / bytesPerRecord,
-      logBytesPerChange: b.logBytesPerChange / bytesPerRecord,
+      deltaBytesPerChange: median(all.map((f) => f.deltaBytes)) / bytesPerRecord,
+      reverseBytesPerChange: median(all.map((f) => f.reverseBytes)) / bytesPerRecord,
+      logBytesPerChange: median(measured.get(b)!.map((f) => f.logBytes)) / bytesPerRecord,
       consumerBaseBytes: c.baseRss,
       residentPerSnapshotByte: Math.max(0, (c.loadedRss - c.baseRss) / b.snapshotBytes),
+      // Objects' bytes depend on the engine, not the machine: the reference figure, scaled to
+      // this sample's records.
+      restateBytesPerRecord:
+        REFERENCE_CALIBRATION.restateBytesPerRecord * (bytesPerRecord / REFERENCE_BYTES_PER_RECORD),
       refreshMsFixed: Math.max(0, at(c1) - refreshPerChange * c1),
       refreshMsPerRecord: 0,
       refreshMsPerChange: refreshPerChange,
     };
+    return {
+      calibration,
+      typical: { ...calibration, ...typical, source: `${calibration.source}, median load` },
+    };
   } finally {
+    for (const p of producers) await p.close().catch(() => {});
     await rm(dir, { recursive: true, force: true });
   }
 }

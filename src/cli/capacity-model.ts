@@ -33,6 +33,12 @@ export interface Calibration {
   readonly consumerBaseBytes: number;
   /** Resident bytes per byte of snapshot held by a consumer. */
   readonly residentPerSnapshotByte: number;
+  /**
+   * `shoal produce`'s resident bytes per input record while it re-states the dataset (the
+   * input read into objects, validated and built), at the sample's bytes per record; the plan
+   * scales it by the dataset's bytes per record.
+   */
+  readonly restateBytesPerRecord: number;
   /** Consumer refresh time: fixed, per record, per change. */
   readonly refreshMsFixed: number;
   readonly refreshMsPerRecord: number;
@@ -41,7 +47,8 @@ export interface Calibration {
 
 /**
  * Measured by `shoal plan --calibrate --sample 100000` on the 2-core reference machine of the
- * README's benchmarks (Movie records, 43 bytes each), taken as the median of five runs.
+ * README's benchmarks (Movie records, 43 bytes each), taken as the median of five runs; the
+ * re-stating memory from `shoal produce` at 50,000 and 250,000 Movie records (181 MB apart).
  */
 export const REFERENCE_CALIBRATION: Calibration = {
   source: 'reference machine (README benchmarks, 2 cores, Node 20)',
@@ -55,10 +62,14 @@ export const REFERENCE_CALIBRATION: Calibration = {
   logBytesPerChange: 1.4,
   consumerBaseBytes: 60e6,
   residentPerSnapshotByte: 1.0,
+  restateBytesPerRecord: 930,
   refreshMsFixed: 5,
   refreshMsPerRecord: 0.00002,
   refreshMsPerChange: 0.004,
 };
+
+/** Bytes per record of the reference calibration's sample (the README's Movie records). */
+export const REFERENCE_BYTES_PER_RECORD = 43;
 
 /** S3 Standard list prices (us-east-1), per 1,000 requests and per GB-month. */
 export interface Prices {
@@ -88,6 +99,11 @@ export interface PlanInput {
   /** An overload, as a multiple of the highest sustained rate, for the time to the watermark. @default 2 */
   readonly overload?: number;
   readonly prices?: Prices;
+  /**
+   * A delta's bytes as measured (the median of a namespace's recent deltas): the plan takes it
+   * instead of modelling one from the change rate, and sizes the reverse delta by it.
+   */
+  readonly measuredDeltaBytes?: number;
   /** Options to plan with instead of the recommended ones (a tuning profile's, say). */
   readonly options?: Partial<PlanOptions>;
 }
@@ -98,6 +114,8 @@ export interface PlanOptions {
   readonly maxBatchDelayMs: number;
   readonly highWatermark: number;
   readonly lowWatermark: number;
+  /** Pushing back by the logged bytes of pending changes too (until half of it). */
+  readonly highWatermarkBytes: number;
   readonly snapshotEvery: number;
   readonly keepSnapshots: number;
   readonly minIntervalMs: number;
@@ -128,7 +146,10 @@ export interface Plan {
     readonly snapshotCycleMs: number;
     /** Share of one core the cycle worker keeps busy. */
     readonly cpuCores: number;
+    /** A library producer fed by upserts: two states and its pending changes at the high watermark. */
     readonly memoryBytes: number;
+    /** `shoal produce` while it re-states the dataset: two states and the input as objects. */
+    readonly restateMemoryBytes: number;
     /** The highest change rate the producer sustains under the recommended options. */
     readonly maxSustainedChangesPerSecond: number;
     /** The same, under the defaults. */
@@ -160,6 +181,7 @@ export const DEFAULT_SETTINGS: PlanOptions = {
   maxBatchDelayMs: 1_000,
   highWatermark: 1_000_000,
   lowWatermark: 500_000,
+  highWatermarkBytes: 256 * 1024 * 1024,
   snapshotEvery: 10,
   keepSnapshots: 5,
   minIntervalMs: 1_000,
@@ -178,6 +200,17 @@ const clamp = (x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, x
 /** A delta cycle of `changes` changes over a state of `records` records (ms). */
 export function deltaCycleMs(c: Calibration, records: number, changes: number): number {
   return c.cycleMsFixed + c.cycleMsPerRecord * records + c.cycleMsPerChange * changes;
+}
+
+/**
+ * A delta cycle while changes arrive at `rate` per second: taking them in (copy, validate,
+ * log: *ack ms per change* each) comes first on the producer's thread, and the cycle has the
+ * share of its time left, T(C) / (1 − rate · ack). The benchmark measures this on a shared
+ * 2-core machine; on idle cores the cycle's worker thread loses less.
+ */
+export function loadedCycleMs(c: Calibration, records: number, changes: number, rate: number): number {
+  const busy = Math.min(0.95, (rate * c.ackMsPerChange) / 1000);
+  return deltaCycleMs(c, records, changes) / (1 - busy);
 }
 
 /**
@@ -224,13 +257,14 @@ export function simulateBatching(
 /** The highest rate (changes/s) at which pending never reaches the high watermark. */
 export function maxSustainedRate(c: Calibration, records: number, s: BatchSettings): number {
   const ackLimit = 1 / c.ackMsPerChange / 1e-3;
-  const cycle = (n: number) => deltaCycleMs(c, records, n);
-  if (simulateBatching(ackLimit, cycle, s).msToHighWatermark === null) return ackLimit;
+  const holds = (rate: number) =>
+    simulateBatching(rate, (n) => loadedCycleMs(c, records, n, rate), s).msToHighWatermark === null;
+  if (holds(ackLimit)) return ackLimit;
   let lo = 0;
   let hi = ackLimit;
   for (let i = 0; i < 50; i++) {
     const mid = (lo + hi) / 2;
-    if (simulateBatching(mid, cycle, s).msToHighWatermark === null) lo = mid;
+    if (holds(mid)) lo = mid;
     else hi = mid;
   }
   return lo;
@@ -277,15 +311,20 @@ export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): 
   const lowWatermark =
     given.lowWatermark ??
     Math.round(Math.max(maxBatchRecords, Math.min(0.6 * capacity, 0.75 * highWatermark)));
+  // By bytes: twice what highWatermark changes of the average size log, so that the count is
+  // what pushes back, and the bytes only when changes run far larger than the average.
+  const logBytesPerChange = Math.max(1, bytesPerRecord * c.logBytesPerChange);
+  const highWatermarkBytes =
+    given.highWatermarkBytes ?? Math.ceil(Math.max(1024 * 1024, 2 * highWatermark * logBytesPerChange));
   const settings: BatchSettings = { maxBatchRecords, maxBatchDelayMs, highWatermark };
 
-  const steady = simulateBatching(rate, cycle, settings);
+  const steady = simulateBatching(rate, (n) => loadedCycleMs(c, records, n, rate), settings);
   // A quiet source makes no versions: consumers only poll, at their longest interval.
   const quiet = !(rate > 0);
   const changesPerVersion = quiet ? 0 : Math.max(1, steady.batch || rate * (maxBatchDelayMs / 1000));
   const intervalMs = quiet ? Number.POSITIVE_INFINITY : steady.intervalMs || maxBatchDelayMs;
-  const deltaBytes = changesPerVersion * bytesPerRecord * c.deltaBytesPerChange;
-  const reverseDeltaBytes = changesPerVersion * bytesPerRecord * c.reverseBytesPerChange;
+  const deltaBytes = input.measuredDeltaBytes ?? changesPerVersion * bytesPerRecord * c.deltaBytesPerChange;
+  const reverseDeltaBytes = deltaBytes * (c.reverseBytesPerChange / c.deltaBytesPerChange);
 
   // Snapshots: a new consumer reads a snapshot and at most snapshotEvery - 1 deltas; keep the
   // deltas after a snapshot under half its size. Retention keeps enough snapshots (and their
@@ -313,6 +352,7 @@ export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): 
     maxBatchDelayMs,
     highWatermark,
     lowWatermark,
+    highWatermarkBytes,
     snapshotEvery,
     keepSnapshots,
     minIntervalMs,
@@ -325,7 +365,11 @@ export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): 
   const sustained = maxSustainedRate(c, records, settings);
   const sustainedAtDefaults = maxSustainedRate(c, records, DEFAULT_SETTINGS);
   const overloadRate = sustained * (input.overload ?? 2);
-  const overloaded = simulateBatching(overloadRate, cycle, settings);
+  const overloaded = simulateBatching(
+    overloadRate,
+    (n) => loadedCycleMs(c, records, n, overloadRate),
+    settings,
+  );
   if (rate > sustained) {
     warnings.push(
       `${Math.round(rate)} changes/s is past the ${Math.round(sustained)}/s this producer sustains: pending changes grow until backpressure. Shard the namespace or lengthen the cadence.`,
@@ -380,7 +424,16 @@ export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): 
       deltaCycleMs: dCycle,
       snapshotCycleMs: sCycle,
       cpuCores: quiet ? 0 : Math.min(1, meanCycle / intervalMs),
-      memoryBytes: c.consumerBaseBytes + 2 * resident + highWatermark * bytesPerRecord * c.logBytesPerChange,
+      memoryBytes:
+        c.consumerBaseBytes +
+        2 * resident +
+        Math.min(highWatermark * bytesPerRecord * c.logBytesPerChange, highWatermarkBytes),
+      restateMemoryBytes:
+        c.consumerBaseBytes +
+        2 * resident +
+        records *
+          c.restateBytesPerRecord *
+          (bytesPerRecord / (c.sampleBytesPerRecord ?? REFERENCE_BYTES_PER_RECORD)),
       maxSustainedChangesPerSecond: sustained,
       maxSustainedAtDefaults: sustainedAtDefaults,
       overloadChangesPerSecond: overloadRate,

@@ -23,7 +23,7 @@ import {
   REFERENCE_CALIBRATION,
   S3_LIST_PRICES,
 } from './capacity-model.ts';
-import { parseDecimal, parseDuration, parseProfile } from './cli-values.ts';
+import { parseDecimal, parseDuration, parseProfile, parseWhole } from './cli-values.ts';
 import { openStore, UsageError } from './produce-command.ts';
 
 export const PLAN_USAGE = `  plan [--records <Type=n>]... [--bytes-per-record <b | Type=b>]... [options]
@@ -46,8 +46,25 @@ export const PLAN_USAGE = `  plan [--records <Type=n>]... [--bytes-per-record <b
 const duration = (name: string, v: string | undefined, fallback: number): number =>
   v === undefined ? fallback : parseDuration(`--${name}`, v);
 
-const positive = (name: string, v: string | undefined, fallback: number): number =>
+/** A number ≥ 0 (a price, a rate, a size). */
+const nonNegative = (name: string, v: string | undefined, fallback: number): number =>
   v === undefined ? fallback : parseDecimal(`--${name}`, v);
+
+/** A number > 0 (an overload factor). */
+const positive = (name: string, v: string | undefined, fallback: number): number => {
+  const x = nonNegative(name, v, fallback);
+  if (!(x > 0)) throw new UsageError(`--${name} needs a number > 0, got "${v}"`);
+  return x;
+};
+
+/** A whole number ≥ `least` (consumers, records). */
+const count = (name: string, v: string | undefined, fallback: number, least = 1): number => {
+  if (v === undefined) return fallback;
+  const what = `a whole number ≥ ${least}`;
+  const x = parseWhole(`--${name}`, v, what);
+  if (x < least) throw new UsageError(`--${name} needs ${what}, got "${v}"`);
+  return x;
+};
 
 /** `Type=n` pairs (or, for `bytes-per-record`, a bare number for every type). */
 function pairs(name: string, list: readonly string[]): Map<string | undefined, number> {
@@ -58,7 +75,8 @@ function pairs(name: string, list: readonly string[]): Map<string | undefined, n
     if (type === '' || (type === undefined && name === 'records')) {
       throw new UsageError(`--${name} needs Type=<number>, got "${item}"`);
     }
-    out.set(type, positive(name, item.slice(eq + 1), 0));
+    const text = item.slice(eq + 1);
+    out.set(type, name === 'records' ? count(name, text, 0, 0) : positive(name, text, 0));
   }
   return out;
 }
@@ -94,6 +112,9 @@ interface Measured {
   readonly types: PlanInput['types'];
   /** From a namespace: the median time between its recent versions. */
   readonly cadenceMs?: number;
+  /** From a namespace: the median bytes of its recent deltas, and how many there were. */
+  readonly deltaBytes?: number;
+  readonly deltas?: number;
 }
 
 async function measureNamespace(spec: string, namespace: string): Promise<Measured> {
@@ -122,13 +143,27 @@ async function measureNamespace(spec: string, namespace: string): Promise<Measur
   }
   const gaps = recent.slice(1).map((h, i) => recent[i]!.publishedAt - h.publishedAt);
   gaps.sort((a, b) => a - b);
+  // A version's header records its blobs' sizes: the deltas' bytes need no download.
+  const deltas = recent.flatMap((h) => (h.bytes.delta !== undefined ? [h.bytes.delta] : []));
+  deltas.sort((a, b) => a - b);
   const snapRecords = Object.values(snap.counts).reduce((a, b) => a + b, 0);
   const perRecord = snapRecords > 0 ? (snap.bytes.snapshot ?? 0) / snapRecords : 0;
   const total = Object.values(head.counts).reduce((a, b) => a + b, 0);
   return {
     types: byCounts(head.counts, perRecord * total),
     ...(gaps.length ? { cadenceMs: Math.max(1, gaps[Math.floor(gaps.length / 2)]!) } : {}),
+    ...(deltas.length ? { deltaBytes: deltas[Math.floor(deltas.length / 2)]!, deltas: deltas.length } : {}),
   };
+}
+
+/** Which figures came from the dataset itself rather than from the flags or the model. */
+interface Sources {
+  /** Records and bytes per record from a snapshot or a namespace. */
+  readonly shape: boolean;
+  /** The recent deltas the delta's size is the median of (0: modelled). */
+  readonly delta: number;
+  /** The input figures measured, by name. */
+  readonly measured: readonly string[];
 }
 
 const MB = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
@@ -136,12 +171,15 @@ const n0 = (x: number) => Math.round(x).toLocaleString('en');
 const msText = (x: number) => (x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : `${x.toFixed(1)} ms`);
 const usd = (x: number) => `$${x.toFixed(2)}`;
 
-function table(p: Plan, input: PlanInput, c: Calibration): string {
+function table(p: Plan, input: PlanInput, c: Calibration, sources: Sources): string {
   const rows: [string, string][] = [
-    ['records', n0(p.records)],
-    ['snapshot', MB(p.snapshotBytes)],
+    ['records', `${n0(p.records)}${sources.shape ? ' (measured)' : ''}`],
+    ['snapshot', `${MB(p.snapshotBytes)}${sources.shape ? ' (measured)' : ''}`],
     ['changes per version', n0(p.changesPerVersion)],
-    ['delta (and reverse delta)', `${MB(p.deltaBytes)} (${MB(p.reverseDeltaBytes)})`],
+    [
+      'delta (and reverse delta)',
+      `${MB(p.deltaBytes)} (${MB(p.reverseDeltaBytes)})${sources.delta ? ` (measured: median of ${sources.delta} recent deltas)` : ''}`,
+    ],
     ['consumer memory, steady', MB(p.consumerMemory.steadyBytes)],
     ['  during a delta refresh', MB(p.consumerMemory.deltaRefreshBytes)],
     ['  during a snapshot refresh', MB(p.consumerMemory.snapshotRefreshBytes)],
@@ -149,7 +187,8 @@ function table(p: Plan, input: PlanInput, c: Calibration): string {
     ['producer delta cycle', msText(p.producer.deltaCycleMs)],
     ['producer snapshot cycle', msText(p.producer.snapshotCycleMs)],
     ['producer CPU (cycle worker)', `${(p.producer.cpuCores * 100).toFixed(0)}% of a core`],
-    ['producer memory', MB(p.producer.memoryBytes)],
+    ['producer memory (library, upserts)', MB(p.producer.memoryBytes)],
+    ['  shoal produce, re-stating', MB(p.producer.restateMemoryBytes)],
     [
       'sustained changes/s before backpressure',
       `${n0(p.producer.maxSustainedChangesPerSecond)} (defaults: ${n0(p.producer.maxSustainedAtDefaults)})`,
@@ -179,6 +218,7 @@ function table(p: Plan, input: PlanInput, c: Calibration): string {
     ...options,
     ...(p.warnings.length ? ['', ...p.warnings.map((w) => `warning: ${w}`)] : []),
     '',
+    `measured: ${sources.measured.join(', ') || 'nothing (every figure is modelled from the flags)'}`,
     `costs per record and change: ${c.source}`,
     '',
   ].join('\n');
@@ -224,40 +264,71 @@ export async function planCommand(args: string[]): Promise<number> {
     measured = { types: givenShape(values.records, values['bytes-per-record']) };
   }
   const cadenceMs = duration('cadence', values.cadence, measured.cadenceMs ?? 1000);
+  const rateGiven = values['changes-per-second'] !== undefined || values['changes-per-version'] !== undefined;
   if (values['changes-per-second'] !== undefined && values['changes-per-version'] !== undefined) {
     throw new UsageError('give --changes-per-second or --changes-per-version, not both');
   }
-  const changesPerSecond =
-    values['changes-per-version'] !== undefined
-      ? positive('changes-per-version', values['changes-per-version'], 0) / (cadenceMs / 1000)
-      : positive('changes-per-second', values['changes-per-second'], 100);
-  let input: PlanInput = {
-    types: measured.types,
-    changesPerSecond,
-    consumers: positive('consumers', values.consumers, 1),
-    cadenceMs,
+  // Every flag is checked before a calibration takes its seconds.
+  const given = {
+    consumers: count('consumers', values.consumers, 1),
     downtimeMs: duration('downtime', values.downtime, 3_600_000),
     maxLagMs: duration('max-lag', values['max-lag'], 60_000),
     overload: positive('overload', values.overload, 2),
     prices: {
-      getPer1000: positive('price-get', values['price-get'], S3_LIST_PRICES.getPer1000),
-      putPer1000: positive('price-put', values['price-put'], S3_LIST_PRICES.putPer1000),
-      storagePerGbMonth: positive('price-storage', values['price-storage'], S3_LIST_PRICES.storagePerGbMonth),
+      getPer1000: nonNegative('price-get', values['price-get'], S3_LIST_PRICES.getPer1000),
+      putPer1000: nonNegative('price-put', values['price-put'], S3_LIST_PRICES.putPer1000),
+      storagePerGbMonth: nonNegative(
+        'price-storage',
+        values['price-storage'],
+        S3_LIST_PRICES.storagePerGbMonth,
+      ),
     },
   };
+  const givenRate =
+    values['changes-per-version'] !== undefined
+      ? nonNegative('changes-per-version', values['changes-per-version'], 0) / (cadenceMs / 1000)
+      : nonNegative('changes-per-second', values['changes-per-second'], 100);
   const profile = parseProfile(values.profile);
-  if (profile !== undefined) input = { ...input, options: TUNING_PROFILES[profile] };
-  const sample = positive('sample', values.sample, 100_000);
+  const sample = nonNegative('sample', values.sample, 100_000);
   if (values.sample !== undefined && !values.calibrate)
     throw new UsageError('--sample goes with --calibrate');
   if (!Number.isSafeInteger(sample) || sample < 1000)
     throw new UsageError(`--sample needs a whole number ≥ 1000, got "${values.sample}"`);
   const calibration = values.calibrate ? await calibrate(sample) : REFERENCE_CALIBRATION;
+  // A namespace's recent deltas say how much changes per version, when the flags do not: the
+  // delta's bytes are used as measured, and the change rate follows from them (and the cadence).
+  const useDelta = !rateGiven && measured.deltaBytes !== undefined;
+  const records = measured.types.reduce((a, t) => a + t.records, 0);
+  const bytesPerRecord =
+    records > 0 ? measured.types.reduce((a, t) => a + t.records * t.bytesPerRecord, 0) / records : 0;
+  const changesPerSecond = useDelta
+    ? measured.deltaBytes! /
+      Math.max(1e-9, bytesPerRecord * calibration.deltaBytesPerChange) /
+      (cadenceMs / 1000)
+    : givenRate;
+  let input: PlanInput = {
+    ...given,
+    types: measured.types,
+    changesPerSecond,
+    cadenceMs,
+    ...(useDelta ? { measuredDeltaBytes: measured.deltaBytes! } : {}),
+  };
+  if (profile !== undefined) input = { ...input, options: TUNING_PROFILES[profile] };
   const result = plan(input, calibration);
+  const shape = values.snapshot !== undefined || values.store !== undefined;
+  const origin: Sources = {
+    shape,
+    delta: useDelta ? measured.deltas! : 0,
+    measured: [
+      ...(shape ? ['records', 'bytesPerRecord'] : []),
+      ...(measured.cadenceMs !== undefined && values.cadence === undefined ? ['cadenceMs'] : []),
+      ...(useDelta ? ['deltaBytes', 'changesPerSecond'] : []),
+    ],
+  };
   process.stdout.write(
     values.json
-      ? `${JSON.stringify({ input, calibration, plan: result }, null, 2)}\n`
-      : table(result, input, calibration),
+      ? `${JSON.stringify({ input, measured: origin.measured, calibration, plan: result }, null, 2)}\n`
+      : table(result, input, calibration, origin),
   );
   return 0;
 }

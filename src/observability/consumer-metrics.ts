@@ -139,6 +139,16 @@ export function consumerMetrics(
       this.set(behindSince === undefined ? 0 : (Date.now() - behindSince) / 1000);
     },
   });
+  // Read at each scrape too: a consumer started before its producer waits with no event.
+  new Gauge({
+    name: `${prefix}waiting_for_first_version_seconds`,
+    help: 'How long the consumer has waited for a first version to be announced; 0 once it has one (or never waited).',
+    registers,
+    collect() {
+      const since = consumer.waitingSince;
+      this.set(since === undefined ? 0 : (Date.now() - since) / 1000);
+    },
+  });
   for (const kind of ['snapshot', 'delta', 'reverse']) refreshes.inc({ outcome: 'success', kind }, 0);
   refreshes.inc({ outcome: 'failure', kind: 'any' }, 0);
 
