@@ -7,14 +7,20 @@
  * The KV write never holds a cycle back: `announce` resolves once the store has the
  * announcement, and the KV put runs behind it, newest first (a put that has not started when a
  * newer announcement comes is dropped). A failed put is reported to `onError` and made again
- * once NATS is back, so the bucket ends up with the last announcement whatever NATS did
- * meanwhile; consumers poll the store until then.
+ * once NATS is back, and on a timer (250 ms doubling to 5 s) for a failure while connected —
+ * JetStream still recovering after a restart refuses puts on a live connection — so the bucket
+ * ends up with the last announcement whatever NATS did meanwhile; consumers poll the store
+ * until then.
  */
 import type { ShoalError } from '../errors.ts';
 import { msgpack } from '../format/msgpack.ts';
 import { type Announcement, type Announcer, StoreAnnouncer } from './announcer.ts';
 import type { BlobStore, CallOptions } from './blob-store.ts';
 import { NatsBucket, type NatsOptions, natsError, natsKey } from './nats-bucket.ts';
+
+/** The first wait before a failed put is made again; it doubles up to RETRY_MAX_MS. */
+const RETRY_MIN_MS = 250;
+const RETRY_MAX_MS = 5000;
 
 /** Options of {@link NatsAnnouncer}. */
 export interface NatsAnnouncerOptions extends NatsOptions {
@@ -36,6 +42,9 @@ export class NatsAnnouncer implements Announcer {
   private failed: Announcement | undefined;
   private putting: Promise<void> | undefined;
   private watchingStatus = false;
+  private retry: NodeJS.Timeout | undefined;
+  private retryDelayMs = RETRY_MIN_MS;
+  private closed = false;
 
   constructor(options: NatsAnnouncerOptions) {
     this.inner = new StoreAnnouncer({ store: options.store, namespace: options.namespace });
@@ -79,10 +88,22 @@ export class NatsAnnouncer implements Announcer {
         this.failed ??= a;
         if (this.failed.version < a.version) this.failed = a;
         this.onError?.(natsError(`putting announcement ${a.version}`, e));
+        this.retryLater();
         return;
       }
+      this.retryDelayMs = RETRY_MIN_MS;
       if (this.failed && this.failed.version <= a.version) this.failed = undefined;
     }
+  }
+
+  /** Puts the last failed announcement again after a wait, unless a newer one is on its way. */
+  private retryLater(): void {
+    if (this.retry || this.closed) return;
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      if (this.failed && !this.pending && !this.closed) this.publish(this.failed);
+    }, this.retryDelayMs).unref();
+    this.retryDelayMs = Math.min(RETRY_MAX_MS, this.retryDelayMs * 2);
   }
 
   /** Puts the last failed announcement again each time the connection comes back. */
@@ -101,6 +122,8 @@ export class NatsAnnouncer implements Announcer {
    * connection if shoal made it. Idempotent.
    */
   async close(waitMs = 2000): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retry);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.flush(), new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
     clearTimeout(timer);
