@@ -55,6 +55,28 @@ forbidden.push(
   },
 );
 
+// Inside src/state, the same one-direction rule between its sub-folders (README, Source layout):
+// each may import only from the folders before it, and no file sits directly in src/state.
+const STATE_LAYERS = ['column', 'index', 'read', 'build', 'encoding'];
+STATE_LAYERS.forEach((sub, i) => {
+  const later = STATE_LAYERS.slice(i + 1);
+  if (later.length === 0) return;
+  forbidden.push({
+    name: `state-${sub}-imports-downward-only`,
+    comment: `src/state/${sub} may import only from src/state/{${STATE_LAYERS.slice(0, i + 1).join(',')}} (and the layers above state)`,
+    severity: 'error',
+    from: { path: `^src/state/${sub}/` },
+    to: { path: `^src/state/(${later.join('|')})/` },
+  });
+});
+forbidden.push({
+  name: 'state-files-live-in-sub-folders',
+  comment: `a file of src/state belongs in one of its sub-folders: ${STATE_LAYERS.join(', ')}`,
+  severity: 'error',
+  from: { path: '^src/state/[^/]+$' },
+  to: {},
+});
+
 module.exports = {
   forbidden,
   options: {

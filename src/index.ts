@@ -84,6 +84,7 @@ export {
   t,
   toJSON,
 } from './schema/index.ts';
+export { type BuildOptions, StateBuilder, type StateBuilderOptions } from './state/build/state-builder.ts';
 export {
   type ApplyDeltaOptions,
   applyDelta,
@@ -93,8 +94,7 @@ export {
   encodeReverseDelta,
   readDeltaHeader,
   verifyDelta,
-} from './state/delta.ts';
-export { RecordIndex } from './state/record-index.ts';
+} from './state/encoding/delta.ts';
 export {
   type DecodeSnapshotOptions,
   decodeSnapshot,
@@ -103,9 +103,9 @@ export {
   type SnapshotHeader,
   type SnapshotLabel,
   verifyChecksum,
-} from './state/snapshot.ts';
-export { type AnyState, State } from './state/state.ts';
-export { type BuildOptions, StateBuilder, type StateBuilderOptions } from './state/state-builder.ts';
-export { diffStates, type TypeDiff } from './state/state-diff.ts';
-export { type StateHandle, shareState, stateFromHandle } from './state/state-handle.ts';
-export { type CreateIndexOptions, type RecordView, TypeState, viewOrdinal } from './state/type-state.ts';
+} from './state/encoding/snapshot.ts';
+export { RecordIndex } from './state/read/record-index.ts';
+export { type AnyState, State } from './state/read/state.ts';
+export { diffStates, type TypeDiff } from './state/read/state-diff.ts';
+export { type StateHandle, shareState, stateFromHandle } from './state/read/state-handle.ts';
+export { type CreateIndexOptions, type RecordView, TypeState, viewOrdinal } from './state/read/type-state.ts';

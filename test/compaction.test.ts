@@ -7,11 +7,11 @@ import { Consumer, type RefreshEvent } from '../src/consumer/consumer.ts';
 import type { ShoalError } from '../src/errors.ts';
 import { Producer } from '../src/producer/producer.ts';
 import { t } from '../src/schema/index.ts';
-import { applyDelta, encodeDelta, encodeReverseDelta, readDeltaHeader } from '../src/state/delta.ts';
-import { decodeSnapshot, encodeSnapshot } from '../src/state/snapshot.ts';
-import type { AnyState, State } from '../src/state/state.ts';
-import { StateBuilder } from '../src/state/state-builder.ts';
-import { diffStates } from '../src/state/state-diff.ts';
+import { StateBuilder } from '../src/state/build/state-builder.ts';
+import { applyDelta, encodeDelta, encodeReverseDelta, readDeltaHeader } from '../src/state/encoding/delta.ts';
+import { decodeSnapshot, encodeSnapshot } from '../src/state/encoding/snapshot.ts';
+import type { AnyState, State } from '../src/state/read/state.ts';
+import { diffStates } from '../src/state/read/state-diff.ts';
 
 const Item = t.object(
   'Item',

@@ -1,17 +1,17 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { t } from '../src/schema/index.ts';
+import { StateBuilder } from '../src/state/build/state-builder.ts';
 import {
   applyDelta,
   encodeDelta,
   encodeReverseDelta,
   readDeltaHeader,
   verifyDelta,
-} from '../src/state/delta.ts';
-import { decodeSnapshot, encodeSnapshot, verifyChecksum } from '../src/state/snapshot.ts';
-import type { AnyState, State } from '../src/state/state.ts';
-import { StateBuilder } from '../src/state/state-builder.ts';
-import { diffStates } from '../src/state/state-diff.ts';
+} from '../src/state/encoding/delta.ts';
+import { decodeSnapshot, encodeSnapshot, verifyChecksum } from '../src/state/encoding/snapshot.ts';
+import type { AnyState, State } from '../src/state/read/state.ts';
+import { diffStates } from '../src/state/read/state-diff.ts';
 import {
   expected,
   jsonSafe,

@@ -29,7 +29,7 @@ import {
   Schema,
   StateBuilder,
 } from '../src/index.ts';
-import type { Layout } from '../src/state/layout.ts';
+import type { Layout } from '../src/state/column/layout.ts';
 import { EncodingCoverage } from './support/encoding-coverage.ts';
 
 const SMALL: Partial<Layout> = { minDictValues: 4, maxNarrowDict: 4, maxDictSize: 12, maxNarrowOffset: 40 };

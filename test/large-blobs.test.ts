@@ -11,10 +11,10 @@ import { FsBlobStore } from '../src/blob/fs-blob-store.ts';
 import { isShoalError } from '../src/errors.ts';
 import { align8 } from '../src/format/blob-envelope.ts';
 import { t } from '../src/schema/index.ts';
-import { applyDelta, encodeDelta } from '../src/state/delta.ts';
-import { decodeSnapshot, encodeSnapshot } from '../src/state/snapshot.ts';
-import type { AnyState } from '../src/state/state.ts';
-import { StateBuilder } from '../src/state/state-builder.ts';
+import { StateBuilder } from '../src/state/build/state-builder.ts';
+import { applyDelta, encodeDelta } from '../src/state/encoding/delta.ts';
+import { decodeSnapshot, encodeSnapshot } from '../src/state/encoding/snapshot.ts';
+import type { AnyState } from '../src/state/read/state.ts';
 import { useStores } from './support/stores.ts';
 
 const setup = useStores('large');

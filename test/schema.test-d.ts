@@ -1,7 +1,7 @@
 import { describe, expectTypeOf, it } from 'vitest';
 import { t } from '../src/schema/index.ts';
-import type { State } from '../src/state/state.ts';
-import type { RecordView } from '../src/state/type-state.ts';
+import type { State } from '../src/state/read/state.ts';
+import type { RecordView } from '../src/state/read/type-state.ts';
 
 const Movie = t.object(
   'Movie',

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ShoalError } from '../src/errors.ts';
 import { assertCompatible, type Schema, schemaIncompatibilities, t } from '../src/schema/index.ts';
-import { StateBuilder } from '../src/state/state-builder.ts';
+import { StateBuilder } from '../src/state/build/state-builder.ts';
 import { schemaOf, typePlan } from './support/arbitraries.ts';
 
 const Movie = t.object(

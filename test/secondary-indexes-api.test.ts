@@ -25,11 +25,11 @@ import {
   t,
   toJSON,
 } from '../src/index.ts';
-import { checkIndexChanges } from '../src/state/index-check.ts';
-import { carryLocalIndexes } from '../src/state/local-indexes.ts';
-import { displacedLocalIndexes } from '../src/state/secondary-index.ts';
-import { State } from '../src/state/state.ts';
-import { TypeState } from '../src/state/type-state.ts';
+import { checkIndexChanges } from '../src/state/build/index-check.ts';
+import { displacedLocalIndexes } from '../src/state/index/secondary-index.ts';
+import { carryLocalIndexes } from '../src/state/read/local-indexes.ts';
+import { State } from '../src/state/read/state.ts';
+import { TypeState } from '../src/state/read/type-state.ts';
 import { section, tamper } from './support/blob-surgery.ts';
 
 const errorOf = (run: () => unknown): { code: string; message: string } => {

@@ -18,7 +18,7 @@ import {
   StateBuilder,
   t,
 } from '../src/index.ts';
-import type { Layout } from '../src/state/layout.ts';
+import type { Layout } from '../src/state/column/layout.ts';
 
 const SMALL: Partial<Layout> = {
   minDictValues: 4,

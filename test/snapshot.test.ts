@@ -2,9 +2,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isShoalError, ShoalError } from '../src/errors.ts';
 import { type ObjectType, type Schema, t } from '../src/schema/index.ts';
-import { decodeSnapshot, encodeSnapshot, readSnapshotHeader, verifyChecksum } from '../src/state/snapshot.ts';
-import type { AnyState, State } from '../src/state/state.ts';
-import { StateBuilder } from '../src/state/state-builder.ts';
+import { StateBuilder } from '../src/state/build/state-builder.ts';
+import {
+  decodeSnapshot,
+  encodeSnapshot,
+  readSnapshotHeader,
+  verifyChecksum,
+} from '../src/state/encoding/snapshot.ts';
+import type { AnyState, State } from '../src/state/read/state.ts';
 import { dataset, expected, keyOf } from './support/arbitraries.ts';
 
 function build(schema: Schema, records: Record<string, unknown>[][], version = 1): State {

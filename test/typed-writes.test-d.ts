@@ -8,8 +8,8 @@ import { describe, expectTypeOf, it } from 'vitest';
 import type { AnyProducer, CycleWriter, SchemaKey, SchemaRecord } from '../src/index.ts';
 import type { Producer } from '../src/producer/producer.ts';
 import { fromJSON, type Schema, t } from '../src/schema/index.ts';
-import type { State } from '../src/state/state.ts';
-import { StateBuilder } from '../src/state/state-builder.ts';
+import { StateBuilder } from '../src/state/build/state-builder.ts';
+import type { State } from '../src/state/read/state.ts';
 
 const City = t.object(
   'City',

@@ -10,7 +10,7 @@ import { StoreAnnouncer } from '../src/blob/announcer.ts';
 import { FsBlobStore } from '../src/blob/fs-blob-store.ts';
 import { Producer } from '../src/producer/producer.ts';
 import { fromJSON, type Schema, t, toJSON } from '../src/schema/index.ts';
-import { StateBuilder } from '../src/state/state-builder.ts';
+import { StateBuilder } from '../src/state/build/state-builder.ts';
 import { useStores } from './support/stores.ts';
 
 const City = t.object(

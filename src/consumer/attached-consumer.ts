@@ -4,8 +4,8 @@
  */
 import { BroadcastChannel } from 'node:worker_threads';
 import type { Schema } from '../schema/index.ts';
-import type { State } from '../state/state.ts';
-import { type StateHandle, stateFromHandle } from '../state/state-handle.ts';
+import type { State } from '../state/read/state.ts';
+import { type StateHandle, stateFromHandle } from '../state/read/state-handle.ts';
 import { TypedEvents } from '../typed-events.ts';
 
 /** What `consumer.share()` returns: post it to a worker and `attach` it there. */

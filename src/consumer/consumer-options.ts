@@ -5,7 +5,7 @@ import type { AnnouncementWatcherOptions } from '../blob/announcement-watcher.ts
 import type { BlobStore } from '../blob/blob-store.ts';
 import { ShoalError } from '../errors.ts';
 import type { Schema } from '../schema/index.ts';
-import type { Layout } from '../state/layout.ts';
+import type { Layout } from '../state/column/layout.ts';
 
 /** The longest delay a Node timer holds: 2^31 - 1 ms. */
 const TIMER_MAX_MS = 2_147_483_647;

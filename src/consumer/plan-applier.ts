@@ -7,11 +7,11 @@
 import type { BlobStore } from '../blob/blob-store.ts';
 import { isShoalError, ShoalError } from '../errors.ts';
 import { assertCompatible, type Schema } from '../schema/index.ts';
-import { applyDelta } from '../state/delta.ts';
-import type { Layout } from '../state/layout.ts';
-import { carryLocalIndexes } from '../state/local-indexes.ts';
-import { decodeSnapshot } from '../state/snapshot.ts';
-import type { AnyState } from '../state/state.ts';
+import type { Layout } from '../state/column/layout.ts';
+import { applyDelta } from '../state/encoding/delta.ts';
+import { decodeSnapshot } from '../state/encoding/snapshot.ts';
+import { carryLocalIndexes } from '../state/read/local-indexes.ts';
+import type { AnyState } from '../state/read/state.ts';
 import type { RefreshPlan } from './refresh-planner.ts';
 
 /** How states are built (from the consumer's options). */

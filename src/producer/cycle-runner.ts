@@ -9,9 +9,9 @@
  * building and encoding a version does not hold up the upserts being logged meanwhile.
  */
 import type { Schema } from '../schema/index.ts';
-import type { Layout } from '../state/layout.ts';
-import type { SnapshotLabel } from '../state/snapshot.ts';
-import type { AnyState, State } from '../state/state.ts';
+import type { Layout } from '../state/column/layout.ts';
+import type { SnapshotLabel } from '../state/encoding/snapshot.ts';
+import type { AnyState, State } from '../state/read/state.ts';
 import { buildFromChanges, type ChangesBuild } from './stages/build-stage.ts';
 import { type EncodedVersion, encodeVersion } from './stages/encode-stage.ts';
 import { checkIntegrity } from './stages/integrity-stage.ts';

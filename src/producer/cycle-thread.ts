@@ -9,10 +9,10 @@
 import { Worker } from 'node:worker_threads';
 import { ShoalError, type ShoalErrorCode } from '../errors.ts';
 import { type Schema, type SchemaJson, toJSON } from '../schema/index.ts';
-import type { Layout } from '../state/layout.ts';
-import type { SnapshotLabel } from '../state/snapshot.ts';
-import type { AnyState, State } from '../state/state.ts';
-import { type StateHandle, shareState, stateFromHandle } from '../state/state-handle.ts';
+import type { Layout } from '../state/column/layout.ts';
+import type { SnapshotLabel } from '../state/encoding/snapshot.ts';
+import type { AnyState, State } from '../state/read/state.ts';
+import { type StateHandle, shareState, stateFromHandle } from '../state/read/state-handle.ts';
 import type { CycleStages } from './cycle-runner.ts';
 import type { ChangesBuild } from './stages/build-stage.ts';
 import type { EncodedVersion } from './stages/encode-stage.ts';

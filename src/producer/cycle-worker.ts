@@ -6,7 +6,7 @@
 import { parentPort, type TransferListItem, workerData } from 'node:worker_threads';
 import { isShoalError } from '../errors.ts';
 import { fromJSON } from '../schema/index.ts';
-import { shareState, stateFromHandle } from '../state/state-handle.ts';
+import { shareState, stateFromHandle } from '../state/read/state-handle.ts';
 import { CycleRunner } from './cycle-runner.ts';
 import type { BuildReply, CycleReply, CycleRequest, CycleWorkerData } from './cycle-thread.ts';
 import type { EncodedVersion } from './stages/encode-stage.ts';

@@ -8,10 +8,10 @@ import type { BlobStore } from '../blob/blob-store.ts';
 import { type TuningProfileName, tuningProfile } from '../blob/tuning-profiles.ts';
 import { ShoalError } from '../errors.ts';
 import type { Schema } from '../schema/index.ts';
-import { type Layout, layoutOf } from '../state/layout.ts';
-import type { AnyState } from '../state/state.ts';
-import { DEFAULT_COMPACT_ABOVE } from '../state/state-builder.ts';
-import type { TypeDiff } from '../state/state-diff.ts';
+import { DEFAULT_COMPACT_ABOVE } from '../state/build/state-builder.ts';
+import { type Layout, layoutOf } from '../state/column/layout.ts';
+import type { AnyState } from '../state/read/state.ts';
+import type { TypeDiff } from '../state/read/state-diff.ts';
 import type { StageName } from './producer-events.ts';
 
 /**

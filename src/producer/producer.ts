@@ -29,7 +29,7 @@ import {
   type SchemaRecord,
   type TypeName,
 } from '../schema/index.ts';
-import type { State } from '../state/state.ts';
+import type { State } from '../state/read/state.ts';
 import { TypedEvents } from '../typed-events.ts';
 import { ChangeIntake } from './change-intake.ts';
 import type { ProducerEvents } from './producer-events.ts';

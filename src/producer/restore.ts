@@ -9,9 +9,9 @@ import type { BlobStore } from '../blob/blob-store.ts';
 import { planFromSnapshot } from '../blob/chain-planner.ts';
 import type { NamespaceLayout, VersionHeader } from '../blob/namespace-layout.ts';
 import { ShoalError } from '../errors.ts';
-import { applyDelta } from '../state/delta.ts';
-import { decodeSnapshot } from '../state/snapshot.ts';
-import type { State } from '../state/state.ts';
+import { applyDelta } from '../state/encoding/delta.ts';
+import { decodeSnapshot } from '../state/encoding/snapshot.ts';
+import type { State } from '../state/read/state.ts';
 
 export interface Restored {
   readonly announcement: Announcement | undefined;

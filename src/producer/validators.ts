@@ -8,7 +8,7 @@
  * type and both counts.
  */
 import { ShoalError } from '../errors.ts';
-import type { AnyState } from '../state/state.ts';
+import type { AnyState } from '../state/read/state.ts';
 import type { Validator } from './producer-options.ts';
 
 /** Per type of `next`: its count before (in `prev`) and now. */

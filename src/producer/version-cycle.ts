@@ -15,7 +15,7 @@ import { applyRetention } from '../blob/retention.ts';
 import type { VersionMetadata } from '../blob/version-metadata.ts';
 import { isShoalError, ShoalError } from '../errors.ts';
 import type { Schema } from '../schema/index.ts';
-import type { State } from '../state/state.ts';
+import type { State } from '../state/read/state.ts';
 import type { TypedEvents } from '../typed-events.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
 import { CycleRunner, type CycleStages } from './cycle-runner.ts';

@@ -6,7 +6,7 @@
 import { crc32 } from 'node:zlib';
 import { msgpack } from '../../src/format/msgpack.ts';
 import { decodeSnapshot } from '../../src/index.ts';
-import { combineSums, recordSummer, sumRecords } from '../../src/state/checksum.ts';
+import { combineSums, recordSummer, sumRecords } from '../../src/state/read/checksum.ts';
 
 const PREFIX = 16;
 const align8 = (n: number) => (n + 7) & ~7;

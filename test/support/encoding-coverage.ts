@@ -3,7 +3,7 @@
  * generative suite can say which encodings it reached and fail when one was never reached.
  */
 import type { AnyState } from '../../src/index.ts';
-import type { Column } from '../../src/state/column.ts';
+import type { Column } from '../../src/state/column/column.ts';
 
 /** Widths of a column: `fixed`, `dict8`, `dict16`, `var16`, `var32`, and lists' offsets. */
 export function encodingsOf(col: Column): string[] {

@@ -7,7 +7,7 @@ import {
   planFromSnapshot,
   StoreAnnouncer,
 } from '../../src/index.ts';
-import type { State } from '../../src/state/state.ts';
+import type { State } from '../../src/state/read/state.ts';
 
 export async function loadVersion(store: BlobStore, namespace: string, version?: number): Promise<State> {
   const layout = new NamespaceLayout(namespace);

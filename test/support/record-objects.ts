@@ -1,8 +1,8 @@
 /** A type whose optional fields lie between required ones, and three records of it. */
 import { t } from '../../src/schema/index.ts';
-import { decodeSnapshot, encodeSnapshot } from '../../src/state/snapshot.ts';
-import type { State } from '../../src/state/state.ts';
-import { StateBuilder } from '../../src/state/state-builder.ts';
+import { StateBuilder } from '../../src/state/build/state-builder.ts';
+import { decodeSnapshot, encodeSnapshot } from '../../src/state/encoding/snapshot.ts';
+import type { State } from '../../src/state/read/state.ts';
 
 const Item = t.object(
   'Item',

@@ -3,10 +3,10 @@
  * that changes nothing (same checksum, counts and schema) makes no version: `undefined`.
  */
 import { createKeyValidator, type Schema, type SchemaRecord, type TypeName } from '../../schema/index.ts';
-import type { Layout } from '../../state/layout.ts';
-import { sameSchema } from '../../state/schema-evolution.ts';
-import type { AnyState, State } from '../../state/state.ts';
-import { StateBuilder } from '../../state/state-builder.ts';
+import { sameSchema } from '../../state/build/schema-evolution.ts';
+import { StateBuilder } from '../../state/build/state-builder.ts';
+import type { Layout } from '../../state/column/layout.ts';
+import type { AnyState, State } from '../../state/read/state.ts';
 import { forEachEntry } from '../write-ahead-log.ts';
 
 /**

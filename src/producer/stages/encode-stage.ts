@@ -3,9 +3,9 @@
  * `snapshotEvery`), a delta and a reverse delta from the previous version.
  */
 import { isShoalError } from '../../errors.ts';
-import { encodeDelta, encodeReverseDelta } from '../../state/delta.ts';
-import { encodeSnapshot, type SnapshotLabel } from '../../state/snapshot.ts';
-import type { AnyState } from '../../state/state.ts';
+import { encodeDelta, encodeReverseDelta } from '../../state/encoding/delta.ts';
+import { encodeSnapshot, type SnapshotLabel } from '../../state/encoding/snapshot.ts';
+import type { AnyState } from '../../state/read/state.ts';
 
 /** A version's encoded blobs. */
 export interface EncodedVersion {

@@ -8,10 +8,10 @@
  * A mismatch is `CHECKSUM_MISMATCH` and nothing is published.
  */
 import { ShoalError } from '../../errors.ts';
-import { verifyDelta } from '../../state/delta.ts';
-import { checkIndexChanges } from '../../state/index-check.ts';
-import { decodeSnapshot, verifySecondaryIndexes } from '../../state/snapshot.ts';
-import type { AnyState } from '../../state/state.ts';
+import { checkIndexChanges } from '../../state/build/index-check.ts';
+import { verifyDelta } from '../../state/encoding/delta.ts';
+import { decodeSnapshot, verifySecondaryIndexes } from '../../state/encoding/snapshot.ts';
+import type { AnyState } from '../../state/read/state.ts';
 import type { EncodedVersion } from './encode-stage.ts';
 
 export function checkIntegrity(prev: AnyState | undefined, next: AnyState, encoded: EncodedVersion): void {

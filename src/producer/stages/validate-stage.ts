@@ -4,8 +4,8 @@
  * A refusal is `VALIDATION_FAILED` naming the check and its reason; nothing is published.
  */
 import { ShoalError } from '../../errors.ts';
-import type { AnyState } from '../../state/state.ts';
-import { diffStates } from '../../state/state-diff.ts';
+import type { AnyState } from '../../state/read/state.ts';
+import { diffStates } from '../../state/read/state-diff.ts';
 import type { Validator } from '../producer-options.ts';
 
 export async function runValidators(

@@ -5,16 +5,16 @@
  * removed plus those added. An index the previous version did not have (a schema change) is
  * checked whole.
  */
-import { ShoalError } from '../errors.ts';
-import { pageGet } from './cow-pages.ts';
-import { type HashIndexParts, indexKey } from './hash-index.ts';
-import { PAGE_SIZE } from './layout.ts';
-import { slotOf, TOMBSTONE } from './primary-key.ts';
-import { type IndexParts, indexMismatch, sameIndex } from './secondary-index.ts';
-import { lowerBound, type SortedIndexParts, StringOrder } from './sorted-index.ts';
-import type { AnyState } from './state.ts';
-import { ordinalChanges } from './state-diff.ts';
-import type { TypeStateParts } from './type-state.ts';
+import { ShoalError } from '../../errors.ts';
+import { PAGE_SIZE } from '../column/layout.ts';
+import { pageGet } from '../index/cow-pages.ts';
+import { type HashIndexParts, indexKey } from '../index/hash-index.ts';
+import { slotOf, TOMBSTONE } from '../index/primary-key.ts';
+import { type IndexParts, indexMismatch, sameIndex } from '../index/secondary-index.ts';
+import { lowerBound, type SortedIndexParts, StringOrder } from '../index/sorted-index.ts';
+import type { AnyState } from '../read/state.ts';
+import { ordinalChanges } from '../read/state-diff.ts';
+import type { TypeStateParts } from '../read/type-state.ts';
 
 /** Throws `CHECKSUM_MISMATCH` when an index of `next` does not follow from `prev`'s. */
 export function checkIndexChanges(prev: AnyState | undefined, next: AnyState): void {

@@ -4,10 +4,10 @@
  * records and for the record chunks of deltas.
  */
 
-import { isShoalError, ShoalError } from '../errors.ts';
-import { checkBlobSize, MAX_BLOB_BYTES } from '../format/blob-size.ts';
-import { msgpack } from '../format/msgpack.ts';
-import type { FieldSpec, ScalarKind } from '../schema/index.ts';
+import { isShoalError, ShoalError } from '../../errors.ts';
+import { checkBlobSize, MAX_BLOB_BYTES } from '../../format/blob-size.ts';
+import { msgpack } from '../../format/msgpack.ts';
+import type { FieldSpec, ScalarKind } from '../../schema/index.ts';
 import { type Column, type Dictionary, type Encoding, fixedArrayType, isVarKind } from './column.ts';
 import {
   DEFAULT_LAYOUT,

@@ -15,9 +15,9 @@
  * index is built again only when the capacity outgrows the ordinal bits, or the record count
  * strays 2× from what the shard count was chosen for (amortised over the records that moved it).
  */
-import { hashInt } from '../format/hash.ts';
+import { hashInt } from '../../format/hash.ts';
+import { PAGE_MASK, PAGE_SHIFT, testBit } from '../column/layout.ts';
 import { newPage } from './cow-pages.ts';
-import { PAGE_MASK, PAGE_SHIFT, testBit } from './layout.ts';
 import { indexSizeFor, KEY_SEED, type PrimaryKey, TOMBSTONE } from './primary-key.ts';
 
 const TWO_TO_MINUS_32 = 2.3283064365386963e-10;

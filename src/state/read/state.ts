@@ -4,11 +4,11 @@
  * 64-bit tag that deltas are bound to, and the order-independent checksum.
  */
 import { randomFillSync } from 'node:crypto';
-import { ShoalError } from '../errors.ts';
-import type { Infer, KeyOf, Schema, TypeName, TypeOf } from '../schema/index.ts';
+import { ShoalError } from '../../errors.ts';
+import type { Infer, KeyOf, Schema, TypeName, TypeOf } from '../../schema/index.ts';
+import { keyIndexBytes } from '../index/key-index.ts';
+import { indexBytes } from '../index/secondary-index.ts';
 import { combineSums } from './checksum.ts';
-import { keyIndexBytes } from './key-index.ts';
-import { indexBytes } from './secondary-index.ts';
 import type { TypeState } from './type-state.ts';
 
 /** What makes a state, as builders and decoders hand it over. */
@@ -26,7 +26,7 @@ export class State<S extends Schema = Schema> {
   readonly version: number;
   /** A random 64-bit tag; deltas name the tag they start from and the one they produce. */
   readonly tag: bigint;
-  /** Order-independent checksum of every record (see state/checksum.ts). */
+  /** Order-independent checksum of every record (see state/read/checksum.ts). */
   readonly checksum: bigint;
   /** Type states, in schema order. */
   readonly types: readonly TypeState[];

@@ -6,11 +6,11 @@
  * pages it inserts into or removes from (splitting one that grows past its bound, dropping one
  * that empties), plus the list of pages.
  */
-import type { IndexSpec, ObjectType } from '../schema/index.ts';
-import type { Column } from './column.ts';
+import type { IndexSpec, ObjectType } from '../../schema/index.ts';
+import type { Column } from '../column/column.ts';
+import { PAGE_SIZE, testBit } from '../column/layout.ts';
 import { newPage } from './cow-pages.ts';
 import { corruptIndex, type IndexChange } from './hash-index.ts';
-import { PAGE_SIZE, testBit } from './layout.ts';
 import { type StringCursor, stringLocator } from './primary-key.ts';
 
 /** A prefix index's storage. Immutable once a state holds it. */

@@ -10,7 +10,7 @@
  * carry whole records and untouched pages stay shared. `add` validates each record
  * (`INVALID_RECORD`) and refuses a key added twice (`DUPLICATE_KEY`).
  */
-import { ShoalError } from '../errors.ts';
+import { ShoalError } from '../../errors.ts';
 import {
   createKeyValidator,
   createRecordValidator,
@@ -21,15 +21,15 @@ import {
   type SchemaKey,
   type SchemaRecord,
   type TypeName,
-} from '../schema/index.ts';
-import { columnReader } from './column.ts';
-import { type Layout, layoutOf } from './layout.ts';
+} from '../../schema/index.ts';
+import { columnReader } from '../column/column.ts';
+import { type Layout, layoutOf } from '../column/layout.ts';
+import { recordEquals } from '../read/record-equality.ts';
+import { type AnyState, checkVersion, randomTag, State } from '../read/state.ts';
+import { shareParts } from '../read/state-handle.ts';
+import { TypeState, type TypeStateParts } from '../read/type-state.ts';
 import { planOrdinals } from './ordinal-allocator.ts';
-import { recordEquals } from './record-equality.ts';
 import { evolveTypes, sameSchema } from './schema-evolution.ts';
-import { type AnyState, checkVersion, randomTag, State } from './state.ts';
-import { shareParts } from './state-handle.ts';
-import { TypeState, type TypeStateParts } from './type-state.ts';
 import { buildTypeState } from './type-state-builder.ts';
 import { type TypeChanges, transitionType } from './type-transition.ts';
 

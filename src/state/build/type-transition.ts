@@ -5,15 +5,15 @@
  * shares its untouched pages, copies the populated bitset, copies the index shards it writes, and
  * updates the checksum sums by the removed and added records only.
  */
-import { ShoalError } from '../errors.ts';
-import type { FieldSpec } from '../schema/index.ts';
-import { recordSummer, type Sums } from './checksum.ts';
-import { toShared, transitionColumn } from './column-transition.ts';
-import { type KeyIndex, transitionKeyIndex } from './key-index.ts';
-import { DEFAULT_LAYOUT, type Layout, testBit } from './layout.ts';
-import { PrimaryKey } from './primary-key.ts';
-import { transitionIndexes } from './secondary-index.ts';
-import type { TypeStateParts } from './type-state.ts';
+import { ShoalError } from '../../errors.ts';
+import type { FieldSpec } from '../../schema/index.ts';
+import { toShared, transitionColumn } from '../column/column-transition.ts';
+import { DEFAULT_LAYOUT, type Layout, testBit } from '../column/layout.ts';
+import { type KeyIndex, transitionKeyIndex } from '../index/key-index.ts';
+import { PrimaryKey } from '../index/primary-key.ts';
+import { transitionIndexes } from '../index/secondary-index.ts';
+import { recordSummer, type Sums } from '../read/checksum.ts';
+import type { TypeStateParts } from '../read/type-state.ts';
 
 /** What changes in a type from one state to the next. */
 export interface TypeChanges {

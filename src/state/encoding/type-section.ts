@@ -5,13 +5,11 @@
  * Snapshots hold every type this way; deltas hold their added records this way.
  */
 
-import { ShoalError } from '../errors.ts';
-import type { ArrayCtor, BlobReader, BlobWriter } from '../format/blob-envelope.ts';
-import type { ObjectType, ScalarKind } from '../schema/index.ts';
-import type { Sums } from './checksum.ts';
-import type { Column, Dictionary, Encoding } from './column.ts';
-import { isVarKind } from './column.ts';
-import { buildKeyIndex, type KeyIndex, keyIndexProblem, ordinalBits } from './key-index.ts';
+import { ShoalError } from '../../errors.ts';
+import type { ArrayCtor, BlobReader, BlobWriter } from '../../format/blob-envelope.ts';
+import type { ObjectType, ScalarKind } from '../../schema/index.ts';
+import type { Column, Dictionary, Encoding } from '../column/column.ts';
+import { isVarKind } from '../column/column.ts';
 import {
   DEFAULT_LAYOUT,
   type Layout,
@@ -20,11 +18,13 @@ import {
   pageLength,
   popcount,
   testBit,
-} from './layout.ts';
-import { PrimaryKey, TOMBSTONE } from './primary-key.ts';
-import { type IndexDescriptor, readIndexes, writeIndexes } from './secondary-index.ts';
+} from '../column/layout.ts';
+import { buildKeyIndex, type KeyIndex, keyIndexProblem, ordinalBits } from '../index/key-index.ts';
+import { PrimaryKey, TOMBSTONE } from '../index/primary-key.ts';
+import { type IndexDescriptor, readIndexes, writeIndexes } from '../index/secondary-index.ts';
+import type { Sums } from '../read/checksum.ts';
 
-import type { TypeStateParts } from './type-state.ts';
+import type { TypeStateParts } from '../read/type-state.ts';
 
 type ArrayName = 'u8' | 'u16' | 'u32' | 'i32' | 'f32' | 'f64' | 'i64';
 const CTORS: Record<ArrayName, ArrayCtor> = {

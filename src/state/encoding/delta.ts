@@ -10,16 +10,19 @@
  * type's checksum sums and the state checksum (`CHECKSUM_MISMATCH`).
  */
 
-import { ShoalError } from '../errors.ts';
-import { type BlobKind, BlobWriter, readBlob } from '../format/blob-envelope.ts';
-import { type FieldSpec, fromJSON, type Schema, type SchemaJson, toJSON } from '../schema/index.ts';
-import { recordSummer, type Sums } from './checksum.ts';
-import { type Column, columnReader } from './column.ts';
-import { gatherColumn } from './column-gather.ts';
-import { type Layout, layoutOf, PAGE_SIZE, testBit } from './layout.ts';
-import { evolveTypes, sameSchema } from './schema-evolution.ts';
-import { type AnyState, State } from './state.ts';
-import { ordinalChanges } from './state-diff.ts';
+import { ShoalError } from '../../errors.ts';
+import { type BlobKind, BlobWriter, readBlob } from '../../format/blob-envelope.ts';
+import { type FieldSpec, fromJSON, type Schema, type SchemaJson, toJSON } from '../../schema/index.ts';
+import { evolveTypes, sameSchema } from '../build/schema-evolution.ts';
+import { buildTypeState } from '../build/type-state-builder.ts';
+import { transitionType } from '../build/type-transition.ts';
+import { type Column, columnReader } from '../column/column.ts';
+import { gatherColumn } from '../column/column-gather.ts';
+import { type Layout, layoutOf, PAGE_SIZE, testBit } from '../column/layout.ts';
+import { recordSummer, type Sums } from '../read/checksum.ts';
+import { type AnyState, State } from '../read/state.ts';
+import { ordinalChanges } from '../read/state-diff.ts';
+import { TypeState, type TypeStateParts } from '../read/type-state.ts';
 import {
   type ColumnDescriptor,
   corrupt,
@@ -28,9 +31,6 @@ import {
   readColumns,
   writeColumns,
 } from './type-section.ts';
-import { TypeState, type TypeStateParts } from './type-state.ts';
-import { buildTypeState } from './type-state-builder.ts';
-import { transitionType } from './type-transition.ts';
 
 /** A changed type in a delta header; an unchanged type has only its name. */
 interface TypeDelta {

@@ -6,10 +6,11 @@
  * with those a delta added first; a prefix index lists them by the string's bytes, then by
  * ordinal.
  */
-import { isShoalError, ShoalError } from '../errors.ts';
-import { type IndexSpec, indexSpecs, type ObjectType } from '../schema/index.ts';
-import type { Column } from './column.ts';
-import { pageGet } from './cow-pages.ts';
+import { isShoalError, ShoalError } from '../../errors.ts';
+import { type IndexSpec, indexSpecs, type ObjectType } from '../../schema/index.ts';
+import type { Column } from '../column/column.ts';
+import { testBit } from '../column/layout.ts';
+import { pageGet } from '../index/cow-pages.ts';
 import {
   corruptIndex,
   findGroup,
@@ -17,12 +18,11 @@ import {
   type HashIndexParts,
   indexKey,
   misplacedInIndex,
-} from './hash-index.ts';
-import { testBit } from './layout.ts';
-import type { PrimaryKey } from './primary-key.ts';
+} from '../index/hash-index.ts';
+import type { PrimaryKey } from '../index/primary-key.ts';
+import { type IndexParts, indexBytes } from '../index/secondary-index.ts';
+import { distance, lowerBound, StringOrder } from '../index/sorted-index.ts';
 import type { RecordView } from './record-view.ts';
-import { type IndexParts, indexBytes } from './secondary-index.ts';
-import { distance, lowerBound, StringOrder } from './sorted-index.ts';
 
 interface Parts {
   readonly columns: readonly Column[];

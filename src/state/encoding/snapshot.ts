@@ -7,18 +7,18 @@
  */
 
 import { isUtf8 } from 'node:buffer';
-import { ShoalError } from '../errors.ts';
-import { BlobWriter, readBlob } from '../format/blob-envelope.ts';
-import { fromJSON, jsonProblem, type Schema, type SchemaJson, toJSON } from '../schema/index.ts';
-import { recordSummer, sumRecords } from './checksum.ts';
-import { type Column, columnReader } from './column.ts';
-import { firstMisindexed } from './key-index.ts';
-import { type Layout, layoutOf, PAGE_MASK, PAGE_SHIFT, testBit } from './layout.ts';
-import { PrimaryKey } from './primary-key.ts';
-import { indexMismatch } from './secondary-index.ts';
-import { type AnyState, State } from './state.ts';
+import { ShoalError } from '../../errors.ts';
+import { BlobWriter, readBlob } from '../../format/blob-envelope.ts';
+import { fromJSON, jsonProblem, type Schema, type SchemaJson, toJSON } from '../../schema/index.ts';
+import { type Column, columnReader } from '../column/column.ts';
+import { type Layout, layoutOf, PAGE_MASK, PAGE_SHIFT, testBit } from '../column/layout.ts';
+import { firstMisindexed } from '../index/key-index.ts';
+import { PrimaryKey } from '../index/primary-key.ts';
+import { indexMismatch } from '../index/secondary-index.ts';
+import { recordSummer, sumRecords } from '../read/checksum.ts';
+import { type AnyState, State } from '../read/state.ts';
+import { TypeState } from '../read/type-state.ts';
 import { readTypeSection, type TypeDescriptor, writeTypeSection } from './type-section.ts';
-import { TypeState } from './type-state.ts';
 
 /** The header of a snapshot blob. */
 export interface SnapshotHeader {

@@ -1,14 +1,14 @@
 /**
  * A type's state built whole from records, at ordinals 0..n-1 in the order given.
  */
-import type { ObjectType } from '../schema/index.ts';
-import { recordSummer, sumRecords } from './checksum.ts';
-import { buildColumn } from './column-builder.ts';
-import { buildKeyIndex } from './key-index.ts';
-import { DEFAULT_LAYOUT, type Layout } from './layout.ts';
-import { PrimaryKey } from './primary-key.ts';
-import { reconcileIndexes } from './secondary-index.ts';
-import type { TypeStateParts } from './type-state.ts';
+import type { ObjectType } from '../../schema/index.ts';
+import { buildColumn } from '../column/column-builder.ts';
+import { DEFAULT_LAYOUT, type Layout } from '../column/layout.ts';
+import { buildKeyIndex } from '../index/key-index.ts';
+import { PrimaryKey } from '../index/primary-key.ts';
+import { reconcileIndexes } from '../index/secondary-index.ts';
+import { recordSummer, sumRecords } from '../read/checksum.ts';
+import type { TypeStateParts } from '../read/type-state.ts';
 
 /** The parts of a type state holding `records` at ordinals 0..n-1. */
 export function buildTypeState(

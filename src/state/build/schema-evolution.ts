@@ -4,13 +4,13 @@
  * optional fields go. Record hashes change with the fields, so the sums are recomputed: one
  * scan, once per schema change.
  */
-import { assertCompatible, type Schema, toJSON } from '../schema/index.ts';
-import { recordSummer, sumRecords } from './checksum.ts';
-import type { Column } from './column.ts';
-import { buildColumn } from './column-builder.ts';
-import { pageLength } from './layout.ts';
-import { reconcileIndexes } from './secondary-index.ts';
-import type { TypeStateParts } from './type-state.ts';
+import { assertCompatible, type Schema, toJSON } from '../../schema/index.ts';
+import type { Column } from '../column/column.ts';
+import { buildColumn } from '../column/column-builder.ts';
+import { pageLength } from '../column/layout.ts';
+import { reconcileIndexes } from '../index/secondary-index.ts';
+import { recordSummer, sumRecords } from '../read/checksum.ts';
+import type { TypeStateParts } from '../read/type-state.ts';
 import { buildTypeState } from './type-state-builder.ts';
 
 /** True when two schemas are the same (same JSON form). */

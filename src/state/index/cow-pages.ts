@@ -3,7 +3,7 @@
  * shares every page of the previous one until its first write to it, which copies that page
  * alone. So the cost of a change follows the pages it touches.
  */
-import { PAGE_MASK, PAGE_SHIFT, PAGE_SIZE } from './layout.ts';
+import { PAGE_MASK, PAGE_SHIFT, PAGE_SIZE } from '../column/layout.ts';
 
 /** A new zeroed page (on a SharedArrayBuffer when `shared`). */
 export function newPage(length: number, shared: boolean): Uint32Array {

@@ -19,8 +19,8 @@
  * record, so it costs a delta what an added record costs: at most MOVE_SHARE of a type's
  * records (and at least a page) move per cycle, so compaction spreads over cycles.
  */
-import { PAGE_SHIFT, PAGE_SIZE, pageCount, pageLength, popcount, testBit } from './layout.ts';
-import type { TypeStateParts } from './type-state.ts';
+import { PAGE_SHIFT, PAGE_SIZE, pageCount, pageLength, popcount, testBit } from '../column/layout.ts';
+import type { TypeStateParts } from '../read/type-state.ts';
 
 /** A page is refilled once this share of it is free. */
 const REFILL_SHARE = 0.25;

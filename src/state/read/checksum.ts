@@ -5,10 +5,10 @@
  * Sums make insertion order irrelevant and let a delta update a checksum by subtracting the
  * removed records and adding the added ones, without a scan.
  */
-import { fmix32, hashName, mixWord } from '../format/hash.ts';
-import type { ObjectType } from '../schema/index.ts';
-import { type Column, columnHasher } from './column.ts';
-import { testBit } from './layout.ts';
+import { fmix32, hashName, mixWord } from '../../format/hash.ts';
+import type { ObjectType } from '../../schema/index.ts';
+import { type Column, columnHasher } from '../column/column.ts';
+import { testBit } from '../column/layout.ts';
 
 /** Lane-wise sums of record hashes. */
 export interface Sums {

@@ -3,11 +3,11 @@
  * stored bytes (format/hash.ts) and compared with the columns, in every encoding. The index
  * itself is key-index.ts (primary key) and hash-index.ts (secondary).
  */
-import { ShoalError } from '../errors.ts';
-import { fmix32, hashBigInt, hashBytes, hashInt, hashLong, mixWord } from '../format/hash.ts';
-import type { ObjectType } from '../schema/index.ts';
-import type { Column } from './column.ts';
-import { PAGE_MASK, PAGE_SHIFT } from './layout.ts';
+import { ShoalError } from '../../errors.ts';
+import { fmix32, hashBigInt, hashBytes, hashInt, hashLong, mixWord } from '../../format/hash.ts';
+import type { ObjectType } from '../../schema/index.ts';
+import type { Column } from '../column/column.ts';
+import { PAGE_MASK, PAGE_SHIFT } from '../column/layout.ts';
 
 /** The seed of every key hash. */
 export const KEY_SEED = 0x6b657973;

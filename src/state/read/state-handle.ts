@@ -5,11 +5,11 @@
  * rebuilds a read-only state around the same bytes. Arrays a refresh made outside shared
  * memory (rare: a dictionary that grew) are copied by the post instead: correct, not zero-copy.
  */
-import { fromJSON, type SchemaJson, toJSON } from '../schema/index.ts';
-import type { Column } from './column.ts';
-import { toShared } from './column-transition.ts';
-import type { PartArray } from './layout.ts';
-import { shareIndex } from './secondary-index.ts';
+import { fromJSON, type SchemaJson, toJSON } from '../../schema/index.ts';
+import type { Column } from '../column/column.ts';
+import { toShared } from '../column/column-transition.ts';
+import type { PartArray } from '../column/layout.ts';
+import { shareIndex } from '../index/secondary-index.ts';
 import { type AnyState, State } from './state.ts';
 import { TypeState, type TypeStateParts } from './type-state.ts';
 

@@ -8,7 +8,7 @@
  * column), large enough that a million records are ~1,000 pages a column, and that the offsets
  * of a page of typical strings (under 64 bytes each) fit in 16 bits.
  */
-import { ShoalError } from '../errors.ts';
+import { ShoalError } from '../../errors.ts';
 
 export const PAGE_SHIFT = 10;
 export const PAGE_SIZE = 1 << PAGE_SHIFT;

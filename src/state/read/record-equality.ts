@@ -3,9 +3,9 @@
  * it (floats rounded to 32 bits, -0 and NaN by identity, json compared as msgpack bytes).
  * The builder uses it to keep an unchanged record at its ordinal.
  */
-import { msgpack } from '../format/msgpack.ts';
-import type { FieldSpec, ObjectType } from '../schema/index.ts';
-import { isAbsent } from './column-builder.ts';
+import { msgpack } from '../../format/msgpack.ts';
+import type { FieldSpec, ObjectType } from '../../schema/index.ts';
+import { isAbsent } from '../column/column-builder.ts';
 
 function sameScalar(kind: string, stored: unknown, input: unknown): boolean {
   switch (kind) {

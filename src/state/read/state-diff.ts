@@ -3,7 +3,7 @@
  * that stayed at its ordinal is unchanged; the rest is found by comparing the populated
  * bitsets word by word, which costs a scan of the bitsets (a bit per ordinal), not of records.
  */
-import type { ObjectType } from '../schema/index.ts';
+import type { ObjectType } from '../../schema/index.ts';
 import { recordEquals } from './record-equality.ts';
 import type { AnyState } from './state.ts';
 import type { TypeStateParts } from './type-state.ts';

@@ -15,10 +15,10 @@
  * fields have a presence bitmap per page (bit set = value present).
  */
 
-import { ShoalError } from '../errors.ts';
-import { hashBigInt, hashBytes, hashDouble, hashInt, hashLong, hashName } from '../format/hash.ts';
-import { msgpack } from '../format/msgpack.ts';
-import type { FieldSpec, ScalarKind } from '../schema/index.ts';
+import { ShoalError } from '../../errors.ts';
+import { hashBigInt, hashBytes, hashDouble, hashInt, hashLong, hashName } from '../../format/hash.ts';
+import { msgpack } from '../../format/msgpack.ts';
+import type { FieldSpec, ScalarKind } from '../../schema/index.ts';
 import { PAGE_MASK, PAGE_SHIFT, type PartArray } from './layout.ts';
 
 /** How a column's values (or a list's elements) are stored. */

@@ -14,11 +14,11 @@
  * absent is in no group. A group built whole lists its ordinals ascending; a delta puts the
  * records it adds first.
  */
-import { ShoalError } from '../errors.ts';
-import type { IndexSpec, ObjectType } from '../schema/index.ts';
-import type { Column } from './column.ts';
+import { ShoalError } from '../../errors.ts';
+import type { IndexSpec, ObjectType } from '../../schema/index.ts';
+import type { Column } from '../column/column.ts';
+import { PAGE_SIZE, pageCount, testBit } from '../column/layout.ts';
 import { CowPages, newPage, paged, pageGet } from './cow-pages.ts';
-import { PAGE_SIZE, pageCount, testBit } from './layout.ts';
 import { indexSizeFor, PrimaryKey, slotOf, TOMBSTONE } from './primary-key.ts';
 
 /** A hash index's storage. Immutable once a state holds it. */

@@ -4,10 +4,11 @@
  * across a schema change only where the declaration changed, written to and read from a
  * blob, and checked.
  */
-import type { BlobReader, BlobWriter } from '../format/blob-envelope.ts';
-import type { IndexSpec, ObjectType } from '../schema/index.ts';
-import type { Column } from './column.ts';
-import { toShared } from './column-transition.ts';
+import type { BlobReader, BlobWriter } from '../../format/blob-envelope.ts';
+import type { IndexSpec, ObjectType } from '../../schema/index.ts';
+import type { Column } from '../column/column.ts';
+import { toShared } from '../column/column-transition.ts';
+import { PAGE_SIZE, pageCount } from '../column/layout.ts';
 import {
   buildHashIndex,
   type HashIndexParts,
@@ -18,7 +19,6 @@ import {
   transitionHashIndex,
   zeroPage,
 } from './hash-index.ts';
-import { PAGE_SIZE, pageCount } from './layout.ts';
 import {
   buildSortedIndex,
   type SortedIndexParts,

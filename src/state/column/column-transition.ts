@@ -8,7 +8,7 @@
  * the column is re-encoded whole from its live values, which may give a smaller dictionary
  * again or a plain column.
  */
-import type { ScalarKind } from '../schema/index.ts';
+import type { ScalarKind } from '../../schema/index.ts';
 import { type Column, columnReader, type Dictionary, dictEntries, fixedArrayType } from './column.ts';
 import {
   buildColumn,

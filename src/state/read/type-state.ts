@@ -4,16 +4,16 @@
  * once per type on a prototype; it stays valid while the state is held, and no later state
  * changes what it reads (pages are never written once shared).
  */
-import { ShoalError } from '../errors.ts';
-import type { ObjectType } from '../schema/index.ts';
+import { ShoalError } from '../../errors.ts';
+import type { ObjectType } from '../../schema/index.ts';
+import { type Column, columnReader } from '../column/column.ts';
+import { testBit } from '../column/layout.ts';
+import { type KeyIndex, keyFinder } from '../index/key-index.ts';
+import { PrimaryKey } from '../index/primary-key.ts';
+import { buildIndexParts, type IndexParts, sameIndex } from '../index/secondary-index.ts';
 import type { Sums } from './checksum.ts';
-import { type Column, columnReader } from './column.ts';
-import { type KeyIndex, keyFinder } from './key-index.ts';
-import { testBit } from './layout.ts';
-import { PrimaryKey } from './primary-key.ts';
 import { indexSpec, RecordIndex } from './record-index.ts';
 import type { RecordView } from './record-view.ts';
-import { buildIndexParts, type IndexParts, sameIndex } from './secondary-index.ts';
 
 export type { RecordView } from './record-view.ts';
 

@@ -3,7 +3,7 @@
  * carry them along, a snapshot does not hold them, so they are built again over the new state,
  * once, where their fields still exist.
  */
-import { isShoalError } from '../errors.ts';
+import { isShoalError } from '../../errors.ts';
 import type { AnyState } from './state.ts';
 
 /** Makes on `next` every index `from` had made by a consumer that `next` lacks. */
