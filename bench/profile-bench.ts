@@ -108,7 +108,7 @@ async function measure(profile: TuningProfileName, records: number, dir: string)
     perSecond,
     versionsPer10k: (streamVersions / streamed) * 10_000,
     bytesPer10k: (streamBytes / streamed) * 10_000,
-    requestsPerHour: (planned.requests.perMinute.get + planned.requests.perMinute.head) * 60,
+    requestsPerHour: (planned.requests.perMinute.get + planned.requests.perMinute.check) * 60,
   };
 }
 

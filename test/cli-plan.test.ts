@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Calibration,
+  CHECKS_PER_VERSION_AT_CADENCE,
   consumerRequestsPerVersion,
   DEFAULT_SETTINGS,
   deltaCycleMs,
@@ -90,10 +91,15 @@ describe('the batching simulation', () => {
 
 describe('the plan', () => {
   it('counts the watcher requests of one version at the defaults', () => {
-    // Polls 1, 2, 4, 8, 16 s after a version (at 1, 3, 7, 15, 31 s), then the one that sees
-    // the next at 60 s; the announcement (it carries the header) and the delta.
-    expect(consumerRequestsPerVersion(DEFAULT_SETTINGS, 60_000)).toEqual({ head: 6, get: 2 });
-    expect(consumerRequestsPerVersion(DEFAULT_SETTINGS, 1000)).toEqual({ head: 1, get: 2 });
+    // Past the longest interval (30 s) the watcher backs off: checks 1, 2, 4, 8, 16 s after a
+    // version (at 1, 3, 7, 15, 31 s), then the one that sees the next at 60 s; and the delta.
+    expect(consumerRequestsPerVersion(DEFAULT_SETTINGS, 60_000)).toEqual({ check: 6, get: 1 });
+    // Up to it, versions at a steady cadence are followed: about one check a version.
+    expect(consumerRequestsPerVersion(DEFAULT_SETTINGS, 1000)).toEqual({
+      check: CHECKS_PER_VERSION_AT_CADENCE,
+      get: 1,
+    });
+    expect(consumerRequestsPerVersion(DEFAULT_SETTINGS, 30_000).check).toBe(CHECKS_PER_VERSION_AT_CADENCE);
   });
 
   it('sizes blobs and memory from the shape, and recommends options from the rates', () => {
@@ -127,11 +133,11 @@ describe('the plan', () => {
     // An hour of downtime at a version per 10 s is 360 versions.
     expect(p.options.keepSnapshots).toBe(Math.ceil(360 / p.options.snapshotEvery) + 1);
     expect(p.warnings).toEqual([]);
-    // Requests: HEAD and GET per consumer per version, at 6 versions a minute.
+    // Requests: checks and GETs per consumer per version, at 6 versions a minute.
     const perVersion = consumerRequestsPerVersion(p.options, 10_000);
-    expect(p.requests.perMinute.head).toBeCloseTo(100 * perVersion.head * 6, 6);
+    expect(p.requests.perMinute.check).toBeCloseTo(100 * perVersion.check * 6, 6);
     const cost =
-      (((p.requests.perMinute.get + p.requests.perMinute.head) / 1000) * 0.0004 +
+      (((p.requests.perMinute.get + p.requests.perMinute.check) / 1000) * 0.0004 +
         ((p.requests.perMinute.put + p.requests.perMinute.list) / 1000) * 0.005) *
       43_800;
     expect(p.requests.monthlyCost.requests).toBeCloseTo(cost, 6);
@@ -166,7 +172,7 @@ describe('a quiet source', () => {
     expect(p.changesPerVersion).toBe(0);
     expect(p.requests.versionsPerMinute).toBe(0);
     expect(p.requests.perMinute).toEqual({
-      head: 1000 * (60_000 / p.options.maxIntervalMs),
+      check: 1000 * (60_000 / p.options.maxIntervalMs),
       get: 0,
       put: 0,
       list: 0,
@@ -176,7 +182,7 @@ describe('a quiet source', () => {
 
   it('counts polls in closed form, however long the time between versions', () => {
     // 1, 2, 4, 8, 16 s, then every 30 s: a day between versions is 5 + 2,880 − 1 polls, + 1.
-    expect(consumerRequestsPerVersion(DEFAULT_SETTINGS, 86_400_000).head).toBe(
+    expect(consumerRequestsPerVersion(DEFAULT_SETTINGS, 86_400_000).check).toBe(
       1 + 5 + Math.ceil((86_400_000 - 31_000) / 30_000) - 1,
     );
   });

@@ -16,6 +16,7 @@ const root = join(import.meta.dirname, '..');
 const tsc = join(root, 'node_modules/typescript/bin/tsc');
 
 const CONSUMER = `import { decodeSnapshot, encodeSnapshot, StateBuilder, t } from 'shoal';
+import { NatsAnnouncementPush, type NatsAnnouncerOptions } from 'shoal/nats';
 import { serveHealth } from 'shoal/observability';
 import { S3BlobStore, type S3BlobStoreOptions } from 'shoal/s3';
 
@@ -24,7 +25,8 @@ const state = new StateBuilder(t.schema([Movie])).add('Movie', { id: 1, title: '
 const title: string | undefined = state.type('Movie').get(1)?.title;
 const counts = decodeSnapshot(encodeSnapshot(state)).counts();
 const options: Pick<S3BlobStoreOptions, 'bucket'> = { bucket: 'movies' };
-console.log(title, JSON.stringify(counts), typeof S3BlobStore, typeof serveHealth, options.bucket);
+const nats: Pick<NatsAnnouncerOptions, 'namespace'> = { namespace: 'movies' };
+console.log(title, JSON.stringify(counts), typeof S3BlobStore, typeof serveHealth, options.bucket, typeof NatsAnnouncementPush, nats.namespace);
 `;
 
 /** The TypeScript settings the README says work, each a project of its own. */
@@ -81,7 +83,7 @@ describe('the built package', () => {
   it.each(PROJECTS)('compiles and runs in $name with $options', async ({ name }) => {
     const app = join(dir, name);
     const { stdout, stderr } = await run(process.execPath, [join(app, 'main.js')], { cwd: app });
-    expect(stdout).toBe('One {"Movie":1} function function movies\n');
+    expect(stdout).toBe('One {"Movie":1} function function movies function movies\n');
     expect(stderr).toBe('');
   });
 });

@@ -161,12 +161,14 @@ export interface Plan {
   readonly requests: {
     readonly versionsPerMinute: number;
     readonly perMinute: {
+      /** Conditional GETs of the announcement (billed as GETs, 304s included). */
+      readonly check: number;
+      /** GETs of deltas and snapshots. */
       readonly get: number;
-      readonly head: number;
       readonly put: number;
       readonly list: number;
     };
-    /** HEAD + GET per second on the announcement's prefix, peak when versions arrive. */
+    /** Checks per second of the announcement, peak when versions arrive. */
     readonly announcementReadsPerSecond: number;
     readonly storageBytes: number;
     readonly monthlyCost: { readonly requests: number; readonly storage: number };
@@ -271,18 +273,29 @@ export function maxSustainedRate(c: Calibration, records: number, s: BatchSettin
 }
 
 /**
- * A consumer's S3 requests for one version `cadenceMs` after the previous: the watcher's
- * HEADs (back at `minIntervalMs` after a version, doubling to `maxIntervalMs`), one GET of
- * the announcement (which carries the version's header) and one of the delta.
+ * Announcement checks a consumer makes per version when versions come at a steady cadence of
+ * at most `maxIntervalMs`: the watcher aims one just after the next version is due, and
+ * re-checks a late one. 1.3 is what the fleet benchmark (`npm run bench -- --section fleet`:
+ * 1.19–1.56 at 2 s) and the schedule's own test (`test/poll-schedule.test.ts`: under 1.3) show.
+ */
+export const CHECKS_PER_VERSION_AT_CADENCE = 1.3;
+
+/**
+ * A consumer's S3 requests for one version `cadenceMs` after the previous: its checks of the
+ * announcement (each one conditional GET: 304 while unchanged; the one that sees the version
+ * carries its header) and one GET of the delta. At a steady cadence up to `maxIntervalMs` the
+ * watcher follows it (`CHECKS_PER_VERSION_AT_CADENCE`); past that it backs off from
+ * `minIntervalMs` after a version, doubling to `maxIntervalMs`.
  */
 export function consumerRequestsPerVersion(o: PlanOptions, cadenceMs: number) {
-  let heads = 1; // the poll that sees the new version
+  if (cadenceMs <= o.maxIntervalMs) return { check: CHECKS_PER_VERSION_AT_CADENCE, get: 1 };
+  let checks = 1; // the one that sees the new version
   let t = 0;
   let i = o.minIntervalMs;
   // Doubling to the longest interval takes a few polls; from there on they are evenly spaced.
-  for (; i < o.maxIntervalMs && t + i < cadenceMs; t += i, i = Math.min(o.maxIntervalMs, i * 2)) heads++;
-  if (t + i < cadenceMs) heads += Math.ceil((cadenceMs - t) / o.maxIntervalMs) - 1;
-  return { head: heads, get: 2 };
+  for (; i < o.maxIntervalMs && t + i < cadenceMs; t += i, i = Math.min(o.maxIntervalMs, i * 2)) checks++;
+  if (t + i < cadenceMs) checks += Math.ceil((cadenceMs - t) / o.maxIntervalMs) - 1;
+  return { check: checks, get: 1 };
 }
 
 /** The whole plan. */
@@ -392,9 +405,9 @@ export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): 
   const versionsPerMinute = quiet ? 0 : 60_000 / intervalMs;
   const putsPerVersion = 4 + 1 / snapshotEvery; // delta, reverse, header, announcement (+ snapshot)
   const perMinute = {
-    head: quiet
+    check: quiet
       ? input.consumers * (60_000 / maxIntervalMs)
-      : input.consumers * perVersion.head * versionsPerMinute,
+      : input.consumers * perVersion.check * versionsPerMinute,
     get: input.consumers * perVersion.get * versionsPerMinute + versionsPerMinute,
     put: putsPerVersion * versionsPerMinute,
     list: versionsPerMinute, // retention lists the headers after each announce
@@ -408,7 +421,7 @@ export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): 
   const deltasKept = keepSnapshots * snapshotEvery;
   const storageBytes = keepSnapshots * snapshotBytes + deltasKept * (deltaBytes + reverseDeltaBytes);
   const requestCost =
-    ((perMinute.get + perMinute.head) / 1000) * prices.getPer1000 +
+    ((perMinute.get + perMinute.check) / 1000) * prices.getPer1000 +
     ((perMinute.put + perMinute.list) / 1000) * prices.putPer1000;
 
   return {

@@ -200,7 +200,7 @@ function table(p: Plan, input: PlanInput, c: Calibration, sources: Sources): str
     ['versions per minute', p.requests.versionsPerMinute.toFixed(1)],
     [
       `store requests per minute (${n0(input.consumers)} consumers)`,
-      `GET ${n0(p.requests.perMinute.get)}, HEAD ${n0(p.requests.perMinute.head)}, PUT ${n0(p.requests.perMinute.put)}, LIST ${n0(p.requests.perMinute.list)}`,
+      `announcement checks ${n0(p.requests.perMinute.check)}, GET ${n0(p.requests.perMinute.get)}, PUT ${n0(p.requests.perMinute.put)}, LIST ${n0(p.requests.perMinute.list)}`,
     ],
     ['announcement reads/s, peak', n0(p.requests.announcementReadsPerSecond)],
     ['storage kept', MB(p.requests.storageBytes)],
