@@ -10,7 +10,8 @@
  * once NATS is back, and on a timer (250 ms doubling to 5 s) for a failure while connected —
  * JetStream still recovering after a restart refuses puts on a live connection — so the bucket
  * ends up with the last announcement whatever NATS did meanwhile; consumers poll the store
- * until then.
+ * until then. A put under way at a reconnection is made again at once: nats.js drops what was
+ * written while disconnected, so that put would only time out, 5 s after NATS is back.
  */
 import type { ShoalError } from '../errors.ts';
 import { msgpack } from '../format/msgpack.ts';
