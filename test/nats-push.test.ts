@@ -108,6 +108,33 @@ describe.skipIf(skip !== undefined)('announcements pushed over NATS', () => {
     await push.close();
   }, 90_000);
 
+  it('puts an announcement made just after NATS comes back at once, not after the put lost in the outage', async () => {
+    const inner = await s3.make();
+    const announcer = new NatsAnnouncer({
+      store: inner,
+      namespace: 'lost/put',
+      servers: nats!.url,
+      reconnectWaitMs: 100,
+    });
+    await announcer.announce({ version: 1, announcedAt: Date.now(), producer: 'p' });
+    await announcer.flush();
+    // Written while disconnected: nats.js drops it at the reconnection, so it never gets an answer.
+    await nats!.kill();
+    await announcer.announce({ version: 2, replaces: 1, announcedAt: Date.now(), producer: 'p' });
+    await nats!.start();
+    await announcer.announce({ version: 3, replaces: 2, announcedAt: Date.now(), producer: 'p' });
+    const push = new NatsAnnouncementPush({ servers: nats!.url });
+    const seen: number[] = [];
+    await push.subscribe('lost/put', {
+      announcement: (a) => seen.push(a.version),
+      state: () => {},
+      error: () => {},
+    });
+    await until(() => seen.includes(3), 2000, 'version 3 in the bucket');
+    await announcer.close();
+    await push.close();
+  }, 30_000);
+
   it('keeps namespaces apart in one bucket, under keys NATS accepts', async () => {
     expect(natsKey('prod/movies')).toBe('prod/movies');
     expect(natsKey('a.b/c+d@e=f')).toBe('a=2Eb/c=2Bd=40e=3Df');

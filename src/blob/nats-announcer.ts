@@ -10,7 +10,8 @@
  * once NATS is back, and on a timer (250 ms doubling to 5 s) for a failure while connected —
  * JetStream still recovering after a restart refuses puts on a live connection — so the bucket
  * ends up with the last announcement whatever NATS did meanwhile; consumers poll the store
- * until then.
+ * until then. A put under way at a reconnection is made again at once: nats.js drops what was
+ * written while disconnected, so that put would only time out, 5 s after NATS is back.
  */
 import type { ShoalError } from '../errors.ts';
 import { msgpack } from '../format/msgpack.ts';
@@ -21,6 +22,13 @@ import { NatsBucket, type NatsOptions, natsError, natsKey } from './nats-bucket.
 /** The first wait before a failed put is made again; it doubles up to RETRY_MAX_MS. */
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5000;
+
+/** A promise and what resolves it. */
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
 
 /** Options of {@link NatsAnnouncer}. */
 export interface NatsAnnouncerOptions extends NatsOptions {
@@ -44,6 +52,8 @@ export class NatsAnnouncer implements Announcer {
   private watchingStatus = false;
   private retry: NodeJS.Timeout | undefined;
   private retryDelayMs = RETRY_MIN_MS;
+  /** Resolves at the next reconnection (then replaced): a put under way then is made again. */
+  private reconnected = signal();
   private closed = false;
 
   constructor(options: NatsAnnouncerOptions) {
@@ -69,7 +79,7 @@ export class NatsAnnouncer implements Announcer {
   }
 
   private publish(next: Announcement): void {
-    this.pending = next;
+    if (!this.pending || this.pending.version <= next.version) this.pending = next;
     this.putting ??= this.drain().finally(() => {
       this.putting = undefined;
     });
@@ -82,11 +92,22 @@ export class NatsAnnouncer implements Announcer {
       try {
         const kv = await this.bucket.kv();
         this.watchStatus();
-        await kv.put(this.key, msgpack.pack(a));
+        // nats.js drops what was written while disconnected when it reconnects, so a put made
+        // during an outage never reaches the server and would only time out (5 s) after NATS
+        // is back: at a reconnection the put under way is made again at once instead.
+        const reconnected = this.reconnected.promise;
+        const put = kv.put(this.key, msgpack.pack(a)).then(() => true);
+        put.catch(() => {});
+        if (!(await Promise.race([put, reconnected.then(() => false)]))) {
+          const newer = this.pending as Announcement | undefined;
+          if (!newer || newer.version < a.version) this.pending = a;
+          continue;
+        }
       } catch (e) {
-        // Kept for the reconnection, unless a newer one came meanwhile.
-        this.failed ??= a;
-        if (this.failed.version < a.version) this.failed = a;
+        // Kept for the retry, with any newer one that came meanwhile (else it waits for none).
+        for (const b of [a, this.pending as Announcement | undefined])
+          if (b && (!this.failed || this.failed.version < b.version)) this.failed = b;
+        this.pending = undefined;
         this.onError?.(natsError(`putting announcement ${a.version}`, e));
         this.retryLater();
         return;
@@ -112,7 +133,10 @@ export class NatsAnnouncer implements Announcer {
     this.watchingStatus = true;
     void this.bucket.connection().then(async (nc) => {
       for await (const s of nc.status()) {
-        if (s.type === 'reconnect' && this.failed && !this.pending) this.publish(this.failed);
+        if (s.type !== 'reconnect') continue;
+        this.reconnected.resolve();
+        this.reconnected = signal();
+        if (this.failed && !this.pending) this.publish(this.failed);
       }
     });
   }
