@@ -59,7 +59,9 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 if (values.section === undefined) {
   console.log(`# shoal benchmark — node ${process.version}, ${n.toLocaleString('en')} records`);
-  for (const section of Object.keys(sections)) {
+  // SHOAL_BENCH_SKIP=a,b leaves sections out of the default run.
+  const skip = new Set((process.env.SHOAL_BENCH_SKIP ?? '').split(',').filter(Boolean));
+  for (const section of Object.keys(sections).filter((s) => !skip.has(s))) {
     const child = spawnSync(
       process.execPath,
       [
