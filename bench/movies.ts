@@ -59,3 +59,24 @@ export function changeSet(n: number, percent: number, round = 1): ChangeSet {
   for (let k = 0; k < churn; k++) added.push(movie(n + (round - 1) * churn + k));
   return { modified, removed, added };
 }
+
+/**
+ * Upserts movies 0..total-1 into `producer` as a source would: chunks of 1,000, at most 10,000
+ * unacknowledged; resolves once every one is acknowledged (logged), not yet published.
+ */
+export async function upsertAcknowledged(
+  producer: { upsert(type: 'Movie', record: MovieRecord): Promise<void> },
+  total: number,
+): Promise<void> {
+  const chunk = 1_000;
+  const window = 10_000;
+  const inFlight: Promise<unknown>[] = [];
+  for (let i = 0; i < total; i += chunk) {
+    const acks: Promise<void>[] = [];
+    for (let j = i; j < Math.min(total, i + chunk); j++) acks.push(producer.upsert('Movie', movie(j)));
+    inFlight.push(Promise.all(acks));
+    if (inFlight.length * chunk >= window) await inFlight.shift();
+    else await new Promise((resolve) => setImmediate(resolve));
+  }
+  await Promise.all(inFlight);
+}

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FsBlobStore, Producer } from '../src/index.ts';
 import { gc, ms, type Row, ratio, table, verdict } from './harness.ts';
-import { changeSet, movie, movieSchema, movies } from './movies.ts';
+import { changeSet, movie, movieSchema, movies, upsertAcknowledged } from './movies.ts';
 
 export async function producerBench(n: number): Promise<void> {
   await gc();
@@ -32,18 +32,8 @@ export async function producerBench(n: number): Promise<void> {
     const cycles: number[] = [];
     up.on('cycle:success', (c) => cycles.push(c.version));
     const total = Math.min(n, 500_000);
-    const chunk = 1_000;
-    const window = 10_000;
     let start = performance.now();
-    const inFlight: Promise<unknown>[] = [];
-    for (let i = 0; i < total; i += chunk) {
-      const acks: Promise<void>[] = [];
-      for (let j = i; j < Math.min(total, i + chunk); j++) acks.push(up.upsert('Movie', movie(j)));
-      inFlight.push(Promise.all(acks));
-      if (inFlight.length * chunk >= window) await inFlight.shift();
-      else await new Promise((resolve) => setImmediate(resolve));
-    }
-    await Promise.all(inFlight);
+    await upsertAcknowledged(up, total);
     const upsertMs = performance.now() - start;
     const cyclesDuring = cycles.length;
     await up.close();

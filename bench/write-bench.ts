@@ -17,7 +17,7 @@ import {
   StateBuilder,
 } from '../src/index.ts';
 import { gc, ms, type Row, ratio, table, verdict } from './harness.ts';
-import { movie, movieSchema, movies } from './movies.ts';
+import { movie, movieSchema, movies, upsertAcknowledged } from './movies.ts';
 
 /** Build + encode of `n` records and JSON.stringify of the same records, in ms. */
 async function buildEncode(n: number): Promise<{ buildMs: number; encodeMs: number; jsonMs: number }> {
@@ -57,18 +57,8 @@ async function sustained(
     await up.flush();
     let cycles = 0;
     up.on('cycle:success', () => cycles++);
-    const chunk = 1_000;
-    const window = 10_000;
     const start = performance.now();
-    const inFlight: Promise<unknown>[] = [];
-    for (let i = 0; i < total; i += chunk) {
-      const acks: Promise<void>[] = [];
-      for (let j = i; j < Math.min(total, i + chunk); j++) acks.push(up.upsert('Movie', movie(j)));
-      inFlight.push(Promise.all(acks));
-      if (inFlight.length * chunk >= window) await inFlight.shift();
-      else await new Promise((resolve) => setImmediate(resolve));
-    }
-    await Promise.all(inFlight);
+    await upsertAcknowledged(up, total);
     const ackedMs = performance.now() - start;
     await up.flush();
     const announcedMs = performance.now() - start;
