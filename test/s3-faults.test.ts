@@ -65,6 +65,33 @@ describe('S3 store against failures', () => {
     front().failNext(0, 503);
   });
 
+  it('gives up on a connection that answers nothing after idleTimeoutMs, and retries', async () => {
+    const s = new S3BlobStore({
+      clientOptions: {
+        endpoint: front().endpoint,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      },
+      bucket: BUCKET,
+      prefix: 'faults',
+      idleTimeoutMs: 300,
+      minDelayMs: 5,
+      retries: 2,
+    });
+    await s.put('a/stalled', new Uint8Array([7, 7]));
+    const before = hits('a/stalled');
+    front().stallNext(1);
+    const started = Date.now();
+    expect([...(await s.get('a/stalled'))]).toEqual([7, 7]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(hits('a/stalled') - before).toBe(2);
+    expect(() => new S3BlobStore({ clientOptions: {}, bucket: BUCKET, idleTimeoutMs: -1 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining('idleTimeoutMs') }),
+    );
+    await s.close();
+  });
+
   it('reports a missing object as BLOB_NOT_FOUND without retrying', async () => {
     const s = store();
     const before = hits('a/missing');
@@ -115,6 +142,40 @@ describe('S3 announcement watcher', () => {
     expect(watcher.interval).toBe(10);
     await watcher.close();
     await watcher.close();
+  });
+});
+
+describe('a hung announcement check', () => {
+  it('is abandoned after checkTimeoutMs, reported, and the next check finds the new version', async () => {
+    const direct = new S3BlobStore({ client: s3().client(), bucket: BUCKET, prefix: 'hung' });
+    // The caller's own client, with no timeouts of its own: only the watcher's bounds the check.
+    const viaFront = new S3BlobStore({
+      client: s3().client(front().endpoint),
+      bucket: BUCKET,
+      prefix: 'hung',
+    });
+    const announcer = new StoreAnnouncer({ store: direct, namespace: 'ns' });
+    await announcer.announce({ version: 1, announcedAt: Date.now(), producer: 'p' });
+    const watcher = new AnnouncementWatcher({
+      store: viaFront,
+      namespace: 'ns',
+      minIntervalMs: 20,
+      maxIntervalMs: 50,
+      checkTimeoutMs: 400,
+    });
+    const errors: { code: string; message: string }[] = [];
+    watcher.on('error', (e) => errors.push({ code: e.code, message: e.message }));
+    expect((await watcher.start())?.version).toBe(1);
+    front().stallNext(1);
+    await announcer.announce({ version: 2, announcedAt: Date.now(), producer: 'p', replaces: 1 });
+    await until(() => watcher.current?.version === 2, 5000, 'version 2 after the hung check');
+    expect(errors).toEqual([
+      { code: 'STORE_UNAVAILABLE', message: expect.stringContaining('raise checkTimeoutMs') },
+    ]);
+    await watcher.close();
+    expect(
+      () => new AnnouncementWatcher({ store: viaFront, namespace: 'ns', checkTimeoutMs: Number.NaN }),
+    ).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
   });
 });
 

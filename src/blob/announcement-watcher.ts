@@ -21,14 +21,13 @@ import { isShoalError, ShoalError } from '../errors.ts';
 import { TypedEvents } from '../typed-events.ts';
 import type { AnnouncementPush } from './announcement-push.ts';
 import { type Announcement, decodeAnnouncement } from './announcer.ts';
-import { type BlobStore, getIfChanged } from './blob-store.ts';
+import { type BlobStore, getIfChanged, type TaggedBlob } from './blob-store.ts';
 import { FsBlobStore } from './fs-blob-store.ts';
 import { MemoryBlobStore } from './memory-blob-store.ts';
 import { NamespaceLayout } from './namespace-layout.ts';
 import { PollSchedule } from './poll-schedule.ts';
 import { type TuningProfileName, tuningProfile } from './tuning-profiles.ts';
 
-const NO_RETRIES = { retries: 0 } as const;
 const NO_ETAG = new Set(['', '""']);
 
 /** Options of {@link AnnouncementWatcher}. */
@@ -86,6 +85,12 @@ export interface AnnouncementWatcherOptions {
    */
   readonly pushPollMs?: number;
   /**
+   * A check that takes longer is abandoned (its request aborted) and counts as a failed check,
+   * so a hung connection to the store delays the next version by this much, not indefinitely.
+   * @default 10000
+   */
+  readonly checkTimeoutMs?: number;
+  /**
    * Filesystem stores: the poll interval behind the file events.
    * @default 1000
    */
@@ -128,6 +133,7 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
   private readonly polls: PollSchedule;
   private readonly push: AnnouncementPush | undefined;
   private readonly pushPollMs: number;
+  private readonly checkTimeoutMs: number;
   private readonly events = new TypedEvents<AnnouncementWatcherEvents>();
   private etag: string | undefined;
   private latest: Announcement | undefined;
@@ -159,14 +165,19 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
     const recheck = options.recheckMs ?? 250;
     const spread = options.pollSpreadMs;
     this.pushPollMs = options.pushPollMs ?? 300_000;
+    this.checkTimeoutMs = options.checkTimeoutMs ?? 10_000;
     for (const [name, v] of [
       ['minIntervalMs', min],
       ['maxIntervalMs', max],
       ['backoffFactor', factor],
       ['recheckMs', recheck],
+      ['checkTimeoutMs', this.checkTimeoutMs],
     ] as const) {
-      if (!(v > 0) || !Number.isFinite(v))
-        throw new ShoalError('INVALID_OPTION', `${name} must be a positive number, got ${v}`);
+      if (!(v > 0) || !Number.isFinite(v) || v > 2_147_483_647)
+        throw new ShoalError(
+          'INVALID_OPTION',
+          `${name} must be a positive number of milliseconds (at most 2147483647), got ${v}`,
+        );
     }
     for (const [name, v] of [
       ['pollSpreadMs', spread ?? 0],
@@ -331,11 +342,7 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
     let changed = false;
     let failed = false;
     try {
-      // No store retries: a failed check is retried by this watcher's own schedule.
-      const read = await getIfChanged(this.store, this.key, this.etag, NO_RETRIES).catch((e: unknown) => {
-        if (isShoalError(e, 'BLOB_NOT_FOUND')) return undefined;
-        throw e;
-      });
+      const read = await this.read();
       // No etag (s3rver answers during a write with `""`): nothing to compare, so the next
       // poll looks again rather than trusting bytes that may be the write's half.
       if (read && !NO_ETAG.has(read.etag)) {
@@ -360,6 +367,38 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
     this.events.emit('check', { changed, failed, intervalMs: this.pushUp ? this.pushPollMs : wait });
     if (changed) this.announce(this.latest!);
     this.schedule(wait);
+  }
+
+  /**
+   * One conditional read of the announcement, abandoned after `checkTimeoutMs` (the request is
+   * aborted; a store that ignores the signal is left to finish on its own). No store retries: a
+   * failed check is retried by this watcher's own schedule.
+   */
+  private async read(): Promise<TaggedBlob | undefined> {
+    const abort = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new ShoalError(
+          'STORE_UNAVAILABLE',
+          `checking "${this.key}" took more than ${this.checkTimeoutMs} ms, so it was abandoned; the next check tries again. The connection to the store is slow or hung: check the network and the store, or raise checkTimeoutMs.`,
+        );
+        abort.abort(error);
+        reject(error);
+      }, this.checkTimeoutMs);
+      timer.unref();
+    });
+    const reading = getIfChanged(this.store, this.key, this.etag, { retries: 0, signal: abort.signal });
+    reading.catch(() => {});
+    try {
+      return await Promise.race([reading, timedOut]);
+    } catch (e) {
+      if (isShoalError(e, 'BLOB_NOT_FOUND')) return undefined;
+      if (abort.signal.aborted) throw abort.signal.reason;
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Sets the next poll `wait` ms from now (every `pushPollMs` instead while the push path is up). */

@@ -41,8 +41,9 @@ export interface S3BlobStoreOptions extends RetryOptions {
   readonly client?: S3Client;
   /**
    * Options to make a client from (closed by `close()`). Checksums default to
-   * `WHEN_REQUIRED`, which S3-compatible servers accept, and the SDK's own retries to 1
-   * attempt, since the store retries.
+   * `WHEN_REQUIRED`, which S3-compatible servers accept, the SDK's own retries to 1 attempt,
+   * since the store retries, and its `requestHandler` to a 5 s connection timeout and an
+   * `idleTimeoutMs` socket timeout (the SDK has none: a hung connection waited forever).
    */
   readonly clientOptions?: S3ClientConfig;
   /** The bucket. */
@@ -62,6 +63,14 @@ export interface S3BlobStoreOptions extends RetryOptions {
    * @default 8 MiB
    */
   readonly partSizeBytes?: number;
+  /**
+   * A request whose connection sends or receives nothing for this long fails, and is retried
+   * like any transient failure; a large blob streaming steadily never trips it. For a client
+   * made from `clientOptions` (give `clientOptions.requestHandler` to set your own); a `client`
+   * of yours keeps its settings.
+   * @default 30000
+   */
+  readonly idleTimeoutMs?: number;
   /** @internal Most bytes a blob read may have (the runtime's buffer limit), for tests. */
   readonly maxBlobBytes?: number;
 }
@@ -91,6 +100,17 @@ async function readBody(body: AsyncIterable<Uint8Array>, size: number): Promise<
     });
   }
   return bytes;
+}
+
+function idleTimeout(ms: number | undefined): number {
+  if (ms === undefined) return 30_000;
+  if (!(Number.isFinite(ms) && ms > 0 && ms <= 2_147_483_647)) {
+    throw new ShoalError(
+      'INVALID_OPTION',
+      `idleTimeoutMs must be a positive number of milliseconds (at most 2147483647), got ${String(ms)}`,
+    );
+  }
+  return ms;
 }
 
 /** A blob store in an S3 bucket. */
@@ -125,6 +145,7 @@ export class S3BlobStore implements BlobStore {
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
         maxAttempts: 1,
+        requestHandler: { connectionTimeout: 5_000, socketTimeout: idleTimeout(options.idleTimeoutMs) },
         ...options.clientOptions,
       });
     this.retry = options;

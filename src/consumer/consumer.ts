@@ -510,6 +510,9 @@ export class Consumer<S extends Schema = Schema> {
         }
         this.failuresInARow++;
         this.events.emit('refresh:failure', { target: version, error, failures: this.failuresInARow });
+        // The target's blobs are gone: retention has most likely moved on past it, so the
+        // announcement is read again now rather than at the next poll.
+        if (error.code === 'BLOB_NOT_FOUND') void this.watcher?.check();
         if (!from) throw error;
         this.scheduleRetry();
         throw error;

@@ -1,7 +1,7 @@
 /**
  * A real S3-compatible server for tests (s3rver on 127.0.0.1, a free port, a temp directory),
  * and a front that sits before it: it forwards every request, and can fail the next N with a
- * status, drop the next N connections, fail all of them (an outage), and enforce If-Match /
+ * status, drop the next N connections, leave the next N unanswered, fail all of them (an outage), and enforce If-Match /
  * If-None-Match on PUT (which real S3 does and s3rver does not), one PUT per key at a time.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -25,6 +25,12 @@ export const BUCKET = 'shoal-test';
  * PUT can read a truncated object, which real S3 never serves. Seen in CI as an announcement that
  * "does not decode". Its filesystem store is patched to write to a temporary file, wait for it,
  * and rename it into place, as S3's atomic, read-after-write consistent PUT behaves.
+ *
+ * A GET also reads an object's size, md5 and metadata from three files and then opens a fourth:
+ * a PUT landing in between gave a body shorter than its Content-Length (the client waited for
+ * bytes that never came until the socket closed, ~6 s; seen in CI as a watcher gone quiet) or an
+ * internal error (half-written metadata JSON). So a key's GET (up to the open body), the last
+ * step of its PUT (rename and metadata) and its DELETE take turns, one at a time per key.
  */
 function makeS3rverPutsAtomic(): void {
   interface S3rverObject {
@@ -37,6 +43,8 @@ function makeS3rverPutsAtomic(): void {
     getResourcePath(bucket: string, key: string, resource: string): string;
     putMetadata(bucket: string, key: string, metadata: unknown, md5: string): Promise<void>;
     putObject(object: S3rverObject): Promise<{ size: number; md5: string }>;
+    getObject(bucket: string, key: string, options: unknown): Promise<unknown>;
+    deleteObject(bucket: string, key: string): Promise<void>;
     atomicPuts?: true;
   }
   const store = createRequire(import.meta.url)('s3rver/lib/stores/filesystem.js') as {
@@ -44,6 +52,25 @@ function makeS3rverPutsAtomic(): void {
   };
   if (store.prototype.atomicPuts) return;
   store.prototype.atomicPuts = true;
+  const turns = new Map<string, Promise<unknown>>();
+  /** Runs `fn` once every earlier turn of `bucket/key` has ended. */
+  const inTurn = <T>(bucket: string, key: string, fn: () => Promise<T>): Promise<T> => {
+    const id = `${bucket}/${key}`;
+    const run = (turns.get(id) ?? Promise.resolve()).then(fn, fn);
+    const settled = run.catch(() => {});
+    turns.set(id, settled);
+    void settled.then(() => {
+      if (turns.get(id) === settled) turns.delete(id);
+    });
+    return run;
+  };
+  const { getObject, deleteObject } = store.prototype;
+  store.prototype.getObject = function (bucket, key, options) {
+    return inTurn(bucket, key, () => getObject.call(this, bucket, key, options));
+  };
+  store.prototype.deleteObject = function (bucket, key) {
+    return inTurn(bucket, key, () => deleteObject.call(this, bucket, key));
+  };
   store.prototype.putObject = async function putObject(object) {
     const objectPath = this.getResourcePath(object.bucket, object.key, 'object');
     await mkdir(dirname(objectPath), { recursive: true });
@@ -62,13 +89,20 @@ function makeS3rverPutsAtomic(): void {
       : (object.content as NodeJS.ReadableStream);
     try {
       await pipeline(source, hashing, createWriteStream(temporary));
-      await rename(temporary, objectPath);
     } catch (error) {
       await rm(temporary, { force: true });
       throw error;
     }
     const digest = md5.digest('hex');
-    await this.putMetadata(object.bucket, object.key, object.metadata, digest);
+    await inTurn(object.bucket, object.key, async () => {
+      try {
+        await rename(temporary, objectPath);
+      } catch (error) {
+        await rm(temporary, { force: true });
+        throw error;
+      }
+      await this.putMetadata(object.bucket, object.key, object.metadata, digest);
+    });
     return { size, md5: digest };
   };
 }
@@ -123,6 +157,8 @@ export interface Front {
   readonly requests: { method: string; path: string }[];
   failNext(count: number, status: number): void;
   dropNext(count: number): void;
+  /** The next `count` requests get no answer at all: a hung connection, held until close. */
+  stallNext(count: number): void;
   outage(on: boolean): void;
   close(): Promise<void>;
 }
@@ -131,6 +167,7 @@ export async function startFront(upstream: string): Promise<Front> {
   const target = new URL(upstream);
   let fail = { count: 0, status: 500 };
   let drop = 0;
+  let stall = 0;
   let down = false;
   const requests: { method: string; path: string }[] = [];
   const locks = new Map<string, Promise<void>>();
@@ -170,6 +207,10 @@ export async function startFront(upstream: string): Promise<Front> {
     if (drop > 0) {
       drop--;
       req.socket.destroy();
+      return;
+    }
+    if (stall > 0) {
+      stall--;
       return;
     }
     if (down || fail.count > 0) {
@@ -228,6 +269,9 @@ export async function startFront(upstream: string): Promise<Front> {
     },
     dropNext: (count) => {
       drop = count;
+    },
+    stallNext: (count) => {
+      stall = count;
     },
     outage: (on) => {
       down = on;
