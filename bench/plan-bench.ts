@@ -110,11 +110,15 @@ export async function planBench(n: number): Promise<void> {
       },
     );
     await producer.close();
+    if (process.env.SHOAL_BENCH_PLAN_DEBUG === '1') {
+      console.log(JSON.stringify({ cal, typical, cycleMs, changes }, null, 1));
+    }
     // A consumer that loads the snapshot and refreshes once, by a 1% delta.
     const consumer = await measureConsumer(join(dir, 'store'), 'movies', [
       { version: cycles[0]!.version, changes: 0 },
       { version: cycles[1]!.version, changes },
     ]);
+    if (process.env.SHOAL_BENCH_PLAN_DEBUG === '1') console.log(JSON.stringify(consumer));
 
     // Measured: upserts as fast as the producer acknowledges them, until backpressure.
     const highWatermark = Math.max(50_000, Math.floor(n / 5));

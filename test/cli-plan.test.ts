@@ -38,6 +38,7 @@ const ROUND: Calibration = {
   cycleMsFixed: 100,
   cycleMsPerRecord: 0,
   cycleMsPerChange: 0.01, // 100k changes/s once batches are large
+  sampleBytesPerRecord: 43,
 };
 
 describe('the batching simulation', () => {
@@ -124,6 +125,16 @@ describe('the plan', () => {
       ROUND.consumerBaseBytes + 50_000_000 * ROUND.residentPerSnapshotByte,
     );
     expect(p.consumerMemory.snapshotRefreshBytes).toBe(p.consumerMemory.steadyBytes + 50_000_000);
+    // A delta refresh holds the delta, the index shards it writes (10,000 changes over 488
+    // shards of 4,096 slots: every one) and its records' pages and garbage, per change.
+    const index = (1_500_000 * 16) / 3;
+    expect(p.consumerMemory.deltaRefreshBytes).toBeCloseTo(
+      p.consumerMemory.steadyBytes +
+        p.deltaBytes +
+        index * (1 - Math.exp(-p.changesPerVersion / (index / 4 / 4096))) +
+        p.changesPerVersion * ROUND.refreshBytesPerChange! * (perRecord / ROUND.sampleBytesPerRecord!),
+      0,
+    );
     expect(p.producer.deltaCycleMs).toBeCloseTo(100 + 0.01 * 10_000, 6);
     expect(p.options.maxBatchDelayMs).toBe(10_000);
     expect(p.options.maxBatchRecords).toBe(20_000);
@@ -341,6 +352,9 @@ describe('shoal plan', () => {
       expect(calibration[k], k).toBeGreaterThan(0);
     }
     expect(calibration.sampleBytesPerRecord).toBeGreaterThan(10);
+    // Measured per change only (calibrate.ts says why); the refresh's own memory, on Linux.
+    expect(calibration.cycleMsPerRecord).toBe(0);
+    expect(calibration.refreshBytesPerChange).toBeGreaterThanOrEqual(0);
   });
 
   it.each([

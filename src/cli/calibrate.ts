@@ -1,8 +1,8 @@
 /**
  * `shoal plan --calibrate`: measures the capacity model's costs on this machine, with a
  * producer and a consumer (a child process, so its memory is its own) on a temporary
- * filesystem store and a sample of generated records. Delta cycles run at two state sizes and
- * two batch sizes, so the fixed, per-record and per-change parts of a cycle can be told apart.
+ * filesystem store and a sample of generated records. Delta cycles of two batch sizes tell the
+ * fixed and per-change parts of a cycle apart.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,7 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FsBlobStore, Producer, type Schema, t } from '../index.ts';
-import { type Calibration, REFERENCE_BYTES_PER_RECORD, REFERENCE_CALIBRATION } from './capacity-model.ts';
+import {
+  type Calibration,
+  REFERENCE_BYTES_PER_RECORD,
+  REFERENCE_CALIBRATION,
+  refreshExtraBytes,
+} from './capacity-model.ts';
 
 /** The generated records: the shape of the README's benchmark dataset. */
 const Sample = t.object(
@@ -28,32 +33,6 @@ const sampleRecord = (i: number, rev = 0) => ({
 });
 
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-/** Least squares for y = a + b·x1 + c·x2 (three unknowns from four or more points). */
-function leastSquares(points: readonly (readonly [number, number, number])[]): [number, number, number] {
-  const m = [
-    [0, 0, 0, 0],
-    [0, 0, 0, 0],
-    [0, 0, 0, 0],
-  ];
-  for (const [x1, x2, y] of points) {
-    const row = [1, x1, x2];
-    for (let i = 0; i < 3; i++) {
-      for (let j = 0; j < 3; j++) m[i]![j]! += row[i]! * row[j]!;
-      m[i]![3]! += row[i]! * y;
-    }
-  }
-  for (let i = 0; i < 3; i++) {
-    const p = m[i]![i]!;
-    for (let k = i; k < 4; k++) m[i]![k]! /= p;
-    for (let r = 0; r < 3; r++) {
-      if (r === i) continue;
-      const f = m[r]![i]!;
-      for (let k = i; k < 4; k++) m[r]![k]! -= f * m[i]![k]!;
-    }
-  }
-  return [m[0]![3]!, m[1]![3]!, m[2]![3]!];
-}
 
 /** The stages of a cycle that compute; publish, announce and retain write to the store. */
 const CPU_STAGES = ['build', 'encode', 'integrity', 'validate'] as const;
@@ -181,12 +160,25 @@ class SampleProducer {
 
 /** What the consumer child reports (see calibrate-consumer.ts). */
 export interface ConsumerFigures {
-  /** Resident bytes before the consumer opens, after it loads the first version, and at peak. */
+  /** Resident bytes before the consumer opens and after it loads the first version. */
   readonly baseRss: number;
   readonly loadedRss: number;
+  /** The resident peak while it loaded the first version. */
+  readonly loadPeakRss: number;
+  /**
+   * The resident peak during the refreshes (Linux: the high-water mark reset after the load;
+   * elsewhere the process's peak, the load's included: `reset` false).
+   */
   readonly peakRss: number;
+  readonly reset: boolean;
   /** Each refresh to the next of the given versions: its changes and duration. */
-  readonly refreshes: readonly { readonly changes: number; readonly ms: number }[];
+  readonly refreshes: readonly {
+    readonly changes: number;
+    readonly ms: number;
+    /** Resident bytes before it, and its peak. */
+    readonly rssBefore: number;
+    readonly peakRss: number;
+  }[];
 }
 
 /**
@@ -220,7 +212,7 @@ export function measureConsumer(
 
 /** How `calibrate` runs. */
 export interface CalibrateOptions {
-  /** Rounds of the four measured cycles (two state sizes × two batches). @default 5 */
+  /** Rounds of the two measured cycles (1% and 10% of the sample). @default 5 */
   readonly rounds?: number;
   /**
    * Runs after each round: a benchmark measures there, so that its measurements and the
@@ -230,12 +222,16 @@ export interface CalibrateOptions {
 }
 
 /**
- * Measures a calibration with a sample of `records` generated records (the larger state; the
- * smaller is a quarter of it). Delta cycles of 1% and 10% of the larger state (the larger batch is
- * where the cost per change shows over a busy machine's noise) run at both sizes, in `rounds`
- * interleaved rounds; each point's time is the least over the rounds (load only ever adds to
- * it), the computing stages fitted by least squares to records and changes and the writing
- * ones taken as a fixed cost. Takes a few seconds at 100,000.
+ * Measures a calibration with a sample of `records` generated records. Delta cycles of 1% and
+ * 10% of the sample (the larger batch is where the cost per change shows over a busy machine's
+ * noise) run in `rounds` interleaved rounds; each batch's time is the least over the rounds
+ * (load only ever adds to it), the computing stages give the cost per change, the writing ones
+ * the fixed cost. A cycle's cost per record held is left at 0: what a delta cycle does per
+ * record (copying the bitsets and index shards it writes) is a few nanoseconds, below what a
+ * cycle's timing can resolve, and fitting it across two sample sizes measured the CPU caches
+ * instead (a state that fits them is quicker per change: 5× the true figure at 1,000,000).
+ * So calibrate on a sample past the caches (about 250,000 records of 43 bytes for a 32 MiB L3).
+ * Takes a few seconds at 100,000.
  */
 export async function calibrate(
   records = 100_000,
@@ -256,72 +252,80 @@ export async function calibrateRun(
 ): Promise<{ calibration: Calibration; typical: Calibration }> {
   const rounds = options.rounds ?? 5;
   const dir = await mkdtemp(join(tmpdir(), 'shoal-calibrate-'));
-  const producers: SampleProducer[] = [];
+  let b: SampleProducer | undefined;
   try {
-    // The same batches at both sizes, so the fit can tell a cost per record from one per change.
-    const small = Math.max(1_000, Math.floor(records * 0.25));
     const batches = [
       Math.max(10, Math.floor(records * 0.01)),
       Math.max(100, Math.floor(records * 0.1)),
     ] as const;
-    producers.push(await SampleProducer.open(data, dir, small, batches[0]));
-    producers.push(await SampleProducer.open(data, dir, records, batches[0]));
-    const [a, b] = producers as [SampleProducer, SampleProducer];
-    const measured = new Map<SampleProducer, CycleFigures[]>([
-      [a, []],
-      [b, []],
-    ]);
+    b = await SampleProducer.open(data, dir, records, batches[0]);
+    const measured: CycleFigures[] = [];
     for (let round = 0; round < rounds; round++) {
-      for (const p of producers) for (const n of batches) measured.get(p)!.push(await p.cycle(n));
+      for (const n of batches) measured.push(await b.cycle(n));
       await options.between?.(round);
     }
-    // A cycle computes (build, encode, check: by records and changes) and writes (the blobs,
-    // the announcement, retention: fsyncs and round trips, the same every cycle at these
-    // sizes). They are fitted apart, so that a slow fsync does not pass for a cost per record.
-    const all = [...measured.values()].flat();
+    // A cycle computes (build, encode, check: by changes) and writes (the blobs, the
+    // announcement, retention: fsyncs and round trips, the same every cycle at these sizes).
+    // They are taken apart, so that a slow fsync does not pass for a cost per change.
+    const all = measured;
     const cycleCosts = (stat: (xs: readonly number[]) => number) => {
-      const of = (p: SampleProducer, n: number) => measured.get(p)!.filter((f) => f.changes === n);
-      const points = producers.flatMap((p) =>
-        batches.map((n) => [p.records, n, stat(of(p, n).map((f) => f.cpuMs))] as const),
-      );
-      const [cpuFixed, perRecord, perChange] = leastSquares(points);
+      const [t1, t2] = batches.map((n) => stat(measured.filter((f) => f.changes === n).map((f) => f.cpuMs)));
+      const perChange = (t2! - t1!) / (batches[1] - batches[0]);
+      const cpuFixed = t1! - perChange * batches[0];
       // The writes (about the same at every point: fsyncs and round trips), over every cycle.
       const writeMs = stat(all.map((f) => f.ms - f.cpuMs));
       return {
         cycleMsFixed: writeMs + Math.max(0, cpuFixed),
-        cycleMsPerRecord: Math.max(0, perRecord),
+        cycleMsPerRecord: 0,
         cycleMsPerChange: Math.max(1e-6, perChange),
       };
     };
     const least = cycleCosts((xs) => Math.min(...xs));
     const typical = cycleCosts(median);
     const bytesPerRecord = b.snapshotBytes / records;
-    for (const p of producers) await p.close();
-    producers.length = 0;
+    await b.close();
+    const sample = b;
+    b = undefined;
     // A consumer that loads the snapshot (its memory) and follows every version (refresh time;
     // its first refresh is a warm-up).
-    const c = await measureConsumer(join(dir, 'store'), `sample-${records}`, b.versions);
+    const c = await measureConsumer(join(dir, 'store'), `sample-${records}`, sample.versions);
     // Refresh time against changes: a line through the medians at each batch size.
     const measuredRefreshes = c.refreshes.slice(1); // the first refresh is the warm-up's
-    const at = (changes: number) =>
-      median(measuredRefreshes.filter((r) => r.changes === changes).map((r) => r.ms));
     const [c1, c2] = batches;
+    const refreshesOf = (changes: number) => measuredRefreshes.filter((r) => r.changes === changes);
+    const at = (changes: number) => median(refreshesOf(changes).map((r) => r.ms));
     const refreshPerChange = Math.max(0, (at(c2) - at(c1)) / (c2 - c1));
+    const deltaOf = (changes: number) =>
+      median(measured.filter((f) => f.changes === changes).map((f) => f.deltaBytes)) * changes;
+    // Each 1% refresh's own peak over the resident size before it, less what the model counts
+    // apart (the delta, the index shards), per change.
+    const modelled = refreshExtraBytes(
+      { ...REFERENCE_CALIBRATION, sampleBytesPerRecord: bytesPerRecord, refreshBytesPerChange: 0 },
+      records,
+      c1,
+      deltaOf(c1),
+      bytesPerRecord,
+    );
+    const refreshExtra = median(refreshesOf(c1).map((r) => r.peakRss - r.rssBefore));
     const calibration: Calibration = {
       sampleBytesPerRecord: bytesPerRecord,
       source: `calibrated on this machine (${records.toLocaleString('en')} sample records)`,
       ackMsPerChange: median(all.map((f) => f.ackMs)),
       ...least,
-      snapshotMsPerRecord: b.firstCycleMs / records,
+      snapshotMsPerRecord: sample.firstCycleMs / records,
       deltaBytesPerChange: median(all.map((f) => f.deltaBytes)) / bytesPerRecord,
       reverseBytesPerChange: median(all.map((f) => f.reverseBytes)) / bytesPerRecord,
-      logBytesPerChange: median(measured.get(b)!.map((f) => f.logBytes)) / bytesPerRecord,
+      logBytesPerChange: median(all.map((f) => f.logBytes)) / bytesPerRecord,
       consumerBaseBytes: c.baseRss,
-      residentPerSnapshotByte: Math.max(0, (c.loadedRss - c.baseRss) / b.snapshotBytes),
+      residentPerSnapshotByte: Math.max(0, (c.loadedRss - c.baseRss) / sample.snapshotBytes),
       // Objects' bytes depend on the engine, not the machine: the reference figure, scaled to
       // this sample's records.
       restateBytesPerRecord:
         REFERENCE_CALIBRATION.restateBytesPerRecord * (bytesPerRecord / REFERENCE_BYTES_PER_RECORD),
+      // Where the high-water mark cannot be reset (not Linux), the reference figure.
+      refreshBytesPerChange: c.reset
+        ? Math.max(0, (refreshExtra - modelled) / c1)
+        : REFERENCE_CALIBRATION.refreshBytesPerChange! * (bytesPerRecord / REFERENCE_BYTES_PER_RECORD),
       refreshMsFixed: Math.max(0, at(c1) - refreshPerChange * c1),
       refreshMsPerRecord: 0,
       refreshMsPerChange: refreshPerChange,
@@ -331,7 +335,7 @@ export async function calibrateRun(
       typical: { ...calibration, ...typical, source: `${calibration.source}, median load` },
     };
   } finally {
-    for (const p of producers) await p.close().catch(() => {});
+    await b?.close().catch(() => {});
     await rm(dir, { recursive: true, force: true });
   }
 }

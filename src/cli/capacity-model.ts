@@ -39,6 +39,13 @@ export interface Calibration {
    * scales it by the dataset's bytes per record.
    */
   readonly restateBytesPerRecord: number;
+  /**
+   * A consumer's resident bytes per change of a delta it applies, beyond the delta and the
+   * index shards it copies (the records' new pages, the decoded delta, the refresh's garbage),
+   * at the sample's bytes per record; the plan scales it by the dataset's.
+   * @default the reference figure
+   */
+  readonly refreshBytesPerChange?: number;
   /** Consumer refresh time: fixed, per record, per change. */
   readonly refreshMsFixed: number;
   readonly refreshMsPerRecord: number;
@@ -48,14 +55,17 @@ export interface Calibration {
 /**
  * Measured by `shoal plan --calibrate --sample 100000` on the 2-core reference machine of the
  * README's benchmarks (Movie records, 43 bytes each), taken as the median of five runs; the
- * re-stating memory from `shoal produce` at 50,000 and 250,000 Movie records (181 MB apart).
+ * cycle costs from the 250,000-record calibration of `npm run bench -- --section plan` (the
+ * cost per record held is 0 since the calibration measures none: see calibrate.ts); the
+ * re-stating memory from `shoal produce` at 50,000 and 250,000 Movie records (181 MB apart);
+ * the refresh memory from a 1% delta refresh at 1,000,000 (18.9 MB over the loaded state).
  */
 export const REFERENCE_CALIBRATION: Calibration = {
   source: 'reference machine (README benchmarks, 2 cores, Node 20)',
   ackMsPerChange: 0.0018,
-  cycleMsFixed: 25,
-  cycleMsPerRecord: 0.00012,
-  cycleMsPerChange: 0.012,
+  cycleMsFixed: 43,
+  cycleMsPerRecord: 0,
+  cycleMsPerChange: 0.007,
   snapshotMsPerRecord: 0.0021,
   deltaBytesPerChange: 0.85,
   reverseBytesPerChange: 1.05,
@@ -63,6 +73,7 @@ export const REFERENCE_CALIBRATION: Calibration = {
   consumerBaseBytes: 60e6,
   residentPerSnapshotByte: 1.0,
   restateBytesPerRecord: 930,
+  refreshBytesPerChange: 1100,
   refreshMsFixed: 5,
   refreshMsPerRecord: 0.00002,
   refreshMsPerChange: 0.004,
@@ -192,6 +203,29 @@ export const DEFAULT_SETTINGS: PlanOptions = {
 
 /** Bytes of the primary-key index per record (4-byte slots at a load factor of 3/4). */
 export const INDEX_BYTES_PER_RECORD = 16 / 3;
+/** Slots per shard of the primary-key index (`Layout.keyShard`): a delta copies the shards it writes. */
+const INDEX_SHARD_SLOTS = 4096;
+
+/**
+ * The bytes a consumer holds beyond its steady state while it applies a delta of `changes`
+ * changes to `records` records: the delta itself, the index shards the changes write (each
+ * change writes one slot, the shards hit at random: S·(1 − e^(−C/S)) of S shards), and the
+ * records' new pages with the refresh's transient objects, per change.
+ */
+export function refreshExtraBytes(
+  c: Calibration,
+  records: number,
+  changes: number,
+  deltaBytes: number,
+  bytesPerRecord: number,
+): number {
+  const shards = Math.max(1, (records * INDEX_BYTES_PER_RECORD) / 4 / INDEX_SHARD_SLOTS);
+  const indexCopied = INDEX_BYTES_PER_RECORD * records * (1 - Math.exp(-changes / shards));
+  const perChange =
+    (c.refreshBytesPerChange ?? REFERENCE_CALIBRATION.refreshBytesPerChange!) *
+    (bytesPerRecord / (c.sampleBytesPerRecord ?? REFERENCE_BYTES_PER_RECORD));
+  return deltaBytes + indexCopied + perChange * changes;
+}
 
 /** S3 serves about 5,500 GET/HEAD per second per prefix; plan to half of it. */
 const S3_READS_PER_PREFIX = 5_500;
@@ -389,16 +423,11 @@ export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): 
     );
   }
 
-  const touchedPages = (n: number) => {
-    const pages = Math.max(1, records / 1024);
-    return pages * (1 - Math.exp(-n / pages));
-  };
   const resident = snapshotBytes * c.residentPerSnapshotByte;
   const steadyBytes = c.consumerBaseBytes + resident;
-  const touched = touchedPages(changesPerVersion) / Math.max(1, records / 1024);
-  // Until the swap, the pages a delta touches are held twice (copy-on-write), with the index's
-  // copy and the delta itself.
-  const deltaRefreshBytes = steadyBytes + deltaBytes + INDEX_BYTES_PER_RECORD * records + touched * resident;
+  // Until the swap, what the delta writes is held beside the pages it replaces (copy-on-write).
+  const deltaRefreshBytes =
+    steadyBytes + refreshExtraBytes(c, records, changesPerVersion, deltaBytes, bytesPerRecord);
   const snapshotRefreshBytes = steadyBytes + resident;
 
   const perVersion = consumerRequestsPerVersion(options, quiet ? maxIntervalMs : intervalMs);

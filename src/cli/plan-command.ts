@@ -39,7 +39,7 @@ export const PLAN_USAGE = `  plan [--records <Type=n>]... [--bytes-per-record <b
       --price-get <usd> --price-put <usd>  per 1,000 requests (default S3 Standard list prices)
       --price-storage <usd>                per GB-month (default 0.023)
       --profile <throughput|balanced|latency>   plan with a tuning profile's options
-      --calibrate [--sample <n>]           measure this machine's costs first (a few seconds)
+      --calibrate [--sample <n>]           measure this machine's costs first (~10 s at 250,000)
       --json                               one JSON object instead of the table
 `;
 
@@ -289,7 +289,7 @@ export async function planCommand(args: string[]): Promise<number> {
       ? nonNegative('changes-per-version', values['changes-per-version'], 0) / (cadenceMs / 1000)
       : nonNegative('changes-per-second', values['changes-per-second'], 100);
   const profile = parseProfile(values.profile);
-  const sample = nonNegative('sample', values.sample, 100_000);
+  const sample = nonNegative('sample', values.sample, 250_000);
   if (values.sample !== undefined && !values.calibrate)
     throw new UsageError('--sample goes with --calibrate');
   if (!Number.isSafeInteger(sample) || sample < 1000)
