@@ -1,7 +1,7 @@
 /**
  * Lookup figures at growing sizes (issue 16): `get(key).year` and `read(key, 'year')` on a
  * loaded snapshot, against `Map.get(key).year` over the same records and the one-miss floor
- * (one random read of an Int32Array of n elements), all measured in this run; then what
+ * (one random read of an Int32Array as large as the state), all measured in this run; then what
  * applying a 1-record delta copies (bytes of arrays the new state does not share with the old
  * one, primary-key index apart) and its time. Sizes: 100k, 1M, and `--n` when it is larger
  * (`--n 10000000` adds the 10M row: it needs ~4 GB and minutes).
@@ -82,19 +82,26 @@ async function size(n: number): Promise<Row[]> {
   const lookups = 1_000_000;
   const keys = new Int32Array(lookups);
   const spots = new Int32Array(lookups);
+  // The floor reads one random spot of memory as large as the state (its arrays' bytes), so it
+  // misses the caches as often as a lookup's first read does: n Int32s alone (4 bytes a record,
+  // a tenth of the state) stayed in the caches at 100k and 1M and measured no miss at all.
+  const floorLength = Math.max(n, Math.ceil(bytesOf(arrays(state)) / 4));
   for (let i = 0; i < lookups; i++) {
     const r = Math.floor(random() * n);
     keys[i] = r * 7 + 3;
-    spots[i] = Math.floor(random() * n);
+    spots[i] = Math.floor(random() * floorLength);
   }
-  const floorArray = new Int32Array(n).map((_, i) => i & 0xff);
+  const floorArray = new Int32Array(floorLength).map((_, i) => i & 0xff);
   const reader = type as unknown as Reader;
-  const measures: Record<string, (from: number, to: number) => number> = {
-    floor: (a, b) => {
+  // Measured apart, after the lookups: interleaved, its reads would evict theirs from the caches.
+  const floorMeasure = {
+    floor: (a: number, b: number) => {
       let s = 0;
       for (let i = a; i < b; i++) s += floorArray[spots[i]!]!;
       return s;
     },
+  };
+  const measures: Record<string, (from: number, to: number) => number> = {
     map: (a, b) => {
       let s = 0;
       for (let i = a; i < b; i++) s += map.get(keys[i]!)!.year;
@@ -112,7 +119,7 @@ async function size(n: number): Promise<Row[]> {
       for (let i = a; i < b; i++) s += reader.read!(keys[i]!, 'year')!;
       return s;
     };
-  const m = cpuPerOp(measures, lookups);
+  const m = { ...cpuPerOp(measures, lookups), ...cpuPerOp(floorMeasure, lookups) };
   const { floor, map: mapGet, get } = m as Record<'floor' | 'map' | 'get', { mean: number; sink: number }>;
   const read = m.read;
   if (get.sink !== mapGet.sink || (read && read.sink !== mapGet.sink))
@@ -132,13 +139,14 @@ async function size(n: number): Promise<Row[]> {
   const label = `${(n / 1e6).toLocaleString('en')}M`;
   const best = read ?? get;
   return [
-    [`${label}: one-miss floor (random Int32Array read)`, ns(floor.mean), ratio(1)],
+    [`${label}: one-miss floor (random read, state-sized array)`, ns(floor.mean), ratio(1)],
     [`${label}: baseline Map.get(key).year`, ns(mapGet.mean), ratio(mapGet.mean / floor.mean)],
     [
       `${label}: get(key).year`,
       ns(get.mean),
       `${ratio(get.mean / mapGet.mean)} Map, ${ratio(get.mean / floor.mean)} floor`,
-      verdict(get.mean <= 0.6 * mapGet.mean, '≤ 0.6× Map'),
+      // The goal is at 1M and 10M; at 100k the Map's objects still fit the caches.
+      n >= 1_000_000 ? verdict(get.mean <= 0.6 * mapGet.mean, '≤ 0.6× Map') : '(goal at 1M and 10M)',
     ],
     ...(read
       ? [
@@ -146,7 +154,12 @@ async function size(n: number): Promise<Row[]> {
             `${label}: read(key, 'year') (no view)`,
             ns(read.mean),
             `${ratio(read.mean / mapGet.mean)} Map, ${ratio(read.mean / floor.mean)} floor`,
-            verdict(read.mean <= 0.6 * mapGet.mean && read.mean <= 2 * floor.mean, '≤ 0.6× Map, ≤ 2× floor'),
+            n >= 1_000_000
+              ? verdict(
+                  read.mean <= 0.6 * mapGet.mean && read.mean <= 2 * floor.mean,
+                  '≤ 0.6× Map, ≤ 2× floor',
+                )
+              : '(goal at 1M and 10M)',
           ] as Row,
         ]
       : []),
