@@ -135,6 +135,91 @@ describe.skipIf(skip !== undefined)('announcements pushed over NATS', () => {
     await push.close();
   }, 30_000);
 
+  it('a pushed version no store holds (a bogus or foreign write to the bucket) does not strand a consumer', async () => {
+    const inner = await s3.make();
+    const announcer = new NatsAnnouncer({ store: inner, namespace: 'bogus/movies', servers: nats!.url });
+    await using producer = await P.open({
+      store: inner,
+      namespace: 'bogus/movies',
+      schema,
+      walDir: await tempDir(),
+      fsync: false,
+      announcer,
+    });
+    await producer.runCycle((w) => {
+      for (let i = 0; i < 50; i++) w.add('Movie', { id: i, title: `movie ${i}` });
+    });
+    await announcer.flush();
+    const push = new NatsAnnouncementPush({ servers: nats!.url });
+    const failures: string[] = [];
+    await using consumer = await Consumer.open({
+      store: inner,
+      namespace: 'bogus/movies',
+      push,
+      minIntervalMs: 200,
+      maxIntervalMs: 200,
+      retryDelayMs: 50,
+    });
+    consumer.on('refresh:failure', (f) => failures.push(`${f.target} ${f.error.code}`));
+    await until(() => consumer.announcement !== undefined, 5000, 'the first announcement');
+    // Another writer puts a far higher version in the bucket; no store holds it.
+    const bogus = new NatsAnnouncer({
+      store: await s3.make(),
+      namespace: 'bogus/movies',
+      servers: nats!.url,
+    });
+    await bogus.announce({ version: 9_999_999_999_999, announcedAt: Date.now(), producer: 'elsewhere' });
+    await bogus.close();
+    await until(() => failures.length > 0, 5000, 'the bogus version tried');
+    expect(failures[0]).toBe('9999999999999 BLOB_NOT_FOUND');
+    // The store is the truth: the consumer reads it again, and follows the real versions.
+    for (let n = 1; n <= 3; n++) {
+      await step(producer, n);
+      await until(() => consumer.version === producer.version, 5000, `real version ${n}`);
+    }
+    expect(consumer.state.type('Movie').get(3)?.toObject()).toEqual({ id: 3, title: 'movie 3, cut 3' });
+    await push.close();
+  }, 30_000);
+
+  it('closes at once while NATS cannot be reached, telling why it could not connect', async () => {
+    // A port nothing listens on, and one that accepts and never answers.
+    const silent = await import('node:net').then(
+      (net) =>
+        new Promise<import('node:net').Server>((resolve) => {
+          const server = net.createServer(() => {});
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
+    );
+    const port = (silent.address() as import('node:net').AddressInfo).port;
+    for (const servers of ['nats://127.0.0.1:1', `nats://127.0.0.1:${port}`]) {
+      const errors: ShoalError[] = [];
+      const announcer = new NatsAnnouncer({
+        store: await s3.make(),
+        namespace: 'down',
+        servers,
+        reconnectWaitMs: 50,
+        onError: (e) => errors.push(e),
+      });
+      await announcer.announce({ version: 1, announcedAt: Date.now(), producer: 'p' });
+      const push = new NatsAnnouncementPush({ servers, reconnectWaitMs: 50 });
+      const pushErrors: ShoalError[] = [];
+      await push.subscribe('down', {
+        announcement: () => {},
+        state: () => {},
+        error: (e) => pushErrors.push(e),
+      });
+      if (servers.endsWith(':1')) {
+        await until(() => errors.length > 0 && pushErrors.length > 0, 5000, 'the refused connections told');
+        expect([errors[0]!.code, pushErrors[0]!.code]).toEqual(['PUSH_UNAVAILABLE', 'PUSH_UNAVAILABLE']);
+      }
+      const started = Date.now();
+      await announcer.close(100);
+      await push.close();
+      expect(Date.now() - started).toBeLessThan(1000);
+    }
+    silent.close();
+  }, 30_000);
+
   it('keeps namespaces apart in one bucket, under keys NATS accepts', async () => {
     expect(natsKey('prod/movies')).toBe('prod/movies');
     expect(natsKey('a.b/c+d@e=f')).toBe('a=2Eb/c=2Bd=40e=3Df');

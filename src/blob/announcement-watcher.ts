@@ -139,6 +139,8 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
   private latest: Announcement | undefined;
   /** The version last delivered by the push path: a poll never goes back behind it. */
   private pushedVersion = 0;
+  /** Announcements taken from the push path so far. */
+  private pushes = 0;
   private pushUp = false;
   private waitMs: number;
   private timer: NodeJS.Timeout | undefined;
@@ -311,6 +313,7 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
         const prev = this.latest;
         this.latest = next;
         this.pushedVersion = Math.max(this.pushedVersion, next.version);
+        this.pushes++;
         // Learnt as a poll's find: when the path goes down, polls are already aimed.
         this.polls.changed(Date.now(), next, prev);
         this.announce(next);
@@ -339,6 +342,7 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
     clearTimeout(this.timer);
     const startedAt = Date.now();
     const prev = this.latest;
+    const pushesBefore = this.pushes;
     let changed = false;
     let failed = false;
     try {
@@ -348,9 +352,15 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
       if (read && !NO_ETAG.has(read.etag)) {
         const next = decodeAnnouncement(read.bytes, this.key);
         this.etag = read.etag;
-        // A poll that started before a push landed may read the older announcement.
-        if (next.version >= this.pushedVersion && differs(next, this.latest)) {
+        // A poll that started before a push landed may read the older announcement. One during
+        // which nothing was pushed reads the truth (a producer announces to the store first):
+        // it replaces whatever the push path said, even a higher version no store holds (a
+        // staging producer on the same NATS, a bogus write), which would otherwise strand
+        // this watcher above every real version.
+        const pushedMeanwhile = this.pushes !== pushesBefore;
+        if ((!pushedMeanwhile || next.version >= this.pushedVersion) && differs(next, this.latest)) {
           this.latest = next;
+          if (!pushedMeanwhile) this.pushedVersion = next.version;
           changed = true;
         }
       }

@@ -27,9 +27,14 @@ export class NatsAnnouncementPush implements AnnouncementPush {
   private readonly bucket: NatsBucket;
   private readonly retryMs: number;
   private readonly stops = new Set<() => Promise<void>>();
+  private readonly subscribed = new Set<AnnouncementPushHandlers>();
 
   constructor(options: NatsAnnouncementPushOptions) {
     this.bucket = new NatsBucket(options);
+    // NATS down at start: each failed attempt is told (the watchers poll the store meanwhile).
+    this.bucket.onConnectError = (e) => {
+      for (const h of this.subscribed) h.error(e);
+    };
     this.retryMs = options.retryMs ?? 1000;
     if (!(this.retryMs > 0 && Number.isFinite(this.retryMs)))
       throw new ShoalError('INVALID_OPTION', `retryMs must be a positive number, got ${this.retryMs}`);
@@ -37,6 +42,7 @@ export class NatsAnnouncementPush implements AnnouncementPush {
 
   async subscribe(namespace: string, handlers: AnnouncementPushHandlers): Promise<() => Promise<void>> {
     const key = natsKey(namespace);
+    this.subscribed.add(handlers);
     let stopped = false;
     let connected = false;
     let up = false;
@@ -113,7 +119,9 @@ export class NatsAnnouncementPush implements AnnouncementPush {
         }
       },
       (e: unknown) => {
-        if (!stopped) handlers.error(natsError('connecting', e));
+        // Only a close ends the attempts: nothing to tell then.
+        if (!stopped && !(e instanceof ShoalError && e.code === 'CLOSED'))
+          handlers.error(natsError('connecting', e));
       },
     );
     const stop = async () => {
@@ -122,6 +130,7 @@ export class NatsAnnouncementPush implements AnnouncementPush {
       clearTimeout(retry);
       watch?.stop();
       this.stops.delete(stop);
+      this.subscribed.delete(handlers);
     };
     this.stops.add(stop);
     return stop;

@@ -61,6 +61,7 @@ export class NatsAnnouncer implements Announcer {
     this.bucket = new NatsBucket(options);
     this.key = natsKey(options.namespace);
     this.onError = options.onError;
+    this.bucket.onConnectError = (e) => this.onError?.(e);
   }
 
   /** The store's announcement. */

@@ -51,13 +51,22 @@ export function natsError(what: string, cause: unknown): ShoalError {
   );
 }
 
+/** The longest wait between first-connection attempts (they start at `reconnectWaitMs`). */
+const FIRST_CONNECT_MAX_WAIT_MS = 5_000;
+/** A server that accepts the connection and says nothing fails the attempt after this. */
+const CONNECT_TIMEOUT_MS = 5_000;
+
 /** A connection and the announcements bucket on it, opened on first use. */
 export class NatsBucket {
   readonly name: string;
   private readonly options: NatsOptions;
   private connecting: Promise<NatsConnection> | undefined;
   private opening: Promise<KV> | undefined;
+  private made: NatsConnection | undefined;
   private closed = false;
+  private wake: (() => void) | undefined;
+  /** Told of each failed attempt to make the first connection (the attempts go on). */
+  onConnectError: ((error: ShoalError) => void) | undefined;
 
   constructor(options: NatsOptions) {
     if (!options?.connection && options?.servers === undefined) {
@@ -71,20 +80,40 @@ export class NatsBucket {
       );
     }
     const wait = options.reconnectWaitMs ?? 500;
-    if (!(wait > 0 && Number.isFinite(wait)))
-      throw new ShoalError('INVALID_OPTION', `reconnectWaitMs must be a positive number, got ${wait}`);
+    if (!(wait > 0 && Number.isFinite(wait) && wait <= 2_147_483_647))
+      throw new ShoalError(
+        'INVALID_OPTION',
+        `reconnectWaitMs must be a positive number of milliseconds (at most 2147483647), got ${wait}`,
+      );
     this.name = name;
     this.options = options;
   }
 
-  /** The connection (made on first use when shoal owns it; resolves once a server answered). */
+  /**
+   * The connection (made on first use when shoal owns it; resolves once a server answered,
+   * rejects with `CLOSED` when the adapter is closed first).
+   */
   connection(): Promise<NatsConnection> {
-    if (this.closed) return Promise.reject(new ShoalError('CLOSED', 'the NATS adapter was closed'));
+    if (this.closed) return Promise.reject(closedError());
     this.connecting ??= this.options.connection
       ? Promise.resolve(this.options.connection)
-      : connect({
+      : this.connectFirst();
+    return this.connecting;
+  }
+
+  /**
+   * Tries servers until one answers, waiting `reconnectWaitMs` (doubling to 5 s) between
+   * attempts; stops when closed. (nats.js's own `waitOnFirstConnect` cannot be stopped: a
+   * producer or consumer closed while NATS was down never finished closing.)
+   */
+  private async connectFirst(): Promise<NatsConnection> {
+    let wait = this.options.reconnectWaitMs ?? 500;
+    for (;;) {
+      if (this.closed) throw closedError();
+      try {
+        const nc = await connect({
           servers: [this.options.servers!].flat() as string[],
-          waitOnFirstConnect: true,
+          timeout: CONNECT_TIMEOUT_MS,
           maxReconnectAttempts: -1,
           reconnectTimeWait: this.options.reconnectWaitMs ?? 500,
           // A server that vanishes without closing the socket is noticed within ~20 s.
@@ -92,7 +121,26 @@ export class NatsBucket {
           maxPingOut: 2,
           name: 'shoal',
         });
-    return this.connecting;
+        if (this.closed) {
+          await nc.close().catch(() => {});
+          throw closedError();
+        }
+        this.made = nc;
+        return nc;
+      } catch (e) {
+        if (this.closed) throw closedError();
+        this.onConnectError?.(natsError('connecting', e));
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+      wait = Math.min(FIRST_CONNECT_MAX_WAIT_MS, wait * 2);
+    }
   }
 
   /** The bucket (made when missing); opened again after a failure. */
@@ -106,12 +154,16 @@ export class NatsBucket {
     return this.opening;
   }
 
-  /** Closes the connection if shoal made it. Idempotent. */
+  /** Closes the connection if shoal made it (and stops trying to make it). Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.options.connection || !this.connecting) return;
-    const nc = await this.connecting.catch(() => undefined);
-    await nc?.close();
+    this.wake?.();
+    this.connecting?.catch(() => {});
+    await this.made?.close().catch(() => {});
   }
+}
+
+function closedError(): ShoalError {
+  return new ShoalError('CLOSED', 'the NATS adapter was closed');
 }
