@@ -32,6 +32,35 @@ const contents = (state: { type(n: 'Movie'): Iterable<{ toObject(): unknown }> }
   [...state.type('Movie')].map((v) => v.toObject());
 
 describe.each(stores)('consumer on $name', ({ make }) => {
+  it('refresh() reads the announcement now, even while a watcher polls slowly', async () => {
+    const store = await make();
+    await using producer = await producerFor(store, 5);
+    await producer.runCycle((w) => w.add('Movie', { id: 1, title: 'one', year: 2000 }));
+    await using consumer = await Consumer.open({
+      store,
+      namespace: 'movies',
+      minIntervalMs: 600_000,
+      maxIntervalMs: 600_000,
+      fallbackPollMs: 600_000,
+    });
+    await producer.upsert('Movie', { id: 1, title: 'two', year: 2001 });
+    await producer.flush();
+    await consumer.refresh();
+    expect(consumer.version).toBe(producer.version);
+    expect(consumer.state.type('Movie').get(1)?.title).toBe('two');
+  });
+
+  it.each([Number.NaN, -1, 0, Number.POSITIVE_INFINITY, 3e9])(
+    'refuses retryDelayMs %s, which would retry a failing refresh without a pause',
+    async (retryDelayMs) => {
+      const store = await make();
+      await expect(Consumer.open({ store, namespace: 'movies', retryDelayMs })).rejects.toMatchObject({
+        code: 'INVALID_OPTION',
+        message: expect.stringContaining('retryDelayMs'),
+      });
+    },
+  );
+
   it('equals the producer at every one of 30 versions', async () => {
     const store = await make();
     const producer = await producerFor(store, 5);

@@ -13,7 +13,7 @@
  * until then. A put under way at a reconnection is made again at once: nats.js drops what was
  * written while disconnected, so that put would only time out, 5 s after NATS is back.
  */
-import type { ShoalError } from '../errors.ts';
+import { ShoalError } from '../errors.ts';
 import { msgpack } from '../format/msgpack.ts';
 import { type Announcement, type Announcer, StoreAnnouncer } from './announcer.ts';
 import type { BlobStore, CallOptions } from './blob-store.ts';
@@ -105,6 +105,8 @@ export class NatsAnnouncer implements Announcer {
           continue;
         }
       } catch (e) {
+        // Closed before NATS could be reached: the store has the announcement; nothing to tell.
+        if (this.closed && e instanceof ShoalError && e.code === 'CLOSED') return;
         // Kept for the retry, with any newer one that came meanwhile (else it waits for none).
         for (const b of [a, this.pending as Announcement | undefined])
           if (b && (!this.failed || this.failed.version < b.version)) this.failed = b;

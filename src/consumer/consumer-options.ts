@@ -130,3 +130,31 @@ export function requestCostOption(value: number | undefined): number {
 
 /** What a request is worth when planning, unless `requestCostBytes` says. */
 export const DEFAULT_REQUEST_COST_BYTES = 256 * 1024;
+
+/**
+ * `retryDelayMs` and `maxRetryDelayMs`, defaulted; `INVALID_OPTION` unless each is a positive
+ * number of milliseconds a timer holds, the first no larger than the second (0, NaN or a
+ * negative delay retried a failing refresh hundreds of times a second).
+ */
+export function retryDelayOptions(
+  retryDelayMs: number | undefined,
+  maxRetryDelayMs: number | undefined,
+): { readonly base: number; readonly max: number } {
+  const base = retryDelayMs ?? 500;
+  const max = maxRetryDelayMs ?? Math.max(30_000, base);
+  for (const [name, v] of [
+    ['retryDelayMs', base],
+    ['maxRetryDelayMs', max],
+  ] as const) {
+    if (typeof v !== 'number' || !(Number.isFinite(v) && v > 0 && v <= TIMER_MAX_MS)) {
+      throw new ShoalError(
+        'INVALID_OPTION',
+        `${name} must be a positive number of milliseconds (at most ${TIMER_MAX_MS}), got ${String(v)}`,
+      );
+    }
+  }
+  if (max < base) {
+    throw new ShoalError('INVALID_OPTION', `maxRetryDelayMs (${max}) must be at least retryDelayMs (${base})`);
+  }
+  return { base, max };
+}

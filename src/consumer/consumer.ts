@@ -26,7 +26,7 @@ import { diffStates, type TypeDiff } from '../state/read/state-diff.ts';
 import { shareState } from '../state/read/state-handle.ts';
 import { TypedEvents } from '../typed-events.ts';
 import type { ShareHandle, ShareMessage } from './attached-consumer.ts';
-import { type ConsumerOptions, requestCostOption, waitOption } from './consumer-options.ts';
+import { type ConsumerOptions, requestCostOption, retryDelayOptions, waitOption } from './consumer-options.ts';
 import { nothingAnnounced, waitForFirstAnnouncement } from './first-version-wait.ts';
 import { applyPlan } from './plan-applier.ts';
 import { planRefresh, type RefreshPlan } from './refresh-planner.ts';
@@ -122,6 +122,7 @@ export class Consumer<S extends Schema = Schema> {
   private retryTimer: NodeJS.Timeout | undefined;
   private failuresInARow = 0;
   private readonly wait: { readonly timeoutMs: number | undefined } | undefined;
+  private readonly retryDelay: { readonly base: number; readonly max: number };
   private starting: Promise<void> | undefined;
   /** Announcements start refreshes only once the first load is done. */
   private started = false;
@@ -141,6 +142,7 @@ export class Consumer<S extends Schema = Schema> {
     if (this.pinRef && 'version' in this.pinRef) this.pinned = this.pinRef.version;
     this.wait = waitOption(options.waitForFirstVersion);
     this.requestCostBytes = requestCostOption(options.requestCostBytes);
+    this.retryDelay = retryDelayOptions(options.retryDelayMs, options.maxRetryDelayMs);
     this.headers = new VersionHeaderCache(this.store, this.layout);
   }
 
@@ -205,7 +207,7 @@ export class Consumer<S extends Schema = Schema> {
     this.started = true;
     if (this.options.watch === false) return;
     if (!this.watcher) await this.startWatcher(seen);
-    else if (this.target() !== this.current!.version) void this.refresh().catch(() => {});
+    else if (this.target() !== this.current!.version) void this.follow().catch(() => {});
   }
 
   private async waitForFirstVersion(timeoutMs: number | undefined): Promise<void> {
@@ -281,7 +283,7 @@ export class Consumer<S extends Schema = Schema> {
     watcher.on('announcement', (a) => {
       this.remember(a);
       this.events.emit('announcement', a);
-      if (this.started) void this.refresh().catch(() => {});
+      if (this.started) void this.follow().catch(() => {});
     });
     // The consumer's own read, once it has loaded: an announcement newer than the version
     // loaded then comes as the watcher's next change, never silently.
@@ -376,7 +378,10 @@ export class Consumer<S extends Schema = Schema> {
    * retry is scheduled with backoff).
    */
   async refresh(): Promise<void> {
-    if (!this.watcher) {
+    // Watching: the watcher reads the announcement now (its failures are `watch:error` events),
+    // rather than this waiting for its next poll.
+    if (this.watcher) await this.watcher.check();
+    else {
       let read: Announcement | undefined;
       try {
         read = await new StoreAnnouncer({ store: this.store, namespace: this.options.namespace }).read();
@@ -522,11 +527,8 @@ export class Consumer<S extends Schema = Schema> {
 
   private scheduleRetry(): void {
     if (this.closing) return;
-    const base = this.options.retryDelayMs ?? 500;
-    const delay = Math.min(
-      this.options.maxRetryDelayMs ?? 30_000,
-      base * 2 ** Math.min(this.failuresInARow - 1, 16),
-    );
+    const { base, max } = this.retryDelay;
+    const delay = Math.min(max, base * 2 ** Math.min(this.failuresInARow - 1, 16));
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(
       () => void this.refresh().catch(() => {}),
