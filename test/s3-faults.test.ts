@@ -92,6 +92,38 @@ describe('S3 store against failures', () => {
     await s.close();
   });
 
+  it('refuses a body without a declared length once it passes the most a blob may have', async () => {
+    // An S3-compatible server that streams the object chunked, without Content-Length, forever.
+    const http = await import('node:http');
+    let sent = 0;
+    const endless = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const timer = setInterval(() => {
+        sent += 64 * 1024;
+        res.write(Buffer.alloc(64 * 1024, 7));
+      }, 1);
+      res.on('close', () => clearInterval(timer));
+    });
+    await new Promise<void>((resolve) => endless.listen(0, '127.0.0.1', resolve));
+    const { port } = endless.address() as import('node:net').AddressInfo;
+    const s = new S3BlobStore({
+      clientOptions: {
+        endpoint: `http://127.0.0.1:${port}`,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+      },
+      bucket: BUCKET,
+      retries: 0,
+      maxBlobBytes: 1024 * 1024,
+    });
+    await expect(s.get('a/endless')).rejects.toMatchObject({ code: 'BLOB_TOO_LARGE' });
+    expect(sent).toBeLessThan(16 * 1024 * 1024);
+    await s.close();
+    endless.closeAllConnections();
+    endless.close();
+  });
+
   it('reports a missing object as BLOB_NOT_FOUND without retrying', async () => {
     const s = store();
     const before = hits('a/missing');

@@ -113,6 +113,35 @@ function idleTimeout(ms: number | undefined): number {
   return ms;
 }
 
+/**
+ * A response body without a declared length (a proxy or an S3-compatible server may stream
+ * one chunked), read chunk by chunk and refused with `BLOB_TOO_LARGE` as soon as it passes
+ * the most a blob may have, rather than read to its end whatever it holds.
+ */
+async function readUnsized(
+  body: AsyncIterable<Uint8Array> & { destroy?(): void },
+  max: number,
+  what: string,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    total += chunk.byteLength;
+    if (total > max) {
+      body.destroy?.();
+      checkBlobSize(total, what, max);
+    }
+    chunks.push(chunk);
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.byteLength;
+  }
+  return bytes;
+}
+
 /** A blob store in an S3 bucket. */
 export class S3BlobStore implements BlobStore {
   readonly bucket: string;
@@ -223,7 +252,12 @@ export class S3BlobStore implements BlobStore {
       if (!out.Body) throw notFound(key);
       const body = out.Body as typeof out.Body & AsyncIterable<Uint8Array> & { destroy?(): void };
       const size = out.ContentLength;
-      if (size === undefined) return body.transformToByteArray();
+      if (size === undefined)
+        return readUnsized(
+          body,
+          this.maxBlobBytes,
+          `the blob at "s3://${this.bucket}/${this.objectKey(key)}"`,
+        );
       try {
         checkBlobSize(size, `the blob at "s3://${this.bucket}/${this.objectKey(key)}"`, this.maxBlobBytes);
       } catch (e) {
