@@ -44,6 +44,12 @@ describe('the shipped Grafana dashboard', () => {
     const empty = panels.filter((p) => p.type !== 'row' && (p.targets ?? []).length === 0);
     expect(empty.map((p) => p.title)).toEqual([]);
     expect(variableMetrics).toEqual(['shoal_producer_announced_version', 'shoal_consumer_version']);
+    // "All" is the jobs found (a|b), not a catch-all: `.+` also matched Prometheus's own job and
+    // any other exporter's in the process panels (process_resident_memory_bytes{job=~".+"}).
+    const catchAll = dashboard.templating.list.filter(
+      (v) => (v as { allValue?: string }).allValue !== undefined,
+    );
+    expect(catchAll.map((v) => v.name)).toEqual([]);
   });
 
   it('queries only metrics that a real producer or consumer serves', async () => {
