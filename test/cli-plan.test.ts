@@ -169,6 +169,35 @@ describe('the plan', () => {
   });
 });
 
+describe('plans a user can trust at the edges', () => {
+  it('sustains no rate whose backlog keeps growing, however high the watermark', () => {
+    const shape = [{ name: 'T', records: 1_000_000, bytesPerRecord: 43 }];
+    const at = (maxLagMs: number) =>
+      plan({ types: shape, changesPerSecond: 1000, consumers: 1, cadenceMs: 1000, maxLagMs }, ROUND).producer
+        .maxSustainedChangesPerSecond;
+    // Cycles of 100 ms + 0.01 ms a change drain under 100k changes/s: a longer allowed lag
+    // (a higher watermark) reached after the simulated hour used to pass for a higher rate.
+    for (const lag of [60_000, 3_600_000, 3_600_000_000]) expect(at(lag)).toBeLessThan(100_000);
+    expect(Math.abs(at(3_600_000_000) / at(60_000) - 1)).toBeLessThan(0.02);
+  });
+
+  it('says when it cannot batch at the cadence asked, and caps a delta at the dataset', () => {
+    const p = plan(
+      {
+        types: [{ name: 'T', records: 1000, bytesPerRecord: 43 }],
+        changesPerSecond: 100,
+        consumers: 1,
+        cadenceMs: 3_600_000,
+      },
+      ROUND,
+    );
+    expect(p.options.maxBatchDelayMs).toBe(600_000);
+    expect(p.warnings.some((w) => w.includes('3600000 ms is outside'))).toBe(true);
+    // 60,000 changes to 1,000 records: the delta carries each record once, at most.
+    expect(p.deltaBytes).toBeCloseTo(1000 * 43 * ROUND.deltaBytesPerChange, 6);
+  });
+});
+
 describe('a quiet source', () => {
   it('makes no versions: consumers only poll, at their longest interval', () => {
     const p = plan(

@@ -261,7 +261,7 @@ export function simulateBatching(
   cycleMs: (changes: number) => number,
   s: BatchSettings,
   horizonMs = 3_600_000,
-): { msToHighWatermark: number | null; batch: number; intervalMs: number } {
+): { msToHighWatermark: number | null; batch: number; intervalMs: number; converged: boolean } {
   const perMs = rate / 1000;
   let start = 0; // when the cycle in flight took its batch; arrivals since then are waiting
   let batch = 0;
@@ -273,7 +273,7 @@ export function simulateBatching(
     const peak = took + perMs * (end - start);
     if (peak >= s.highWatermark) {
       const t = start + (s.highWatermark - took) / perMs;
-      return { msToHighWatermark: Math.max(0, t), batch: took, intervalMs: end - start };
+      return { msToHighWatermark: Math.max(0, t), batch: took, intervalMs: end - start, converged: false };
     }
     const byCount = start + s.maxBatchRecords / perMs;
     const byDelay = start + s.maxBatchDelayMs; // the first change after `start` arrives at once
@@ -282,19 +282,26 @@ export function simulateBatching(
     interval = next - start;
     // Converged: the same batch again is the steady state.
     if (took > 0 && Math.abs(nextBatch - took) < 1e-6 * Math.max(1, took)) {
-      return { msToHighWatermark: null, batch: took, intervalMs: interval };
+      return { msToHighWatermark: null, batch: took, intervalMs: interval, converged: true };
     }
     start = next;
     batch = nextBatch;
   }
-  return { msToHighWatermark: null, batch, intervalMs: interval };
+  // The horizon passed with batches still growing: the backlog grows, the watermark only too high.
+  return { msToHighWatermark: null, batch, intervalMs: interval, converged: false };
 }
 
-/** The highest rate (changes/s) at which pending never reaches the high watermark. */
+/**
+ * The highest rate (changes/s) at which the batches settle (cycles drain what comes) and
+ * pending never reaches the high watermark. Settling matters: past the drain rate, a high
+ * enough watermark is only reached after the simulation's hour, which is no sustained rate.
+ */
 export function maxSustainedRate(c: Calibration, records: number, s: BatchSettings): number {
   const ackLimit = 1 / c.ackMsPerChange / 1e-3;
-  const holds = (rate: number) =>
-    simulateBatching(rate, (n) => loadedCycleMs(c, records, n, rate), s).msToHighWatermark === null;
+  const holds = (rate: number) => {
+    const run = simulateBatching(rate, (n) => loadedCycleMs(c, records, n, rate), s);
+    return run.msToHighWatermark === null && run.converged;
+  };
   if (holds(ackLimit)) return ackLimit;
   let lo = 0;
   let hi = ackLimit;
@@ -345,6 +352,11 @@ export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): 
   // of twice the rate before the count cuts a version early).
   const given = input.options ?? {};
   const maxBatchDelayMs = given.maxBatchDelayMs ?? Math.round(clamp(input.cadenceMs, 50, 600_000));
+  if (given.maxBatchDelayMs === undefined && maxBatchDelayMs !== Math.round(input.cadenceMs)) {
+    warnings.push(
+      `a cadence of ${Math.round(input.cadenceMs)} ms is outside what a producer batches by time (50 ms to 10 minutes): the plan uses maxBatchDelayMs ${maxBatchDelayMs}. For versions further apart, run shoal produce when the source changes instead.`,
+    );
+  }
   const maxBatchRecords =
     given.maxBatchRecords ?? Math.round(clamp(2 * rate * (maxBatchDelayMs / 1000), 1_000, 5_000_000));
   const cycle = (n: number) => deltaCycleMs(c, records, n);
@@ -370,7 +382,9 @@ export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): 
   const quiet = !(rate > 0);
   const changesPerVersion = quiet ? 0 : Math.max(1, steady.batch || rate * (maxBatchDelayMs / 1000));
   const intervalMs = quiet ? Number.POSITIVE_INFINITY : steady.intervalMs || maxBatchDelayMs;
-  const deltaBytes = input.measuredDeltaBytes ?? changesPerVersion * bytesPerRecord * c.deltaBytesPerChange;
+  // A delta carries each changed record once, however often it changed: at most every record.
+  const changedRecords = Math.min(changesPerVersion, Math.max(1, records));
+  const deltaBytes = input.measuredDeltaBytes ?? changedRecords * bytesPerRecord * c.deltaBytesPerChange;
   const reverseDeltaBytes = deltaBytes * (c.reverseBytesPerChange / c.deltaBytesPerChange);
 
   // Snapshots: a new consumer reads a snapshot and at most snapshotEvery - 1 deltas; keep the
@@ -427,7 +441,7 @@ export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): 
   const steadyBytes = c.consumerBaseBytes + resident;
   // Until the swap, what the delta writes is held beside the pages it replaces (copy-on-write).
   const deltaRefreshBytes =
-    steadyBytes + refreshExtraBytes(c, records, changesPerVersion, deltaBytes, bytesPerRecord);
+    steadyBytes + refreshExtraBytes(c, records, changedRecords, deltaBytes, bytesPerRecord);
   const snapshotRefreshBytes = steadyBytes + resident;
 
   const perVersion = consumerRequestsPerVersion(options, quiet ? maxIntervalMs : intervalMs);
