@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FsBlobStore, Producer, type Schema, t } from '../index.ts';
+import { decodeSnapshot, encodeSnapshot, FsBlobStore, Producer, type Schema, t } from '../index.ts';
 import {
   type Calibration,
   REFERENCE_BYTES_PER_RECORD,
@@ -73,7 +73,6 @@ const SAMPLE: CalibrationData = { schema: sampleSchema, record: sampleRecord };
 class SampleProducer {
   private rev = 1;
   snapshotBytes = 0;
-  firstCycleMs = 0;
   firstVersion = 0;
   readonly versions: { version: number; changes: number }[] = [];
   private readonly published: { role: string; bytes: number }[] = [];
@@ -109,7 +108,6 @@ class SampleProducer {
         for (let i = 0; i < records; i++) w.add(type, data.record(i, 0));
       });
       const first = p.cycles[0]!;
-      p.firstCycleMs = first.ms;
       p.firstVersion = first.version;
       p.snapshotBytes = p.published.find((x) => x.role === 'snapshot')?.bytes ?? 0;
       p.versions.push({ version: first.version, changes: 0 });
@@ -151,6 +149,22 @@ class SampleProducer {
     };
     this.versions.push({ version: cycle.version, changes });
     return out;
+  }
+
+  /**
+   * What a snapshot adds to a cycle: encoding the whole state and the integrity stage's decode
+   * of it (the least of three; the blob's write is in the fixed cost). The first cycle builds
+   * the state from its records as well, which a later snapshot cycle does not: 5–20× more.
+   */
+  snapshotMs(): number {
+    const state = this.producer.state!;
+    let least = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 3; i++) {
+      const start = performance.now();
+      decodeSnapshot(encodeSnapshot(state));
+      least = Math.min(least, performance.now() - start);
+    }
+    return least;
   }
 
   close(): Promise<void> {
@@ -283,6 +297,7 @@ export async function calibrateRun(
     const least = cycleCosts((xs) => Math.min(...xs));
     const typical = cycleCosts(median);
     const bytesPerRecord = b.snapshotBytes / records;
+    const snapshotMs = b.snapshotMs();
     await b.close();
     const sample = b;
     b = undefined;
@@ -307,12 +322,16 @@ export async function calibrateRun(
       bytesPerRecord,
     );
     const refreshExtra = median(refreshesOf(c1).map((r) => r.peakRss - r.rssBefore));
+    // Following every version: the highest peak over the loaded state, in refreshes' worth of
+    // the largest one refresh added.
+    const worstExtra = Math.max(1, ...measuredRefreshes.map((r) => r.peakRss - r.rssBefore));
+    const followPeak = Math.max(...measuredRefreshes.map((r) => r.peakRss));
     const calibration: Calibration = {
       sampleBytesPerRecord: bytesPerRecord,
       source: `calibrated on this machine (${records.toLocaleString('en')} sample records)`,
       ackMsPerChange: median(all.map((f) => f.ackMs)),
       ...least,
-      snapshotMsPerRecord: sample.firstCycleMs / records,
+      snapshotMsPerRecord: snapshotMs / records,
       deltaBytesPerChange: median(all.map((f) => f.deltaBytes)) / bytesPerRecord,
       reverseBytesPerChange: median(all.map((f) => f.reverseBytes)) / bytesPerRecord,
       logBytesPerChange: median(all.map((f) => f.logBytes)) / bytesPerRecord,
@@ -326,6 +345,9 @@ export async function calibrateRun(
       refreshBytesPerChange: c.reset
         ? Math.max(0, (refreshExtra - modelled) / c1)
         : REFERENCE_CALIBRATION.refreshBytesPerChange! * (bytesPerRecord / REFERENCE_BYTES_PER_RECORD),
+      followingRefreshes: c.reset
+        ? Math.max(1, (followPeak - c.loadedRss) / worstExtra)
+        : REFERENCE_CALIBRATION.followingRefreshes!,
       refreshMsFixed: Math.max(0, at(c1) - refreshPerChange * c1),
       refreshMsPerRecord: 0,
       refreshMsPerChange: refreshPerChange,

@@ -46,6 +46,13 @@ export interface Calibration {
    * @default the reference figure
    */
   readonly refreshBytesPerChange?: number;
+  /**
+   * A consumer that keeps following versions holds the garbage of several refreshes before the
+   * collector frees the old states' buffers: its peak over the loaded state, in refreshes' worth
+   * of what one refresh adds (measured over the calibration's versions).
+   * @default 3
+   */
+  readonly followingRefreshes?: number;
   /** Consumer refresh time: fixed, per record, per change. */
   readonly refreshMsFixed: number;
   readonly refreshMsPerRecord: number;
@@ -55,18 +62,18 @@ export interface Calibration {
 /**
  * Measured by `shoal plan --calibrate --sample 100000` on the 2-core reference machine of the
  * README's benchmarks (Movie records, 43 bytes each), taken as the median of five runs; the
- * cycle costs from the 250,000-record calibration of `npm run bench -- --section plan` (the
- * cost per record held is 0 since the calibration measures none: see calibrate.ts); the
+ * cycle and snapshot costs from two runs of `shoal plan --calibrate` (250,000 sample records)
+ * on the quiet machine (the cost per record held is 0: see calibrate.ts); the
  * re-stating memory from `shoal produce` at 50,000 and 250,000 Movie records (181 MB apart);
  * the refresh memory from a 1% delta refresh at 1,000,000 (18.9 MB over the loaded state).
  */
 export const REFERENCE_CALIBRATION: Calibration = {
   source: 'reference machine (README benchmarks, 2 cores, Node 20)',
   ackMsPerChange: 0.0018,
-  cycleMsFixed: 43,
+  cycleMsFixed: 33,
   cycleMsPerRecord: 0,
-  cycleMsPerChange: 0.007,
-  snapshotMsPerRecord: 0.0021,
+  cycleMsPerChange: 0.0053,
+  snapshotMsPerRecord: 0.00007,
   deltaBytesPerChange: 0.85,
   reverseBytesPerChange: 1.05,
   logBytesPerChange: 1.4,
@@ -74,6 +81,7 @@ export const REFERENCE_CALIBRATION: Calibration = {
   residentPerSnapshotByte: 1.0,
   restateBytesPerRecord: 930,
   refreshBytesPerChange: 1100,
+  followingRefreshes: 3,
   refreshMsFixed: 5,
   refreshMsPerRecord: 0.00002,
   refreshMsPerChange: 0.004,
@@ -150,6 +158,8 @@ export interface Plan {
     readonly steadyBytes: number;
     readonly deltaRefreshBytes: number;
     readonly snapshotRefreshBytes: number;
+    /** The peak of a consumer that follows version after version (the old states' garbage). */
+    readonly followingBytes: number;
   };
   readonly consumerRefreshMs: number;
   readonly producer: {
@@ -440,8 +450,10 @@ export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): 
   const resident = snapshotBytes * c.residentPerSnapshotByte;
   const steadyBytes = c.consumerBaseBytes + resident;
   // Until the swap, what the delta writes is held beside the pages it replaces (copy-on-write).
-  const deltaRefreshBytes =
-    steadyBytes + refreshExtraBytes(c, records, changedRecords, deltaBytes, bytesPerRecord);
+  const refreshExtra = refreshExtraBytes(c, records, changedRecords, deltaBytes, bytesPerRecord);
+  const deltaRefreshBytes = steadyBytes + refreshExtra;
+  const followingBytes =
+    steadyBytes + (c.followingRefreshes ?? REFERENCE_CALIBRATION.followingRefreshes!) * refreshExtra;
   const snapshotRefreshBytes = steadyBytes + resident;
 
   const perVersion = consumerRequestsPerVersion(options, quiet ? maxIntervalMs : intervalMs);
@@ -473,7 +485,7 @@ export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): 
     changesPerVersion,
     deltaBytes,
     reverseDeltaBytes,
-    consumerMemory: { steadyBytes, deltaRefreshBytes, snapshotRefreshBytes },
+    consumerMemory: { steadyBytes, deltaRefreshBytes, snapshotRefreshBytes, followingBytes },
     consumerRefreshMs:
       c.refreshMsFixed + c.refreshMsPerRecord * records + c.refreshMsPerChange * changesPerVersion,
     producer: {

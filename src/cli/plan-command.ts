@@ -183,6 +183,7 @@ function table(p: Plan, input: PlanInput, c: Calibration, sources: Sources): str
     ['consumer memory, steady', MB(p.consumerMemory.steadyBytes)],
     ['  during a delta refresh', MB(p.consumerMemory.deltaRefreshBytes)],
     ['  during a snapshot refresh', MB(p.consumerMemory.snapshotRefreshBytes)],
+    ['  following version after version (peak)', MB(p.consumerMemory.followingBytes)],
     ['consumer refresh (delta)', msText(p.consumerRefreshMs)],
     ['producer delta cycle', msText(p.producer.deltaCycleMs)],
     ['producer snapshot cycle', msText(p.producer.snapshotCycleMs)],
