@@ -154,7 +154,10 @@ export function retryDelayOptions(
     }
   }
   if (max < base) {
-    throw new ShoalError('INVALID_OPTION', `maxRetryDelayMs (${max}) must be at least retryDelayMs (${base})`);
+    throw new ShoalError(
+      'INVALID_OPTION',
+      `maxRetryDelayMs (${max}) must be at least retryDelayMs (${base})`,
+    );
   }
   return { base, max };
 }

@@ -26,7 +26,12 @@ import { diffStates, type TypeDiff } from '../state/read/state-diff.ts';
 import { shareState } from '../state/read/state-handle.ts';
 import { TypedEvents } from '../typed-events.ts';
 import type { ShareHandle, ShareMessage } from './attached-consumer.ts';
-import { type ConsumerOptions, requestCostOption, retryDelayOptions, waitOption } from './consumer-options.ts';
+import {
+  type ConsumerOptions,
+  requestCostOption,
+  retryDelayOptions,
+  waitOption,
+} from './consumer-options.ts';
 import { nothingAnnounced, waitForFirstAnnouncement } from './first-version-wait.ts';
 import { applyPlan } from './plan-applier.ts';
 import { planRefresh, type RefreshPlan } from './refresh-planner.ts';
