@@ -165,6 +165,30 @@ describe.each(stores)('planning with retention on $name', ({ make }) => {
     expect(contents(consumer.state)).toEqual(contents(producer.state!));
   }, 60_000);
 
+  it('names the header every path needs when it is gone, and says what to do', async () => {
+    const inner = await make();
+    await using producer = await producerFor(inner, 5, 100);
+    const versions = [producer.version!];
+    for (let n = 1; n <= 7; n++) {
+      await step(producer, n);
+      versions.push(producer.version!);
+    }
+    // The newest snapshot is versions[5]; every path to versions[7] goes through versions[6].
+    const header = layout.header(versions[6]!);
+    const saved = await inner.get(header);
+    await inner.delete(header);
+    const error = await Consumer.open({ store: inner, namespace: NS, watch: false }).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: 'BLOB_NOT_FOUND',
+      blobKey: header,
+      message: expect.stringContaining(`no blob at "${header}"`),
+    });
+    expect((error as Error).message).toContain('Republish a snapshot');
+    await inner.put(header, saved);
+    await using consumer = await Consumer.open({ store: inner, namespace: NS, watch: false });
+    expect(contents(consumer.state)).toEqual(contents(producer.state!));
+  }, 60_000);
+
   it('weighs requests as well as bytes: one snapshot beats a chain of 48 deltas', async () => {
     const inner = await make();
     const store = new CountingStore(inner);

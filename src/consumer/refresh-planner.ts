@@ -12,7 +12,7 @@
  * beat the best candidate; it is bounded in any case. Blobs that failed before are routed
  * around; when nothing is left but them, the best of them is tried again (they may be back).
  */
-import { blobKeyOf } from '../blob/blob-store.ts';
+import { blobKeyOf, withBlobKey } from '../blob/blob-store.ts';
 import type { NamespaceLayout, VersionHeader } from '../blob/namespace-layout.ts';
 import type { VersionHeaderCache } from '../blob/version-header-cache.ts';
 import { isShoalError, ShoalError } from '../errors.ts';
@@ -50,17 +50,26 @@ export const MAX_WALK = 1000;
 export async function planRefresh(input: PlanInput): Promise<RefreshPlan> {
   const plan = await planAvoiding(input, input.failed);
   if (plan.best) return plan.best;
-  if (input.failed.size > 0) {
-    // Every path goes through a blob that failed before: try again the best of them.
-    const again = await planAvoiding(input, new Set());
-    if (again.best) return again.best;
+  // Every path goes through a blob that failed before: try again the best of them.
+  const again = input.failed.size > 0 ? await planAvoiding(input, new Set()) : undefined;
+  if (again?.best) return again.best;
+  const stop = again?.stop ?? plan.stop;
+  const key = blobKeyOf(stop);
+  const where = `version ${input.to} of namespace "${input.layout.namespace}"`;
+  if (stop !== undefined && key !== undefined) {
+    // Named: the blob every path from a snapshot goes through (a header gone mid-chain).
+    throw withBlobKey(
+      new ShoalError(
+        isShoalError(stop) ? stop.code : 'BLOB_NOT_FOUND',
+        `no path reaches ${where}: ${(stop as Error).message.replace(/\.?\s*Check the store[^]*$/, '')}, and every path from a snapshot at or below it goes through it. Republish a snapshot (shoal produce re-states the dataset), or wait for the producer's next one (every snapshotEvery versions).`,
+        { cause: stop },
+      ),
+      key,
+    );
   }
   throw (
-    plan.stop ??
-    new ShoalError(
-      'BLOB_NOT_FOUND',
-      `no snapshot at or below version ${input.to} of namespace "${input.layout.namespace}" is reachable. Republish a snapshot.`,
-    )
+    stop ??
+    new ShoalError('BLOB_NOT_FOUND', `no snapshot at or below ${where} is reachable. Republish a snapshot.`)
   );
 }
 
