@@ -45,6 +45,29 @@ describe('--log-format json', () => {
     });
   });
 
+  it('reports a failed cycle with its version, stage and duration', async () => {
+    const store = join(dir, 'shrink-store');
+    const many = join(dir, 'many.ndjson');
+    const few = join(dir, 'few.ndjson');
+    const line = (id: number) => `{"id":${id},"title":"m${id}","year":2001,"tags":[]}`;
+    await writeFile(many, `${[1, 2, 3, 4].map(line).join('\n')}\n`);
+    await writeFile(few, `${line(1)}\n`);
+    const args = ['produce', '--schema', schema, '--store', store, '--log-format', 'json'];
+    expect((await runCli([...args, '--input', many], { cwd: dir })).code).toBe(0);
+    const r = await runCli([...args, '--input', few], { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(entries(r.stderr).at(-1)).toEqual({
+      time: expect.stringMatching(ISO),
+      level: 'error',
+      event: 'failed',
+      code: 'VALIDATION_FAILED',
+      version: expect.any(Number),
+      stage: 'validate',
+      durationMs: expect.any(Number),
+      message: expect.stringContaining('was refused'),
+    });
+  });
+
   it('reports each invalid record with its file and line, then the refusal; stdout stays empty', async () => {
     const input = join(dir, 'bad.ndjson');
     await writeFile(

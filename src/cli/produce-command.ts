@@ -308,9 +308,12 @@ export async function produceCommand(
       ...(labelled ? { labelled: false } : {}),
     });
   });
+  /** This command's own failed cycle, for the one line that reports it. */
+  let ownFailure: { version: number; stage: string; durationMs: number } | undefined;
   producer.on('cycle:failure', (e) => {
     // The failure of this command's own cycle is reported once, by whoever awaits it.
-    if (!cycling) {
+    if (cycling) ownFailure = { version: e.version, stage: e.stage, durationMs: Math.round(e.durationMs) };
+    else {
       log.write(
         'error',
         'cycle-failed',
@@ -319,8 +322,14 @@ export async function produceCommand(
       );
     }
   });
-  const report = (e: unknown) =>
-    log.write('error', 'failed', failureLine(e), isShoalError(e) ? { code: e.code } : {});
+  const report = (e: unknown) => {
+    const cycle = ownFailure;
+    ownFailure = undefined;
+    log.write('error', 'failed', failureLine(e), {
+      ...(isShoalError(e) ? { code: e.code } : {}),
+      ...(cycle ?? {}),
+    });
+  };
   producer.on('warning', (e) =>
     log.write(
       'warn',
