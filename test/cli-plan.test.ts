@@ -356,6 +356,44 @@ describe('shoal plan', () => {
     expect(given.input.measuredDeltaBytes).toBeUndefined();
   });
 
+  it('takes numbers in exponent notation, and refuses one past what a double holds', async () => {
+    const ok = await cli(
+      'plan',
+      '--records',
+      'M=1e4',
+      '--bytes-per-record',
+      '43',
+      '--changes-per-second',
+      '1e3',
+      '--json',
+    );
+    // A count stays a whole number in decimal; a rate may be 1e3.
+    expect(ok.code).toBe(2);
+    const r = await cli(
+      'plan',
+      '--records',
+      'M=10000',
+      '--bytes-per-record',
+      '43',
+      '--changes-per-second',
+      '1e3',
+      '--json',
+    );
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).input.changesPerSecond).toBe(1000);
+    const huge = await cli(
+      'plan',
+      '--records',
+      'M=10000',
+      '--bytes-per-record',
+      '43',
+      '--changes-per-second',
+      '1e999',
+    );
+    expect(huge.code).toBe(2);
+    expect(huge.stderr).toContain('--changes-per-second needs');
+  });
+
   it('calibrates on this machine when asked', async () => {
     const { code, stdout } = await cli(
       'plan',

@@ -7,7 +7,7 @@ import { TUNING_PROFILES, type TuningProfileName } from '../index.ts';
 import { UsageError } from './usage-error.ts';
 
 const WHOLE = /^(0|[1-9][0-9]*)$/;
-const DECIMAL = /^[0-9]+(\.[0-9]+)?$/;
+const DECIMAL = /^[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
 
 /** A whole number in decimal (`0`, `42`), or the usage error `--<flag> needs <what>, got "<text>"`. */
 export function parseWhole(flag: string, text: string, what = 'a whole number'): number {
@@ -25,8 +25,10 @@ export function parsePort(flag: string, text: string): number {
 
 /** A number ≥ 0 in decimal (`0.25`, `43`), or the usage error `--<flag> needs <what>, got "<text>"`. */
 export function parseDecimal(flag: string, text: string, what = 'a number ≥ 0'): number {
-  if (!DECIMAL.test(text)) throw new UsageError(`${flag} needs ${what}, got "${text}"`);
-  return Number(text);
+  // Exponents are numbers too (1e3, 2.5e-4); one past what a double holds is not.
+  const n = DECIMAL.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isFinite(n)) throw new UsageError(`${flag} needs ${what}, got "${text}"`);
+  return n;
 }
 
 const DURATION = /^(0|[1-9][0-9]*)(ms|s|m|h)$/;
