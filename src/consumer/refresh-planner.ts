@@ -61,7 +61,7 @@ export async function planRefresh(input: PlanInput): Promise<RefreshPlan> {
     throw withBlobKey(
       new ShoalError(
         isShoalError(stop) ? stop.code : 'BLOB_NOT_FOUND',
-        `no path reaches ${where}: ${(stop as Error).message.replace(/\.?\s*Check the store[^]*$/, '')}, and every path from a snapshot at or below it goes through it. Republish a snapshot (shoal produce re-states the dataset), or wait for the producer's next one (every snapshotEvery versions).`,
+        `no path reaches ${where}: ${(stop as Error).message.replace(/\.?\s*Check the store[\s\S]*$/, '')}, and every path from a snapshot at or below it goes through it. Republish a snapshot (shoal produce re-states the dataset), or wait for the producer's next one (every snapshotEvery versions).`,
         { cause: stop },
       ),
       key,
