@@ -4,10 +4,12 @@
  * only the push can bring versions in time. Then nats-server is killed (the consumer falls back
  * to polling the store) and started again (it goes back to the push, and stops polling).
  */
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ShoalError } from '../src/errors.ts';
 import { Consumer, Producer as P, type Producer, t } from '../src/index.ts';
 import { NatsAnnouncementPush, NatsAnnouncer, natsKey } from '../src/nats.ts';
+import { examples, runCli, spawnCli } from './support/cli.ts';
 import { CountingStore } from './support/counting-store.ts';
 import { type NatsServer, natsSkipReason, startNats } from './support/nats-server.ts';
 import { useStores } from './support/stores.ts';
@@ -219,6 +221,54 @@ describe.skipIf(skip !== undefined)('announcements pushed over NATS', () => {
     }
     silent.close();
   }, 30_000);
+
+  it('shoal produce and shoal consume exit when done, whatever a silent NATS server holds open', async () => {
+    const net = await import('node:net');
+    const silent = net.createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const nats = `nats://127.0.0.1:${(silent.address() as import('node:net').AddressInfo).port}`;
+    const store = await tempDir();
+    const started = Date.now();
+    const produced = await runCli([
+      'produce',
+      '--schema',
+      join(examples, 'movies.schema.json'),
+      '--input',
+      join(examples, 'movies.ndjson'),
+      '--namespace',
+      'movies',
+      '--store',
+      store,
+      '--nats',
+      nats,
+    ]);
+    expect(produced.code).toBe(0);
+    expect(produced.stdout).toContain('"event":"published"');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const child = spawnCli([
+      'consume',
+      '--store',
+      store,
+      '--namespace',
+      'movies',
+      '--nats',
+      nats,
+      '--port',
+      '0',
+    ]);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await until(() => stderr.includes('no answer from'), 15_000, 'the silent server reported');
+    expect(stderr).toContain('PUSH_UNAVAILABLE');
+    child.kill('SIGTERM');
+    const stopped = Date.now();
+    expect(await exited).toBe(0);
+    expect(Date.now() - stopped).toBeLessThan(5000);
+    silent.close();
+  }, 60_000);
 
   it('keeps namespaces apart in one bucket, under keys NATS accepts', async () => {
     expect(natsKey('prod/movies')).toBe('prod/movies');

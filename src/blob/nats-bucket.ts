@@ -111,7 +111,7 @@ export class NatsBucket {
     for (;;) {
       if (this.closed) throw closedError();
       try {
-        const nc = await connect({
+        const attempt = connect({
           servers: [this.options.servers!].flat() as string[],
           timeout: CONNECT_TIMEOUT_MS,
           maxReconnectAttempts: -1,
@@ -121,6 +121,28 @@ export class NatsBucket {
           maxPingOut: 2,
           name: 'shoal',
         });
+        // A server that accepts and never answers holds the attempt (nats.js does not time it
+        // out): said once, then waited for, rather than a new socket every few seconds.
+        let timer: NodeJS.Timeout | undefined;
+        const silent = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, CONNECT_TIMEOUT_MS);
+          timer.unref();
+        });
+        const first = await Promise.race([attempt.then(() => false), silent.then(() => true)]).catch(
+          () => false,
+        );
+        clearTimeout(timer);
+        if (first && !this.closed) {
+          this.onConnectError?.(
+            natsError(
+              'connecting',
+              new Error(
+                `no answer from ${[this.options.servers].flat().join(', ')} within ${CONNECT_TIMEOUT_MS} ms; still waiting`,
+              ),
+            ),
+          );
+        }
+        const nc = await attempt;
         if (this.closed) {
           await nc.close().catch(() => {});
           throw closedError();

@@ -87,7 +87,7 @@ export class PollSchedule {
     const spread = this.o.spreadMs ?? Math.min(500, this.cadence / 4);
     const at = next.announcedAt + this.cadence + this.offset;
     this.expected = { at, graceUntil: at + spread + this.cadence / 2 };
-    return Math.max(1, at + this.random() * spread - now);
+    return Math.min(2_147_483_647, Math.max(1, at + this.random() * spread - now));
   }
 
   /** A check that started at `now` found nothing new (`failed`: it failed): the wait before the next. */
@@ -112,6 +112,7 @@ export class PollSchedule {
   }
 
   private jittered(ms: number): number {
-    return Math.max(1, ms + ms * this.o.jitter * (this.random() * 2 - 1));
+    // At most what a timer holds: past it Node fires at once (a poll every millisecond).
+    return Math.min(2_147_483_647, Math.max(1, ms + ms * this.o.jitter * (this.random() * 2 - 1)));
   }
 }

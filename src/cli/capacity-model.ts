@@ -50,7 +50,7 @@ export interface Calibration {
    * A consumer that keeps following versions holds the garbage of several refreshes before the
    * collector frees the old states' buffers: its peak over the loaded state, in refreshes' worth
    * of what one refresh adds (measured over the calibration's versions).
-   * @default 3
+   * @default 5
    */
   readonly followingRefreshes?: number;
   /** Consumer refresh time: fixed, per record, per change. */
@@ -81,7 +81,7 @@ export const REFERENCE_CALIBRATION: Calibration = {
   residentPerSnapshotByte: 1.0,
   restateBytesPerRecord: 930,
   refreshBytesPerChange: 1100,
-  followingRefreshes: 3,
+  followingRefreshes: 5,
   refreshMsFixed: 5,
   refreshMsPerRecord: 0.00002,
   refreshMsPerChange: 0.004,
@@ -487,7 +487,7 @@ export function plan(input: PlanInput, c: Calibration = REFERENCE_CALIBRATION): 
     reverseDeltaBytes,
     consumerMemory: { steadyBytes, deltaRefreshBytes, snapshotRefreshBytes, followingBytes },
     consumerRefreshMs:
-      c.refreshMsFixed + c.refreshMsPerRecord * records + c.refreshMsPerChange * changesPerVersion,
+      c.refreshMsFixed + c.refreshMsPerRecord * records + c.refreshMsPerChange * changedRecords,
     producer: {
       deltaCycleMs: dCycle,
       snapshotCycleMs: sCycle,

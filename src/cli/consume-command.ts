@@ -226,6 +226,25 @@ export async function consumeCommand(
     ...(maxStalenessMs !== undefined ? { maxStalenessMs } : {}),
     routes: (path, _query, search) => lookup(consumer, path, search),
   });
+  // Watch failures (a store or NATS that cannot be reached): the first of each kind, then at
+  // most one a minute, so a long outage is visible without a line per poll.
+  let lastWatchError: { code: string; at: number } | undefined;
+  consumer.on('watch:error', (e) => {
+    const now = Date.now();
+    if (lastWatchError?.code === e.code && now - lastWatchError.at < 60_000) return;
+    lastWatchError = { code: e.code, at: now };
+    log.write('warn', 'watch-failed', `shoal: warning: ${e.code}: ${e.message}`, { code: e.code });
+  });
+  consumer.on('watch:push', ({ up }) =>
+    log.write(
+      'info',
+      up ? 'push-up' : 'push-down',
+      up
+        ? 'shoal: NATS push up: announcements come by it, the store is polled every few minutes'
+        : 'shoal: NATS push down: polling the store until it is back',
+      { up },
+    ),
+  );
   consumer.on('waiting', (e) => {
     log.write(
       'info',

@@ -132,12 +132,22 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   process.exit(1);
 });
 
+/**
+ * The command is done: exit with `code` once the event loop drains, or after a second if
+ * something still holds it (a NATS server that accepted the connection and never answered
+ * keeps its socket open, and a closed consumer or producer cannot take it back).
+ */
+function exitWhenDone(code: number): void {
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 1000).unref();
+}
+
 const argv = process.argv.slice(2);
 main(argv).then(
   (code) => {
     // Stopped by a signal: a read of a FIFO or stdin may still hold the event loop open.
     if (code >= 128) process.exit(code);
-    process.exitCode = code;
+    exitWhenDone(code);
   },
   (error: unknown) => {
     const usage = usageMessage(error);
@@ -146,7 +156,7 @@ main(argv).then(
       const help = command ? `shoal ${command} --help` : 'shoal --help';
       if (log.format === 'json') log.write('error', 'usage', `shoal: ${usage}`, { help });
       else process.stderr.write(`shoal: ${usage}\nSee '${help}'.\n`);
-      process.exitCode = 2;
+      exitWhenDone(2);
       return;
     }
     const code = (error as { code?: unknown }).code;
@@ -157,6 +167,6 @@ main(argv).then(
     });
     // In text, the stack follows the line; in JSON it is the `stack` field.
     if (stack && log.format === 'text') process.stderr.write(`${stack}\n`);
-    process.exitCode = 1;
+    exitWhenDone(1);
   },
 );
