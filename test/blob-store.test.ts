@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Announcement, StoreAnnouncer } from '../src/blob/announcer.ts';
 import type { BlobStore } from '../src/blob/blob-store.ts';
-import { FsBlobStore } from '../src/blob/fs-blob-store.ts';
+import { breakStaleLock, FsBlobStore } from '../src/blob/fs-blob-store.ts';
 import { MemoryBlobStore } from '../src/blob/memory-blob-store.ts';
 import { encodeVersionHeader, NamespaceLayout } from '../src/blob/namespace-layout.ts';
 import { applyRetention } from '../src/blob/retention.ts';
@@ -272,6 +272,26 @@ describe('FsBlobStore specifics', () => {
     expect(error.message).toContain(`delete "${lock}" or wait`);
     expect(Date.now() - started).toBeGreaterThanOrEqual(90);
     expect([...(await store.get('ns/announced'))]).toEqual([1]);
+  });
+
+  it('breaks only the stale lock it judged, not a fresh one on the same inode', async () => {
+    const dir = await tempDir();
+    const lock = join(dir, '.announced.shoal-lock');
+    await writeFile(lock, 'crashed');
+    const old = new Date(Date.now() - 60_000);
+    await utimes(lock, old, old);
+    const judged = await stat(lock);
+    // Another writer broke it and took a fresh lock meanwhile, which the file system gave the
+    // same inode (as it does to the next file made): rewritten in place here, so it surely has.
+    await new Promise((r) => setTimeout(r, 5));
+    await writeFile(lock, `${hostname()} ${process.pid} ${new Date().toISOString()}\n`);
+    expect((await stat(lock)).ino).toBe(judged.ino);
+    await breakStaleLock(lock, judged);
+    expect(await readFile(lock, 'utf8')).toContain(String(process.pid));
+    // The lock judged, still there unchanged: broken.
+    await utimes(lock, old, old);
+    await breakStaleLock(lock, await stat(lock));
+    await expect(stat(lock)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('lets one writer through when several take over one stale lock at once', async () => {

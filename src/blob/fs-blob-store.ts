@@ -108,11 +108,21 @@ async function lockOwner(lock: string): Promise<{ host: string; pid: string; sin
 }
 
 /**
- * Removes a lock judged stale (`ino` is the file judged), under a breaker file of its own: two
- * writers may judge the same lock stale, and the second must not remove the fresh lock the
- * first one's successor has taken meanwhile. A breaker left by a crash is itself stale after 5 s.
+ * `a` and `b` are one file: its inode and its modification time (an inode is reused at once).
+ * Not its change time, which the owner's removing the temporary name it linked moves.
  */
-async function breakStaleLock(lock: string, ino: number): Promise<void> {
+const sameFile = (a: Stats, b: Stats): boolean =>
+  a.ino === b.ino && a.dev === b.dev && a.mtimeMs === b.mtimeMs;
+
+/**
+ * Removes a lock judged stale (`judged` is the file judged), under a breaker file of its own:
+ * two writers may judge the same lock stale, and the second must not remove the fresh lock the
+ * first one's successor has taken meanwhile. The file is known by its inode and its mtime: an
+ * inode alone is reused at once by the next file made (seen in CI: a fresh lock on the stale
+ * one's inode removed, and two writers through). A breaker left by a crash is itself stale
+ * after 5 s.
+ */
+export async function breakStaleLock(lock: string, judged: Stats): Promise<void> {
   const breaker = `${lock}.break`;
   try {
     await writeFile(breaker, `${hostname()} ${process.pid}\n`, { flag: 'wx' });
@@ -127,7 +137,7 @@ async function breakStaleLock(lock: string, ino: number): Promise<void> {
   }
   try {
     const now = await stat(lock).catch(() => undefined);
-    if (now?.ino === ino) await unlink(lock).catch(() => {});
+    if (now && sameFile(now, judged)) await unlink(lock).catch(() => {});
   } finally {
     await unlink(breaker).catch(() => {});
   }
@@ -321,7 +331,7 @@ export class FsBlobStore implements BlobStore {
   ): Promise<T> {
     const lock = dir.path(`.${name}.shoal-lock`);
     const deadline = Date.now() + this.lockWaitMs;
-    let mine: number | undefined;
+    let mine: Stats | undefined;
     for (;;) {
       throwIfAborted(signal);
       try {
@@ -331,7 +341,7 @@ export class FsBlobStore implements BlobStore {
         await writeFile(tmp, `${hostname()} ${process.pid} ${new Date().toISOString()}\n`, { flag: 'wx' });
         try {
           await link(tmp, lock);
-          mine = (await stat(lock)).ino;
+          mine = await stat(lock);
         } finally {
           await unlink(tmp).catch(() => {});
         }
@@ -341,7 +351,7 @@ export class FsBlobStore implements BlobStore {
         const held = await stat(lock).catch(() => undefined);
         const age = held ? Date.now() - held.mtimeMs : 0;
         if (held && (age > this.staleLockMs || (await lockOwnerIsGone(lock)))) {
-          await breakStaleLock(lock, held.ino);
+          await breakStaleLock(lock, held);
           continue;
         }
         if (Date.now() > deadline) {
@@ -361,7 +371,7 @@ export class FsBlobStore implements BlobStore {
     } finally {
       // Released only if it is still this writer's (one held past staleLockMs may be taken over).
       const now = await stat(lock).catch(() => undefined);
-      if (now?.ino === mine) await unlink(lock).catch(() => {});
+      if (now && mine && sameFile(now, mine)) await unlink(lock).catch(() => {});
     }
   }
 
