@@ -41,6 +41,13 @@ const ROUND: Calibration = {
   sampleBytesPerRecord: 43,
 };
 
+/** The plan for one type of `records` records of 43 bytes, under the test calibration. */
+const planOneType = (records: number, changesPerSecond: number, consumers: number, cadenceMs: number) =>
+  plan(
+    { types: [{ name: 'T', records, bytesPerRecord: 43 }], changesPerSecond, consumers, cadenceMs },
+    ROUND,
+  );
+
 describe('the batching simulation', () => {
   const cycle = (c: number) => deltaCycleMs(ROUND, 0, c);
 
@@ -182,15 +189,7 @@ describe('plans a user can trust at the edges', () => {
   });
 
   it('says when it cannot batch at the cadence asked, and caps a delta at the dataset', () => {
-    const p = plan(
-      {
-        types: [{ name: 'T', records: 1000, bytesPerRecord: 43 }],
-        changesPerSecond: 100,
-        consumers: 1,
-        cadenceMs: 3_600_000,
-      },
-      ROUND,
-    );
+    const p = planOneType(1000, 100, 1, 3_600_000);
     expect(p.options.maxBatchDelayMs).toBe(600_000);
     expect(p.warnings.some((w) => w.includes('3600000 ms is outside'))).toBe(true);
     // 60,000 changes to 1,000 records: the delta carries each record once, at most.
@@ -200,15 +199,7 @@ describe('plans a user can trust at the edges', () => {
 
 describe('a quiet source', () => {
   it('makes no versions: consumers only poll, at their longest interval', () => {
-    const p = plan(
-      {
-        types: [{ name: 'T', records: 1e6, bytesPerRecord: 43 }],
-        changesPerSecond: 0,
-        consumers: 1000,
-        cadenceMs: 1000,
-      },
-      ROUND,
-    );
+    const p = planOneType(1e6, 0, 1000, 1000);
     expect(p.changesPerVersion).toBe(0);
     expect(p.requests.versionsPerMinute).toBe(0);
     expect(p.requests.perMinute).toEqual({

@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FsBlobStore, fromJSON, Producer } from '../src/index.ts';
-import { cli, examples, spawnCli, tsx } from './support/cli.ts';
+import { cli, examples, produceExamples, spawnCli, tsx } from './support/cli.ts';
 import { loadVersion, recordsOf } from './support/load.ts';
 import { until } from './support/wait.ts';
 
@@ -49,15 +49,7 @@ const ndjson = (rows: object[]) => `${rows.map((r) => JSON.stringify(r)).join('\
 describe('shoal produce', () => {
   it('publishes a file as a version equal to its content', async () => {
     const cwd = await tempDir();
-    const args = [
-      'produce',
-      '--schema',
-      join(examples, 'movies.schema.json'),
-      '--input',
-      join(examples, 'movies.ndjson'),
-      '--namespace',
-      'movies',
-    ];
+    const args = produceExamples();
     const { stdout } = await cli(cwd, ...args);
     const event = JSON.parse(stdout.trim().split('\n').at(-1)!);
     expect(event).toMatchObject({ event: 'published', snapshot: true, counts: { Movie: 3 } });

@@ -5,12 +5,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3BlobStore } from '../src/s3.ts';
+import { produceExamples } from './support/cli.ts';
 import { loadVersion, recordsOf } from './support/load.ts';
 import { BUCKET, type S3Server, startS3 } from './support/s3-server.ts';
 
 const run = promisify(execFile);
 const main = join(import.meta.dirname, '../src/cli/main.ts');
-const examples = join(import.meta.dirname, '../examples');
 const NODE_WARNING = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
 
 describe('shoal produce on S3', () => {
@@ -35,17 +35,7 @@ describe('shoal produce on S3', () => {
         '--import',
         'tsx',
         main,
-        'produce',
-        '--schema',
-        join(examples, 'movies.schema.json'),
-        '--input',
-        join(examples, 'movies.ndjson'),
-        '--namespace',
-        'movies',
-        '--store',
-        `s3://${BUCKET}/${prefix}`,
-        '--wal-dir',
-        join(cwd, prefix),
+        ...produceExamples('--store', `s3://${BUCKET}/${prefix}`, '--wal-dir', join(cwd, prefix)),
       ],
       {
         cwd: join(import.meta.dirname, '..'),

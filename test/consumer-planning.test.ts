@@ -46,6 +46,15 @@ const step = async (producer: Producer<typeof schema>, n: number) => {
   });
   await producer.flush();
 };
+/** Versions 1 to 7 after the producer's first (snapshots every 5: at 0 and 5), all of them. */
+const sevenMore = async (producer: Producer<typeof schema>) => {
+  const versions = [producer.version!];
+  for (let n = 1; n <= 7; n++) {
+    await step(producer, n);
+    versions.push(producer.version!);
+  }
+  return versions;
+};
 const contents = (state: { type(n: 'Movie'): Iterable<{ toObject(): unknown }> }) =>
   [...state.type('Movie')].map((v) => v.toObject());
 
@@ -109,17 +118,12 @@ describe.each(stores)('planning with retention on $name', ({ make }) => {
     const inner = await make();
     const store = new CountingStore(inner);
     await using producer = await producerFor(inner, 5, 100);
-    const v1 = producer.version!;
-    // Bytes alone: the deltas from v1 are the cheaper path while they are all there.
+    // Bytes alone: the deltas from the first version are the cheaper path while they are all there.
     const open = () => Consumer.open({ store, namespace: NS, watch: false, requestCostBytes: 0 });
     await using control = await open();
     await using noHeader = await open();
     await using noDelta = await open();
-    const versions = [v1];
-    for (let n = 1; n <= 7; n++) {
-      await step(producer, n);
-      versions.push(producer.version!);
-    }
+    const versions = await sevenMore(producer);
     await control.refresh();
     expect(control.lastRefresh?.kind).toBe('delta');
     const header = layout.header(versions[3]!);
@@ -144,11 +148,7 @@ describe.each(stores)('planning with retention on $name', ({ make }) => {
   it('a new consumer whose newest snapshot is corrupt loads an older snapshot and the deltas after it', async () => {
     const inner = await make();
     await using producer = await producerFor(inner, 5, 100);
-    const versions = [producer.version!];
-    for (let n = 1; n <= 7; n++) {
-      await step(producer, n);
-      versions.push(producer.version!);
-    }
+    const versions = await sevenMore(producer);
     const newest = layout.snapshot(versions[5]!);
     await inner.get(newest); // the snapshot is there, to be spoiled
     await inner.delete(newest);
@@ -168,11 +168,7 @@ describe.each(stores)('planning with retention on $name', ({ make }) => {
   it('names the header every path needs when it is gone, and says what to do', async () => {
     const inner = await make();
     await using producer = await producerFor(inner, 5, 100);
-    const versions = [producer.version!];
-    for (let n = 1; n <= 7; n++) {
-      await step(producer, n);
-      versions.push(producer.version!);
-    }
+    const versions = await sevenMore(producer);
     // The newest snapshot is versions[5]; every path to versions[7] goes through versions[6].
     const header = layout.header(versions[6]!);
     const saved = await inner.get(header);

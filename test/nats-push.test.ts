@@ -4,12 +4,11 @@
  * only the push can bring versions in time. Then nats-server is killed (the consumer falls back
  * to polling the store) and started again (it goes back to the push, and stops polling).
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ShoalError } from '../src/errors.ts';
-import { Consumer, Producer as P, type Producer, t } from '../src/index.ts';
+import { type BlobStore, Consumer, Producer as P, type Producer, t } from '../src/index.ts';
 import { NatsAnnouncementPush, NatsAnnouncer, natsKey } from '../src/nats.ts';
-import { examples, runCli, spawnCli } from './support/cli.ts';
+import { produceExamples, runCli, spawnCli } from './support/cli.ts';
 import { CountingStore } from './support/counting-store.ts';
 import { type NatsServer, natsSkipReason, startNats } from './support/nats-server.ts';
 import { useStores } from './support/stores.ts';
@@ -30,6 +29,23 @@ afterAll(async () => {
   await nats?.close();
 });
 
+/** A producer of `namespace` announcing through `announcer`, with 50 movies published. */
+async function publishing(store: BlobStore, namespace: string, announcer: NatsAnnouncer) {
+  const producer = await P.open({
+    store,
+    namespace,
+    schema,
+    walDir: await tempDir(),
+    fsync: false,
+    announcer,
+  });
+  await producer.runCycle((w) => {
+    for (let i = 0; i < 50; i++) w.add('Movie', { id: i, title: `movie ${i}` });
+  });
+  await announcer.flush();
+  return producer;
+}
+
 const step = async (producer: Producer<typeof schema>, n: number) => {
   await producer.upsert('Movie', { id: n % 50, title: `movie ${n}, cut ${n}` });
   await producer.flush();
@@ -46,18 +62,7 @@ describe.skipIf(skip !== undefined)('announcements pushed over NATS', () => {
       reconnectWaitMs: 100,
       onError: (e) => errors.push(e),
     });
-    await using producer = await P.open({
-      store: inner,
-      namespace: 'fleet/movies',
-      schema,
-      walDir: await tempDir(),
-      fsync: false,
-      announcer,
-    });
-    await producer.runCycle((w) => {
-      for (let i = 0; i < 50; i++) w.add('Movie', { id: i, title: `movie ${i}` });
-    });
-    await announcer.flush();
+    await using producer = await publishing(inner, 'fleet/movies', announcer);
 
     const store = new CountingStore(inner);
     const push = new NatsAnnouncementPush({ servers: nats!.url, reconnectWaitMs: 100 });
@@ -140,18 +145,7 @@ describe.skipIf(skip !== undefined)('announcements pushed over NATS', () => {
   it('a pushed version no store holds (a bogus or foreign write to the bucket) does not strand a consumer', async () => {
     const inner = await s3.make();
     const announcer = new NatsAnnouncer({ store: inner, namespace: 'bogus/movies', servers: nats!.url });
-    await using producer = await P.open({
-      store: inner,
-      namespace: 'bogus/movies',
-      schema,
-      walDir: await tempDir(),
-      fsync: false,
-      announcer,
-    });
-    await producer.runCycle((w) => {
-      for (let i = 0; i < 50; i++) w.add('Movie', { id: i, title: `movie ${i}` });
-    });
-    await announcer.flush();
+    await using producer = await publishing(inner, 'bogus/movies', announcer);
     const push = new NatsAnnouncementPush({ servers: nats!.url });
     const failures: string[] = [];
     await using consumer = await Consumer.open({
@@ -229,19 +223,7 @@ describe.skipIf(skip !== undefined)('announcements pushed over NATS', () => {
     const nats = `nats://127.0.0.1:${(silent.address() as import('node:net').AddressInfo).port}`;
     const store = await tempDir();
     const started = Date.now();
-    const produced = await runCli([
-      'produce',
-      '--schema',
-      join(examples, 'movies.schema.json'),
-      '--input',
-      join(examples, 'movies.ndjson'),
-      '--namespace',
-      'movies',
-      '--store',
-      store,
-      '--nats',
-      nats,
-    ]);
+    const produced = await runCli(produceExamples('--store', store, '--nats', nats));
     expect(produced.code).toBe(0);
     expect(produced.stdout).toContain('"event":"published"');
     expect(Date.now() - started).toBeLessThan(10_000);

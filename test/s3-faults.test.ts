@@ -14,6 +14,29 @@ import { until } from './support/wait.ts';
 const { s3, front } = useS3Front();
 
 const code = (c: string) => expect.objectContaining({ code: c });
+/** Options for a client the store makes itself (with its own timeouts), at `endpoint`. */
+const madeClient = (endpoint: string) => ({
+  endpoint,
+  region: 'us-east-1',
+  forcePathStyle: true,
+  credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+});
+/**
+ * Under `prefix`: an announcer of `ns` writing straight to s3rver, having announced version 1,
+ * and a store reading through the front with the caller's client.
+ */
+async function announcedThroughFront(prefix: string, retries?: number) {
+  const direct = new S3BlobStore({ client: s3().client(), bucket: BUCKET, prefix });
+  const viaFront = new S3BlobStore({
+    client: s3().client(front().endpoint),
+    bucket: BUCKET,
+    prefix,
+    ...(retries !== undefined ? { retries } : {}),
+  });
+  const announcer = new StoreAnnouncer({ store: direct, namespace: 'ns' });
+  await announcer.announce({ version: 1, announcedAt: Date.now(), producer: 'p' });
+  return { viaFront, announcer };
+}
 const hits = (path: string) => front().requests.filter((r) => r.path.includes(path)).length;
 
 describe('S3 store against failures', () => {
@@ -67,12 +90,7 @@ describe('S3 store against failures', () => {
 
   it('gives up on a connection that answers nothing after idleTimeoutMs, and retries', async () => {
     const s = new S3BlobStore({
-      clientOptions: {
-        endpoint: front().endpoint,
-        region: 'us-east-1',
-        forcePathStyle: true,
-        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-      },
+      clientOptions: madeClient(front().endpoint),
       bucket: BUCKET,
       prefix: 'faults',
       idleTimeoutMs: 300,
@@ -107,12 +125,7 @@ describe('S3 store against failures', () => {
     await new Promise<void>((resolve) => endless.listen(0, '127.0.0.1', resolve));
     const { port } = endless.address() as import('node:net').AddressInfo;
     const s = new S3BlobStore({
-      clientOptions: {
-        endpoint: `http://127.0.0.1:${port}`,
-        region: 'us-east-1',
-        forcePathStyle: true,
-        credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-      },
+      clientOptions: madeClient(`http://127.0.0.1:${port}`),
       bucket: BUCKET,
       retries: 0,
       maxBlobBytes: 1024 * 1024,
@@ -134,15 +147,7 @@ describe('S3 store against failures', () => {
 
 describe('S3 announcement watcher', () => {
   it('backs off to its maximum while idle or during an outage, and picks up the new version after', async () => {
-    const direct = new S3BlobStore({ client: s3().client(), bucket: BUCKET, prefix: 'watch' });
-    const viaFront = new S3BlobStore({
-      client: s3().client(front().endpoint),
-      bucket: BUCKET,
-      prefix: 'watch',
-      retries: 0,
-    });
-    const announcer = new StoreAnnouncer({ store: direct, namespace: 'ns' });
-    await announcer.announce({ version: 1, announcedAt: Date.now(), producer: 'p' });
+    const { viaFront, announcer } = await announcedThroughFront('watch', 0);
     const watcher = new AnnouncementWatcher({
       store: viaFront,
       namespace: 'ns',
@@ -179,15 +184,8 @@ describe('S3 announcement watcher', () => {
 
 describe('a hung announcement check', () => {
   it('is abandoned after checkTimeoutMs, reported, and the next check finds the new version', async () => {
-    const direct = new S3BlobStore({ client: s3().client(), bucket: BUCKET, prefix: 'hung' });
     // The caller's own client, with no timeouts of its own: only the watcher's bounds the check.
-    const viaFront = new S3BlobStore({
-      client: s3().client(front().endpoint),
-      bucket: BUCKET,
-      prefix: 'hung',
-    });
-    const announcer = new StoreAnnouncer({ store: direct, namespace: 'ns' });
-    await announcer.announce({ version: 1, announcedAt: Date.now(), producer: 'p' });
+    const { viaFront, announcer } = await announcedThroughFront('hung');
     const watcher = new AnnouncementWatcher({
       store: viaFront,
       namespace: 'ns',

@@ -13,6 +13,17 @@ export const TSX = pathToFileURL(join(import.meta.dirname, '../../node_modules/t
 export const tsx = TSX;
 export const main = join(import.meta.dirname, '../../src/cli/main.ts');
 export const examples = join(import.meta.dirname, '../../examples');
+/** `shoal produce` of the examples' movies into namespace `movies`, then `more` flags. */
+export const produceExamples = (...more: string[]): string[] => [
+  'produce',
+  '--schema',
+  join(examples, 'movies.schema.json'),
+  '--input',
+  join(examples, 'movies.ndjson'),
+  '--namespace',
+  'movies',
+  ...more,
+];
 
 /** The node arguments that run `shoal` from the sources. */
 export const SHOAL = ['--conditions=shoal-source', '--import', TSX, main] as const;
