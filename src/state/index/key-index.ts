@@ -274,6 +274,66 @@ export function keyFinder(pk: PrimaryKey, index: KeyIndex): (key: unknown) => nu
   };
 }
 
+/**
+ * A reader of one field by an int key, for `TypeState.read`, or undefined when the key is not
+ * one fixed-width int field or the field is not a plain fixed or dictionary column. On a tag
+ * match it reads the key and the field's value at once and only then compares the key: the
+ * two loads depend on the slot alone, so the CPU fetches both cache lines in one wait rather
+ * than one after the other. `values` maps a stored value (a dictionary code) to the field's
+ * value, when the column is a dictionary.
+ */
+export function keyedFieldReader(
+  pk: PrimaryKey,
+  index: KeyIndex,
+  pages: readonly ArrayLike<number | bigint>[],
+  values: readonly unknown[] | undefined,
+): ((key: unknown) => unknown) | undefined {
+  const ints = pk.intKeyPages();
+  if (!ints) return undefined;
+  const { shards, bits } = index;
+  const scale = shards.length * TWO_TO_MINUS_32;
+  const low = lowMask(bits);
+  const high = ~low;
+  let found: unknown;
+  // The ordinal of `key` or -1, with its value left in `found`.
+  const probe = (key: number): number => {
+    const h = hashInt(key, KEY_SEED);
+    const x = h * scale;
+    const k = Math.floor(x);
+    const page = shards[k]!;
+    const m = page.length;
+    const tag = (h << bits) & high;
+    let s = Math.floor((x - k) * m);
+    for (let probes = 0; probes < m; probes++) {
+      const v = page[s]!;
+      if (v === 0) return -1;
+      if ((v & high) === tag && v !== TOMBSTONE) {
+        const o = ((v & low) >>> 0) - 1;
+        const p = o >>> PAGE_SHIFT;
+        const i = o & PAGE_MASK;
+        const stored = ints[p]![i];
+        const value = pages[p]![i];
+        if (stored === key) {
+          found = value;
+          return o;
+        }
+      }
+      if (++s === m) s = 0;
+    }
+    return -1;
+  };
+  if (values) {
+    return (key) => {
+      if (typeof key !== 'number') pk.stage(key);
+      return probe(key as number) < 0 ? undefined : values[found as number];
+    };
+  }
+  return (key) => {
+    if (typeof key !== 'number') pk.stage(key);
+    return probe(key as number) < 0 ? undefined : found;
+  };
+}
+
 /** The ordinal of the key staged in `pk`, or -1. */
 export function findStaged(index: KeyIndex, pk: PrimaryKey): number {
   const { shards, bits } = index;

@@ -6,9 +6,9 @@
  */
 import { ShoalError } from '../../errors.ts';
 import type { ObjectType } from '../../schema/index.ts';
-import { type Column, columnReader } from '../column/column.ts';
+import { type Column, columnReader, dictEntries } from '../column/column.ts';
 import { testBit } from '../column/layout.ts';
-import { type KeyIndex, keyFinder } from '../index/key-index.ts';
+import { type KeyIndex, keyedFieldReader, keyFinder } from '../index/key-index.ts';
 import { PrimaryKey } from '../index/primary-key.ts';
 import { buildIndexParts, type IndexParts, sameIndex } from '../index/secondary-index.ts';
 import type { Sums } from './checksum.ts';
@@ -150,6 +150,29 @@ function viewClass(type: ObjectType, readers: readonly ((ordinal: number) => unk
   return View as unknown as ViewClass;
 }
 
+/**
+ * Readers by key for the fields stored one fixed-width value or dictionary code a record
+ * (not optional, not a list, not json or boolean), when the key is one int field.
+ */
+function keyedReaders(
+  pk: PrimaryKey,
+  index: KeyIndex,
+  type: ObjectType,
+  columns: readonly Column[],
+): Record<string, (key: unknown) => unknown> {
+  const out: Record<string, (key: unknown) => unknown> = Object.create(null);
+  for (const [i, col] of columns.entries()) {
+    const kind = col.valueKind;
+    if (col.spec.kind === 'list' || col.present || kind === 'boolean' || kind === 'json') continue;
+    if (col.encoding !== 'fixed' && col.encoding !== 'dict') continue;
+    const values = col.encoding === 'dict' ? dictEntries(col.dict!, kind, col.bigint) : undefined;
+    const reader = keyedFieldReader(pk, index, col.parts[0]!, values);
+    if (!reader) return out;
+    out[type.fields[i]!.name] = reader;
+  }
+  return out;
+}
+
 /** Options of {@link TypeState.createIndex}. */
 export interface CreateIndexOptions {
   /**
@@ -176,6 +199,8 @@ export class TypeState<R = Record<string, unknown>, K = unknown> implements Iter
   private readonly readers = new Map<string, RecordIndex<R>>();
   /** Column readers by field name, for {@link read} (the views' getters use the same). */
   private readonly fieldReaders: Record<string, (ordinal: number) => unknown>;
+  /** Readers by key of the fields that have one (see {@link keyedReaders}), for {@link read}. */
+  private readonly keyed: Record<string, (key: unknown) => unknown>;
 
   constructor(parts: TypeStateParts) {
     this.parts = parts;
@@ -188,7 +213,10 @@ export class TypeState<R = Record<string, unknown>, K = unknown> implements Iter
     parts.type.fields.forEach((f, i) => {
       this.fieldReaders[f.name] = readers[i]!;
     });
-    this.find = parts.index ? keyFinder(new PrimaryKey(parts.type, parts.columns), parts.index) : undefined;
+    const pk = parts.index ? new PrimaryKey(parts.type, parts.columns) : undefined;
+    this.find = pk && parts.index ? keyFinder(pk, parts.index) : undefined;
+    this.keyed =
+      pk && parts.index ? keyedReaders(pk, parts.index, parts.type, parts.columns) : Object.create(null);
   }
 
   /**
@@ -276,6 +304,8 @@ export class TypeState<R = Record<string, unknown>, K = unknown> implements Iter
    * `UNKNOWN_FIELD` when the type has no such field, `INVALID_KEY` as for `get`.
    */
   read<F extends keyof R & string>(key: K, field: F): R[F] | undefined {
+    const keyed = this.keyed[field];
+    if (keyed !== undefined) return keyed(key) as R[F] | undefined;
     const o = this.find ? this.find(key) : this.ordinalOf(key);
     const read = this.fieldReaders[field];
     if (read === undefined) this.unknownField(field);
