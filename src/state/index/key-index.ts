@@ -322,16 +322,16 @@ export function keyedFieldReader(
     }
     return -1;
   };
-  if (values) {
-    return (key) => {
-      if (typeof key !== 'number') pk.stage(key);
-      return probe(key as number) < 0 ? undefined : values[found as number];
-    };
-  }
-  return (key) => {
+  // Named, so a test can tell this path from the ordinary one.
+  const keyedCode = (key: unknown) => {
+    if (typeof key !== 'number') pk.stage(key);
+    return probe(key as number) < 0 ? undefined : values![found as number];
+  };
+  const keyedValue = (key: unknown) => {
     if (typeof key !== 'number') pk.stage(key);
     return probe(key as number) < 0 ? undefined : found;
   };
+  return values ? keyedCode : keyedValue;
 }
 
 /** The ordinal of the key staged in `pk`, or -1. */

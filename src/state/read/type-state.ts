@@ -151,26 +151,21 @@ function viewClass(type: ObjectType, readers: readonly ((ordinal: number) => unk
 }
 
 /**
- * Readers by key for the fields stored one fixed-width value or dictionary code a record
- * (not optional, not a list, not json or boolean), when the key is one int field.
+ * A reader by key of the column's field that reads the key and the value in one wait, when
+ * the key is one int field and the column holds one fixed-width value or dictionary code a
+ * record (not optional, not a list, not json or boolean); otherwise undefined.
  */
-function keyedReaders(
-  pk: PrimaryKey,
-  index: KeyIndex,
-  type: ObjectType,
-  columns: readonly Column[],
-): Record<string, (key: unknown) => unknown> {
-  const out: Record<string, (key: unknown) => unknown> = Object.create(null);
-  for (const [i, col] of columns.entries()) {
-    const kind = col.valueKind;
-    if (col.spec.kind === 'list' || col.present || kind === 'boolean' || kind === 'json') continue;
-    if (col.encoding !== 'fixed' && col.encoding !== 'dict') continue;
-    const values = col.encoding === 'dict' ? dictEntries(col.dict!, kind, col.bigint) : undefined;
-    const reader = keyedFieldReader(pk, index, col.parts[0]!, values);
-    if (!reader) return out;
-    out[type.fields[i]!.name] = reader;
-  }
-  return out;
+function keyedReader(
+  pk: PrimaryKey | undefined,
+  index: KeyIndex | undefined,
+  col: Column,
+): ((key: unknown) => unknown) | undefined {
+  const kind = col.valueKind;
+  if (!pk || !index || col.spec.kind === 'list' || col.present) return undefined;
+  if (kind === 'boolean' || kind === 'json' || (col.encoding !== 'fixed' && col.encoding !== 'dict'))
+    return undefined;
+  const values = col.encoding === 'dict' ? dictEntries(col.dict!, kind, col.bigint) : undefined;
+  return keyedFieldReader(pk, index, col.parts[0]!, values);
 }
 
 /** Options of {@link TypeState.createIndex}. */
@@ -197,10 +192,8 @@ export class TypeState<R = Record<string, unknown>, K = unknown> implements Iter
   private readonly View: ViewClass;
   private readonly find: ((key: unknown) => number) | undefined;
   private readonly readers = new Map<string, RecordIndex<R>>();
-  /** Column readers by field name, for {@link read} (the views' getters use the same). */
-  private readonly fieldReaders: Record<string, (ordinal: number) => unknown>;
-  /** Readers by key of the fields that have one (see {@link keyedReaders}), for {@link read}. */
-  private readonly keyed: Record<string, (key: unknown) => unknown>;
+  /** Each field's reader by key, for {@link read} (one Map lookup: field names are data). */
+  private readonly byKey = new Map<string, (key: unknown) => unknown>();
 
   constructor(parts: TypeStateParts) {
     this.parts = parts;
@@ -209,14 +202,20 @@ export class TypeState<R = Record<string, unknown>, K = unknown> implements Iter
     this.size = parts.size;
     const readers = parts.columns.map(columnReader);
     this.View = viewClass(parts.type, readers);
-    this.fieldReaders = Object.create(null);
-    parts.type.fields.forEach((f, i) => {
-      this.fieldReaders[f.name] = readers[i]!;
-    });
     const pk = parts.index ? new PrimaryKey(parts.type, parts.columns) : undefined;
     this.find = pk && parts.index ? keyFinder(pk, parts.index) : undefined;
-    this.keyed =
-      pk && parts.index ? keyedReaders(pk, parts.index, parts.type, parts.columns) : Object.create(null);
+    parts.type.fields.forEach((f, i) => {
+      const read = readers[i]!;
+      const keyed = keyedReader(pk, parts.index, parts.columns[i]!);
+      this.byKey.set(
+        f.name,
+        keyed ??
+          ((key) => {
+            const o = this.find ? this.find(key) : this.ordinalOf(key as K);
+            return o < 0 ? undefined : read(o);
+          }),
+      );
+    });
   }
 
   /**
@@ -304,12 +303,9 @@ export class TypeState<R = Record<string, unknown>, K = unknown> implements Iter
    * `UNKNOWN_FIELD` when the type has no such field, `INVALID_KEY` as for `get`.
    */
   read<F extends keyof R & string>(key: K, field: F): R[F] | undefined {
-    const keyed = this.keyed[field];
-    if (keyed !== undefined) return keyed(key) as R[F] | undefined;
-    const o = this.find ? this.find(key) : this.ordinalOf(key);
-    const read = this.fieldReaders[field];
+    const read = this.byKey.get(field);
     if (read === undefined) this.unknownField(field);
-    return o < 0 ? undefined : (read(o) as R[F]);
+    return read(key) as R[F] | undefined;
   }
 
   private unknownField(field: string): never {
