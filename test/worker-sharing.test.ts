@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { Consumer, MemoryBlobStore, Producer, t } from '../src/index.ts';
+import { Consumer, FsBlobStore, MemoryBlobStore, Producer, t } from '../src/index.ts';
 import { until } from './support/wait.ts';
 
 describe('worker threads on a shared state', () => {
@@ -104,5 +104,66 @@ describe('worker threads on a shared state', () => {
     await consumer.close();
     await producer.close();
     await fs.rm(walDir, { recursive: true, force: true });
+  });
+
+  it('closes while a refresh is in flight: the refresh ends, and nothing is posted on the closed channel', async () => {
+    const Item = t.object('Item', { id: t.int(), v: t.int() }, { primaryKey: 'id' });
+    const schema = t.schema([Item]);
+    const os = await import('node:os');
+    const fs = await import('node:fs/promises');
+    const dir = await fs.mkdtemp(join(os.tmpdir(), 'shoal-share-'));
+    // A store that answers a held get only once released, with what it read before close()
+    // aborted it (as a response already on its way does).
+    const fsStore = new FsBlobStore({ dir: join(dir, 'blobs') });
+    let held: Promise<void> | undefined;
+    let fetched = 0;
+    const store = Object.assign(Object.create(fsStore) as FsBlobStore, {
+      async get(key: string) {
+        const bytes = await fsStore.get(key);
+        if (held && /\/(delta|snapshot|header)\//.test(key)) {
+          fetched++;
+          await held;
+        }
+        return bytes;
+      },
+    });
+    const producer = await Producer.open({
+      store,
+      namespace: 'n',
+      schema,
+      walDir: join(dir, 'wal'),
+      fsync: false,
+    });
+    await producer.runCycle((w) => w.add('Item', { id: 1, v: 1 }));
+    const consumer = await Consumer.open({ store, namespace: 'n', schema, sharedMemory: true, watch: false });
+    const handle = consumer.share();
+    const listener = new BroadcastChannel(handle.channel);
+    const posted: string[] = [];
+    listener.onmessage = (e) => posted.push((e as MessageEvent<{ kind: string }>).data.kind);
+    // A listener error would surface as an uncaught error: collect those instead.
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown) => uncaught.push(e);
+    process.on('uncaughtException', onUncaught);
+    try {
+      await producer.runCycle((w) => w.add('Item', { id: 1, v: 2 }));
+      let release!: () => void;
+      held = new Promise<void>((r) => (release = r));
+      const refresh = consumer.refresh();
+      await until(() => fetched > 0, 5000, 'the refresh to fetch');
+      const closing = consumer.close();
+      release();
+      await refresh;
+      await closing;
+      await new Promise((r) => setTimeout(r, 50));
+      expect(consumer.version).toBe(producer.version);
+      expect(consumer.state.type('Item').read(1, 'v')).toBe(2);
+      expect(uncaught).toEqual([]);
+      expect(posted).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      listener.close();
+      await producer.close();
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -558,13 +558,15 @@ export class Consumer<S extends Schema = Schema> {
       this.channel = new BroadcastChannel(name);
       this.channel.unref();
       const channel = this.channel;
-      channel.onmessage = (event) => {
-        if ((event as unknown as { data: ShareMessage }).data.kind === 'sync')
+      // close() closes the channel before the refresh in flight ends: that refresh posts nothing.
+      const post = () => {
+        if (this.channel === channel)
           channel.postMessage({ kind: 'state', state: shareState(this.state) } satisfies ShareMessage);
       };
-      this.on('refresh', () =>
-        channel.postMessage({ kind: 'state', state: shareState(this.state) } satisfies ShareMessage),
-      );
+      channel.onmessage = (event) => {
+        if ((event as unknown as { data: ShareMessage }).data.kind === 'sync') post();
+      };
+      this.on('refresh', post);
     }
     return { channel: this.channel.name as string, state: shareState(this.state) };
   }
@@ -579,7 +581,9 @@ export class Consumer<S extends Schema = Schema> {
     this.closing ??= (async () => {
       this.stopping.abort();
       clearTimeout(this.retryTimer);
-      this.channel?.close();
+      const channel = this.channel;
+      this.channel = undefined;
+      channel?.close();
       try {
         await this.watcher?.close();
       } finally {
