@@ -139,7 +139,7 @@ describe('worker threads on a shared state', () => {
     const handle = consumer.share();
     const listener = new BroadcastChannel(handle.channel);
     const posted: string[] = [];
-    listener.onmessage = (e) => posted.push((e as MessageEvent<{ kind: string }>).data.kind);
+    listener.onmessage = (e) => posted.push((e as unknown as { data: { kind: string } }).data.kind);
     // A listener error would surface as an uncaught error: collect those instead.
     const uncaught: unknown[] = [];
     const onUncaught = (e: unknown) => uncaught.push(e);
