@@ -7,11 +7,11 @@ import {
   decodeSnapshot,
   encodeDelta,
   encodeSnapshot,
-  isShoalError,
   StateBuilder,
   t,
 } from '../src/index.ts';
 import { section, tamper } from './support/blob-surgery.ts';
+import { errorCode } from './support/error-code.ts';
 
 const Movie = t.object(
   'Movie',
@@ -30,15 +30,6 @@ const movie = (id: number, rev = 0): MovieRecord => ({
 const SMALL = { keyShard: 16 } as const;
 
 const shardsOf = (s: AnyState) => s.type('Movie').parts.index!.shards;
-const code = (run: () => unknown) => {
-  try {
-    run();
-  } catch (e) {
-    if (isShoalError(e)) return e.code;
-    throw e;
-  }
-  return 'none';
-};
 
 /** Every key in `model` found with its record, and the keys around them missed. */
 function expectHolds(state: AnyState, model: ReadonlyMap<number, MovieRecord>): void {
@@ -173,8 +164,8 @@ describe('read(key, field)', () => {
   });
 
   it('refuses an unknown field (UNKNOWN_FIELD) and a wrong key (INVALID_KEY)', () => {
-    expect(code(() => type.read(1, 'rating' as 'title'))).toBe('UNKNOWN_FIELD');
-    expect(code(() => type.read('1' as unknown as number, 'title'))).toBe('INVALID_KEY');
+    expect(errorCode(() => type.read(1, 'rating' as 'title'))).toBe('UNKNOWN_FIELD');
+    expect(errorCode(() => type.read('1' as unknown as number, 'title'))).toBe('INVALID_KEY');
   });
 });
 
@@ -205,7 +196,7 @@ describe('format versions', () => {
     for (const version of [0, 3]) {
       const bytes = Uint8Array.from(v1Snapshot);
       new DataView(bytes.buffer).setUint16(4, version, true);
-      expect(code(() => decodeSnapshot(bytes))).toBe('BLOB_UNSUPPORTED_VERSION');
+      expect(errorCode(() => decodeSnapshot(bytes))).toBe('BLOB_UNSUPPORTED_VERSION');
     }
   });
 
@@ -222,6 +213,6 @@ describe('format versions', () => {
     });
     const key = decodeSnapshot(bytes).type('Movie').view(flipped).id;
     expect(decodeSnapshot(crafted).type('Movie').get(key)).toBeUndefined();
-    expect(code(() => decodeSnapshot(crafted, { verify: true }))).toBe('BLOB_CORRUPT');
+    expect(errorCode(() => decodeSnapshot(crafted, { verify: true }))).toBe('BLOB_CORRUPT');
   });
 });

@@ -11,10 +11,10 @@ import {
   decodeSnapshot,
   encodeDelta,
   encodeSnapshot,
-  isShoalError,
   StateBuilder,
   t,
 } from '../src/index.ts';
+import { errorCode } from './support/error-code.ts';
 
 const Item = t.object(
   'Item',
@@ -118,16 +118,8 @@ describe('read(key, field) on an int key', () => {
   it('refuses a key of the wrong shape with INVALID_KEY, and an unknown field with UNKNOWN_FIELD', () => {
     const state = new StateBuilder(schema).add('Item', item(1, 0)).build({ version: 1 });
     const type = state.type('Item');
-    const code = (run: () => unknown) => {
-      try {
-        run();
-      } catch (e) {
-        return isShoalError(e) ? e.code : 'other';
-      }
-      return 'none';
-    };
-    expect(code(() => type.read('1' as unknown as number, 'count'))).toBe('INVALID_KEY');
-    expect(code(() => type.read(1, 'nope' as 'count'))).toBe('UNKNOWN_FIELD');
+    expect(errorCode(() => type.read('1' as unknown as number, 'count'))).toBe('INVALID_KEY');
+    expect(errorCode(() => type.read(1, 'nope' as 'count'))).toBe('UNKNOWN_FIELD');
     expect(type.read(1.5, 'count')).toBeUndefined();
     expect(type.read(1, 'count')).toBe(0);
   });

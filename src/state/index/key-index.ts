@@ -237,65 +237,21 @@ export function transitionKeyIndex(
 }
 
 /**
- * A lookup function over `index`: the ordinal of a key, or -1. A one-field int key gets a loop
- * of its own (hash, probe, compare the tag, then the key column) with no calls in it.
+ * The probe of a one-field int key: `probe(key)` is the key's ordinal or -1, and on a hit
+ * `found()` is the value `pages` holds at that ordinal. On a tag match it loads the key and the
+ * value at once and only then compares the key: both loads depend on the slot alone, so the
+ * CPU fetches the two cache lines in one wait rather than one after the other.
  */
-export function keyFinder(pk: PrimaryKey, index: KeyIndex): (key: unknown) => number {
-  const { shards, bits } = index;
-  const scale = shards.length * TWO_TO_MINUS_32;
-  const low = lowMask(bits);
-  const high = ~low;
-  const ints = pk.intKeyPages();
-  if (ints) {
-    return (key) => {
-      if (typeof key !== 'number') pk.stage(key);
-      const h = hashInt(key as number, KEY_SEED);
-      const x = h * scale;
-      const k = Math.floor(x);
-      const page = shards[k]!;
-      const m = page.length;
-      const tag = (h << bits) & high;
-      let s = Math.floor((x - k) * m);
-      for (let probes = 0; probes < m; probes++) {
-        const v = page[s]!;
-        if (v === 0) return -1;
-        if ((v & high) === tag && v !== TOMBSTONE) {
-          const o = ((v & low) >>> 0) - 1;
-          if (ints[o >>> PAGE_SHIFT]![o & PAGE_MASK] === key) return o;
-        }
-        if (++s === m) s = 0;
-      }
-      return -1;
-    };
-  }
-  return (key) => {
-    pk.stage(key);
-    return findStaged(index, pk);
-  };
-}
-
-/**
- * A reader of one field by an int key, for `TypeState.read`, or undefined when the key is not
- * one fixed-width int field or the field is not a plain fixed or dictionary column. On a tag
- * match it reads the key and the field's value at once and only then compares the key: the
- * two loads depend on the slot alone, so the CPU fetches both cache lines in one wait rather
- * than one after the other. `values` maps a stored value (a dictionary code) to the field's
- * value, when the column is a dictionary.
- */
-export function keyedFieldReader(
-  pk: PrimaryKey,
+function intKeyProbe(
   index: KeyIndex,
+  ints: readonly Int32Array[],
   pages: readonly ArrayLike<number | bigint>[],
-  values: readonly unknown[] | undefined,
-): ((key: unknown) => unknown) | undefined {
-  const ints = pk.intKeyPages();
-  if (!ints) return undefined;
+): { probe: (key: number) => number; found: () => unknown } {
   const { shards, bits } = index;
   const scale = shards.length * TWO_TO_MINUS_32;
   const low = lowMask(bits);
   const high = ~low;
   let found: unknown;
-  // The ordinal of `key` or -1, with its value left in `found`.
   const probe = (key: number): number => {
     const h = hashInt(key, KEY_SEED);
     const x = h * scale;
@@ -322,14 +278,51 @@ export function keyedFieldReader(
     }
     return -1;
   };
+  return { probe, found: () => found };
+}
+
+/**
+ * A lookup function over `index`: the ordinal of a key, or -1. A one-field int key gets a loop
+ * of its own ({@link intKeyProbe}: hash, probe, compare the tag, then the key column).
+ */
+export function keyFinder(pk: PrimaryKey, index: KeyIndex): (key: unknown) => number {
+  const ints = pk.intKeyPages();
+  if (ints) {
+    const { probe } = intKeyProbe(index, ints, ints);
+    return (key) => {
+      if (typeof key !== 'number') pk.stage(key);
+      return probe(key as number);
+    };
+  }
+  return (key) => {
+    pk.stage(key);
+    return findStaged(index, pk);
+  };
+}
+
+/**
+ * A reader of one field by an int key, for `TypeState.read` (the key and the value in one
+ * wait, see {@link intKeyProbe}), or undefined when the key is not one fixed-width int field.
+ * `pages` are the field's values or dictionary codes; `values` maps a code to its value when
+ * the column is a dictionary.
+ */
+export function keyedFieldReader(
+  pk: PrimaryKey,
+  index: KeyIndex,
+  pages: readonly ArrayLike<number | bigint>[],
+  values: readonly unknown[] | undefined,
+): ((key: unknown) => unknown) | undefined {
+  const ints = pk.intKeyPages();
+  if (!ints) return undefined;
+  const { probe, found } = intKeyProbe(index, ints, pages);
   // Named, so a test can tell this path from the ordinary one.
   const keyedCode = (key: unknown) => {
     if (typeof key !== 'number') pk.stage(key);
-    return probe(key as number) < 0 ? undefined : values![found as number];
+    return probe(key as number) < 0 ? undefined : values![found() as number];
   };
   const keyedValue = (key: unknown) => {
     if (typeof key !== 'number') pk.stage(key);
-    return probe(key as number) < 0 ? undefined : found;
+    return probe(key as number) < 0 ? undefined : found();
   };
   return values ? keyedCode : keyedValue;
 }
