@@ -189,10 +189,13 @@ describe('the shipped alerts in a real Prometheus', () => {
       (v) => v === v2,
       'the consumer to catch up',
     );
+    // Both resolve, each at its own rule evaluation (a scrape apart on a loaded machine).
     const resolved = await eventually(
       alerts,
-      (list) => named(list, 'ShoalConsumerStale').length === 0,
-      'ShoalConsumerStale to resolve',
+      (list) =>
+        named(list, 'ShoalConsumerStale').length === 0 &&
+        named(list, 'ShoalConsumerRefreshFailing').length === 0,
+      'ShoalConsumerStale and ShoalConsumerRefreshFailing to resolve',
     );
     expect(named(resolved, 'ShoalConsumerRefreshFailing')).toEqual([]);
     expect(resolved).toEqual([]);
