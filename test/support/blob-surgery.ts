@@ -6,7 +6,7 @@
 import { crc32 } from 'node:zlib';
 import { msgpack } from '../../src/format/msgpack.ts';
 import { decodeSnapshot } from '../../src/index.ts';
-import { combineSums, recordSummer, sumRecords } from '../../src/state/read/checksum.ts';
+import { combineSums, sumRecords } from '../../src/state/read/checksum.ts';
 
 const PREFIX = 16;
 const align8 = (n: number) => (n + 7) & ~7;
@@ -80,9 +80,7 @@ export function section<C extends Ctor>(blob: OpenBlob, id: number, C: C): Insta
  */
 export function resummed(bytes: Uint8Array): Uint8Array {
   const state = decodeSnapshot(bytes);
-  const sums = state.types.map((t) =>
-    sumRecords(recordSummer(t.type, t.parts.columns), t.parts.populated, t.capacity),
-  );
+  const sums = state.types.map((t) => sumRecords(t.type, t.parts.columns, t.parts.populated, t.capacity));
   return tamper(bytes, (blob) => {
     sums.forEach((s, i) => {
       blob.header.types[i].sums = [s.a, s.b];

@@ -9,7 +9,7 @@ import type { Column } from '../column/column.ts';
 import { buildColumn } from '../column/column-builder.ts';
 import { pageLength } from '../column/layout.ts';
 import { reconcileIndexes } from '../index/secondary-index.ts';
-import { recordSummer, sumRecords } from '../read/checksum.ts';
+import { sumRecords } from '../read/checksum.ts';
 import type { TypeStateParts } from '../read/type-state.ts';
 import { buildTypeState } from './type-state-builder.ts';
 
@@ -39,7 +39,7 @@ export function evolveTypes(
       }
       return { ...col, spec };
     });
-    const sums = sumRecords(recordSummer(type, columns), old.populated, old.capacity);
+    const sums = sumRecords(type, columns, old.populated, old.capacity);
     const indexes = reconcileIndexes(type, old.indexes, columns, old.populated, old.capacity);
     return { ...old, type, columns, sums, indexes };
   });

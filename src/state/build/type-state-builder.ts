@@ -7,7 +7,7 @@ import { DEFAULT_LAYOUT, type Layout } from '../column/layout.ts';
 import { buildKeyIndex } from '../index/key-index.ts';
 import { PrimaryKey } from '../index/primary-key.ts';
 import { reconcileIndexes } from '../index/secondary-index.ts';
-import { recordSummer, sumRecords } from '../read/checksum.ts';
+import { sumRecords } from '../read/checksum.ts';
 import type { TypeStateParts } from '../read/type-state.ts';
 
 /** The parts of a type state holding `records` at ordinals 0..n-1. */
@@ -26,7 +26,7 @@ export function buildTypeState(
     type.primaryKey.length > 0
       ? buildKeyIndex(new PrimaryKey(type, columns), populated, capacity, capacity, layout.keyShard)
       : undefined;
-  const sums = sumRecords(recordSummer(type, columns), populated, capacity);
+  const sums = sumRecords(type, columns, populated, capacity);
   return {
     type,
     capacity,

@@ -12,7 +12,7 @@ import { DEFAULT_LAYOUT, type Layout, testBit } from '../column/layout.ts';
 import { type KeyIndex, transitionKeyIndex } from '../index/key-index.ts';
 import { PrimaryKey } from '../index/primary-key.ts';
 import { transitionIndexes } from '../index/secondary-index.ts';
-import { recordSummer, type Sums } from '../read/checksum.ts';
+import { type Sums, sumOrdinals } from '../read/checksum.ts';
 import type { TypeStateParts } from '../read/type-state.ts';
 
 /** What changes in a type from one state to the next. */
@@ -85,10 +85,7 @@ export function transitionType(
   const populated = nextPopulated(prev, changes, capacity, shared);
 
   const sums: Sums = { a: prev.sums.a, b: prev.sums.b };
-  if (removed.length > 0) {
-    const summer = recordSummer(type, prev.columns);
-    for (const o of removed) summer(o, sums, -1);
-  }
+  sumOrdinals(type, prev.columns, removed, sums, -1);
   const size = prev.size - removed.length + added.length;
   const live = (o: number) => testBit(populated, o);
   const columns = prev.columns.map((col) =>
@@ -103,10 +100,7 @@ export function transitionType(
       layout,
     ),
   );
-  if (added.length > 0) {
-    const summer = recordSummer(type, columns);
-    for (const o of added) summer(o, sums, 1);
-  }
+  sumOrdinals(type, columns, added, sums, 1);
 
   let index: KeyIndex | undefined;
   let tombstones = 0;

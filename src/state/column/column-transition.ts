@@ -70,13 +70,29 @@ function growDictionary(
   return { size, values: undefined, offsets, heap: Buffer.from(heap.result()) };
 }
 
-/** Elements of list values or the values themselves, skipping absent ones. */
-function* scalarsOf(col: Column, values: readonly unknown[]): Iterable<unknown> {
-  for (const v of values) {
+/**
+ * The values of `writes` (a list's elements) not in `lookup`, each once, in order of first
+ * appearance. (A plain loop, not a generator: a delta brings thousands of values.)
+ */
+function freshValues(col: Column, lookup: Map<unknown, number>, values: readonly unknown[]): unknown[] {
+  const fresh: unknown[] = [];
+  const freshKeys = new Set<unknown>();
+  const kind = col.valueKind;
+  const isList = col.spec.kind === 'list';
+  const consider = (v: unknown) => {
+    const key = dictKey(kind, v);
+    if (!lookup.has(key) && !freshKeys.has(key)) {
+      freshKeys.add(key);
+      fresh.push(v);
+    }
+  };
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
     if (isAbsent(col.spec.kind, v)) continue;
-    if (col.spec.kind === 'list') yield* v as unknown[];
-    else yield v;
+    if (!isList) consider(v);
+    else for (const e of v as unknown[]) consider(e);
   }
+  return fresh;
 }
 
 /** Copies `a` into a SharedArrayBuffer-backed array of the same type. */
@@ -441,15 +457,7 @@ export function transitionColumn(
   let codes: Map<unknown, number> | undefined;
   if (col.encoding === 'dict') {
     const lookup = dictLookup(col.dict!, col.valueKind, col.bigint);
-    const fresh: unknown[] = [];
-    const freshKeys = new Set<unknown>();
-    for (const v of scalarsOf(col, writes.values)) {
-      const key = dictKey(col.valueKind, v);
-      if (!lookup.has(key) && !freshKeys.has(key)) {
-        freshKeys.add(key);
-        fresh.push(v);
-      }
-    }
+    const fresh = freshValues(col, lookup, writes.values);
     const entries = col.dict!.size + fresh.length;
     if (fresh.length > 0 && !dictionaryPays(col.valueKind, entries, valueCount(col, size, writes), layout)) {
       return reencoded(col, oldCapacity, capacity, writes, live, shared, layout);

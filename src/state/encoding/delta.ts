@@ -19,7 +19,7 @@ import { transitionType } from '../build/type-transition.ts';
 import { type Column, columnReader } from '../column/column.ts';
 import { gatherColumn } from '../column/column-gather.ts';
 import { type Layout, layoutOf, PAGE_SIZE, testBit } from '../column/layout.ts';
-import { recordSummer, type Sums } from '../read/checksum.ts';
+import { recordHashes, type Sums, sumOrdinals } from '../read/checksum.ts';
 import { type AnyState, State } from '../read/state.ts';
 import { ordinalChanges } from '../read/state-diff.ts';
 import { TypeState, type TypeStateParts } from '../read/type-state.ts';
@@ -119,12 +119,8 @@ function checkDerived(
   toVersion: number,
 ): void {
   const sums: Sums = { a: from?.sums.a ?? 0, b: from?.sums.b ?? 0 };
-  if (from && removed.length > 0) {
-    const summer = recordSummer(to.type, from.columns);
-    for (const o of removed) summer(o, sums, -1);
-  }
-  const summer = recordSummer(to.type, to.columns);
-  for (const o of added) summer(o, sums, 1);
+  if (from) sumOrdinals(to.type, from.columns, removed, sums, -1);
+  sumOrdinals(to.type, to.columns, added, sums, 1);
   if (sums.a !== to.sums.a || sums.b !== to.sums.b) {
     throw new ShoalError(
       'CHECKSUM_MISMATCH',
@@ -206,17 +202,11 @@ export function verifyDelta(base: AnyState, bytes: Uint8Array, expected: AnyStat
     const added = reader.view(td.added!, Uint32Array, td.count);
     const columns = readColumns(reader, want.type, td.columns!, td.count!);
     const sums: Sums = { a: from.sums.a, b: from.sums.b };
-    const removedSummer = recordSummer(want.type, from.columns);
     for (const o of removed) {
       if (!testBit(from.populated, o)) fail(`${want.name} ordinal ${o} is removed but holds no record`);
-      removedSummer(o, sums, -1);
     }
-    const deltaSummer = recordSummer(want.type, columns);
-    const targetSummer = recordSummer(want.type, to.columns);
-    const one: Sums = { a: 0, b: 0 };
-    const other: Sums = { a: 0, b: 0 };
-    for (let j = 0; j < added.length; j++) {
-      const o = added[j]!;
+    sumOrdinals(want.type, from.columns, removed, sums, -1);
+    for (const o of added) {
       if (
         o >= to.capacity ||
         (o < from.capacity && testBit(from.populated, o)) ||
@@ -224,12 +214,20 @@ export function verifyDelta(base: AnyState, bytes: Uint8Array, expected: AnyStat
       ) {
         fail(`${want.name} ordinal ${o} is added but is not free`);
       }
-      one.a = one.b = other.a = other.b = 0;
-      deltaSummer(j, one, 1);
-      targetSummer(o, other, 1);
-      if (one.a !== other.a || one.b !== other.b) fail(`${want.name}'s record at ordinal ${o} differs`);
-      sums.a = (sums.a + one.a) >>> 0;
-      sums.b = (sums.b + one.b) >>> 0;
+    }
+    // Each added record as the delta carries it (chunk row j) and as the target holds it.
+    const count = added.length;
+    const rows = new Uint32Array(count);
+    for (let j = 0; j < count; j++) rows[j] = j;
+    const carried = { a: new Uint32Array(count), b: new Uint32Array(count) };
+    const held = { a: new Uint32Array(count), b: new Uint32Array(count) };
+    recordHashes(want.type, columns, rows, carried.a, carried.b);
+    recordHashes(want.type, to.columns, added, held.a, held.b);
+    for (let j = 0; j < count; j++) {
+      if (carried.a[j] !== held.a[j] || carried.b[j] !== held.b[j])
+        fail(`${want.name}'s record at ordinal ${added[j]} differs`);
+      sums.a = (sums.a + carried.a[j]!) >>> 0;
+      sums.b = (sums.b + carried.b[j]!) >>> 0;
     }
     if (
       from.size - removed.length + added.length !== to.size ||
@@ -254,10 +252,12 @@ export interface ApplyDeltaOptions {
   readonly scan?: boolean;
 }
 
-/** A reader of a chunk column taking the index as its second argument (for Array.from). */
-function columnReaderOf(column: Column): (_: unknown, j: number) => unknown {
+/** The values of a chunk column, in order. */
+function columnValues(column: Column, count: number): unknown[] {
   const read = columnReader(column);
-  return (_, j) => read(j);
+  const out = new Array<unknown>(count);
+  for (let j = 0; j < count; j++) out[j] = read(j);
+  return out;
 }
 
 function isShared(state: AnyState): boolean {
@@ -317,8 +317,7 @@ export function applyDelta(state: AnyState, bytes: Uint8Array, options: ApplyDel
     if (td.capacity > end || td.capacity > MAX_CAPACITY || removed.length > prev.size)
       corrupt(`the entry of ${type.name} declares ${td.capacity} ordinals; at most ${end} can follow`);
     const columns = readColumns(reader, type, td.columns!, td.count, options.scan !== false);
-    const values = (field: FieldSpec) =>
-      Array.from({ length: td.count! }, columnReaderOf(columns[field.index]!));
+    const values = (field: FieldSpec) => columnValues(columns[field.index]!, td.count!);
     const changes = {
       removed: Array.from(removed),
       added: Array.from(addedOrdinals),

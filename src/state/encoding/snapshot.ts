@@ -15,7 +15,7 @@ import { type Layout, layoutOf, PAGE_MASK, PAGE_SHIFT, testBit } from '../column
 import { firstMisindexed } from '../index/key-index.ts';
 import { PrimaryKey } from '../index/primary-key.ts';
 import { indexMismatch } from '../index/secondary-index.ts';
-import { recordSummer, sumRecords } from '../read/checksum.ts';
+import { sumRecords } from '../read/checksum.ts';
 import { type AnyState, State } from '../read/state.ts';
 import { TypeState } from '../read/type-state.ts';
 import { readTypeSection, type TypeDescriptor, writeTypeSection } from './type-section.ts';
@@ -211,7 +211,7 @@ function checkUtf8(col: Column): void {
 export function verifyChecksum(state: AnyState): void {
   for (const t of state.types) {
     const { type, columns, populated, capacity, sums } = t.parts;
-    const actual = sumRecords(recordSummer(type, columns), populated, capacity);
+    const actual = sumRecords(type, columns, populated, capacity);
     if (actual.a !== sums.a || actual.b !== sums.b) {
       throw new ShoalError(
         'CHECKSUM_MISMATCH',

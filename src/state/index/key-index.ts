@@ -51,6 +51,13 @@ const shardSizeFor = (n: number): number => indexSizeFor(n);
 const shardsFor = (size: number, shardSlots: number): number =>
   Math.max(1, Math.round(indexSizeFor(size) / shardSlots));
 
+/**
+ * Live and dead (tombstone) slots of the shards a build or a transition wrote, so that the
+ * next transition copies such a shard without counting it again. A shard is never written once
+ * an index holds it, so its counts stay true; one decoded from a blob is counted when first copied.
+ */
+const shardCounts = new WeakMap<Uint32Array, { readonly live: number; readonly dead: number }>();
+
 /** Bytes the index's arrays take. */
 export function keyIndexBytes(index: KeyIndex): number {
   let n = 0;
@@ -103,7 +110,11 @@ export function buildKeyIndex(
     hashes[o] = h;
     counts[Math.floor(h * n * TWO_TO_MINUS_32)]!++;
   }
-  const shards = Array.from(counts, (c) => newPage(shardSizeFor(c), shared));
+  const shards = Array.from(counts, (c) => {
+    const shard = newPage(shardSizeFor(c), shared);
+    shardCounts.set(shard, { live: c, dead: 0 });
+    return shard;
+  });
   const scale = n * TWO_TO_MINUS_32;
   for (let o = 0; o < capacity; o++) {
     if (!testBit(populated, o)) continue;
@@ -113,6 +124,13 @@ export function buildKeyIndex(
     place(shards[k]!, h, x - k, slotValue(h, o, bits));
   }
   return { shards, bits };
+}
+
+/** The key hashes of the records at `ordinals`. */
+function hashesAt(pk: PrimaryKey, ordinals: readonly number[]): Uint32Array {
+  const out = new Uint32Array(ordinals.length);
+  for (let r = 0; r < ordinals.length; r++) out[r] = pk.hashAt(ordinals[r]!);
+  return out;
 }
 
 /** The records a transition removes and adds, and the key hashing on either side. */
@@ -161,14 +179,18 @@ export function transitionKeyIndex(
   const own = (k: number): Uint32Array => {
     const page = shards[k]!;
     if (owned[k] === 1) return page;
-    const copy = newPage(page.length, c.shared);
-    copy.set(page);
+    const copy = c.shared ? newPage(page.length, true) : page.slice();
+    if (c.shared) copy.set(page);
+    const known = shardCounts.get(page);
     let l = 0;
     let d = 0;
-    for (let s = 0; s < copy.length; s++) {
-      const v = copy[s]!;
-      if (v === TOMBSTONE) d++;
-      else if (v !== 0) l++;
+    if (known) ({ live: l, dead: d } = known);
+    else {
+      for (let s = 0; s < copy.length; s++) {
+        const v = copy[s]!;
+        if (v === TOMBSTONE) d++;
+        else if (v !== 0) l++;
+      }
     }
     live[k] = l;
     dead[k] = d;
@@ -193,8 +215,13 @@ export function transitionKeyIndex(
     return fresh;
   };
 
-  for (const o of c.removed) {
-    const h = c.prevKey.hashAt(o);
+  // The keys' hashes first, in loops of their own: the key reads at ordinals spread over the
+  // state do not wait on each other there (nor on the probes).
+  const removedHashes = hashesAt(c.prevKey, c.removed);
+  const addedHashes = hashesAt(c.key, c.added);
+  for (let r = 0; r < c.removed.length; r++) {
+    const o = c.removed[r]!;
+    const h = removedHashes[r]!;
     const [k, frac] = locate(h, n);
     const want = slotValue(h, o, bits);
     const page = shards[k]!;
@@ -216,8 +243,9 @@ export function transitionKeyIndex(
     dead[k]!++;
     tombstones++;
   }
-  for (const o of c.added) {
-    const h = c.key.hashAt(o);
+  for (let r = 0; r < c.added.length; r++) {
+    const o = c.added[r]!;
+    const h = addedHashes[r]!;
     const [k, frac] = locate(h, n);
     let page = own(k);
     // Room for growth: a rebuilt shard is 3/5 full, not 3/4, so the next inserts fit.
@@ -232,6 +260,7 @@ export function transitionKeyIndex(
     if (owned[k] === 0) continue;
     const m = shards[k]!.length;
     if ((live[k]! + dead[k]!) * 8 > m * 7 || (m > 64 && live[k]! * 4 < m)) rebuild(k, live[k]!);
+    shardCounts.set(shards[k]!, { live: live[k]!, dead: dead[k]! });
   }
   return { index: { shards, bits }, tombstones };
 }

@@ -16,31 +16,88 @@ export interface Sums {
   b: number;
 }
 
-/** A function adding (sign 1) or removing (sign -1) the record at `ordinal` to `sums`. */
-export type RecordSummer = (ordinal: number, sums: Sums, sign: 1 | -1) => void;
+/** Ordinals hashed at once by {@link recordHashes}: its scratch arrays stay small. */
+const CHUNK = 8192;
 
-/** The record hasher of a type's columns. */
-export function recordSummer(type: ObjectType, columns: readonly Column[]): RecordSummer {
+/**
+ * The two lane hashes of each record at `ordinals`, into `a` and `b` at [0, ordinals.length):
+ * the fields' hashes mixed in order into each lane, then finalised. Computed a field at a time
+ * over all the records, not a record at a time: the loads of one field at many ordinals do not
+ * wait on each other, so the memory reads of records spread over a large state overlap (and
+ * each loop calls one hasher only).
+ */
+export function recordHashes(
+  type: ObjectType,
+  columns: readonly Column[],
+  ordinals: ArrayLike<number>,
+  a: Uint32Array,
+  b: Uint32Array,
+): void {
   const seed = hashName(type.name);
-  const hashers = columns.map(columnHasher);
-  const n = hashers.length;
-  return (o, sums, sign) => {
-    let a = seed;
-    let b = seed ^ 0x9e3779b9;
-    for (let i = 0; i < n; i++) {
-      const v = hashers[i]!(o);
-      a = mixWord(a, v);
-      b = mixWord(b, v ^ 0x5bd1e995);
+  const n = columns.length;
+  const len = ordinals.length;
+  const la = new Int32Array(len).fill(seed);
+  const lb = new Int32Array(len).fill(seed ^ 0x9e3779b9);
+  for (const col of columns) {
+    const hash = columnHasher(col);
+    for (let r = 0; r < len; r++) {
+      const v = hash(ordinals[r]!);
+      la[r] = mixWord(la[r]!, v);
+      lb[r] = mixWord(lb[r]!, v ^ 0x5bd1e995);
     }
-    sums.a = (sums.a + sign * fmix32(a ^ n)) >>> 0;
-    sums.b = (sums.b + sign * fmix32(b ^ 0x2545f491)) >>> 0;
-  };
+  }
+  for (let r = 0; r < len; r++) {
+    a[r] = fmix32(la[r]! ^ n);
+    b[r] = fmix32(lb[r]! ^ 0x2545f491);
+  }
 }
 
-/** Sums over every populated ordinal. */
-export function sumRecords(summer: RecordSummer, populated: Uint32Array, capacity: number): Sums {
+/** Adds (`sign` 1) or removes (-1) the records at `ordinals` to `sums`. */
+export function sumOrdinals(
+  type: ObjectType,
+  columns: readonly Column[],
+  ordinals: ArrayLike<number>,
+  sums: Sums,
+  sign: 1 | -1,
+): void {
+  const size = Math.min(CHUNK, ordinals.length);
+  const chunk = new Uint32Array(size);
+  const a = new Uint32Array(size);
+  const b = new Uint32Array(size);
+  for (let from = 0; from < ordinals.length; from += CHUNK) {
+    const len = Math.min(CHUNK, ordinals.length - from);
+    for (let r = 0; r < len; r++) chunk[r] = ordinals[from + r]!;
+    recordHashes(type, columns, len === size ? chunk : chunk.subarray(0, len), a, b);
+    let sa = sums.a;
+    let sb = sums.b;
+    for (let r = 0; r < len; r++) {
+      sa = (sa + sign * a[r]!) >>> 0;
+      sb = (sb + sign * b[r]!) >>> 0;
+    }
+    sums.a = sa;
+    sums.b = sb;
+  }
+}
+
+/** Sums over every populated ordinal below `capacity`. */
+export function sumRecords(
+  type: ObjectType,
+  columns: readonly Column[],
+  populated: Uint32Array,
+  capacity: number,
+): Sums {
   const sums = { a: 0, b: 0 };
-  for (let o = 0; o < capacity; o++) if (testBit(populated, o)) summer(o, sums, 1);
+  const ordinals = new Uint32Array(Math.min(CHUNK, capacity));
+  let k = 0;
+  for (let o = 0; o < capacity; o++) {
+    if (!testBit(populated, o)) continue;
+    ordinals[k++] = o;
+    if (k === ordinals.length) {
+      sumOrdinals(type, columns, ordinals, sums, 1);
+      k = 0;
+    }
+  }
+  if (k > 0) sumOrdinals(type, columns, ordinals.subarray(0, k), sums, 1);
   return sums;
 }
 
