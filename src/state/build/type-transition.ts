@@ -7,7 +7,8 @@
  */
 import { ShoalError } from '../../errors.ts';
 import type { FieldSpec } from '../../schema/index.ts';
-import { toShared, transitionColumn } from '../column/column-transition.ts';
+import type { Column } from '../column/column.ts';
+import { toShared, transitionColumn, type Writes } from '../column/column-transition.ts';
 import { DEFAULT_LAYOUT, type Layout, testBit } from '../column/layout.ts';
 import { type KeyIndex, transitionKeyIndex } from '../index/key-index.ts';
 import { PrimaryKey } from '../index/primary-key.ts';
@@ -23,6 +24,11 @@ export interface TypeChanges {
   readonly added: readonly number[];
   /** The added records' values of one field, in the order of `added`. */
   readonly values: (field: FieldSpec) => readonly unknown[];
+  /**
+   * The same values as a column (a delta's chunk), when there is one: a column takes
+   * dictionary codes and string bytes from it as stored, and asks `values` only otherwise.
+   */
+  readonly source?: (field: FieldSpec) => Column | undefined;
   /** The next capacity; by default the previous one, grown to fit the added ordinals. */
   readonly capacity?: number;
 }
@@ -88,18 +94,19 @@ export function transitionType(
   sumOrdinals(type, prev.columns, removed, sums, -1);
   const size = prev.size - removed.length + added.length;
   const live = (o: number) => testBit(populated, o);
-  const columns = prev.columns.map((col) =>
-    transitionColumn(
-      col,
-      prev.capacity,
-      capacity,
-      size,
-      { ordinals: added, values: changes.values(col.spec) },
-      live,
-      shared,
-      layout,
-    ),
-  );
+  const columns = prev.columns.map((col) => {
+    let values: readonly unknown[] | undefined;
+    const writes: Writes = {
+      ordinals: added,
+      source: changes.source?.(col.spec),
+      // Made only if the column asks for them.
+      get values() {
+        values ??= changes.values(col.spec);
+        return values;
+      },
+    };
+    return transitionColumn(col, prev.capacity, capacity, size, writes, live, shared, layout);
+  });
   sumOrdinals(type, columns, added, sums, 1);
 
   let index: KeyIndex | undefined;

@@ -18,12 +18,53 @@ import {
   isAbsent,
   narrowOffsets,
 } from './column-builder.ts';
-import { type Layout, PAGE_SHIFT, PAGE_SIZE, type PartArray, pageCount, pageLength } from './layout.ts';
+import {
+  type Layout,
+  PAGE_MASK,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+  type PartArray,
+  pageCount,
+  pageLength,
+} from './layout.ts';
 
-/** Values written at ordinals: `values[i]` goes to `ordinals[i]` (`undefined`/`null` = absent). */
+/**
+ * Values written at ordinals: `values[i]` goes to `ordinals[i]` (`undefined`/`null` = absent).
+ * `source`, when given, holds the same values as a column (a delta's chunk: row i is
+ * `values[i]`); dictionary codes and string bytes are then taken from it as they are stored,
+ * without making JS values of them, and `values` is read only where that cannot be done.
+ */
 export interface Writes {
   readonly ordinals: readonly number[];
   readonly values: readonly unknown[];
+  readonly source?: Column | undefined;
+}
+
+/**
+ * A source column whose rows a page takes as stored: dictionary codes through `remap` (the
+ * source's code → the next column's), or a var value's bytes.
+ */
+interface SourceRows {
+  readonly col: Column;
+  readonly remap: Int32Array | undefined;
+}
+
+/** Kinds whose source rows are taken as stored (the rest go through `values`). */
+const ROW_KINDS: ReadonlySet<ScalarKind> = new Set(['string', 'int', 'long', 'double', 'float']);
+
+/** Whether `source` holds what `col` stores in a way its pages can take row by row. */
+function takesRows(col: Column, source: Column | undefined): source is Column {
+  if (!source || source.spec.kind !== col.spec.kind || !ROW_KINDS.has(col.valueKind)) return false;
+  if (source.valueKind !== col.valueKind || source.bigint !== col.bigint) return false;
+  if (col.encoding === 'dict') return source.encoding === 'dict';
+  return col.encoding === 'var' && source.encoding === 'var' && col.spec.kind !== 'list';
+}
+
+/** Whether row `j` of a source column is absent (an optional field not set). */
+function rowAbsent(src: Column, j: number): boolean {
+  const present = src.present;
+  if (!present) return false;
+  return ((present[j >>> PAGE_SHIFT]![(j & PAGE_MASK) >>> 3]! >>> (j & 7)) & 1) === 0;
 }
 
 /** Map from a dictionary key (see `dictKey`) to its code, made once per dictionary. */
@@ -71,14 +112,20 @@ function growDictionary(
 }
 
 /**
- * The values of `writes` (a list's elements) not in `lookup`, each once, in order of first
- * appearance. (A plain loop, not a generator: a delta brings thousands of values.)
+ * The values of `writes` (a list's elements; or, with `scalars`, the values themselves) not in
+ * `lookup`, each once, in order of first appearance. (A plain loop, not a generator: a delta
+ * brings thousands of values.)
  */
-function freshValues(col: Column, lookup: Map<unknown, number>, values: readonly unknown[]): unknown[] {
+function freshValues(
+  col: Column,
+  lookup: Map<unknown, number>,
+  values: readonly unknown[],
+  scalars = false,
+): unknown[] {
   const fresh: unknown[] = [];
   const freshKeys = new Set<unknown>();
   const kind = col.valueKind;
-  const isList = col.spec.kind === 'list';
+  const isList = !scalars && col.spec.kind === 'list';
   const consider = (v: unknown) => {
     const key = dictKey(kind, v);
     if (!lookup.has(key) && !freshKeys.has(key)) {
@@ -122,6 +169,7 @@ interface PageSource {
 interface PageWrites {
   readonly slots: Int32Array;
   readonly values: readonly unknown[];
+  readonly rows: SourceRows | undefined;
 }
 
 /** A scalar as its page stores it: a dictionary code, 0/1 for a boolean, else the value. */
@@ -181,7 +229,9 @@ function buildPage(
 ): { parts: PartArray[]; present: Uint8Array | undefined } {
   const kind = col.valueKind;
   const isList = col.spec.kind === 'list';
-  const { slots, values: written } = writes;
+  const { slots, values: written, rows } = writes;
+  const src = rows?.col;
+  const remap = rows?.remap;
   // Slot i keeps its old value when it is not written and its ordinal stays live. (Plain
   // expressions, not closures: a delta builds thousands of pages.)
   const oldLength = old ? old.length : 0;
@@ -191,7 +241,8 @@ function buildPage(
     if (old?.present) present.set(old.present.subarray(0, Math.min(old.present.length, present.length)));
     for (let i = 0; i < length; i++) {
       if (slots[i]! < 0) continue;
-      if (isAbsent(col.spec.kind, written[slots[i]!])) present[i >>> 3]! &= ~(1 << (i & 7));
+      if (src ? rowAbsent(src, slots[i]!) : isAbsent(col.spec.kind, written[slots[i]!]))
+        present[i >>> 3]! &= ~(1 << (i & 7));
       else present[i >>> 3]! |= 1 << (i & 7);
     }
   }
@@ -201,6 +252,16 @@ function buildPage(
       const values = valueArray(col, wideCodes, length);
       if (old)
         (values as Uint8Array).set((old.parts[0]! as Uint8Array).subarray(0, Math.min(old.length, length)));
+      if (src) {
+        // A dictionary column from a dictionary chunk: its codes, mapped to the next column's.
+        const codePages = src.parts[0]!;
+        for (let i = 0; i < length; i++) {
+          const j = slots[i]!;
+          if (j < 0 || rowAbsent(src, j)) continue;
+          values[i] = remap![codePages[j >>> PAGE_SHIFT]![j & PAGE_MASK] as number]!;
+        }
+        return { parts: [values], present };
+      }
       for (let i = 0; i < length; i++) {
         if (slots[i]! < 0) continue;
         const v = written[slots[i]!];
@@ -232,7 +293,15 @@ function buildPage(
         heap.append(oldHeap!.subarray(oldOffsets![run] as number, oldOffsets![runEnd] as number));
         run = -1;
       }
-      if (slot >= 0) {
+      if (slot >= 0 && src) {
+        // A var column from a var chunk: the value's bytes as the chunk stores them.
+        if (!rowAbsent(src, slot)) {
+          const p = slot >>> PAGE_SHIFT;
+          const at = slot & PAGE_MASK;
+          const from = src.parts[0]![p]!;
+          heap.append((src.parts[1]![p] as Uint8Array).subarray(from[at] as number, from[at + 1] as number));
+        }
+      } else if (slot >= 0) {
         const v = written[slot];
         if (!isAbsent(kind, v)) heap.push(kind, v);
       }
@@ -249,7 +318,11 @@ function buildPage(
   let bound = old ? (oldLists![old.length] as number) : 0;
   for (let i = 0; i < length; i++) {
     const slot = slots[i]!;
-    if (slot >= 0 && !isAbsent('list', written[slot])) bound += (written[slot] as unknown[]).length;
+    if (slot < 0) continue;
+    if (src) {
+      const lo = src.parts[0]![slot >>> PAGE_SHIFT]!;
+      bound += (lo[(slot & PAGE_MASK) + 1] as number) - (lo[slot & PAGE_MASK] as number);
+    } else if (!isAbsent('list', written[slot])) bound += (written[slot] as unknown[]).length;
   }
   const heap = isVar ? new HeapWriter(old ? oldB!.byteLength + 64 : 256) : undefined;
   const elementOffsets = isVar ? new Uint32Array(bound + 1) : undefined;
@@ -270,7 +343,17 @@ function buildPage(
       n = moveElements(isVar, old!.parts, run, runEnd, n, heap, elementOffsets, values);
       run = -1;
     }
-    if (slot >= 0) {
+    if (slot >= 0 && src) {
+      // A list of dictionary codes from such a chunk: each element's code, mapped.
+      if (!rowAbsent(src, slot)) {
+        const p = slot >>> PAGE_SHIFT;
+        const lo = src.parts[0]![p]!;
+        const elements = src.parts[1]![p]!;
+        const end = lo[(slot & PAGE_MASK) + 1] as number;
+        for (let e = lo[slot & PAGE_MASK] as number; e < end; e++)
+          values![n++] = remap![elements[e] as number]!;
+      }
+    } else if (slot >= 0) {
       const v = written[slot];
       if (!isAbsent(col.spec.kind, v)) {
         for (const e of v as unknown[]) {
@@ -344,6 +427,7 @@ function rebuildPages(
   shared: boolean,
   codes: Map<unknown, number> | undefined,
   layout: Layout,
+  rows: SourceRows | undefined,
 ): Column {
   const pages = pageCount(capacity);
   const k = next.spec.kind === 'list' ? 1 : 0;
@@ -383,7 +467,7 @@ function rebuildPages(
       codes,
       old,
       length,
-      { slots, values: writes.values },
+      { slots, values: rows ? [] : writes.values, rows },
       live,
       base,
       layout,
@@ -430,11 +514,18 @@ function widened(codes: Uint8Array, shared: boolean): Uint16Array {
   return shared ? toShared(wide) : wide;
 }
 
-/** How many values (a list's elements) the column holds after `writes`, at most. */
-function valueCount(col: Column, size: number, writes: Writes): number {
-  if (col.spec.kind !== 'list') return size;
+/** Elements of the lists of a list column (the last offset of each page). */
+function elementCount(col: Column): number {
   let n = 0;
   for (const page of col.parts[0]!) n += page[page.length - 1] as number;
+  return n;
+}
+
+/** How many values (a list's elements) the column holds after `writes`, at most. */
+function valueCount(col: Column, size: number, writes: Writes, rows: boolean): number {
+  if (col.spec.kind !== 'list') return size;
+  let n = elementCount(col);
+  if (rows) return n + elementCount(writes.source!);
   for (const v of writes.values) if (!isAbsent('list', v)) n += (v as unknown[]).length;
   return n;
 }
@@ -455,11 +546,18 @@ export function transitionColumn(
 ): Column {
   let next = col;
   let codes: Map<unknown, number> | undefined;
+  const fromRows = takesRows(col, writes.source);
+  let remap: Int32Array | undefined;
   if (col.encoding === 'dict') {
     const lookup = dictLookup(col.dict!, col.valueKind, col.bigint);
-    const fresh = freshValues(col, lookup, writes.values);
-    const entries = col.dict!.size + fresh.length;
-    if (fresh.length > 0 && !dictionaryPays(col.valueKind, entries, valueCount(col, size, writes), layout)) {
+    // From a dictionary chunk, the values to look up are its dictionary's entries alone.
+    const entries = fromRows ? dictEntries(writes.source!.dict!, col.valueKind, col.bigint) : undefined;
+    const fresh = freshValues(col, lookup, entries ?? writes.values, fromRows);
+    const total = col.dict!.size + fresh.length;
+    if (
+      fresh.length > 0 &&
+      !dictionaryPays(col.valueKind, total, valueCount(col, size, writes, fromRows), layout)
+    ) {
       return reencoded(col, oldCapacity, capacity, writes, live, shared, layout);
     }
     if (fresh.length > 0) {
@@ -477,6 +575,11 @@ export function transitionColumn(
     } else {
       codes = lookup;
     }
+    if (entries) {
+      remap = new Int32Array(entries.length);
+      for (let c = 0; c < entries.length; c++) remap[c] = codes.get(dictKey(col.valueKind, entries[c]))!;
+    }
   }
-  return rebuildPages(next, col, oldCapacity, capacity, writes, live, shared, codes, layout);
+  const rows = fromRows ? { col: writes.source!, remap } : undefined;
+  return rebuildPages(next, col, oldCapacity, capacity, writes, live, shared, codes, layout, rows);
 }

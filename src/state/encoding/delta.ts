@@ -322,6 +322,7 @@ export function applyDelta(state: AnyState, bytes: Uint8Array, options: ApplyDel
       removed: Array.from(removed),
       added: Array.from(addedOrdinals),
       values,
+      source: (field: FieldSpec) => columns[field.index],
       capacity: td.capacity,
     };
     const next = transitionType(prev, changes, shared, layout);
