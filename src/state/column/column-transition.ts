@@ -269,7 +269,18 @@ function buildPage(
       }
       return { parts: [values], present };
     }
-    const heap = new HeapWriter(old ? old.parts[1]!.byteLength + 64 : 1024);
+    // Sized for the old bytes and the written ones (a string's as one byte a character: exact
+    // for ASCII), so a page of new values does not grow its heap by doubling.
+    let bytes = old ? old.parts[1]!.byteLength + 64 : 64;
+    for (let i = 0; i < length; i++) {
+      const j = slots[i]!;
+      if (j < 0) continue;
+      if (src) {
+        const from = src.parts[0]![j >>> PAGE_SHIFT]!;
+        bytes += (from[(j & PAGE_MASK) + 1] as number) - (from[j & PAGE_MASK] as number);
+      } else if (typeof written[j] === 'string') bytes += (written[j] as string).length;
+    }
+    const heap = new HeapWriter(bytes);
     const offsets = new Uint32Array(length + 1);
     const oldOffsets = old?.parts[0];
     const oldHeap = old?.parts[1] as Uint8Array | undefined;
