@@ -28,6 +28,12 @@ export interface KeyIndex {
   readonly shards: readonly Uint32Array[];
   /** Low bits of a slot holding ordinal + 1; the bits above hold the tag. */
   readonly bits: number;
+  /**
+   * Live and dead (tombstone) slots of shard k at 2k and 2k + 1, -1 where not counted yet:
+   * kept by builds and transitions so that the next transition copies a shard without
+   * counting it. An index read from a blob has none (a shard is counted when first copied).
+   */
+  readonly counts?: Int32Array;
 }
 
 /** Ordinal bits a table of `capacity` ordinals needs: ordinal + 1 stays below all ones. */
@@ -50,13 +56,6 @@ const shardSizeFor = (n: number): number => indexSizeFor(n);
 /** The shard count for `size` keys in shards of about `shardSlots` slots. */
 const shardsFor = (size: number, shardSlots: number): number =>
   Math.max(1, Math.round(indexSizeFor(size) / shardSlots));
-
-/**
- * Live and dead (tombstone) slots of the shards a build or a transition wrote, so that the
- * next transition copies such a shard without counting it again. A shard is never written once
- * an index holds it, so its counts stay true; one decoded from a blob is counted when first copied.
- */
-const shardCounts = new WeakMap<Uint32Array, { readonly live: number; readonly dead: number }>();
 
 /** Bytes the index's arrays take. */
 export function keyIndexBytes(index: KeyIndex): number {
@@ -110,11 +109,7 @@ export function buildKeyIndex(
     hashes[o] = h;
     counts[Math.floor(h * n * TWO_TO_MINUS_32)]!++;
   }
-  const shards = Array.from(counts, (c) => {
-    const shard = newPage(shardSizeFor(c), shared);
-    shardCounts.set(shard, { live: c, dead: 0 });
-    return shard;
-  });
+  const shards = Array.from(counts, (c) => newPage(shardSizeFor(c), shared));
   const scale = n * TWO_TO_MINUS_32;
   for (let o = 0; o < capacity; o++) {
     if (!testBit(populated, o)) continue;
@@ -123,7 +118,9 @@ export function buildKeyIndex(
     const k = Math.floor(x);
     place(shards[k]!, h, x - k, slotValue(h, o, bits));
   }
-  return { shards, bits };
+  const shardFill = new Int32Array(2 * n);
+  for (let k = 0; k < n; k++) shardFill[2 * k] = counts[k]!;
+  return { shards, bits, counts: shardFill };
 }
 
 /** The key hashes of the records at `ordinals`. */
@@ -174,6 +171,7 @@ export function transitionKeyIndex(
   const owned = new Uint8Array(n);
   const live = new Int32Array(n);
   const dead = new Int32Array(n);
+  const known = prev.counts;
   let tombstones = prevTombstones;
 
   const own = (k: number): Uint32Array => {
@@ -181,11 +179,11 @@ export function transitionKeyIndex(
     if (owned[k] === 1) return page;
     const copy = c.shared ? newPage(page.length, true) : page.slice();
     if (c.shared) copy.set(page);
-    const known = shardCounts.get(page);
-    let l = 0;
-    let d = 0;
-    if (known) ({ live: l, dead: d } = known);
-    else {
+    let l = known ? known[2 * k]! : -1;
+    let d = known ? known[2 * k + 1]! : 0;
+    if (l < 0) {
+      l = 0;
+      d = 0;
       for (let s = 0; s < copy.length; s++) {
         const v = copy[s]!;
         if (v === TOMBSTONE) d++;
@@ -260,9 +258,14 @@ export function transitionKeyIndex(
     if (owned[k] === 0) continue;
     const m = shards[k]!.length;
     if ((live[k]! + dead[k]!) * 8 > m * 7 || (m > 64 && live[k]! * 4 < m)) rebuild(k, live[k]!);
-    shardCounts.set(shards[k]!, { live: live[k]!, dead: dead[k]! });
   }
-  return { index: { shards, bits }, tombstones };
+  // The counts of the shards written, and of the others as far as the previous index knew them.
+  const counts = new Int32Array(2 * n);
+  for (let k = 0; k < n; k++) {
+    counts[2 * k] = owned[k] === 1 ? live[k]! : known ? known[2 * k]! : -1;
+    counts[2 * k + 1] = owned[k] === 1 ? dead[k]! : known ? known[2 * k + 1]! : 0;
+  }
+  return { index: { shards, bits, counts }, tombstones };
 }
 
 /**
