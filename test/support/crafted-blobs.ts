@@ -289,5 +289,44 @@ export function craftedCases(): CraftedCase[] {
       code: 'DELTA_ORIGIN_MISMATCH',
       run: () => applyDelta(v2, delta),
     },
+    ...otherStateOfItsTag(),
+  ];
+}
+
+/**
+ * Deltas applied to another state that carries their origin's tag (a tag is the producer's to
+ * choose, so one may repeat). One adds 8,192 records that share a 64 KiB string: its chunk
+ * stores the string once, but the other state's column holds plain strings, so written out
+ * they would take 512 MiB. The other removes more records than the state holds.
+ */
+function otherStateOfItsTag(): CraftedCase[] {
+  const T = t.object('T', { id: t.int(), s: t.string() }, { primaryKey: 'id' });
+  const ts = t.schema([T]);
+  const built = (n: number, value: (i: number) => string, tag?: bigint) => {
+    const b = new StateBuilder(ts);
+    for (let i = 0; i < n; i++) b.add('T', { id: i, s: value(i) });
+    return b.build(tag === undefined ? { version: 1 } : { version: 1, tag });
+  };
+  const origin = built(2000, (i) => `v${i % 3}`);
+  const big = 'x'.repeat(65_536);
+  const grown = StateBuilder.from(origin);
+  for (let i = 0; i < 8192; i++) grown.upsert('T', { id: 10_000 + i, s: big });
+  const expanding = encodeDelta(origin, grown.build({ version: 2 }));
+  const shrunk = StateBuilder.from(origin);
+  for (let i = 0; i < 1500; i++) shrunk.remove('T', i);
+  const shrinking = encodeDelta(origin, shrunk.build({ version: 2 }));
+  const plain = built(2000, (i) => `distinct ${i}`, origin.tag);
+  const small = built(1000, (i) => `v${i % 3}`, origin.tag);
+  return [
+    {
+      name: `a ${expanding.byteLength}-byte delta of one 64 KiB string for 8,192 records, on another state of its tag`,
+      code: 'CHECKSUM_MISMATCH',
+      run: () => applyDelta(plain, expanding),
+    },
+    {
+      name: 'a delta removing more records than another state of its tag holds',
+      code: 'CHECKSUM_MISMATCH',
+      run: () => applyDelta(small, shrinking),
+    },
   ];
 }

@@ -16,7 +16,7 @@ import { type FieldSpec, fromJSON, type Schema, type SchemaJson, toJSON } from '
 import { evolveTypes, sameSchema } from '../build/schema-evolution.ts';
 import { buildTypeState } from '../build/type-state-builder.ts';
 import { transitionType } from '../build/type-transition.ts';
-import { type Column, columnReader } from '../column/column.ts';
+import { type Column, columnReader, isVarKind } from '../column/column.ts';
 import { gatherColumn } from '../column/column-gather.ts';
 import { type Layout, layoutOf, PAGE_SIZE, testBit } from '../column/layout.ts';
 import { recordHashes, type Sums, sumOrdinals } from '../read/checksum.ts';
@@ -252,6 +252,28 @@ export interface ApplyDeltaOptions {
   readonly scan?: boolean;
 }
 
+/**
+ * A delta whose var values, written out one per record, would take more than this many times
+ * its own bytes is checked against its sums before it is applied (see `applyDelta`).
+ */
+const EXPANSION_CHECKED = 8;
+
+/** Bytes the var values of dictionary chunk columns take written out, once per record (or element). */
+function writtenOutBytes(columns: readonly Column[]): number {
+  let total = 0;
+  for (const col of columns) {
+    if (col.encoding !== 'dict' || !isVarKind(col.valueKind)) continue;
+    const offsets = col.dict!.offsets!;
+    for (const page of col.parts[col.spec.kind === 'list' ? 1 : 0]!) {
+      for (let i = 0; i < page.length; i++) {
+        const c = page[i] as number;
+        total += offsets[c + 1]! - offsets[c]!;
+      }
+    }
+  }
+  return total;
+}
+
 /** The values of a chunk column, in order. */
 function columnValues(column: Column, count: number): unknown[] {
   const read = columnReader(column);
@@ -314,9 +336,33 @@ export function applyDelta(state: AnyState, bytes: Uint8Array, options: ApplyDel
     // to that). Checked before anything of that size is allocated, which bounds the memory an
     // apply takes by the state's size plus the delta's.
     const end = prev.capacity + td.count + removed.length + PAGE_SIZE;
-    if (td.capacity > end || td.capacity > MAX_CAPACITY || removed.length > prev.size)
+    if (td.capacity > end || td.capacity > MAX_CAPACITY)
       corrupt(`the entry of ${type.name} declares ${td.capacity} ordinals; at most ${end} can follow`);
+    const notFrom = (what: string) =>
+      new ShoalError(
+        'CHECKSUM_MISMATCH',
+        `the ${reader.kind} was not made from version ${state.version} of ${type.name} (${what}). Load version ${h.toVersion} from a snapshot.`,
+      );
+    if (removed.length > prev.size)
+      throw notFrom(`it removes ${removed.length} records where the state holds ${prev.size}`);
     const columns = readColumns(reader, type, td.columns!, td.count, options.scan !== false);
+    // A dictionary chunk stores a value once for all the records that have it; written out
+    // (into a column of plain values, or one re-encoded) they may take far more memory than
+    // the delta. Then the delta's records are checked against its sums before any is written,
+    // so that one made for another state is refused at the cost of the delta, not of that memory.
+    if (writtenOutBytes(columns) > EXPANSION_CHECKED * bytes.byteLength) {
+      const sums: Sums = { a: prev.sums.a, b: prev.sums.b };
+      for (const o of removed) {
+        if (o >= prev.capacity || !testBit(prev.populated, o))
+          throw notFrom(`ordinal ${o} is removed but holds no record`);
+      }
+      sumOrdinals(type, prev.columns, removed, sums, -1);
+      const rows = new Uint32Array(td.count);
+      for (let j = 0; j < rows.length; j++) rows[j] = j;
+      sumOrdinals(type, columns, rows, sums, 1);
+      if (sums.a !== td.sums[0] || sums.b !== td.sums[1])
+        throw notFrom('its records do not add up to its checksum');
+    }
     const values = (field: FieldSpec) => columnValues(columns[field.index]!, td.count!);
     const changes = {
       removed: Array.from(removed),
