@@ -60,6 +60,14 @@ function takesRows(col: Column, source: Column | undefined): source is Column {
   return col.encoding === 'var' && source.encoding === 'var' && col.spec.kind !== 'list';
 }
 
+/** Where row `j`'s value (its bytes, or a list's elements) starts on its page of `offsets`. */
+const rowStart = (offsets: readonly PartArray[], j: number): number =>
+  offsets[j >>> PAGE_SHIFT]![j & PAGE_MASK] as number;
+
+/** Where row `j`'s value ends on its page of `offsets`. */
+const rowEnd = (offsets: readonly PartArray[], j: number): number =>
+  offsets[j >>> PAGE_SHIFT]![(j & PAGE_MASK) + 1] as number;
+
 /** Whether row `j` of a source column is absent (an optional field not set). */
 function rowAbsent(src: Column, j: number): boolean {
   const present = src.present;
@@ -275,10 +283,8 @@ function buildPage(
     for (let i = 0; i < length; i++) {
       const j = slots[i]!;
       if (j < 0) continue;
-      if (src) {
-        const from = src.parts[0]![j >>> PAGE_SHIFT]!;
-        bytes += (from[(j & PAGE_MASK) + 1] as number) - (from[j & PAGE_MASK] as number);
-      } else if (typeof written[j] === 'string') bytes += (written[j] as string).length;
+      if (src) bytes += rowEnd(src.parts[0]!, j) - rowStart(src.parts[0]!, j);
+      else if (typeof written[j] === 'string') bytes += (written[j] as string).length;
     }
     const heap = new HeapWriter(bytes);
     const offsets = new Uint32Array(length + 1);
@@ -307,10 +313,8 @@ function buildPage(
       if (slot >= 0 && src) {
         // A var column from a var chunk: the value's bytes as the chunk stores them.
         if (!rowAbsent(src, slot)) {
-          const p = slot >>> PAGE_SHIFT;
-          const at = slot & PAGE_MASK;
-          const from = src.parts[0]![p]!;
-          heap.append((src.parts[1]![p] as Uint8Array).subarray(from[at] as number, from[at + 1] as number));
+          const bytes = src.parts[1]![slot >>> PAGE_SHIFT] as Uint8Array;
+          heap.append(bytes.subarray(rowStart(src.parts[0]!, slot), rowEnd(src.parts[0]!, slot)));
         }
       } else if (slot >= 0) {
         const v = written[slot];
@@ -330,10 +334,8 @@ function buildPage(
   for (let i = 0; i < length; i++) {
     const slot = slots[i]!;
     if (slot < 0) continue;
-    if (src) {
-      const lo = src.parts[0]![slot >>> PAGE_SHIFT]!;
-      bound += (lo[(slot & PAGE_MASK) + 1] as number) - (lo[slot & PAGE_MASK] as number);
-    } else if (!isAbsent('list', written[slot])) bound += (written[slot] as unknown[]).length;
+    if (src) bound += rowEnd(src.parts[0]!, slot) - rowStart(src.parts[0]!, slot);
+    else if (!isAbsent('list', written[slot])) bound += (written[slot] as unknown[]).length;
   }
   const heap = isVar ? new HeapWriter(old ? oldB!.byteLength + 64 : 256) : undefined;
   const elementOffsets = isVar ? new Uint32Array(bound + 1) : undefined;
@@ -357,11 +359,9 @@ function buildPage(
     if (slot >= 0 && src) {
       // A list of dictionary codes from such a chunk: each element's code, mapped.
       if (!rowAbsent(src, slot)) {
-        const p = slot >>> PAGE_SHIFT;
-        const lo = src.parts[0]![p]!;
-        const elements = src.parts[1]![p]!;
-        const end = lo[(slot & PAGE_MASK) + 1] as number;
-        for (let e = lo[slot & PAGE_MASK] as number; e < end; e++)
+        const elements = src.parts[1]![slot >>> PAGE_SHIFT]!;
+        const end = rowEnd(src.parts[0]!, slot);
+        for (let e = rowStart(src.parts[0]!, slot); e < end; e++)
           values![n++] = remap![elements[e] as number]!;
       }
     } else if (slot >= 0) {
