@@ -8,6 +8,7 @@
  */
 import { applyDelta, decodeSnapshot, encodeDelta, encodeSnapshot, StateBuilder } from '../src/index.ts';
 import { gc, median, ms, ns, prng, type Row, ratio, table, verdict } from './harness.ts';
+import { ceilingMeasures } from './lookup-ceiling.ts';
 import { type MovieRecord, movie, movieSchema } from './movies.ts';
 
 /**
@@ -43,7 +44,10 @@ function cpuPerOp(
   return out;
 }
 
-type Reader = { read?: (key: number, field: 'year') => number | undefined };
+type Reader = {
+  read?: (key: number, field: 'year') => number | undefined;
+  fieldReader?: (field: 'year') => (key: number) => number | undefined;
+};
 
 /** Typed arrays reachable from `root`, each once. */
 function arrays(
@@ -119,11 +123,27 @@ async function size(n: number): Promise<Row[]> {
       for (let i = a; i < b; i++) s += reader.read!(keys[i]!, 'year')!;
       return s;
     };
-  const m = { ...cpuPerOp(measures, lookups), ...cpuPerOp(floorMeasure, lookups) };
-  const { floor, map: mapGet, get } = m as Record<'floor' | 'map' | 'get', { mean: number; sink: number }>;
+  if (reader.fieldReader) {
+    const year = reader.fieldReader('year');
+    measures.fieldReader = (a, b) => {
+      let s = 0;
+      for (let i = a; i < b; i++) s += year(keys[i]!)!;
+      return s;
+    };
+  }
+  const ceiling = ceilingMeasures(n, keys);
+  const m = {
+    ...cpuPerOp({ ...measures, ...ceiling }, lookups),
+    ...cpuPerOp(floorMeasure, lookups),
+  };
+  const { floor, map: mapGet, get, flat, paged } = m as Record<
+    'floor' | 'map' | 'get' | 'flat' | 'paged',
+    { mean: number; sink: number }
+  >;
   const read = m.read;
-  if (get.sink !== mapGet.sink || (read && read.sink !== mapGet.sink))
-    throw new Error('shoal and Map lookups disagree');
+  const fieldReader = m.fieldReader;
+  for (const other of [get, read, fieldReader, flat, paged])
+    if (other && other.sink !== mapGet.sink) throw new Error('shoal and Map lookups disagree');
 
   // A 1-record delta: one title changed.
   const one = StateBuilder.from(built).upsert('Movie', { ...records[n >>> 1]!, title: 'changed' });
@@ -163,6 +183,28 @@ async function size(n: number): Promise<Row[]> {
           ] as Row,
         ]
       : []),
+    ...(fieldReader
+      ? [
+          [
+            `${label}: fieldReader('year')(key)`,
+            ns(fieldReader.mean),
+            `${ratio(fieldReader.mean / mapGet.mean)} Map`,
+            n >= 1_000_000 ? verdict(fieldReader.mean <= 0.6 * mapGet.mean, '≤ 0.6× Map') : '',
+          ] as Row,
+        ]
+      : []),
+    [
+      `${label}:   ceiling: the probe written in the loop, pages and shards`,
+      ns(paged.mean),
+      `${ratio(paged.mean / mapGet.mean)} Map`,
+      '(what this layout allows)',
+    ],
+    [
+      `${label}:   ceiling: the same over flat arrays (no pages)`,
+      ns(flat.mean),
+      `${ratio(flat.mean / mapGet.mean)} Map`,
+      '(copy-on-write would copy whole columns)',
+    ],
     [
       `${label}: 1-record delta apply: bytes copied (PK index)`,
       `${(bytesOf(fresh) / 1024).toFixed(0)} KiB (${(bytesOf(pkFresh) / 1024).toFixed(0)} KiB)`,

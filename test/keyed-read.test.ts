@@ -60,12 +60,19 @@ const item = (id: number, rev: number): ItemRecord => ({
 /** Every field of every key in `model` read as the record has it; keys around them miss. */
 function expectReads(state: AnyState, model: ReadonlyMap<number, ItemRecord>): void {
   const type = state.type('Item');
+  const readers = FIELDS.map((f) => type.fieldReader(f));
   for (const [id, r] of model) {
-    for (const f of FIELDS) expect(type.read(id, f)).toEqual(r[f]);
+    FIELDS.forEach((f, i) => {
+      expect(type.read(id, f)).toEqual(r[f]);
+      expect(readers[i]!(id)).toEqual(r[f]);
+    });
   }
   for (let id = -2; id < 260; id++) {
     if (model.has(id)) continue;
-    for (const f of FIELDS) expect(type.read(id, f)).toBeUndefined();
+    FIELDS.forEach((f, i) => {
+      expect(type.read(id, f)).toBeUndefined();
+      expect(readers[i]!(id)).toBeUndefined();
+    });
   }
 }
 
@@ -104,8 +111,7 @@ describe('read(key, field) on an int key', () => {
           expectReads(producer, model);
           expectReads(consumer, model);
           expectReads(decodeSnapshot(encodeSnapshot(consumer)), model);
-          const byKey = (consumer.type('Item') as unknown as { byKey: Map<string, { name: string }> }).byKey;
-          for (const [f, read] of byKey) if (read.name.startsWith('keyed')) reached.add(f);
+          for (const f of FIELDS) if (consumer.type('Item').fieldReader(f).name === 'keyed') reached.add(f);
         }
       }),
       { numRuns: 6 },
@@ -120,6 +126,12 @@ describe('read(key, field) on an int key', () => {
     const type = state.type('Item');
     expect(errorCode(() => type.read('1' as unknown as number, 'count'))).toBe('INVALID_KEY');
     expect(errorCode(() => type.read(1, 'nope' as 'count'))).toBe('UNKNOWN_FIELD');
+    // No prototype answers for a field the type lacks.
+    for (const name of ['toString', 'constructor', '__proto__', 'hasOwnProperty'])
+      expect(errorCode(() => type.fieldReader(name as 'count'))).toBe('UNKNOWN_FIELD');
+    expect(errorCode(() => type.fieldReader('count')('1' as unknown as number))).toBe('INVALID_KEY');
+    expect(type.fieldReader('count')(1.5)).toBeUndefined();
+    expect(type.fieldReader('count')(1)).toBe(0);
     expect(type.read(1.5, 'count')).toBeUndefined();
     expect(type.read(1, 'count')).toBe(0);
   });

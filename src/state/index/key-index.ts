@@ -269,23 +269,31 @@ export function transitionKeyIndex(
 }
 
 /**
- * The probe of a one-field int key: `probe(key)` is the key's ordinal or -1, and on a hit
- * `found()` is the value `pages` holds at that ordinal. On a tag match it loads the key and the
- * value at once and only then compares the key: both loads depend on the slot alone, so the
- * CPU fetches the two cache lines in one wait rather than one after the other.
+ * The probe of a one-field int key, as one function: `probe(key)` checks that the key is a
+ * number (`pk.stage` throws `INVALID_KEY` for anything else) and is, on a hit, the key's
+ * ordinal (`pages` undefined) or the value `pages` holds at that ordinal (mapped through
+ * `values` when the column is a dictionary), and on a miss `miss`. On a tag match it loads the
+ * key and the value at once and only then compares the key: both loads depend on the slot
+ * alone, so the CPU fetches the two cache lines in one wait rather than one after the other.
+ * Nothing is called inside it: every state makes probes of its own, so a call from one shared
+ * site would soon see many targets and stop being inlined.
  */
 function intKeyProbe(
+  pk: PrimaryKey,
   index: KeyIndex,
   ints: readonly Int32Array[],
-  pages: readonly ArrayLike<number | bigint>[],
-): { probe: (key: number) => number; found: () => unknown } {
+  pages: readonly ArrayLike<number | bigint>[] | undefined,
+  values: readonly unknown[] | undefined,
+  miss: unknown,
+): (key: unknown) => unknown {
   const { shards, bits } = index;
   const scale = shards.length * TWO_TO_MINUS_32;
   const low = lowMask(bits);
   const high = ~low;
-  let found: unknown;
-  const probe = (key: number): number => {
-    const h = hashInt(key, KEY_SEED);
+  const read = pages ?? ints;
+  return (key) => {
+    if (typeof key !== 'number') pk.stage(key);
+    const h = hashInt(key as number, KEY_SEED);
     const x = h * scale;
     const k = Math.floor(x);
     const page = shards[k]!;
@@ -294,23 +302,19 @@ function intKeyProbe(
     let s = Math.floor((x - k) * m);
     for (let probes = 0; probes < m; probes++) {
       const v = page[s]!;
-      if (v === 0) return -1;
+      if (v === 0) return miss;
       if ((v & high) === tag && v !== TOMBSTONE) {
         const o = ((v & low) >>> 0) - 1;
         const p = o >>> PAGE_SHIFT;
         const i = o & PAGE_MASK;
         const stored = ints[p]![i];
-        const value = pages[p]![i];
-        if (stored === key) {
-          found = value;
-          return o;
-        }
+        const value = read[p]![i]!;
+        if (stored === key) return pages === undefined ? o : values === undefined ? value : values[value as number];
       }
       if (++s === m) s = 0;
     }
-    return -1;
+    return miss;
   };
-  return { probe, found: () => found };
 }
 
 /**
@@ -320,11 +324,7 @@ function intKeyProbe(
 export function keyFinder(pk: PrimaryKey, index: KeyIndex): (key: unknown) => number {
   const ints = pk.intKeyPages();
   if (ints) {
-    const { probe } = intKeyProbe(index, ints, ints);
-    return (key) => {
-      if (typeof key !== 'number') pk.stage(key);
-      return probe(key as number);
-    };
+    return intKeyProbe(pk, index, ints, undefined, undefined, -1) as (key: unknown) => number;
   }
   return (key) => {
     pk.stage(key);
@@ -346,17 +346,9 @@ export function keyedFieldReader(
 ): ((key: unknown) => unknown) | undefined {
   const ints = pk.intKeyPages();
   if (!ints) return undefined;
-  const { probe, found } = intKeyProbe(index, ints, pages);
-  // Named, so a test can tell this path from the ordinary one.
-  const keyedCode = (key: unknown) => {
-    if (typeof key !== 'number') pk.stage(key);
-    return probe(key as number) < 0 ? undefined : values![found() as number];
-  };
-  const keyedValue = (key: unknown) => {
-    if (typeof key !== 'number') pk.stage(key);
-    return probe(key as number) < 0 ? undefined : found();
-  };
-  return values ? keyedCode : keyedValue;
+  const probe = intKeyProbe(pk, index, ints, pages, values, undefined);
+  // Marked, so a test can tell this path from the ordinary one.
+  return Object.defineProperty(probe, 'name', { value: 'keyed' });
 }
 
 /** The ordinal of the key staged in `pk`, or -1. */
