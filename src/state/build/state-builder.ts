@@ -28,6 +28,7 @@ import { recordEquals } from '../read/record-equality.ts';
 import { type AnyState, checkVersion, randomTag, State } from '../read/state.ts';
 import { shareParts } from '../read/state-handle.ts';
 import { TypeState, type TypeStateParts } from '../read/type-state.ts';
+import { longZeroCanonicaliser } from './canonical-record.ts';
 import { planOrdinals } from './ordinal-allocator.ts';
 import { evolveTypes, sameSchema } from './schema-evolution.ts';
 import { buildTypeState } from './type-state-builder.ts';
@@ -153,6 +154,8 @@ class IntKeySet {
 interface TypePending {
   readonly type: ObjectType;
   readonly validate: RecordValidator;
+  /** The record with each long -0 written as 0 (canonical-record.ts). */
+  readonly canonical: (record: Readonly<Record<string, unknown>>) => Readonly<Record<string, unknown>>;
   /** Checks a key given to `remove` (`INVALID_KEY`, naming the part that is wrong). */
   readonly validateKey: (key: unknown) => void;
   /** Keyed types: by key identity. */
@@ -200,6 +203,7 @@ export class StateBuilder<S extends Schema = Schema> {
         {
           type,
           validate: createRecordValidator(type),
+          canonical: longZeroCanonicaliser(type),
           validateKey: type.primaryKey.length > 0 ? createKeyValidator(type) : () => {},
           byKey: new Map(),
           list: [],
@@ -272,7 +276,7 @@ export class StateBuilder<S extends Schema = Schema> {
       );
     }
     p.validate(record);
-    const r = record as Readonly<Record<string, unknown>>;
+    const r = p.canonical(record as Readonly<Record<string, unknown>>);
     if (p.type.primaryKey.length === 0) {
       p.list.push(r);
       return this;
