@@ -136,10 +136,13 @@ async function size(n: number): Promise<Row[]> {
     ...cpuPerOp({ ...measures, ...ceiling }, lookups),
     ...cpuPerOp(floorMeasure, lookups),
   };
-  const { floor, map: mapGet, get, flat, paged } = m as Record<
-    'floor' | 'map' | 'get' | 'flat' | 'paged',
-    { mean: number; sink: number }
-  >;
+  const {
+    floor,
+    map: mapGet,
+    get,
+    flat,
+    paged,
+  } = m as Record<'floor' | 'map' | 'get' | 'flat' | 'paged', { mean: number; sink: number }>;
   const read = m.read;
   const fieldReader = m.fieldReader;
   for (const other of [get, read, fieldReader, flat, paged])

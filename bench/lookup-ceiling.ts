@@ -41,7 +41,8 @@ export function ceilingMeasures(
     yearPages.push(years.subarray(at, at + (1 << PAGE_SHIFT)));
   }
   const shards: Uint32Array[] = [];
-  for (let at = 0; at < table.length; at += 1 << SHARD_SHIFT) shards.push(table.subarray(at, at + (1 << SHARD_SHIFT)));
+  for (let at = 0; at < table.length; at += 1 << SHARD_SHIFT)
+    shards.push(table.subarray(at, at + (1 << SHARD_SHIFT)));
   return {
     flat: (from, to) => {
       let sum = 0;

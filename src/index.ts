@@ -108,4 +108,10 @@ export { RecordIndex } from './state/read/record-index.ts';
 export { type AnyState, State } from './state/read/state.ts';
 export { diffStates, type TypeDiff } from './state/read/state-diff.ts';
 export { type StateHandle, shareState, stateFromHandle } from './state/read/state-handle.ts';
-export { type CreateIndexOptions, type FieldReader, type RecordView, TypeState, viewOrdinal } from './state/read/type-state.ts';
+export {
+  type CreateIndexOptions,
+  type FieldReader,
+  type RecordView,
+  TypeState,
+  viewOrdinal,
+} from './state/read/type-state.ts';

@@ -39,7 +39,10 @@ describe('long -0', () => {
     for (let id = 0; id < 300; id++) b.add('Row', row(id, 0));
     b.add('ByLong', { key: -0, n: 7 });
     const first = b.build({ version: 1 });
-    const second = StateBuilder.from(first).upsert('Row', row(1, 1)).upsert('Row', row(3, 1)).build({ version: 2 });
+    const second = StateBuilder.from(first)
+      .upsert('Row', row(1, 1))
+      .upsert('Row', row(3, 1))
+      .build({ version: 2 });
     expect(first.type('Row').parts.columns[1]!.encoding).toBe('dict');
     expect(first.type('Row').parts.columns[2]!.encoding).toBe('fixed');
     const states = [

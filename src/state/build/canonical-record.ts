@@ -25,12 +25,15 @@ export function longZeroCanonicaliser(type: ObjectType): (record: Rec) => Rec {
   return (record) => {
     let out: Record<string, unknown> | undefined;
     for (const name of scalars) {
-      if (Object.is(record[name], -0)) (out ??= { ...record })[name] = 0;
+      if (!Object.is(record[name], -0)) continue;
+      out ??= { ...record };
+      out[name] = 0;
     }
     for (const name of lists) {
       const list = record[name];
-      if (Array.isArray(list) && list.some((v) => Object.is(v, -0)))
-        (out ??= { ...record })[name] = list.map((v) => (v === 0 ? 0 : v));
+      if (!Array.isArray(list) || !list.some((v) => Object.is(v, -0))) continue;
+      out ??= { ...record };
+      out[name] = list.map((v) => (v === 0 ? 0 : v));
     }
     return out ?? record;
   };

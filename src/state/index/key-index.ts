@@ -309,7 +309,8 @@ function intKeyProbe(
         const i = o & PAGE_MASK;
         const stored = ints[p]![i];
         const value = read[p]![i]!;
-        if (stored === key) return pages === undefined ? o : values === undefined ? value : values[value as number];
+        if (stored === key)
+          return pages === undefined ? o : values === undefined ? value : values[value as number];
       }
       if (++s === m) s = 0;
     }
