@@ -8,6 +8,7 @@ import type { BlobStore } from '../src/blob/blob-store.ts';
 import { FsBlobStore } from '../src/blob/fs-blob-store.ts';
 import { MemoryBlobStore } from '../src/blob/memory-blob-store.ts';
 import { Consumer, Producer, t } from '../src/index.ts';
+import { errorCode } from './support/error-code.ts';
 import { until } from './support/wait.ts';
 
 const dirs: string[] = [];
@@ -146,6 +147,24 @@ describe('filesystem watcher fallback', () => {
     expect(
       () => new AnnouncementWatcher({ store, namespace: 'ns', minIntervalMs: 50, maxIntervalMs: 10 }),
     ).toThrow(/maxIntervalMs/);
+    // Seconds given as milliseconds would poll a thousand times a second: refused, with the fix.
+    const sub = () => new AnnouncementWatcher({ store, namespace: 'ns', minIntervalMs: 0.5 });
+    expect(errorCode(sub)).toBe('INVALID_OPTION');
+    expect(sub).toThrow(
+      'minIntervalMs is in milliseconds and must be from 1 to 2147483647, got 0.5 (for 0.5 s, write 500)',
+    );
+    for (const o of [{ recheckMs: 0.25 }, { checkTimeoutMs: Number.NaN }, { maxIntervalMs: 0.9 }])
+      expect(errorCode(() => new AnnouncementWatcher({ store, namespace: 'ns', ...o }))).toBe(
+        'INVALID_OPTION',
+      );
+    // A factor under 1 would poll faster the longer nothing changes.
+    for (const backoffFactor of [0.5, 0, Number.POSITIVE_INFINITY])
+      expect(() => new AnnouncementWatcher({ store, namespace: 'ns', backoffFactor })).toThrow(
+        /backoffFactor/,
+      );
+    expect(
+      new AnnouncementWatcher({ store, namespace: 'ns', minIntervalMs: 1, backoffFactor: 1 }).interval,
+    ).toBe(1);
     expect(() => new AnnouncementWatcher({ store, namespace: '../x' })).toThrow(
       expect.objectContaining({ code: 'INVALID_KEY' }),
     );

@@ -171,16 +171,22 @@ export class AnnouncementWatcher implements AsyncIterable<Announcement> {
     for (const [name, v] of [
       ['minIntervalMs', min],
       ['maxIntervalMs', max],
-      ['backoffFactor', factor],
       ['recheckMs', recheck],
       ['checkTimeoutMs', this.checkTimeoutMs],
     ] as const) {
-      if (!(v > 0) || !Number.isFinite(v) || v > 2_147_483_647)
+      // Under 1 ms is no wait a timer can make, and most likely seconds given as milliseconds:
+      // 0.5 would poll the store a thousand times a second.
+      if (!(v >= 1) || v > 2_147_483_647)
         throw new ShoalError(
           'INVALID_OPTION',
-          `${name} must be a positive number of milliseconds (at most 2147483647), got ${v}`,
+          `${name} is in milliseconds and must be from 1 to 2147483647, got ${v}${v > 0 && v < 1 ? ` (for ${v} s, write ${v * 1000})` : ''}`,
         );
     }
+    if (!(factor >= 1) || !Number.isFinite(factor))
+      throw new ShoalError(
+        'INVALID_OPTION',
+        `backoffFactor must be a finite number of at least 1 (each quiet poll waits that many times longer), got ${factor}`,
+      );
     for (const [name, v] of [
       ['pollSpreadMs', spread ?? 0],
       ['pushPollMs', this.pushPollMs],
