@@ -85,7 +85,7 @@ describe('worker threads on a shared state', () => {
     await fs.rm(walDir, { recursive: true, force: true });
   }, 120_000);
 
-  it('refuses to share a consumer not on shared memory', async () => {
+  it('refuses to share a consumer not on shared memory, or one closed', async () => {
     const store = new MemoryBlobStore();
     const Item = t.object('Item', { id: t.int() }, { primaryKey: 'id' });
     const os = await import('node:os');
@@ -102,6 +102,11 @@ describe('worker threads on a shared state', () => {
     const consumer = await Consumer.open({ store, namespace: 'n', watch: false });
     expect(() => consumer.share()).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
     await consumer.close();
+    // A closed consumer on shared memory shares nothing either: no channel left open.
+    const shared = await Consumer.open({ store, namespace: 'n', watch: false, sharedMemory: true });
+    expect(shared.share().state).toBeDefined();
+    await shared.close();
+    expect(() => shared.share()).toThrow(expect.objectContaining({ code: 'CLOSED' }));
     await producer.close();
     await fs.rm(walDir, { recursive: true, force: true });
   });

@@ -553,6 +553,13 @@ export class Consumer<S extends Schema = Schema> {
         'share() needs a consumer opened with sharedMemory: true, so states live on SharedArrayBuffers',
       );
     }
+    // After close() a channel would stay open with nothing to keep it in step.
+    if (this.closing) {
+      throw new ShoalError(
+        'CLOSED',
+        'share() on a closed consumer: share an open one (a worker attached to it follows its refreshes)',
+      );
+    }
     const name = `shoal:${this.options.namespace}:${Math.random().toString(36).slice(2)}`;
     if (!this.channel) {
       this.channel = new BroadcastChannel(name);
