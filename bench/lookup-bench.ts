@@ -8,7 +8,7 @@
  */
 import { applyDelta, decodeSnapshot, encodeDelta, encodeSnapshot, StateBuilder } from '../src/index.ts';
 import { gc, median, ms, ns, prng, type Row, ratio, table, verdict } from './harness.ts';
-import { ceilingMeasures } from './lookup-ceiling.ts';
+import { referenceMeasures } from './lookup-references.ts';
 import { type MovieRecord, movie, movieSchema } from './movies.ts';
 
 /**
@@ -131,9 +131,9 @@ async function size(n: number): Promise<Row[]> {
       return s;
     };
   }
-  const ceiling = ceilingMeasures(n, keys);
+  const references = referenceMeasures(n, keys);
   const m = {
-    ...cpuPerOp({ ...measures, ...ceiling }, lookups),
+    ...cpuPerOp({ ...measures, ...references }, lookups),
     ...cpuPerOp(floorMeasure, lookups),
   };
   const {
@@ -197,16 +197,16 @@ async function size(n: number): Promise<Row[]> {
         ]
       : []),
     [
-      `${label}:   ceiling: the probe written in the loop, pages and shards`,
+      `${label}:   reference: the probe written in the loop, over pages and shards`,
       ns(paged.mean),
       `${ratio(paged.mean / mapGet.mean)} Map`,
-      '(what this layout allows)',
+      '(the layout shoal keeps)',
     ],
     [
-      `${label}:   ceiling: the same over flat arrays (no pages)`,
+      `${label}:   reference: the same over flat arrays (no pages)`,
       ns(flat.mean),
       `${ratio(flat.mean / mapGet.mean)} Map`,
-      '(copy-on-write would copy whole columns)',
+      '(a delta would copy whole columns)',
     ],
     [
       `${label}: 1-record delta apply: bytes copied (PK index)`,

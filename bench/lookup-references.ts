@@ -1,14 +1,14 @@
 /**
- * What a lookup + one field could cost in JS at best, measured beside shoal's: the probe written
- * out in the loop (no call, no view), over the same records (key `7i + 3`, a one-byte year code
+ * References for a lookup + one field, measured beside shoal's: the probe written out in the
+ * loop (no call, no view, no tag bits), over the same records (key `7i + 3`, a one-byte year code
  * at ordinal i) laid out two ways. Both use one table of a power of two slots, at most 3/4 full,
  * probed linearly inside blocks of 4,096 slots:
  * - flat: one array a column and one array for the table;
  * - paged: the layout shoal keeps for copy-on-write, pages of 1,024 records and the table cut
  *   into shards of 4,096 slots, each its own typed array (so a read first finds its array).
  * The gap between the two rows is the price of pages, which let a delta copy what it changes
- * rather than the whole column; shoal's own rows carry a hash spread over shards of any count
- * and the call, on top of the paged row.
+ * rather than the whole column. (shoal's own probe can beat the paged row: its slots carry tag
+ * bits, so a slot of another key is passed over without reading that key.)
  */
 import { hashInt } from '../src/format/hash.ts';
 
@@ -19,7 +19,7 @@ const SHARD_SHIFT = 12;
 const SHARD_MASK = (1 << SHARD_SHIFT) - 1;
 
 /** Loops summing the year of `keys[from..to)`, one per layout. */
-export function ceilingMeasures(
+export function referenceMeasures(
   n: number,
   keys: Int32Array,
 ): Record<'flat' | 'paged', (from: number, to: number) => number> {
