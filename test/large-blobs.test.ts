@@ -166,6 +166,8 @@ describe('limits, each a BLOB_TOO_LARGE that says what to do', () => {
     expect((e as Error).message).toMatch(
       /the blob at "ns\/snapshot\/1" is 5000 bytes; Node [0-9.]+ cannot hold more than 4096 bytes in one buffer\. Run on Node 22 or later/,
     );
+    const read = await failure(() => store.getIfChanged('ns/snapshot/1', undefined));
+    expect(isShoalError(read, 'BLOB_TOO_LARGE'), String(read)).toBe(true);
     expect((await new FsBlobStore({ dir }).get('ns/snapshot/1')).byteLength).toBe(5000);
   });
 
@@ -186,6 +188,9 @@ describe('limits, each a BLOB_TOO_LARGE that says what to do', () => {
     const e = await failure(() => store.get('ns/snapshot/1'));
     expect(isShoalError(e, 'BLOB_TOO_LARGE'), String(e)).toBe(true);
     expect((e as Error).message).toContain('is 5000 bytes');
+    // The announcement's read (a GET with the etag) is bounded the same way.
+    const read = await failure(() => store.getIfChanged('ns/snapshot/1', undefined));
+    expect(isShoalError(read, 'BLOB_TOO_LARGE'), String(read)).toBe(true);
     expect(retried).toEqual([]);
     const whole = await new S3BlobStore({ client, bucket: BUCKET, prefix }).get('ns/snapshot/1');
     expect(whole.byteLength).toBe(5000);

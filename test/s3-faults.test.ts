@@ -132,6 +132,10 @@ describe('S3 store against failures', () => {
     });
     await expect(s.get('a/endless')).rejects.toMatchObject({ code: 'BLOB_TOO_LARGE' });
     expect(sent).toBeLessThan(16 * 1024 * 1024);
+    // So is the read of an announcement (a GET that may answer 304): it read such a body whole.
+    sent = 0;
+    await expect(s.getIfChanged('a/endless', undefined)).rejects.toMatchObject({ code: 'BLOB_TOO_LARGE' });
+    expect(sent).toBeLessThan(16 * 1024 * 1024);
     await s.close();
     endless.closeAllConnections();
     endless.close();

@@ -249,23 +249,27 @@ export class S3BlobStore implements BlobStore {
         new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }),
         sig(abortSignal),
       );
-      if (!out.Body) throw notFound(key);
-      const body = out.Body as typeof out.Body & AsyncIterable<Uint8Array> & { destroy?(): void };
-      const size = out.ContentLength;
-      if (size === undefined)
-        return readUnsized(
-          body,
-          this.maxBlobBytes,
-          `the blob at "s3://${this.bucket}/${this.objectKey(key)}"`,
-        );
-      try {
-        checkBlobSize(size, `the blob at "s3://${this.bucket}/${this.objectKey(key)}"`, this.maxBlobBytes);
-      } catch (e) {
-        body.destroy?.();
-        throw e;
-      }
-      return readBody(body, size);
+      return this.readObject(out, key);
     });
+  }
+
+  /**
+   * The body of a GET, within `maxBlobBytes`: refused by its declared size before a byte is
+   * read, or as it streams when no size was declared.
+   */
+  private readObject(out: GetObjectCommandOutput, key: string): Promise<Uint8Array> {
+    if (!out.Body) throw notFound(key);
+    const body = out.Body as typeof out.Body & AsyncIterable<Uint8Array> & { destroy?(): void };
+    const where = `the blob at "s3://${this.bucket}/${this.objectKey(key)}"`;
+    const size = out.ContentLength;
+    if (size === undefined) return readUnsized(body, this.maxBlobBytes, where);
+    try {
+      checkBlobSize(size, where, this.maxBlobBytes);
+    } catch (e) {
+      body.destroy?.();
+      throw e;
+    }
+    return readBody(body, size);
   }
 
   async getIfChanged(
@@ -290,8 +294,8 @@ export class S3BlobStore implements BlobStore {
         if (status(e) === 304) return undefined;
         throw e;
       }
-      if (!out.Body) throw notFound(key);
-      return { bytes: await out.Body.transformToByteArray(), etag: out.ETag ?? '' };
+      // Bounded as get() is: an announcement is small, but what sits at its key may not be.
+      return { bytes: await this.readObject(out, key), etag: out.ETag ?? '' };
     });
   }
 
