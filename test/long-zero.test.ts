@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { applyDelta, decodeSnapshot, encodeDelta, encodeSnapshot, StateBuilder, t } from '../src/index.ts';
+import { tamper } from './support/blob-surgery.ts';
 
 const Row = t.object(
   'Row',
@@ -77,5 +78,44 @@ describe('long -0', () => {
     new StateBuilder(schema).add('Row', mine).build({ version: 1 });
     expect(Object.is(mine.few, -0)).toBe(true);
     expect(Object.is(mine.list[0], -0)).toBe(true);
+  });
+
+  it('reads as 0 where an earlier release stored -0, and a 0 written over it reads 0', () => {
+    const Old = t.object('Old', { id: t.int(), few: t.long(), many: t.long() }, { primaryKey: 'id' });
+    const oldSchema = t.schema([Old]);
+    const b = new StateBuilder(oldSchema);
+    for (let id = 0; id < 300; id++)
+      b.add('Old', { id, few: [0, 5, 9][id % 3]!, many: id % 3 === 0 ? 0 : id * 1_000_003 });
+    const bytes = encodeSnapshot(b.build({ version: 1 }));
+    // What an earlier release wrote for a first record of -0: the dictionary's entry for 0, and
+    // the fixed column's value at ordinal 0, each with its sign bit set.
+    const flipSign = (body: Uint8Array, values: number[]) => {
+      const want = new Uint8Array(new Float64Array(values).buffer);
+      for (let at = 0; at + want.length <= body.length; at += 8) {
+        if (want.every((v, i) => body[at + i] === v)) {
+          body[at + 7]! |= 0x80;
+          return;
+        }
+      }
+      throw new Error(`no ${values} in the body`);
+    };
+    const old = tamper(bytes, (blob) => {
+      flipSign(blob.body, [0, 5, 9]);
+      flipSign(blob.body, [0, 1_000_003, 2_000_006]);
+    });
+    const loaded = decodeSnapshot(old, { verify: true });
+    const later = StateBuilder.from(loaded).upsert('Old', { id: 900, few: 0, many: 0 }).build({ version: 2 });
+    for (const state of [loaded, later, decodeSnapshot(encodeSnapshot(later))]) {
+      const type = state.type('Old');
+      for (const id of [0, 3, 900]) {
+        if (!type.has(id)) continue;
+        for (const f of ['few', 'many'] as const) {
+          expect(Object.is(type.read(id, f), 0), `${f} of ${id}`).toBe(true);
+          expect(Object.is(type.fieldReader(f)(id), 0)).toBe(true);
+          expect(Object.is(type.get(id)!.toObject()[f], 0)).toBe(true);
+        }
+      }
+    }
+    expect(later.type('Old').read(900, 'few')).toBe(0);
   });
 });

@@ -99,7 +99,13 @@ export function dictEntries(dict: Dictionary, kind: ScalarKind, bigint: boolean)
   if (dict.decoded) return dict.decoded;
   const out = new Array<unknown>(dict.size);
   for (let i = 0; i < dict.size; i++) {
-    if (dict.values) out[i] = bigint ? dict.values[i] : Number(dict.values[i]);
+    // `+ 0`: a long -0 stored by an earlier release reads as 0 (canonical-record.ts).
+    if (dict.values)
+      out[i] = bigint
+        ? dict.values[i]
+        : kind === 'long'
+          ? Number(dict.values[i]) + 0
+          : Number(dict.values[i]);
     else out[i] = decodeVar(kind, dict.heap!, dict.offsets![i]!, dict.offsets![i + 1]!);
   }
   dict.decoded = out;
@@ -114,6 +120,7 @@ function chunkReader(col: Column, first: number): ChunkReader {
   if (col.encoding === 'fixed') {
     const pages = col.parts[first]!;
     if (kind === 'boolean') return (p, i) => pages[p]![i] === 1;
+    if (kind === 'long' && !col.bigint) return (p, i) => (pages[p]![i] as number) + 0;
     return (p, i) => pages[p]![i];
   }
   if (col.encoding === 'dict') {
@@ -159,6 +166,8 @@ function scalarReader(col: Column): (ordinal: number) => unknown {
   if (col.encoding === 'fixed') {
     const pages = col.parts[0]!;
     if (kind === 'boolean') return (o) => pages[o >>> PAGE_SHIFT]![o & PAGE_MASK] === 1;
+    // A long -0 stored by an earlier release reads as 0 (canonical-record.ts).
+    if (kind === 'long' && !col.bigint) return (o) => (pages[o >>> PAGE_SHIFT]![o & PAGE_MASK] as number) + 0;
     return (o) => pages[o >>> PAGE_SHIFT]![o & PAGE_MASK];
   }
   if (col.encoding === 'dict' && kind !== 'json') {

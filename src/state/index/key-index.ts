@@ -272,7 +272,7 @@ export function transitionKeyIndex(
  * The probe of a one-field int key, as one function: `probe(key)` checks that the key is a
  * number (`pk.stage` throws `INVALID_KEY` for anything else) and is, on a hit, the key's
  * ordinal (`pages` undefined) or the value `pages` holds at that ordinal (mapped through
- * `values` when the column is a dictionary), and on a miss `miss`. On a tag match it loads the
+ * `values` when the column is a dictionary; -0 as 0 with `longZero`), and on a miss `miss`. On a tag match it loads the
  * key and the value at once and only then compares the key: both loads depend on the slot
  * alone, so the CPU fetches the two cache lines in one wait rather than one after the other.
  * Nothing is called inside it: every state makes probes of its own, so a call from one shared
@@ -285,6 +285,7 @@ function intKeyProbe(
   pages: readonly ArrayLike<number | bigint>[] | undefined,
   values: readonly unknown[] | undefined,
   miss: unknown,
+  longZero = false,
 ): (key: unknown) => unknown {
   const { shards, bits } = index;
   const scale = shards.length * TWO_TO_MINUS_32;
@@ -309,8 +310,11 @@ function intKeyProbe(
         const i = o & PAGE_MASK;
         const stored = ints[p]![i];
         const value = read[p]![i]!;
-        if (stored === key)
-          return pages === undefined ? o : values === undefined ? value : values[value as number];
+        if (stored === key) {
+          if (pages === undefined) return o;
+          if (values !== undefined) return values[value as number];
+          return longZero ? (value as number) + 0 : value;
+        }
       }
       if (++s === m) s = 0;
     }
@@ -337,17 +341,19 @@ export function keyFinder(pk: PrimaryKey, index: KeyIndex): (key: unknown) => nu
  * A reader of one field by an int key, for `TypeState.read` (the key and the value in one
  * wait, see {@link intKeyProbe}), or undefined when the key is not one fixed-width int field.
  * `pages` are the field's values or dictionary codes; `values` maps a code to its value when
- * the column is a dictionary.
+ * the column is a dictionary; `longZero` reads a stored -0 as 0 (a long column's, written by a
+ * release before canonical-record.ts).
  */
 export function keyedFieldReader(
   pk: PrimaryKey,
   index: KeyIndex,
   pages: readonly ArrayLike<number | bigint>[],
   values: readonly unknown[] | undefined,
+  longZero: boolean,
 ): ((key: unknown) => unknown) | undefined {
   const ints = pk.intKeyPages();
   if (!ints) return undefined;
-  const probe = intKeyProbe(pk, index, ints, pages, values, undefined);
+  const probe = intKeyProbe(pk, index, ints, pages, values, undefined, longZero);
   // Marked, so a test can tell this path from the ordinary one.
   return Object.defineProperty(probe, 'name', { value: 'keyed' });
 }

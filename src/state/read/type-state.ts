@@ -165,7 +165,9 @@ function keyedReader(
   if (kind === 'boolean' || kind === 'json' || (col.encoding !== 'fixed' && col.encoding !== 'dict'))
     return undefined;
   const values = col.encoding === 'dict' ? dictEntries(col.dict!, kind, col.bigint) : undefined;
-  return keyedFieldReader(pk, index, col.parts[0]!, values);
+  // A fixed long column may hold a -0 an earlier release stored: it reads as 0.
+  const longZero = kind === 'long' && !col.bigint && col.encoding === 'fixed';
+  return keyedFieldReader(pk, index, col.parts[0]!, values, longZero);
 }
 
 /**
