@@ -30,6 +30,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { ShoalError } from '../errors.ts';
 import { Packr } from '../format/msgpack.ts';
+import { withZeros, zerosRestored } from './wal-zeros.ts';
 
 /**
  * The log's codec: msgpack with msgpackr's record extension, which writes each object shape
@@ -241,7 +242,11 @@ export function forEachEntry(
     const names = flat[0] as string[];
     for (let i = 1; i < flat.length; i += 2) {
       const code = flat[i] as number;
-      visit(code & 1 ? 'delete' : 'upsert', names[code >>> 1]!, flat[i + 1]);
+      visit(
+        code & 1 ? 'delete' : 'upsert',
+        names[code >>> 1]!,
+        code & 1 ? flat[i + 1] : zerosRestored(flat[i + 1]),
+      );
     }
   }
 }
@@ -381,7 +386,7 @@ export class WriteAheadLog {
       this.groupNames.set(type, name);
       (this.group[0] as string[]).push(type);
     }
-    this.group.push(name * 2 + (op === 'delete' ? 1 : 0), value);
+    this.group.push(name * 2 + (op === 'delete' ? 1 : 0), op === 'upsert' ? withZeros(value) : value);
     this.groupBytes += approximateSize(value, 0);
     this.count++;
     this.groupAck ??= deferred();
